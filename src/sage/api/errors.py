@@ -1,0 +1,80 @@
+"""Every error leaves as JSON: {"error": {"code", "message", "details"}}.
+
+Unhandled exceptions are turned into a 500 by RequestContextMiddleware (so the response
+carries the request id): no stack trace, no exception text (it may hold SQL, URLs or
+secrets). The full error goes to the log and to Sentry with the same request id.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from sage.errors import SageError
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
+async def _sage_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SageError)
+    return JSONResponse(
+        error_body(exc.code, exc.message, jsonable_encoder(exc.details)),
+        status_code=exc.status,
+        headers=exc.headers,
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _STATUS_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").capitalize()
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"No route for {request.method} {request.url.path}"
+    if exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}"
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        details.append(
+            {
+                "field": ".".join(loc[1:] if len(loc) > 1 else loc),
+                "in": loc[0] if loc else None,
+                "message": err.get("msg", "invalid"),
+                "type": err.get("type"),
+            }
+        )
+    fields = ", ".join(d["field"] or "body" for d in details)
+    return JSONResponse(error_body("validation_error", f"Invalid request: {fields}", details), status_code=422)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SageError, _sage_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)

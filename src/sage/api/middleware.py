@@ -1,0 +1,111 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it would buffer SSE streams).
+
+RequestContext: takes X-Request-ID when present and sane, else generates one; binds it
+to every log line (structlog contextvars); sets it on the response; records request
+latency per route template and counts 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+import orjson
+import sentry_sdk
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sage.api.errors import error_body
+from sage.observability.metrics import Metrics
+
+log = logging.getLogger("sage.access")
+_SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = ""
+        for name, value in scope.get("headers", []):
+            if name == b"x-request-id":
+                incoming = value.decode("latin-1")
+                break
+        request_id = incoming if _SANE_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers: list[Any] = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        started_response = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started_response
+            if message["type"] == "http.response.start":
+                started_response = True
+            await send_with_id(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except Exception as exc:
+            # Handled here, not by Starlette's ServerErrorMiddleware, so the 500 carries the
+            # request id header and a JSON body with no internals.
+            log.error("unhandled exception", exc_info=exc, extra={"path": scope.get("path")})
+            sentry_sdk.capture_exception(exc)
+            status = 500
+            if not started_response:
+                body = orjson.dumps(error_body("internal_error", "Internal server error", {"request_id": request_id}))
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": body})
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            route = route_template(scope)
+            method = scope.get("method", "")
+            self.metrics.observe("RequestLatency", elapsed_ms, route=route, method=method)
+            if status >= 500:
+                self.metrics.incr("Http5xx", route=route)
+            self.metrics.incr("Requests", route=route)
+            if route not in ("/health", "/metrics"):
+                log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope.get("path"),
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed_ms, 2),
+                    },
+                )
+            structlog.contextvars.unbind_contextvars("request_id")

@@ -1,0 +1,11 @@
+"""The /api/v1 router: each domain's routes are included here, one line each."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from sage.api.routes import auth, users
+
+api_router = APIRouter(prefix="/api/v1")
+api_router.include_router(auth.router)
+api_router.include_router(users.router)

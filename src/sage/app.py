@@ -1,0 +1,65 @@
+"""create_app(): wiring and lifespan only; no business logic here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from sage import __version__
+from sage.api.errors import install_error_handlers
+from sage.api.middleware import RequestContextMiddleware
+from sage.api.router import api_router
+from sage.api.routes import health
+from sage.observability.metrics import Metrics
+from sage.runtime import Runtime
+from sage.settings import Settings, load_settings
+
+
+def create_app(settings: Settings | None = None, *, metrics: Metrics | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    settings.check_production()
+    metrics = metrics or Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            app.state.runtime = await Runtime.start(settings, stack, metrics=metrics)
+            yield
+
+    app = FastAPI(
+        title="Sage.ai",
+        version=__version__,
+        description="AI assistant for crypto-market investors, grounded in live market data.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(api_router)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Last-Event-ID", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After"],
+        max_age=600,
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory sage.app:app_from_env` (used by `sage serve`)."""
+    from sage.observability.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level, json=settings.log_json if settings.log_json is not None else True)
+    return create_app(settings)

@@ -1,0 +1,93 @@
+"""JWT access tokens (PyJWT, HS256, short expiry, sub = user id) and refresh tokens.
+
+Refresh tokens are JWTs too, with their own `typ`, a `jti` stored in PostgreSQL and a
+`fam` (family) id: each refresh rotates the token, and a reused one revokes the family.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from sage.errors import Unauthorized
+
+ALGORITHM = "HS256"
+ISSUER = "sage"
+ACCESS = "access"
+REFRESH = "refresh"
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    user_id: uuid.UUID
+    token_type: str
+    jti: uuid.UUID | None
+    family: uuid.UUID | None
+    expires_at: int
+
+
+class TokenCodec:
+    def __init__(self, secret: str, *, access_ttl: int, refresh_ttl: int, leeway: int = 5) -> None:
+        self._secret = secret
+        self.access_ttl = access_ttl
+        self.refresh_ttl = refresh_ttl
+        self._leeway = leeway
+
+    def _encode(self, claims: dict[str, Any]) -> str:
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def access_token(self, user_id: uuid.UUID, *, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        return self._encode(
+            {
+                "sub": str(user_id),
+                "typ": ACCESS,
+                "iss": ISSUER,
+                "iat": issued,
+                "exp": issued + self.access_ttl,
+            }
+        )
+
+    def refresh_token(self, user_id: uuid.UUID, jti: uuid.UUID, family: uuid.UUID, *, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        return self._encode(
+            {
+                "sub": str(user_id),
+                "typ": REFRESH,
+                "iss": ISSUER,
+                "iat": issued,
+                "exp": issued + self.refresh_ttl,
+                "jti": str(jti),
+                "fam": str(family),
+            }
+        )
+
+    def decode(self, token: str, *, expected_type: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[ALGORITHM],  # never trust the token's own "alg" (none / RS confusion)
+                issuer=ISSUER,
+                leeway=self._leeway,
+                options={"require": ["sub", "exp", "iat", "typ"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthorized("Token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthorized("Invalid token") from exc
+        if claims.get("typ") != expected_type:
+            raise Unauthorized("Invalid token type")
+        try:
+            user_id = uuid.UUID(str(claims["sub"]))
+            jti = uuid.UUID(claims["jti"]) if "jti" in claims else None
+            family = uuid.UUID(claims["fam"]) if "fam" in claims else None
+        except (ValueError, TypeError) as exc:
+            raise Unauthorized("Invalid token") from exc
+        if expected_type == REFRESH and (jti is None or family is None):
+            raise Unauthorized("Invalid token")
+        return TokenClaims(user_id, expected_type, jti, family, int(claims["exp"]))

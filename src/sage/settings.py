@@ -1,0 +1,255 @@
+"""The only module that reads the environment.
+
+Every other module receives a `Settings` instance. Spec names are kept for the four
+variables the original platform used (`DATABASE_URL`, `VALKEY_URL`, `ANTHROPIC_API_KEY`,
+`SENTRY_DSN`); everything else is `SAGE_*`. The README's configuration table lists each
+field below with its default; keep the two in step (a test checks they match).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class MarketSource(StrEnum):
+    LIVE = "live"
+    REPLAY = "replay"
+    OFF = "off"
+
+
+class LLMProvider(StrEnum):
+    ANTHROPIC = "anthropic"
+    OFFLINE = "offline"
+
+
+# Values that mark a secret as "not really set". `.env.example` uses `change-me`.
+PLACEHOLDER_SECRETS = frozenset(
+    {
+        "",
+        "change-me",
+        "changeme",
+        "change_me",
+        "changethis",
+        "placeholder",
+        "secret",
+        "password",
+        "dev",
+        "todo",
+    }
+)
+DEV_JWT_SECRET = "dev-only-insecure-jwt-secret-change-me"
+
+DEFAULT_SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "BNB/USDT", "DOGE/USDT")
+
+
+class ConfigurationError(RuntimeError):
+    """Raised when the configuration is unusable; its message is one line naming the variable."""
+
+
+def _split_csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def default_data_dir() -> Path:
+    return Path.home() / ".sage"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SAGE_",
+        env_file=None,
+        extra="ignore",
+        populate_by_name=True,
+        case_sensitive=False,
+    )
+
+    # --- service -----------------------------------------------------------------------
+    env: Environment = Environment.DEVELOPMENT
+    host: str = "127.0.0.1"
+    port: int = Field(default=3000, ge=1, le=65535)
+    # 0.5 vCPU cannot run two Python processes in parallel; one async worker saturates it.
+    workers: int = Field(default=1, ge=1, le=64)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    release: str = "dev"
+    log_level: str = "INFO"
+    log_json: bool | None = None  # default: JSON in production, console on a terminal
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173", "http://127.0.0.1:3000"]
+    )
+
+    # --- PostgreSQL ------------------------------------------------------------------
+    database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=2, ge=0, le=100)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    db_connect_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # --- Valkey ------------------------------------------------------------------------
+    valkey_url: str | None = Field(default=None, validation_alias=AliasChoices("VALKEY_URL"))
+    valkey_timeout_seconds: float = Field(default=1.0, gt=0)
+    cache_ttl_market_price: int = Field(default=300, ge=1)
+    cache_ttl_fear_greed: int = Field(default=1800, ge=1)
+    cache_ttl_user_chat_list: int = Field(default=30, ge=1)
+    cache_ttl_ai_response: int = Field(default=300, ge=1)
+
+    # --- auth ----------------------------------------------------------------------------
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_access_ttl_seconds: int = Field(default=900, ge=30)
+    jwt_refresh_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    auth_rate_limit_per_ip: int = Field(default=20, ge=1)  # attempts per window per client IP
+    auth_rate_limit_per_email: int = Field(default=5, ge=1)  # attempts per window per email
+    auth_rate_limit_window_seconds: int = Field(default=60, ge=1)
+    trusted_proxy_hops: int = Field(default=0, ge=0)  # 1 behind the ALB: X-Forwarded-For's last hop
+
+    # --- market data ----------------------------------------------------------------------
+    market_source: MarketSource | None = None  # default: live in production, replay otherwise
+    symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS))
+    binance_ws_url: str = "wss://stream.binance.com:9443"
+    gateio_ws_url: str = "wss://api.gateio.ws/ws/v4/"
+    fng_url: str = "https://api.alternative.me/fng/"
+    fng_poll_seconds: float = Field(default=300.0, ge=1.0)
+    feed_watchdog_seconds: float = Field(default=30.0, gt=0)
+    ticker_stale_seconds: float = Field(default=60.0, gt=0)
+    divergence_percent: float = Field(default=1.0, gt=0)
+    candle_retention_days: int = Field(default=30, ge=1)
+    replay_file: Path | None = None  # default: the recording shipped inside the package
+    replay_speed: float = Field(default=1.0, gt=0)
+    ingest_in_process: bool | None = None  # default: on when VALKEY_URL is unset (embedded)
+
+    # --- chat / LLM ------------------------------------------------------------------------
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    llm_provider: LLMProvider | None = None  # default: anthropic when ANTHROPIC_API_KEY is set
+    llm_model: str = "claude-sonnet-4-5"
+    llm_max_tokens: int = Field(default=1024, ge=1)
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_max_retries: int = Field(default=2, ge=0)
+    llm_max_concurrency: int = Field(default=64, ge=1)
+    llm_queue_size: int = Field(default=1000, ge=0)
+    llm_queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    chat_request_deadline_seconds: float = Field(default=120.0, gt=0)
+    chat_daily_token_budget: int = Field(default=200_000, ge=1)
+    chat_rate_per_minute: int = Field(default=10, ge=1)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+
+    # --- observability and alerting --------------------------------------------------------
+    sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))
+    sentry_traces_sample_rate: float = Field(default=0.1, ge=0, le=1)
+    metrics_emf: bool | None = None  # default: on in production
+    metrics_prometheus: bool | None = None  # default: on in development; in production only with a token
+    metrics_token: SecretStr | None = None
+    discord_webhook_errors: SecretStr | None = None
+    discord_webhook_performance: SecretStr | None = None
+    discord_webhook_business: SecretStr | None = None
+
+    # --- backups ---------------------------------------------------------------------------
+    backup_url: str | None = None  # default: file://<data_dir>/backups
+    backup_retention: int = Field(default=7, ge=1)
+
+    # ------------------------------------------------------------------------------------------
+    @field_validator("cors_origins", "symbols", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("symbols")
+    @classmethod
+    def _normalise_symbols(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for raw in value:
+            symbol = raw.strip().upper().replace("_", "/").replace("-", "/")
+            if "/" not in symbol:
+                raise ValueError(f"SAGE_SYMBOLS entry {raw!r} must be BASE/QUOTE, e.g. BTC/USDT")
+            out.append(symbol)
+        if not out:
+            raise ValueError("SAGE_SYMBOLS must name at least one symbol")
+        return out
+
+    @model_validator(mode="after")
+    def _fill_environment_defaults(self) -> Settings:
+        if self.market_source is None:
+            self.market_source = MarketSource.LIVE if self.is_production else MarketSource.REPLAY
+        if self.llm_provider is None:
+            self.llm_provider = LLMProvider.ANTHROPIC if self.anthropic_api_key else LLMProvider.OFFLINE
+        if self.ingest_in_process is None:
+            self.ingest_in_process = self.valkey_url is None
+        if self.metrics_emf is None:
+            self.metrics_emf = self.is_production
+        if self.metrics_prometheus is None:
+            self.metrics_prometheus = (not self.is_production) or self.metrics_token is not None
+        if self.backup_url is None:
+            self.backup_url = (self.data_dir / "backups").resolve().as_uri()
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.env is Environment.PRODUCTION
+
+    @cached_property
+    def embedded_database(self) -> bool:
+        return self.database_url is None
+
+    def secret_value(self, name: str) -> str | None:
+        value = getattr(self, name)
+        if value is None:
+            return None
+        return value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+
+    def check_production(self) -> None:
+        """Refuse to run in production with a missing or placeholder secret.
+
+        Raises ConfigurationError whose message is one line naming the variable.
+        """
+        if not self.is_production:
+            return
+        required: list[tuple[str, str]] = [
+            ("SAGE_JWT_SECRET", "jwt_secret"),
+            ("DATABASE_URL", "database_url"),
+            ("VALKEY_URL", "valkey_url"),
+        ]
+        if self.llm_provider is LLMProvider.ANTHROPIC:
+            required.append(("ANTHROPIC_API_KEY", "anthropic_api_key"))
+        for env_name, field in required:
+            value = self.secret_value(field)
+            if value is None or not value.strip():
+                raise ConfigurationError(f"{env_name} is required when SAGE_ENV=production")
+            if _is_placeholder(value):
+                raise ConfigurationError(f"{env_name} is a development placeholder; set a real value")
+        jwt = self.secret_value("jwt_secret") or ""
+        if len(jwt) < 32:
+            raise ConfigurationError("SAGE_JWT_SECRET must be at least 32 characters in production")
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a Settings field."""
+    info = Settings.model_fields.get(field)
+    alias = getattr(info, "validation_alias", None) if info else None
+    if isinstance(alias, AliasChoices):
+        return str(alias.choices[0])
+    return f"SAGE_{field.upper()}"
+
+
+def _is_placeholder(value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in PLACEHOLDER_SECRETS or value == DEV_JWT_SECRET:
+        return True
+    return "change-me" in lowered or "changeme" in lowered or "placeholder" in lowered
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read the environment (and explicit overrides, used by tests and the CLI)."""
+    return Settings(**overrides)

@@ -1,0 +1,217 @@
+"""The cache: one interface, two implementations (Valkey and in-process).
+
+`CacheBackend` is the raw contract; both `ValkeyBackend` and `MemoryBackend` pass the same
+contract tests (tests/store/test_cache_contract.py). Domain code talks to `Cache`, which
+adds JSON helpers, single-flight get-or-compute, and resilience: when Valkey goes away,
+reads miss, writes are skipped and the caller falls through to the source; errors are
+logged once per interval, and valkey-py reconnects by itself on the next command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import orjson
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class CacheUnavailable(Exception):
+    """The backend could not be reached (connection refused, timeout, reset)."""
+
+
+@dataclass(frozen=True)
+class TTL:
+    """The spec's TTL strategy, in seconds; each is configurable (SAGE_CACHE_TTL_*)."""
+
+    market_price: int = 300
+    fear_greed: int = 1800
+    user_chat_list: int = 30
+    ai_response: int = 300
+
+
+@dataclass(frozen=True)
+class WindowHit:
+    count: int
+    retry_after: float  # seconds until the window resets
+
+
+class Subscription(Protocol):
+    """An open pub/sub subscription; iterate to receive (channel, payload)."""
+
+    def __aiter__(self) -> AsyncIterator[tuple[str, bytes]]: ...
+
+    async def close(self) -> None: ...
+
+
+class CacheBackend(Protocol):
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def get_many(self, keys: list[str]) -> list[bytes | None]: ...
+
+    async def set(self, key: str, value: bytes, ttl: float | None = None, *, nx: bool = False) -> bool: ...
+
+    async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None: ...
+
+    async def delete(self, *keys: str) -> int: ...
+
+    async def ttl(self, key: str) -> float | None:
+        """Seconds left; None when the key is missing or has no expiry."""
+        ...
+
+    async def keys(self, pattern: str) -> list[str]:
+        """Keys matching a glob pattern (SCAN on Valkey; never KEYS)."""
+        ...
+
+    async def hit_window(self, key: str, window_seconds: float) -> WindowHit:
+        """Count one hit in a fixed window that starts at the first hit."""
+        ...
+
+    async def take_token(self, key: str, capacity: float, refill_per_second: float, cost: float = 1) -> float:
+        """Token bucket: 0.0 when the tokens were taken, else seconds until they would be."""
+        ...
+
+    async def acquire_lease(self, key: str, owner: str, ttl: float) -> bool:
+        """Take the lease if free, or renew it if `owner` holds it."""
+        ...
+
+    async def release_lease(self, key: str, owner: str) -> bool: ...
+
+    async def publish(self, channel: str, message: bytes) -> int: ...
+
+    def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]:
+        """Exact channel names, or glob patterns when a name contains `*`."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def info_memory(self) -> tuple[int, int]:
+        """(used bytes, max bytes; 0 when unlimited)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Cache:
+    """What the domain uses: a backend plus JSON, single-flight and fall-through."""
+
+    def __init__(
+        self,
+        backend: CacheBackend,
+        *,
+        ttl: TTL | None = None,
+        prefix: str = "sage:",
+        error_log_interval: float = 30.0,
+        on_error: Callable[[], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.ttl = ttl or TTL()
+        self.prefix = prefix
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._error_log_interval = error_log_interval
+        self._last_error_log = -float("inf")
+        self._suppressed_errors = 0
+        self._on_error = on_error
+        self.errors = 0
+
+    def key(self, *parts: object) -> str:
+        return self.prefix + ":".join(str(p) for p in parts)
+
+    # -- resilience -----------------------------------------------------------------------------
+    def report_failure(self, operation: str, exc: BaseException) -> None:
+        self.errors += 1
+        if self._on_error is not None:
+            self._on_error()
+        now = time.monotonic()
+        if now - self._last_error_log >= self._error_log_interval:
+            log.warning(
+                "cache unavailable; falling through to the source",
+                extra={
+                    "operation": operation,
+                    "error": type(exc).__name__,
+                    "suppressed": self._suppressed_errors,
+                },
+            )
+            self._last_error_log = now
+            self._suppressed_errors = 0
+        else:
+            self._suppressed_errors += 1
+
+    async def get_bytes(self, key: str) -> bytes | None:
+        try:
+            return await self.backend.get(key)
+        except CacheUnavailable as exc:
+            self.report_failure("get", exc)
+            return None
+
+    async def set_bytes(self, key: str, value: bytes, ttl: float | None) -> None:
+        try:
+            await self.backend.set(key, value, ttl)
+        except CacheUnavailable as exc:
+            self.report_failure("set", exc)
+
+    async def get_json(self, key: str) -> Any | None:
+        raw = await self.get_bytes(key)
+        return None if raw is None else orjson.loads(raw)
+
+    async def set_json(self, key: str, value: Any, ttl: float | None) -> None:
+        await self.set_bytes(key, orjson.dumps(value), ttl)
+
+    async def delete(self, *keys: str) -> None:
+        try:
+            await self.backend.delete(*keys)
+        except CacheUnavailable as exc:
+            self.report_failure("delete", exc)
+
+    async def get_or_compute(self, key: str, ttl: float, compute: Callable[[], Awaitable[T]]) -> T:
+        """Cached JSON value, or compute it once however many callers ask at the same time.
+
+        Single-flight is per process: concurrent misses on one key share one computation.
+        When the cache is down every call still gets a value (from `compute`).
+        """
+        cached = await self.get_json(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        pending = self._inflight.get(key)
+        if pending is not None:
+            return await asyncio.shield(pending)  # type: ignore[no-any-return]
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value = await compute()
+            await self.set_json(key, value, ttl)
+            future.set_result(value)
+            return value
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters re-raise, nobody logs "never retrieved"
+            raise
+        finally:
+            self._inflight.pop(key, None)
+
+    async def publish_json(self, channel: str, value: Any) -> None:
+        try:
+            await self.backend.publish(channel, orjson.dumps(value))
+        except CacheUnavailable as exc:
+            self.report_failure("publish", exc)
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+
+def create_backend(url: str | None, *, timeout: float = 1.0) -> CacheBackend:
+    """Valkey when a URL is given, else the in-process backend (embedded default)."""
+    if url is None:
+        from sage.store.cache_memory import MemoryBackend
+
+        return MemoryBackend()
+    from sage.store.cache_valkey import ValkeyBackend
+
+    return ValkeyBackend(url, timeout=timeout)

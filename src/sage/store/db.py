@@ -1,0 +1,96 @@
+"""PostgreSQL engine and sessions (SQLAlchemy 2, asyncpg).
+
+The pool is deliberately small. The spec's incident ("53300 too many connections" with
+2..10 tasks) came from unbounded per-task connections: at the defaults a task holds at
+most pool_size + max_overflow = 7 connections, so 10 API tasks x 1 worker x 7 + ingestor
++ migration stays under db.t3.micro's ~85 usable connections. infra/ checks the same
+budget before deploying.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from sage.settings import Settings
+
+_DRIVER_SCHEMES = {
+    "postgres": "postgresql+asyncpg",
+    "postgresql": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+}
+
+
+def asyncpg_url(url: str) -> str:
+    """Normalise any PostgreSQL URL to SQLAlchemy's asyncpg form.
+
+    libpq's `sslmode` becomes asyncpg's `ssl` (asyncpg rejects `sslmode`).
+    """
+    parts = urlsplit(url)
+    scheme = _DRIVER_SCHEMES.get(parts.scheme)
+    if scheme is None:
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {parts.scheme}://")
+    query = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        query.append(("ssl", value) if key == "sslmode" else (key, value))
+    return urlunsplit((scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def libpq_url(url: str) -> str:
+    """The same database as a plain libpq URL (pg_dump, psql)."""
+    parts = urlsplit(url)
+    query = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        query.append(("sslmode", value) if key == "ssl" else (key, value))
+    return urlunsplit(("postgresql", parts.netloc, parts.path, urlencode(query), parts.fragment))
+
+
+def create_engine(settings: Settings, url: str, *, pool_size: int | None = None) -> AsyncEngine:
+    server_settings = {"application_name": "sage"}
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    return create_async_engine(
+        asyncpg_url(url),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        connect_args={
+            "server_settings": server_settings,
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": max(settings.db_statement_timeout_ms / 1000 + 5, 10),
+        },
+    )
+
+
+class Database:
+    """The engine and the session factory of one process."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self.sessions() as session:
+            yield session
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def pool_status(self) -> tuple[int, int]:
+        """(connections checked out, maximum the pool may open)."""
+        pool = self.engine.pool
+        checked_out = int(getattr(pool, "checkedout", lambda: 0)())
+        size = int(getattr(pool, "size", lambda: 0)()) + int(getattr(pool, "_max_overflow", 0))
+        return checked_out, size
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

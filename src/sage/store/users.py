@@ -1,0 +1,66 @@
+"""User and refresh-token persistence (keyword-only functions, one session each call)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sage.errors import Conflict
+from sage.store.tables import RefreshToken, User
+
+
+async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
+    result = await session.execute(select(User).where(User.email == email))
+    return result.scalar_one_or_none()
+
+
+async def create_user(session: AsyncSession, *, email: str, password_hash: str, display_name: str | None) -> User:
+    user = User(id=uuid.uuid4(), email=email, password_hash=password_hash, display_name=display_name)
+    session.add(user)
+    try:
+        await session.commit()
+    except IntegrityError as exc:
+        await session.rollback()
+        raise Conflict("An account with this email already exists", details={"field": "email"}) from exc
+    return user
+
+
+async def touch_login(session: AsyncSession, *, user_id: uuid.UUID) -> None:
+    await session.execute(update(User).where(User.id == user_id).values(last_login_at=datetime.now(UTC)))
+    await session.commit()
+
+
+async def store_refresh_token(
+    session: AsyncSession, *, jti: uuid.UUID, user_id: uuid.UUID, family: uuid.UUID, expires_at: datetime
+) -> None:
+    session.add(RefreshToken(id=jti, user_id=user_id, family_id=family, expires_at=expires_at))
+    await session.commit()
+
+
+async def consume_refresh_token(session: AsyncSession, *, jti: uuid.UUID) -> tuple[RefreshToken | None, bool]:
+    """Mark a refresh token used. Returns (row, first_use); the row lock makes two
+    concurrent refreshes with the same token see exactly one first use."""
+    result = await session.execute(select(RefreshToken).where(RefreshToken.id == jti).with_for_update())
+    row = result.scalar_one_or_none()
+    if row is None:
+        return None, False
+    if row.used_at is not None or row.revoked_at is not None:
+        return row, False
+    row.used_at = datetime.now(UTC)
+    return row, True
+
+
+async def revoke_family(session: AsyncSession, *, family: uuid.UUID) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )

