@@ -80,6 +80,8 @@ class Runtime:
             database_url=url,
             embedded_pg=embedded,
         )
+        import sage.hooks  # noqa: F401  (registers domain hooks)
+
         for hook in START_HOOKS:
             await hook(runtime, stack)
         return runtime

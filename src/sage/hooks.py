@@ -1,0 +1,4 @@
+"""Domain start-up hooks, imported by the runtime. One import per domain: each module
+appends its hook to sage.runtime.START_HOOKS when imported."""
+
+from __future__ import annotations
