@@ -11,6 +11,7 @@ traceback for a mistake the operator can fix.
 from __future__ import annotations
 
 import asyncio
+import signal
 import sys
 from typing import Annotated, NoReturn
 
@@ -59,6 +60,10 @@ def database_url_or_embedded(settings: Settings) -> tuple[str, object | None]:
     return embedded.url, embedded
 
 
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind (default SAGE_HOST, 127.0.0.1).")] = None,
@@ -79,6 +84,9 @@ def serve(
     if settings.embedded_database and workers > 1:
         fail("the embedded default runs one worker; set DATABASE_URL and VALKEY_URL for more", 2)
     typer.echo(f"sage: serving on http://{host}:{port} ({settings.env.value}, {workers} worker(s))", err=True)
+    # uvicorn drains in-flight requests on SIGTERM (up to SAGE_SHUTDOWN_GRACE_SECONDS, the ALB's
+    # deregistration delay), then re-raises the signal; exiting 0 marks that as the clean stop it is.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "sage.app:app_from_env",
         factory=True,
