@@ -77,6 +77,8 @@ def serve(
     """Start the HTTP API on http://HOST:PORT (embedded PostgreSQL and cache when unconfigured)."""
     import uvicorn
 
+    from sage.serving import uvicorn_options
+
     settings = settings_or_exit()
     host = host or settings.host
     port = port or settings.port
@@ -94,13 +96,7 @@ def serve(
         port=port,
         workers=None if reload else workers,
         reload=reload,
-        proxy_headers=settings.trusted_proxy_hops > 0,
-        forwarded_allow_ips="*" if settings.trusted_proxy_hops > 0 else None,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds),
-        timeout_keep_alive=75,  # longer than the ALB's idle timeout (60 s), as AWS advises
-        access_log=False,
-        log_config=None,
-        server_header=False,
+        **uvicorn_options(settings),
     )
 
 

@@ -25,7 +25,9 @@ async def test_register_returns_the_new_user_without_the_password(app_client: ht
 
 
 async def test_emails_are_normalised_so_case_variants_are_one_account(app_client: httpx.AsyncClient) -> None:
-    first = await app_client.post("/api/v1/auth/register", json={"email": "  Mixed@Example.COM ", "password": "password1"})
+    first = await app_client.post(
+        "/api/v1/auth/register", json={"email": "  Mixed@Example.COM ", "password": "password1"}
+    )
     assert first.status_code == 201
     assert first.json()["email"] == "mixed@example.com"
     login = await app_client.post("/api/v1/auth/login", json={"email": "MIXED@example.com", "password": "password1"})
@@ -125,7 +127,9 @@ async def test_missing_token_is_unauthorized_with_a_bearer_challenge(app_client:
 async def test_expired_token_is_unauthorized(app_client: httpx.AsyncClient) -> None:
     tokens = await register_and_login(app_client)
     user_id = jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"]
-    expired = TokenCodec(SECRET, access_ttl=60, refresh_ttl=600).access_token(uuid.UUID(user_id), now=time.time() - 3600)
+    expired = TokenCodec(SECRET, access_ttl=60, refresh_ttl=600).access_token(
+        uuid.UUID(user_id), now=time.time() - 3600
+    )
     response = await app_client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {expired}"})
     assert response.status_code == 401
     assert response.json()["error"]["message"] == "Token has expired"

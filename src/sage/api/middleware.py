@@ -26,8 +26,11 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def route_template(scope: Scope) -> str:
-    route = scope.get("route")
-    path = getattr(route, "path", None)
+    """The matched route's full template (`/api/v1/chats/{chat_id}`), so metrics group by route,
+    not by URL. FastAPI >= 0.16x nests included routers without copying them, so `scope["route"]`
+    holds the path relative to its router; the effective context carries the full one."""
+    context = scope.get("fastapi", {}).get("effective_route_context")
+    path = getattr(context, "path_format", None) or getattr(scope.get("route"), "path", None)
     return str(path) if path else "unmatched"
 
 
