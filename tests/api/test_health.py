@@ -34,9 +34,11 @@ async def client_on_own_servers(
     pg, valkey = own_servers
     settings = make_settings(database_url=pg.url, valkey_url=valkey.url, db_connect_timeout_seconds=1)
     app = create_app(settings)
-    async with LifespanManager(app) as manager:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client:
-            yield client
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url="http://t") as client,
+    ):
+        yield client
 
 
 async def _ready(client: httpx.AsyncClient) -> httpx.Response:
