@@ -7,15 +7,21 @@ secrets). The full error goes to the log and to Sentry with the same request id.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+import sentry_sdk
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, InterfaceError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sage.errors import SageError
+
+log = logging.getLogger("sage.api")
 
 _STATUS_CODES = {
     400: "bad_request",
@@ -74,7 +80,34 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body("validation_error", f"Invalid request: {fields}", details), status_code=422)
 
 
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Pool exhausted or database unreachable: a retryable 503, not a 500 (nothing is wrong with
+    the request). The exception text is not echoed: it can name hosts and users."""
+    log.warning("database unavailable", extra={"error": type(exc).__name__, "path": request.url.path})
+    return JSONResponse(
+        error_body("database_unavailable", "The database is temporarily unavailable; retry shortly"),
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DBAPIError)
+    if exc.connection_invalidated:
+        return await _database_unavailable(request, exc)
+    request_id = request.scope.get("state", {}).get("request_id")
+    log.error("database error", exc_info=exc, extra={"path": request.url.path})
+    sentry_sdk.capture_exception(exc)
+    return JSONResponse(
+        error_body("internal_error", "Internal server error", {"request_id": request_id}), status_code=500
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SageError, _sage_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(SQLAlchemyTimeoutError, _database_unavailable)
+    app.add_exception_handler(InterfaceError, _database_unavailable)
+    app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(DBAPIError, _dbapi_error)
