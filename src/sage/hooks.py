@@ -2,3 +2,5 @@
 appends its hook to sage.runtime.START_HOOKS when imported."""
 
 from __future__ import annotations
+
+import sage.alerts.hooks  # noqa: F401

@@ -1,0 +1,63 @@
+"""Market price alerts of the current user."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from sage.alerts.service import AlertService
+from sage.api.deps import CurrentUser, RuntimeDep
+
+router = APIRouter(prefix="/alerts", tags=["alerts"])
+
+
+class AlertIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    symbol: str = Field(min_length=2, max_length=32, examples=["BTC/USDT"])
+    condition: Literal["above", "below"]
+    threshold: Decimal = Field(gt=0, max_digits=38, decimal_places=18)
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        from sage.market.symbols import parse_symbol
+
+        return parse_symbol(value)
+
+
+class AlertOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    symbol: str
+    condition: str
+    threshold: Decimal
+    created_at: datetime
+    triggered_at: datetime | None
+    triggered_price: Decimal | None
+
+
+def _service(runtime: RuntimeDep) -> AlertService:
+    return runtime.services["alerts"]  # type: ignore[no-any-return]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=AlertOut)
+async def create_alert(body: AlertIn, user: CurrentUser, runtime: RuntimeDep) -> AlertOut:
+    alert = await _service(runtime).create(
+        user_id=user.id, symbol=body.symbol, condition=body.condition, threshold=body.threshold
+    )
+    return AlertOut.model_validate(alert)
+
+
+@router.get("", response_model=list[AlertOut])
+async def list_alerts(user: CurrentUser, runtime: RuntimeDep) -> list[AlertOut]:
+    return [AlertOut.model_validate(a) for a in await _service(runtime).list(user_id=user.id)]
+
+
+@router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_alert(alert_id: uuid.UUID, user: CurrentUser, runtime: RuntimeDep) -> None:
+    await _service(runtime).delete(user_id=user.id, alert_id=alert_id)
