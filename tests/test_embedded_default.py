@@ -32,7 +32,9 @@ def _start(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"sage serve exited early:\n{process.stdout.read().decode() if process.stdout else ''}")
+            raise AssertionError(
+                f"sage serve exited early:\n{process.stdout.read().decode() if process.stdout else ''}"
+            )
         try:
             if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
                 return process

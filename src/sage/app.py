@@ -10,10 +10,13 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from sage import __version__
 from sage.api.errors import install_error_handlers
+from sage.api.frontend import mount_frontend
 from sage.api.middleware import RequestContextMiddleware
 from sage.api.router import api_router
 from sage.api.routes import health
+from sage.api.routes import metrics as metrics_route
 from sage.observability.metrics import Metrics
+from sage.observability.setup import configure_observability
 from sage.runtime import Runtime
 from sage.settings import Settings, load_settings
 
@@ -22,6 +25,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     settings = settings or load_settings()
     settings.check_production()
     metrics = metrics or Metrics()
+    exporters = configure_observability(settings, metrics, service="api")  # Sentry before the app is built
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -40,8 +44,10 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.prometheus = exporters.prometheus
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics_route.router)
     app.include_router(api_router)
     app.add_middleware(
         CORSMiddleware,
@@ -53,6 +59,9 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         max_age=600,
     )
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    # Last: the web app at "/" (so the embedded default shows it on port 3000) must never
+    # shadow a route; a missing file is the usual JSON 404.
+    mount_frontend(app, settings.frontend_dir)
     return app
 
 

@@ -1,8 +1,11 @@
 """The `sage` command.
 
   sage serve              the API (and, in the embedded default, ingestion in-process)
+  sage ingest             the market-data ingestor (Binance, Gate.io, Fear & Greed -> Valkey, PostgreSQL)
   sage db upgrade|downgrade|current
-                          schema migrations (the ops issue adds migrate/backup/restore/verify-backup)
+                          schema migrations
+  sage db migrate|backup|restore|verify-backup|backups
+                          safe production migrations, backups and restores (sage.ops)
 
 Configuration errors print one line naming the variable and exit 2; nothing prints a
 traceback for a mistake the operator can fix.
@@ -13,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -27,7 +30,10 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-db_app = typer.Typer(help="Database schema and operations: upgrade, downgrade, current.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="Database schema and operations: upgrade, downgrade, current, migrate, backup, restore, verify-backup.",
+    no_args_is_help=True,
+)
 app.add_typer(db_app, name="db")
 
 
@@ -100,6 +106,60 @@ def serve(
     )
 
 
+@app.command()
+def ingest() -> None:
+    """Run the market-data ingestor (its own process; an ECS service of its own in production).
+
+    Connects to Binance and Gate.io (SAGE_BINANCE_WS_URL, SAGE_GATEIO_WS_URL) for the 24 h tickers of SAGE_SYMBOLS and polls Alternative.me's Fear & Greed index (SAGE_FNG_URL); with SAGE_MARKET_SOURCE=replay it plays the recorded session instead. Latest tickers go to Valkey (TTL 300 s) and every update is published for the API's live streams; one-minute candles and Fear & Greed history go to PostgreSQL.
+
+    Needs VALKEY_URL and DATABASE_URL. Start as many as you like: a Valkey lease per feed keeps one ingestor active and the others on standby, taking over within SAGE_FEED_LEASE_SECONDS if the active one stops. SIGTERM or Ctrl-C stops cleanly and hands the feeds over at once.
+    """
+
+    from sage.market.ingest import run_standalone
+    from sage.observability.logging import configure_logging
+    from sage.observability.metrics import Metrics
+    from sage.settings import MarketSource
+
+    settings = settings_or_exit()
+    if settings.market_source is MarketSource.OFF:
+        fail("SAGE_MARKET_SOURCE=off: there is nothing to ingest", 2)
+    if not settings.valkey_url:
+        fail(
+            "sage ingest needs VALKEY_URL (API processes read market data from Valkey); "
+            "without Valkey, `sage serve` ingests in-process",
+            2,
+        )
+    if not settings.database_url:
+        fail("sage ingest needs DATABASE_URL (candles and Fear & Greed history)", 2)
+    configure_logging(settings.log_level, json=settings.log_json if settings.log_json is not None else True)
+    metrics = Metrics()
+    emf = None
+    try:
+        from sage.observability.setup import configure_observability
+
+        emf = configure_observability(settings, metrics, service="ingestor").emf
+    except ImportError:
+        pass
+    source = settings.market_source.value if settings.market_source else "live"
+    typer.echo(f"sage: ingesting market data ({source}, {len(settings.symbols)} symbols)", err=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_standalone(settings, metrics, stop)
+
+    try:
+        asyncio.run(main())
+    except Exception as exc:  # the operator gets one line, the log has the details
+        fail(f"ingest stopped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    finally:
+        if emf is not None:
+            emf.close()
+    typer.echo("sage: ingestor stopped", err=True)
+
+
 def _with_database(action: str) -> tuple[Settings, str, object | None]:
     settings = settings_or_exit()
     try:
@@ -161,6 +221,160 @@ def current() -> None:
     head = schema.head_revision()
     typer.echo(f"current: {revision or '(empty database)'}")
     typer.echo(f"head:    {head}")
+
+
+# --- database operations: migrate, backup, restore, verify-backup (sage.ops) ---------------------
+
+
+def _run_ops(action: str, work: Any, *, service: str, export_metrics: bool = True) -> Any:
+    """Run `work(ctx)` (a coroutine function) with an OpsContext; errors are one line, never a traceback."""
+    from sage.observability.metrics import Metrics
+    from sage.ops.common import OpsError
+    from sage.ops.context import ops_context
+
+    settings, url, embedded = _with_database(action)
+    metrics = Metrics()
+    emf = _ops_metrics_sink(settings, metrics, service) if export_metrics else None
+    try:
+        return asyncio.run(work(ops_context(settings, url, metrics=metrics)))
+    except OpsError as exc:
+        fail(str(exc), exc.code)
+    except Exception as exc:  # an ops command never ends in a traceback
+        detail = str(exc).strip().splitlines()
+        fail(f"{action} failed: {type(exc).__name__}{': ' + detail[0] if detail else ''}")
+    finally:
+        if emf is not None:
+            emf.close()
+        _stop(embedded)
+
+
+def _ops_metrics_sink(settings: Settings, metrics: Any, service: str) -> Any:
+    """CloudWatch EMF lines on stdout (the one-off task's log stream) when SAGE_METRICS_EMF is on."""
+    if not settings.metrics_emf:
+        return None
+    try:
+        from sage.observability.emf import EmfSink
+    except ImportError:
+        return None
+    sink = EmfSink(service=service, environment=settings.env.value)
+    metrics.add_sink(sink)
+    return sink
+
+
+@db_app.command()
+def migrate(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the SQL that would run; change nothing.")] = False,
+    lock_wait: Annotated[
+        float, typer.Option(help="Seconds to wait for another migration's lock before giving up (exit 3).")
+    ] = 300.0,
+    lock_timeout: Annotated[
+        str, typer.Option(help="PostgreSQL lock_timeout for each migration statement, e.g. 5s.")
+    ] = "5s",
+    statement_timeout: Annotated[
+        str, typer.Option(help="PostgreSQL statement_timeout for each migration statement, e.g. 10min.")
+    ] = "10min",
+    backup_format: Annotated[str, typer.Option(help="Format of the pre-migration backup: plain or custom.")] = "plain",
+) -> None:
+    """Safely upgrade the schema: the one-off task to run before a service update.
+
+    Checks connectivity, takes an advisory lock (a second migration waits, then exits 3),
+    records the revision, backs up, then upgrades one transaction per revision. On failure
+    the schema is back at the recorded revision, or the backup is restored automatically.
+    """
+    from sage.ops.migrate import MigrateOptions, run_migrate
+
+    options = MigrateOptions(
+        revision=revision,
+        dry_run=dry_run,
+        lock_wait_seconds=lock_wait,
+        lock_timeout=lock_timeout,
+        statement_timeout=statement_timeout,
+        backup_format=backup_format,
+    )
+    result = _run_ops("migrate", lambda ctx: run_migrate(ctx, options), service="migrate", export_metrics=not dry_run)
+    if dry_run and result.sql:
+        typer.echo(result.sql)
+
+
+@db_app.command()
+def backup(
+    format: Annotated[
+        str, typer.Option("--format", help="plain (.sql.gz, psql) or custom (pg_dump -Fc, parallel pg_restore).")
+    ] = "plain",
+    compress_level: Annotated[int, typer.Option(min=0, max=9, help="Compression level (0-9).")] = 6,
+) -> None:
+    """Back up the database to SAGE_BACKUP_URL (s3://bucket/prefix or file:///path).
+
+    pg_dump is streamed to the target with a SHA-256 manifest; the newest
+    SAGE_BACKUP_RETENTION good backups are kept. Prints the new backup's name.
+    """
+    from sage.ops.backup import BackupOptions, run_backup
+
+    options = BackupOptions(fmt=format, compress_level=compress_level)
+    result = _run_ops("backup", lambda ctx: run_backup(ctx, options), service="backup")
+    typer.echo(result.manifest.key)
+
+
+@db_app.command()
+def restore(
+    key: Annotated[str, typer.Argument(help="A backup name (backup_YYYYMMDD_HHMMSS.sql.gz) or 'latest'.")] = "latest",
+    force: Annotated[bool, typer.Option("--force", help="Disconnect sessions using the database.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would happen; change nothing.")] = False,
+    jobs: Annotated[int | None, typer.Option(min=1, help="pg_restore jobs for custom-format backups.")] = None,
+) -> None:
+    """Restore a backup: verify its checksum, restore into a fresh database, then swap it in.
+
+    The replaced database is kept under a new name until you drop it. Refuses a database
+    in use unless --force.
+    """
+    from sage.ops.restore import run_restore
+
+    _run_ops(
+        "restore",
+        lambda ctx: run_restore(ctx, key, force=force, dry_run=dry_run, jobs=jobs),
+        service="restore",
+        export_metrics=not dry_run,
+    )
+
+
+@db_app.command("verify-backup")
+def verify_backup(
+    key: Annotated[str, typer.Argument(help="A backup name or 'latest'.")] = "latest",
+    jobs: Annotated[int | None, typer.Option(min=1, help="pg_restore jobs for custom-format backups.")] = None,
+) -> None:
+    """Restore a backup into a scratch database and check it: row counts, revision, restore time (RTO)."""
+    from sage.ops.verify import run_verify
+
+    report = _run_ops("verify-backup", lambda ctx: run_verify(ctx, key, jobs=jobs), service="backup")
+    if not report.ok:
+        fail(f"verify-backup: {report.manifest.key} does not match its manifest: {'; '.join(report.problems[:5])}")
+
+
+@db_app.command("backups")
+def list_backups() -> None:
+    """List the good backups in SAGE_BACKUP_URL, newest first."""
+    from sage.ops.catalog import Catalog
+    from sage.ops.common import OpsError
+    from sage.ops.storage import open_storage
+
+    settings = settings_or_exit()
+    try:
+        catalog = Catalog(open_storage(settings.backup_url or ""))
+        entries = catalog.good()
+        for entry in entries:
+            manifest = catalog.manifest(entry.key)
+            rows = sum(manifest.row_counts.values())
+            typer.echo(
+                f"{entry.key}  {entry.size / 1e6:10.1f} MB  revision {manifest.alembic_revision or '-'}  "
+                f"{rows} rows  sha256 {manifest.sha256[:12]}"
+            )
+    except OpsError as exc:
+        fail(str(exc), exc.code)
+    except Exception as exc:
+        fail(f"cannot list backups: {type(exc).__name__}")
+    if not entries:
+        typer.echo(f"no good backups in {catalog.storage.url}", err=True)
 
 
 def main() -> None:

@@ -3,4 +3,8 @@ appends its hook to sage.runtime.START_HOOKS when imported."""
 
 from __future__ import annotations
 
-import sage.alerts.hooks  # noqa: F401
+import sage.alerts.hooks
+import sage.chat.hooks
+import sage.market.hooks
+import sage.observability.service
+import sage.portfolio.hooks  # noqa: F401

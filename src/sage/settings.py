@@ -67,6 +67,13 @@ def default_data_dir() -> Path:
     return Path.home() / ".sage"
 
 
+def default_frontend_dir() -> Path | None:
+    """The repository's frontend/ when Sage runs from a source checkout; an installed wheel
+    (the container image) has none, and the front end is then served by CloudFront."""
+    candidate = Path(__file__).resolve().parents[2] / "frontend"
+    return candidate if (candidate / "index.html").is_file() else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="SAGE_",
@@ -90,6 +97,8 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173", "http://127.0.0.1:3000"]
     )
+    # The static web app `sage serve` also serves at "/" (API routes win); empty disables it.
+    frontend_dir: Path | None = Field(default_factory=default_frontend_dir)
 
     # --- PostgreSQL ------------------------------------------------------------------
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
@@ -130,13 +139,27 @@ class Settings(BaseSettings):
     replay_file: Path | None = None  # default: the recording shipped inside the package
     replay_speed: float = Field(default=1.0, gt=0)
     ingest_in_process: bool | None = None  # default: on when VALKEY_URL is unset (embedded)
+    market_alert_check_seconds: float = Field(default=5.0, gt=0)
+    feed_backoff_initial_seconds: float = Field(default=1.0, gt=0)  # first reconnect delay
+    feed_backoff_max_seconds: float = Field(default=60.0, gt=0)  # reconnect delays never exceed this
+    feed_backoff_reset_seconds: float = Field(default=60.0, gt=0)  # healthy this long: backoff starts over
+    feed_queue_size: int = Field(default=10_000, ge=10)  # updates waiting for Valkey; beyond: oldest dropped
+    feed_lease_seconds: float = Field(default=15.0, gt=0)  # ingestor lease per feed; a standby waits this long
+    binance_streams_per_connection: int = Field(default=1024, ge=1, le=1024)
+    binance_connection_max_seconds: float = Field(default=84_600.0, gt=0)  # reconnect before Binance's 24 h cut
+    gateio_ping_seconds: float = Field(default=15.0, gt=0)  # spot.ping interval (Gate drops idle connections)
+    market_stream_queue_size: int = Field(default=256, ge=1)  # SSE: updates buffered per client before dropping it
 
     # --- chat / LLM ------------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    # None: the SDK's own default (https://api.anthropic.com); tests point it at a local fake.
+    anthropic_base_url: str | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL"))
     llm_provider: LLMProvider | None = None  # default: anthropic when ANTHROPIC_API_KEY is set
-    llm_model: str = "claude-sonnet-4-5"
+    # claude-sonnet-4-5 reaches end of life on 2026-11-30 (anthropic SDK DEPRECATED_MODELS).
+    llm_model: str = "claude-sonnet-5-5"
     llm_max_tokens: int = Field(default=1024, ge=1)
-    llm_timeout_seconds: float = Field(default=60.0, gt=0)
+    llm_timeout_seconds: float = Field(default=60.0, gt=0)  # read timeout between streamed bytes
+    llm_connect_timeout_seconds: float = Field(default=5.0, gt=0)
     llm_max_retries: int = Field(default=2, ge=0)
     llm_max_concurrency: int = Field(default=64, ge=1)
     llm_queue_size: int = Field(default=1000, ge=0)
@@ -144,6 +167,7 @@ class Settings(BaseSettings):
     chat_request_deadline_seconds: float = Field(default=120.0, gt=0)
     chat_daily_token_budget: int = Field(default=200_000, ge=1)
     chat_rate_per_minute: int = Field(default=10, ge=1)
+    chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
     # --- observability and alerting --------------------------------------------------------
@@ -155,16 +179,46 @@ class Settings(BaseSettings):
     discord_webhook_errors: SecretStr | None = None
     discord_webhook_performance: SecretStr | None = None
     discord_webhook_business: SecretStr | None = None
+    metrics_flush_seconds: float = Field(default=10.0, gt=0)  # EMF: one line per dimension set per flush
+    sentry_issues_url: str | None = None  # e.g. https://acme.sentry.io/issues/ (for "Sentry Link" in alerts)
+    discord_timeout_seconds: float = Field(default=10.0, gt=0)
+    discord_max_attempts: int = Field(default=5, ge=1, le=20)  # 5xx / timeouts; 429s wait and do not count
+    discord_repeat_window_seconds: float = Field(default=60.0, ge=0)  # 0 = never group repeats
+    discord_queue_size: int = Field(default=10_000, ge=10)  # per webhook
+    alerts_enabled: bool = True  # in-app alert rules (spec 9.3); the Discord channels still work when off
+    alert_eval_seconds: float = Field(default=15.0, gt=0)
+    alert_error_rate_percent: float = Field(default=5.0, gt=0)
+    alert_error_rate_window_seconds: float = Field(default=300.0, gt=0)
+    alert_error_rate_min_requests: int = Field(default=20, ge=1)
+    alert_db_pool_percent: float = Field(default=90.0, gt=0)
+    alert_api_p95_ms: float = Field(default=500.0, gt=0)
+    alert_api_p95_window_seconds: float = Field(default=600.0, gt=0)
+    alert_api_p95_min_requests: int = Field(default=20, ge=1)
+    alert_first_token_ms: float = Field(default=5000.0, gt=0)
+    alert_first_token_window_seconds: float = Field(default=300.0, gt=0)
+    alert_valkey_memory_percent: float = Field(default=80.0, gt=0)
+    alert_hallucination_percent: float = Field(default=1.0, gt=0)
+    alert_llm_queue_size: float = Field(default=1000.0, gt=0)
+    alert_daily_summary_hour: int = Field(default=0, ge=0, le=23)  # UTC hour the previous day's summary is sent
+    alert_dau_milestones: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 100, 1000, 10_000])
+    alert_market_digest_seconds: float = Field(default=0.0, ge=0)  # 0: off (sage.alerts posts each fired alert)
+    alert_rules_off: Annotated[list[str], NoDecode] = Field(default_factory=list)  # rule keys, e.g. first_token
 
     # --- backups ---------------------------------------------------------------------------
     backup_url: str | None = None  # default: file://<data_dir>/backups
     backup_retention: int = Field(default=7, ge=1)
+    pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql; default: the wheel's PostgreSQL 18, then PATH
 
     # ------------------------------------------------------------------------------------------
-    @field_validator("cors_origins", "symbols", mode="before")
+    @field_validator("cors_origins", "symbols", "alert_dau_milestones", "alert_rules_off", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
+
+    @field_validator("frontend_dir", mode="before")
+    @classmethod
+    def _empty_frontend_dir_disables(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("symbols")
     @classmethod

@@ -12,8 +12,8 @@ from typing import Any
 import asyncpg
 
 from sage.ops import schema
-from sage.store.base import Base
 from sage.store import all_tables  # noqa: F401  (registers every table)
+from sage.store.base import Base
 
 
 async def _tables(url: str) -> set[str]:
@@ -59,7 +59,18 @@ def test_each_revision_downgrades_to_its_predecessor() -> None:
 def test_wheel_ships_the_migrations(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(root)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(root),
+        ],
         check=True,
     )
     wheel = next(tmp_path.glob("sage-*.whl"))

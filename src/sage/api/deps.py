@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sage.errors import Unauthorized
+from sage.observability.active_users import record_active
 from sage.runtime import Runtime
 from sage.store.tables import User
 
@@ -26,7 +27,9 @@ async def get_current_user(
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing bearer token")
-    return await runtime.auth.user_from_access_token(credentials.credentials)
+    user = await runtime.auth.user_from_access_token(credentials.credentials)
+    record_active(runtime, user.id)  # daily active users (background, never blocks)
+    return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

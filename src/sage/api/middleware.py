@@ -2,7 +2,7 @@
 
 RequestContext: takes X-Request-ID when present and sane, else generates one; binds it
 to every log line (structlog contextvars); sets it on the response; records request
-latency per route template and counts 5xx.
+latency per route template (StreamDuration for text/event-stream responses) and counts 5xx.
 """
 
 from __future__ import annotations
@@ -54,11 +54,16 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
 
+        streaming = False
+
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, streaming
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
+                streaming = any(
+                    name.lower() == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers
+                )
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)
@@ -96,7 +101,10 @@ class RequestContextMiddleware:
             elapsed_ms = (time.perf_counter() - started) * 1000
             route = route_template(scope)
             method = scope.get("method", "")
-            self.metrics.observe("RequestLatency", elapsed_ms, route=route, method=method)
+            # A stream's lifetime is not a response time: it would drown the API's P95 (an SSE chat
+            # answer lasts seconds, a market stream hours). Streams are timed separately.
+            latency_metric = "StreamDuration" if streaming else "RequestLatency"
+            self.metrics.observe(latency_metric, elapsed_ms, route=route, method=method)
             if status >= 500:
                 self.metrics.incr("Http5xx", route=route)
             self.metrics.incr("Requests", route=route)

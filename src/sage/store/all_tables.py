@@ -2,4 +2,9 @@
 
 from __future__ import annotations
 
-from sage.store import tables  # noqa: F401
+from sage.store import (
+    alert_tables,  # noqa: F401
+    chat_tables,  # noqa: F401
+    market_tables,  # noqa: F401
+    tables,  # noqa: F401
+)

@@ -1,0 +1,1 @@
+"""Sage's AWS infrastructure as Pulumi components (see infra/README.md)."""

@@ -1,0 +1,243 @@
+"""The alarm catalogue (spec 9.1, 9.3 and the AI guide's monitoring section) as data.
+
+Each alarm names the Discord channel the alarm-router Lambda should post to; the channel is
+part of the alarm's name (`<prefix>-<channel>-<key>`) and the first word of its description
+(`[<channel>] ...`), so the router needs no lookup table.
+
+App metrics are CloudWatch EMF from the app: namespace `Sage`, dimensions exactly
+{service, environment}. CloudWatch matches dimension sets exactly, so the app must emit these
+metrics with those two dimensions (and no others) for the alarms to see them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+APP_NAMESPACE = "Sage"
+
+
+class Channel(StrEnum):
+    ERRORS = "errors"
+    PERFORMANCE = "performance"
+    BUSINESS = "business"
+
+
+class Target(StrEnum):
+    """What an alarm's dimensions point at; monitoring.py fills in the names."""
+
+    API_SERVICE = "api-service"
+    INGESTOR_SERVICE = "ingestor-service"
+    DB_INSTANCE = "db-instance"  # one alarm per instance: the primary and each replica
+    CACHE_NODE = "cache-node"  # one alarm per Valkey node
+    TARGET_GROUP = "target-group"
+    APP_API = "app-api"
+    APP_INGESTOR = "app-ingestor"
+    APP_BACKUP = "app-backup"
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    key: str
+    channel: Channel
+    description: str
+    namespace: str
+    metric_name: str
+    target: Target
+    threshold: float
+    period: int
+    evaluation_periods: int
+    statistic: str | None = "Average"
+    extended_statistic: str | None = None
+    comparison: str = "GreaterThanThreshold"
+    treat_missing_data: str = "notBreaching"
+
+
+ALARMS: tuple[AlarmSpec, ...] = (
+    AlarmSpec(
+        key="api-cpu-high",
+        channel=Channel.PERFORMANCE,
+        description="API tasks' CPU above 80% for 10 minutes",
+        namespace="AWS/ECS",
+        metric_name="CPUUtilization",
+        target=Target.API_SERVICE,
+        threshold=80,
+        period=300,
+        evaluation_periods=2,
+    ),
+    AlarmSpec(
+        key="ingestor-cpu-high",
+        channel=Channel.PERFORMANCE,
+        description="Ingestor CPU above 80% for 10 minutes",
+        namespace="AWS/ECS",
+        metric_name="CPUUtilization",
+        target=Target.INGESTOR_SERVICE,
+        threshold=80,
+        period=300,
+        evaluation_periods=2,
+    ),
+    AlarmSpec(
+        key="ingestor-not-running",
+        channel=Channel.ERRORS,
+        description="No ingestor task running for 5 minutes: market data is frozen",
+        namespace="ECS/ContainerInsights",
+        metric_name="RunningTaskCount",
+        target=Target.INGESTOR_SERVICE,
+        threshold=1,
+        period=60,
+        evaluation_periods=5,
+        statistic="Minimum",
+        comparison="LessThanThreshold",
+        treat_missing_data="breaching",
+    ),
+    AlarmSpec(
+        key="rds-cpu-high",
+        channel=Channel.PERFORMANCE,
+        description="PostgreSQL CPU above 80% for 10 minutes",
+        namespace="AWS/RDS",
+        metric_name="CPUUtilization",
+        target=Target.DB_INSTANCE,
+        threshold=80,
+        period=300,
+        evaluation_periods=2,
+    ),
+    AlarmSpec(
+        key="valkey-memory-high",
+        channel=Channel.PERFORMANCE,
+        description="Valkey memory above 80% of maxmemory",
+        namespace="AWS/ElastiCache",
+        metric_name="DatabaseMemoryUsagePercentage",
+        target=Target.CACHE_NODE,
+        threshold=80,
+        period=300,
+        evaluation_periods=1,
+    ),
+    AlarmSpec(
+        key="api-p95-latency",
+        channel=Channel.PERFORMANCE,
+        description="API p95 response time above 2 s for 5 minutes",
+        namespace="AWS/ApplicationELB",
+        metric_name="TargetResponseTime",
+        target=Target.TARGET_GROUP,
+        threshold=2,
+        period=60,
+        evaluation_periods=5,
+        statistic=None,
+        extended_statistic="p95",
+    ),
+    AlarmSpec(
+        key="api-unhealthy-targets",
+        channel=Channel.ERRORS,
+        description="API tasks failing the ALB health check for 5 minutes",
+        namespace="AWS/ApplicationELB",
+        metric_name="UnHealthyHostCount",
+        target=Target.TARGET_GROUP,
+        threshold=0,
+        period=60,
+        evaluation_periods=5,
+        statistic="Maximum",
+    ),
+    AlarmSpec(
+        key="first-token-latency",
+        channel=Channel.PERFORMANCE,
+        description="Chat first token p95 above 5 s",
+        namespace=APP_NAMESPACE,
+        metric_name="FirstTokenLatency",
+        target=Target.APP_API,
+        threshold=5000,
+        period=300,
+        evaluation_periods=1,
+        statistic=None,
+        extended_statistic="p95",
+    ),
+    AlarmSpec(
+        key="hallucination-rate",
+        channel=Channel.ERRORS,
+        description="Grounding check failures above 1% of answers",
+        namespace=APP_NAMESPACE,
+        metric_name="HallucinationRate",
+        target=Target.APP_API,
+        threshold=1,
+        period=900,
+        evaluation_periods=1,
+    ),
+    # The app caps its LLM queue at SAGE_LLM_QUEUE_SIZE (1000): a strict "> 1000" could never
+    # fire, so the alarm is "at the cap", i.e. requests are being turned away.
+    AlarmSpec(
+        key="llm-queue-full",
+        channel=Channel.PERFORMANCE,
+        description="LLM request queue at 1000 (full) for 3 minutes",
+        namespace=APP_NAMESPACE,
+        metric_name="LLMQueueSize",
+        target=Target.APP_API,
+        threshold=1000,
+        period=60,
+        evaluation_periods=3,
+        statistic="Maximum",
+        comparison="GreaterThanOrEqualToThreshold",
+    ),
+    AlarmSpec(
+        key="db-pool-high",
+        channel=Channel.ERRORS,
+        description="API database pool above 90% in use",
+        namespace=APP_NAMESPACE,
+        metric_name="DBPoolUsage",
+        target=Target.APP_API,
+        threshold=90,
+        period=300,
+        evaluation_periods=1,
+    ),
+    AlarmSpec(
+        key="backup-failed",
+        channel=Channel.ERRORS,
+        description="sage db backup reported a failure",
+        namespace=APP_NAMESPACE,
+        metric_name="BackupFailure",
+        target=Target.APP_BACKUP,
+        threshold=0,
+        period=3600,
+        evaluation_periods=1,
+        statistic="Sum",
+    ),
+    AlarmSpec(
+        key="feed-stale",
+        channel=Channel.ERRORS,
+        description="Market symbols stale for 5 minutes",
+        namespace=APP_NAMESPACE,
+        metric_name="FeedStaleSymbols",
+        target=Target.APP_INGESTOR,
+        threshold=0,
+        period=60,
+        evaluation_periods=5,
+        statistic="Maximum",
+    ),
+)
+
+# API 5XX error *rate* (the spec's sample compared a raw 5XXError count with 5): metric math
+# over one minute, target and load-balancer 5XX against requests.
+ERROR_RATE_KEY = "api-5xx-rate"
+ERROR_RATE_THRESHOLD_PERCENT = 5.0
+ERROR_RATE_PERIOD = 60
+ERROR_RATE_EXPRESSION = "IF(requests > 0, 100 * (FILL(target5xx, 0) + FILL(elb5xx, 0)) / requests, 0)"
+ERROR_RATE_METRICS = {
+    "requests": "RequestCount",
+    "target5xx": "HTTPCode_Target_5XX_Count",
+    "elb5xx": "HTTPCode_ELB_5XX_Count",
+}
+
+APP_SERVICE_DIMENSION = {Target.APP_API: "api", Target.APP_INGESTOR: "ingestor", Target.APP_BACKUP: "backup"}
+
+
+def alarm_name(prefix: str, channel: Channel, key: str) -> str:
+    return f"{prefix}-{channel.value}-{key}"
+
+
+def alarm_count(*, db_instances: int, cache_nodes: int) -> int:
+    """How many alarms a stack creates (the cost tool prices them)."""
+    per_target = {Target.DB_INSTANCE: db_instances, Target.CACHE_NODE: cache_nodes}
+    return sum(per_target.get(spec.target, 1) for spec in ALARMS) + 1
+
+
+def alarm_metric_count(*, db_instances: int, cache_nodes: int) -> int:
+    """CloudWatch bills metric-math alarms per metric they read."""
+    return alarm_count(db_instances=db_instances, cache_nodes=cache_nodes) - 1 + len(ERROR_RATE_METRICS)

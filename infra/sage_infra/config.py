@@ -1,0 +1,410 @@
+"""Typed stack configuration: the phase's sizing plus per-stack overrides, validated.
+
+`from_values` is pure (tests and the cost tool build configurations without Pulumi);
+`load` reads the Pulumi stack configuration. Every mistake an operator can make in
+`Pulumi.<stack>.yaml` becomes one ConfigError naming the key, before any resource exists.
+Secret values are validated here and never appear in a message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from sage_infra.budget import RDS_INSTANCE_MEMORY_GIB, Workload
+from sage_infra.constants import (
+    APP_DB_MAX_OVERFLOW,
+    APP_DB_POOL_SIZE,
+    APP_WORKERS,
+    AZ_COUNT,
+    LOG_RETENTION_CHOICES,
+)
+from sage_infra.sizing import FARGATE_MEMORY, INGESTOR_SIZE, OPS_SIZE, PG_DUMP_CONNECTIONS, PHASES, Phase, PhaseSizing
+
+PROJECT = "sage-infra"
+INFRA_DIR = Path(__file__).resolve().parent.parent
+
+PRICE_CLASSES = frozenset({"PriceClass_100", "PriceClass_200", "PriceClass_All"})
+_PLACEHOLDER_VALUES = frozenset({"change-me", "changeme", "change_me", "placeholder", "todo", "secret", "password"})
+_PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder")
+
+
+class ConfigError(ValueError):
+    """A stack configuration the program refuses; the message names the key, never a secret."""
+
+
+class NatMode(StrEnum):
+    PER_AZ = "per-az"
+    SINGLE = "single"
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    environment: str
+    phase: Phase
+    sizing: PhaseSizing
+    nat_mode: NatMode
+    image_tag: str
+    app_domain: str
+    api_domain: str
+    alb_certificate_arn: str
+    cdn_certificate_arn: str
+    hosted_zone_id: str | None = None
+    db_pool_size: int = APP_DB_POOL_SIZE
+    db_max_overflow: int = APP_DB_MAX_OVERFLOW
+    workers: int = APP_WORKERS
+    protect: bool = False
+    apply_immediately: bool = True
+    performance_insights: bool = True
+    log_retention_days: int = 30
+    backup_schedule: str = "cron(0 2 * * ? *)"
+    slow_query_ms: int = 1000
+    trusted_proxy_hops: int = 1
+    cloudfront_price_class: str = "PriceClass_200"
+    metrics_environment: str = "production"
+    alarm_router_path: Path = field(default_factory=lambda: INFRA_DIR / "alarm_router")
+    region: str = "us-west-2"
+
+    @property
+    def prefix(self) -> str:
+        """Physical-name prefix: the spec's names in prod (sage-cluster, sage-backend, ...)."""
+        return "sage" if self.environment == "prod" else f"sage-{self.environment}"
+
+    @property
+    def alerts_topic_name(self) -> str:
+        return "sage-alerts" if self.environment == "prod" else f"sage-alerts-{self.environment}"
+
+    @property
+    def final_snapshot(self) -> bool:
+        """Prod always leaves a final snapshot, even once protection is lifted to destroy it."""
+        return self.protect or self.environment == "prod"
+
+    @property
+    def nat_gateway_count(self) -> int:
+        return AZ_COUNT if self.nat_mode is NatMode.PER_AZ else 1
+
+    def tags(self, name: str | None = None) -> dict[str, str]:
+        tags = {"Project": "sage", "Environment": self.environment, "ManagedBy": "pulumi", "Phase": self.phase.value}
+        if name:
+            tags["Name"] = name
+        return tags
+
+    def workloads(self) -> list[Workload]:
+        """Every process that opens PostgreSQL connections, at its worst case."""
+        return [
+            Workload(
+                "api",
+                self.sizing.api_max_tasks,
+                self.workers,
+                self.db_pool_size,
+                self.db_max_overflow,
+                self.sizing.deployment_maximum_percent,
+            ),
+            # One ingestor, replaced stop-then-start (deployment maximum 100 %).
+            Workload("ingestor", 1, 1, INGESTOR_SIZE.db_pool_size, INGESTOR_SIZE.db_max_overflow),
+            Workload("migration", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow),
+            Workload("backup", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, PG_DUMP_CONNECTIONS),
+        ]
+
+
+@dataclass(frozen=True)
+class SecretValues:
+    """Secret configuration, validated; only ever handed to Pulumi as secret Outputs."""
+
+    anthropic_api_key: str
+    jwt_secret: str
+    discord_webhook_errors: str
+    discord_webhook_performance: str
+    discord_webhook_business: str
+    valkey_auth_token: str
+    db_master_password: str
+    sentry_dsn: str | None = None
+
+    def __repr__(self) -> str:
+        return "SecretValues(<redacted>)"
+
+
+SECRET_KEYS = (
+    "anthropicApiKey",
+    "jwtSecret",
+    "discordWebhookErrors",
+    "discordWebhookPerformance",
+    "discordWebhookBusiness",
+    "valkeyAuthToken",
+    "dbMasterPassword",
+    "sentryDsn",
+)
+PLAIN_KEYS = (
+    "phase",
+    "environment",
+    "natGateways",
+    "imageTag",
+    "appDomain",
+    "apiDomain",
+    "albCertificateArn",
+    "cdnCertificateArn",
+    "hostedZoneId",
+    "apiMinTasks",
+    "apiMaxTasks",
+    "apiCpu",
+    "apiMemory",
+    "dbInstanceClass",
+    "dbReadReplicas",
+    "dbMultiAz",
+    "cacheNodeType",
+    "deploymentMaximumPercent",
+    "deploymentMinimumHealthyPercent",
+    "dbPoolSize",
+    "dbMaxOverflow",
+    "workers",
+    "protect",
+    "applyImmediately",
+    "performanceInsights",
+    "logRetentionDays",
+    "backupSchedule",
+    "slowQueryMs",
+    "trustedProxyHops",
+    "cloudfrontPriceClass",
+    "metricsEnvironment",
+    "alarmRouterPath",
+)
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
+_WEBHOOK = re.compile(
+    r"^https://(discord\.com|discordapp\.com|ptb\.discord\.com|canary\.discord\.com)/api/webhooks/\S+$"
+)
+
+
+def _text(values: Mapping[str, object], key: str, default: str | None = None) -> str | None:
+    raw = values.get(key)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return default
+    return str(raw).strip()
+
+
+def _required(values: Mapping[str, object], key: str) -> str:
+    value = _text(values, key)
+    if value is None:
+        raise ConfigError(f"sage-infra:{key} is required (pulumi config set {key} ...)")
+    return value
+
+
+def _int(values: Mapping[str, object], key: str, default: int, *, low: int, high: int) -> int:
+    raw = _text(values, key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"sage-infra:{key} must be an integer, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"sage-infra:{key} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _bool(values: Mapping[str, object], key: str, default: bool) -> bool:
+    raw = _text(values, key)
+    if raw is None:
+        return default
+    lowered = raw.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise ConfigError(f"sage-infra:{key} must be true or false, not {raw!r}")
+
+
+def _choice(values: Mapping[str, object], key: str, default: str, choices: frozenset[str] | set[str]) -> str:
+    value = _text(values, key, default) or default
+    if value not in choices:
+        raise ConfigError(f"sage-infra:{key} must be one of {', '.join(sorted(choices))}, not {value!r}")
+    return value
+
+
+def _certificate(values: Mapping[str, object], key: str, region: str | None) -> str:
+    arn = _required(values, key)
+    match = _ACM_ARN.match(arn)
+    if match is None:
+        raise ConfigError(f"sage-infra:{key} must be an ACM certificate ARN, not {arn!r}")
+    if region is not None and match.group(1) != region:
+        raise ConfigError(f"sage-infra:{key} must be a certificate in {region} (it is in {match.group(1)})")
+    return arn
+
+
+def _hostname(values: Mapping[str, object], key: str) -> str:
+    host = _required(values, key).lower()
+    if _HOSTNAME.match(host) is None:
+        raise ConfigError(f"sage-infra:{key} must be a DNS name such as app.example.com, not {host!r}")
+    return host
+
+
+def from_values(values: Mapping[str, object], stack: str, region: str = "us-west-2") -> StackConfig:
+    """Validate the plain (non-secret) configuration of a stack."""
+    phase_name = _required(values, "phase")
+    try:
+        phase = Phase(phase_name)
+    except ValueError:
+        raise ConfigError(f"sage-infra:phase must be one of mvp, growth, scale, not {phase_name!r}") from None
+    base = PHASES[phase]
+
+    environment = _text(values, "environment", stack) or stack
+    if _ENVIRONMENT.match(environment) is None:
+        raise ConfigError(f"sage-infra:environment must be lowercase letters, digits and '-', not {environment!r}")
+
+    instance_class = _text(values, "dbInstanceClass", base.db_instance_class) or base.db_instance_class
+    if instance_class not in RDS_INSTANCE_MEMORY_GIB:
+        raise ConfigError(
+            f"sage-infra:dbInstanceClass {instance_class!r} is unknown to the connection budget "
+            "(add it to sage_infra/budget.py)"
+        )
+    api_cpu = _int(values, "apiCpu", base.api_cpu, low=256, high=4096)
+    api_memory = _int(values, "apiMemory", base.api_memory, low=512, high=30720)
+    if api_memory not in FARGATE_MEMORY.get(api_cpu, ()):
+        raise ConfigError(f"sage-infra:apiCpu {api_cpu} / apiMemory {api_memory} is not a Fargate size")
+    api_min = _int(values, "apiMinTasks", base.api_min_tasks, low=1, high=200)
+    api_max = _int(values, "apiMaxTasks", base.api_max_tasks, low=1, high=200)
+    if api_min > api_max:
+        raise ConfigError(f"sage-infra:apiMinTasks ({api_min}) must not exceed apiMaxTasks ({api_max})")
+    max_percent = _int(values, "deploymentMaximumPercent", base.deployment_maximum_percent, low=100, high=200)
+    min_healthy = _int(
+        values, "deploymentMinimumHealthyPercent", base.deployment_minimum_healthy_percent, low=0, high=100
+    )
+    if max_percent == 100 and min_healthy == 100:
+        raise ConfigError(
+            "sage-infra:deploymentMaximumPercent and deploymentMinimumHealthyPercent cannot both be 100 "
+            "(ECS could never replace a task)"
+        )
+    sizing = PhaseSizing(
+        mau=base.mau,
+        api_min_tasks=api_min,
+        api_max_tasks=api_max,
+        api_cpu=api_cpu,
+        api_memory=api_memory,
+        db_instance_class=instance_class,
+        db_read_replicas=_int(values, "dbReadReplicas", base.db_read_replicas, low=0, high=5),
+        db_multi_az=_bool(values, "dbMultiAz", base.db_multi_az),
+        cache_node_type=_text(values, "cacheNodeType", base.cache_node_type) or base.cache_node_type,
+        deployment_maximum_percent=max_percent,
+        deployment_minimum_healthy_percent=min_healthy,
+    )
+
+    image_tag = _required(values, "imageTag")
+    if _IMAGE_TAG.match(image_tag) is None or image_tag == "latest":
+        raise ConfigError(
+            f"sage-infra:imageTag must be an immutable image tag (e.g. the git SHA CI pushed), not {image_tag!r}"
+        )
+    app_domain = _hostname(values, "appDomain")
+    api_domain = _hostname(values, "apiDomain")
+    if app_domain == api_domain:
+        raise ConfigError("sage-infra:apiDomain must differ from appDomain (CloudFront forwards /api/* to it)")
+
+    protect = _bool(values, "protect", environment == "prod")
+    log_retention = _int(values, "logRetentionDays", 30 if protect else 7, low=1, high=3653)
+    if log_retention not in LOG_RETENTION_CHOICES:
+        raise ConfigError(f"sage-infra:logRetentionDays {log_retention} is not a CloudWatch Logs retention value")
+    schedule = _text(values, "backupSchedule", "cron(0 2 * * ? *)") or "cron(0 2 * * ? *)"
+    if not re.match(r"^(cron|rate)\(.+\)$", schedule):
+        raise ConfigError(f"sage-infra:backupSchedule must be an EventBridge cron(...) or rate(...), not {schedule!r}")
+    hosted_zone = _text(values, "hostedZoneId")
+    if hosted_zone is not None and re.match(r"^Z[A-Z0-9]{1,31}$", hosted_zone) is None:
+        raise ConfigError(f"sage-infra:hostedZoneId must be a Route 53 zone id such as Z123ABC, not {hosted_zone!r}")
+    router_path = _text(values, "alarmRouterPath")
+
+    return StackConfig(
+        stack=stack,
+        environment=environment,
+        phase=phase,
+        sizing=sizing,
+        nat_mode=NatMode(_choice(values, "natGateways", NatMode.PER_AZ.value, {m.value for m in NatMode})),
+        image_tag=image_tag,
+        app_domain=app_domain,
+        api_domain=api_domain,
+        alb_certificate_arn=_certificate(values, "albCertificateArn", region),
+        # CloudFront only accepts certificates from us-east-1.
+        cdn_certificate_arn=_certificate(values, "cdnCertificateArn", "us-east-1"),
+        hosted_zone_id=hosted_zone,
+        db_pool_size=_int(values, "dbPoolSize", APP_DB_POOL_SIZE, low=1, high=100),
+        db_max_overflow=_int(values, "dbMaxOverflow", APP_DB_MAX_OVERFLOW, low=0, high=100),
+        workers=_int(values, "workers", APP_WORKERS, low=1, high=64),
+        protect=protect,
+        apply_immediately=_bool(values, "applyImmediately", not protect),
+        performance_insights=_bool(values, "performanceInsights", True),
+        log_retention_days=log_retention,
+        backup_schedule=schedule,
+        slow_query_ms=_int(values, "slowQueryMs", 1000, low=0, high=600_000),
+        trusted_proxy_hops=_int(values, "trustedProxyHops", 1, low=0, high=5),
+        cloudfront_price_class=_choice(values, "cloudfrontPriceClass", "PriceClass_200", PRICE_CLASSES),
+        metrics_environment=_text(values, "metricsEnvironment", "production") or "production",
+        alarm_router_path=Path(router_path) if router_path else INFRA_DIR / "alarm_router",
+        region=region,
+    )
+
+
+def _printable_without(value: str, forbidden: str) -> bool:
+    return all(33 <= ord(ch) <= 126 and ch not in forbidden for ch in value)
+
+
+def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
+    """Validate the secret configuration. Messages name the key only."""
+
+    def need(key: str) -> str:
+        value = _text(values, key)
+        if value is None:
+            raise ConfigError(f"sage-infra:{key} is required (pulumi config set --secret {key} ...)")
+        lowered = value.lower()
+        if lowered in _PLACEHOLDER_VALUES or any(marker in lowered for marker in _PLACEHOLDER_MARKERS):
+            raise ConfigError(f"sage-infra:{key} is a placeholder; set the real value")
+        return value
+
+    jwt = need("jwtSecret")
+    if len(jwt) < 32:
+        raise ConfigError("sage-infra:jwtSecret must be at least 32 characters (the app refuses shorter ones)")
+    webhooks = {
+        key: need(key) for key in ("discordWebhookErrors", "discordWebhookPerformance", "discordWebhookBusiness")
+    }
+    for key, url in webhooks.items():
+        if _WEBHOOK.match(url) is None:
+            raise ConfigError(f"sage-infra:{key} must be a Discord webhook URL (https://discord.com/api/webhooks/...)")
+    token = need("valkeyAuthToken")
+    # ElastiCache AUTH tokens: 16-128 printable ASCII characters without space, '"', '/' or '@'.
+    if not 16 <= len(token) <= 128 or not _printable_without(token, '"/@'):
+        raise ConfigError(
+            "sage-infra:valkeyAuthToken must be 16-128 printable ASCII characters without spaces, '\"', '/' or '@'"
+        )
+    password = need("dbMasterPassword")
+    # RDS master passwords: 8-128 printable ASCII characters without space, '"', '/' or '@'.
+    if not 8 <= len(password) <= 128 or not _printable_without(password, '"/@'):
+        raise ConfigError(
+            "sage-infra:dbMasterPassword must be 8-128 printable ASCII characters without spaces, '\"', '/' or '@'"
+        )
+    return SecretValues(
+        anthropic_api_key=need("anthropicApiKey"),
+        jwt_secret=jwt,
+        discord_webhook_errors=webhooks["discordWebhookErrors"],
+        discord_webhook_performance=webhooks["discordWebhookPerformance"],
+        discord_webhook_business=webhooks["discordWebhookBusiness"],
+        valkey_auth_token=token,
+        db_master_password=password,
+        sentry_dsn=_text(values, "sentryDsn"),
+    )
+
+
+def load() -> tuple[StackConfig, SecretValues]:
+    """Read and validate the current Pulumi stack's configuration."""
+    import pulumi
+    from pulumi.runtime.config import get_config
+
+    def raw(key: str) -> object:
+        return get_config(f"{PROJECT}:{key}")
+
+    region = pulumi.Config("aws").get("region") or "us-west-2"
+    plain = {key: raw(key) for key in PLAIN_KEYS}
+    secret = {key: raw(key) for key in SECRET_KEYS}
+    return from_values(plain, pulumi.get_stack(), region), secrets_from_values(secret)

@@ -1,0 +1,258 @@
+"""Monthly cost estimate from the same sizing the program deploys.
+
+    cd infra && python -m sage_infra.cost --phase mvp [--nat per-az|single] [--json]
+
+Prices and usage assumptions are data (sage_infra/prices.json: region, date, sources). The
+table shows the month at the autoscaling minimum (baseline) and with every API task the
+phase allows running all month (ceiling), then compares the MVP with the spec's $115 and
+names what that estimate left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from sage_infra.alarms import alarm_count, alarm_metric_count
+from sage_infra.constants import (
+    AZ_COUNT,
+    CACHE_NODES,
+    DB_ALLOCATED_STORAGE_GB,
+    STACK_SECRETS,
+)
+from sage_infra.sizing import INGESTOR_SIZE, OPS_SIZE, PHASES, Phase, PhaseSizing
+
+PRICES_FILE = Path(__file__).with_name("prices.json")
+# Container Insights publishes about this many metrics per cluster and per service.
+INSIGHTS_METRICS_PER_CLUSTER = 8
+INSIGHTS_METRICS_PER_SERVICE = 11
+ECS_SERVICES = 2
+LOG_GROUPS_STORED_MONTHS = 1
+BACKUP_TASK_MINUTES_PER_DAY = 15
+# Each ALB node holds a public IPv4 address; one node per AZ.
+ALB_PUBLIC_IPS = AZ_COUNT
+
+
+@dataclass(frozen=True)
+class LineItem:
+    name: str
+    basis: str
+    baseline: float
+    ceiling: float
+    in_spec_estimate: bool
+
+
+def load_prices(path: Path = PRICES_FILE) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+def _fargate_hourly(cpu_units: int, memory_mib: int, prices: dict[str, float]) -> float:
+    return cpu_units / 1024 * prices["fargate_vcpu_hour"] + memory_mib / 1024 * prices["fargate_gb_hour"]
+
+
+def estimate(phase: Phase, nat_gateways: int = AZ_COUNT, data: dict[str, Any] | None = None) -> list[LineItem]:
+    data = data or load_prices()
+    p: dict[str, Any] = data["prices"]
+    u: dict[str, float] = data["usage"][phase.value]
+    hours = float(data["hours_per_month"])
+    s: PhaseSizing = PHASES[phase]
+    items: list[LineItem] = []
+
+    def add(name: str, basis: str, baseline: float, ceiling: float | None = None, *, in_spec: bool) -> None:
+        items.append(
+            LineItem(name, basis, round(baseline, 2), round(ceiling if ceiling is not None else baseline, 2), in_spec)
+        )
+
+    api_hour = _fargate_hourly(s.api_cpu, s.api_memory, p)
+    add(
+        "ECS Fargate: API tasks",
+        f"{s.api_min_tasks}..{s.api_max_tasks} x {s.api_cpu / 1024:g} vCPU / {s.api_memory / 1024:g} GB",
+        s.api_min_tasks * api_hour * hours,
+        s.api_max_tasks * api_hour * hours,
+        in_spec=True,
+    )
+    add(
+        "ECS Fargate: ingestor task",
+        f"1 x {INGESTOR_SIZE.cpu / 1024:g} vCPU / {INGESTOR_SIZE.memory / 1024:g} GB",
+        _fargate_hourly(INGESTOR_SIZE.cpu, INGESTOR_SIZE.memory, p) * hours,
+        in_spec=False,
+    )
+    add(
+        "ECS Fargate: daily backup task",
+        f"{BACKUP_TASK_MINUTES_PER_DAY} min/day x {OPS_SIZE.cpu / 1024:g} vCPU / {OPS_SIZE.memory / 1024:g} GB",
+        _fargate_hourly(OPS_SIZE.cpu, OPS_SIZE.memory, p) * BACKUP_TASK_MINUTES_PER_DAY / 60 * 30,
+        in_spec=False,
+    )
+    az_factor = 2 if s.db_multi_az else 1
+    db_hour = p["rds_postgres_instance_hour"][s.db_instance_class]
+    add(
+        "RDS PostgreSQL primary",
+        f"{s.db_instance_class}{' Multi-AZ' if s.db_multi_az else ''}, {DB_ALLOCATED_STORAGE_GB} GB gp3",
+        (db_hour * hours + DB_ALLOCATED_STORAGE_GB * p["rds_gp3_gb_month"]) * az_factor,
+        in_spec=True,
+    )
+    if s.db_read_replicas:
+        add(
+            "RDS read replicas",
+            f"{s.db_read_replicas} x {s.db_instance_class}, {DB_ALLOCATED_STORAGE_GB} GB gp3",
+            s.db_read_replicas * (db_hour * hours + DB_ALLOCATED_STORAGE_GB * p["rds_gp3_gb_month"]),
+            in_spec=False,
+        )
+    add(
+        "ElastiCache Valkey",
+        f"{CACHE_NODES} x {s.cache_node_type}",
+        CACHE_NODES * p["elasticache_valkey_node_hour"][s.cache_node_type] * hours,
+        in_spec=True,
+    )
+    add(
+        "Application Load Balancer",
+        f"1 ALB + {u['alb_lcu']:g} LCU average",
+        (p["alb_hour"] + u["alb_lcu"] * p["alb_lcu_hour"]) * hours,
+        in_spec=True,
+    )
+    add(
+        "NAT gateways",
+        f"{nat_gateways} x hours + {u['nat_gb']:g} GB processed",
+        nat_gateways * p["nat_gateway_hour"] * hours + u["nat_gb"] * p["nat_gateway_gb"],
+        in_spec=False,
+    )
+    add(
+        "Public IPv4 addresses",
+        f"{nat_gateways} NAT + {ALB_PUBLIC_IPS} ALB",
+        (nat_gateways + ALB_PUBLIC_IPS) * p["public_ipv4_hour"] * hours,
+        in_spec=False,
+    )
+    add(
+        "S3: frontend + backups",
+        f"{u['frontend_gb']:g} GB + {u['backup_gb']:g} GB (half in Glacier), {u['s3_requests_1k']:g}k requests",
+        u["frontend_gb"] * p["s3_standard_gb_month"]
+        + u["backup_gb"] / 2 * (p["s3_standard_gb_month"] + p["s3_glacier_gb_month"])
+        + u["s3_requests_1k"] * p["s3_requests_1k"],
+        in_spec=True,
+    )
+    add(
+        "CloudFront",
+        f"{u['cloudfront_gb']:g} GB + {u['cloudfront_requests_10k'] / 100:g}M HTTPS requests",
+        u["cloudfront_gb"] * p["cloudfront_gb"] + u["cloudfront_requests_10k"] * p["cloudfront_https_10k"],
+        in_spec=True,
+    )
+    add(
+        "Data transfer out (not via CloudFront)",
+        f"{u['internet_egress_gb']:g} GB",
+        u["internet_egress_gb"] * p["internet_egress_gb"],
+        in_spec=True,
+    )
+    add(
+        "CloudWatch Logs (app, Lambda)",
+        f"{u['app_logs_gb']:g} GB ingested and stored",
+        u["app_logs_gb"] * (p["logs_ingest_gb"] + LOG_GROUPS_STORED_MONTHS * p["logs_storage_gb_month"]),
+        in_spec=True,
+    )
+    add(
+        "VPC flow logs",
+        f"{u['flow_logs_gb']:g} GB vended logs",
+        u["flow_logs_gb"] * (p["vended_logs_ingest_gb"] + p["logs_storage_gb_month"]),
+        in_spec=False,
+    )
+    insights = INSIGHTS_METRICS_PER_CLUSTER + INSIGHTS_METRICS_PER_SERVICE * ECS_SERVICES
+    add(
+        "Container Insights metrics",
+        f"~{insights} metrics",
+        insights * p["custom_metric_month"],
+        in_spec=False,
+    )
+    db_instances = 1 + s.db_read_replicas
+    alarms = alarm_count(db_instances=db_instances, cache_nodes=CACHE_NODES)
+    add(
+        "CloudWatch alarms",
+        f"{alarms} alarms ({alarm_metric_count(db_instances=db_instances, cache_nodes=CACHE_NODES)} metrics)",
+        alarm_metric_count(db_instances=db_instances, cache_nodes=CACHE_NODES) * p["alarm_metric_month"],
+        in_spec=False,
+    )
+    add(
+        "Secrets Manager",
+        f"{len(STACK_SECRETS)} secrets",
+        len(STACK_SECRETS) * p["secret_month"],
+        in_spec=False,
+    )
+    add("KMS key (alerts topic)", "1 customer-managed key", p["kms_key_month"], in_spec=False)
+    add("ECR storage", f"{u['ecr_gb']:g} GB of images", u["ecr_gb"] * p["ecr_gb_month"], in_spec=False)
+    return items
+
+
+def totals(items: list[LineItem]) -> tuple[float, float]:
+    return round(sum(i.baseline for i in items), 2), round(sum(i.ceiling for i in items), 2)
+
+
+def render(phase: Phase, items: list[LineItem], data: dict[str, Any]) -> str:
+    width = max(len(i.name) for i in items)
+    basis_width = max(len(i.basis) for i in items)
+    lines = [
+        f"Sage monthly cost estimate - phase {phase.value} ({PHASES[phase].mau} MAU), "
+        f"{data['region']} prices as of {data['as_of']} ({data['currency']})",
+        f"{'item':<{width}}  {'basis':<{basis_width}}  {'baseline':>9}  {'ceiling':>9}",
+    ]
+    for item in items:
+        marker = "" if item.in_spec_estimate else "  *"
+        lines.append(
+            f"{item.name:<{width}}  {item.basis:<{basis_width}}  {item.baseline:>9.2f}  {item.ceiling:>9.2f}{marker}"
+        )
+    base, ceil = totals(items)
+    lines.append(f"{'total':<{width}}  {'':<{basis_width}}  {base:>9.2f}  {ceil:>9.2f}")
+    lines.append("baseline: API at its autoscaling minimum; ceiling: at its maximum all month.")
+    lines.append("* not in the spec's estimate (Infrastructure Spec 10.1).")
+
+    spec = data["spec_mvp_estimate"]
+    left_out = [i for i in items if not i.in_spec_estimate]
+    omitted = round(sum(i.baseline for i in left_out), 2)
+    lines.append("")
+    lines.append(
+        f"Spec estimate (MVP): ${spec['total']}/month. This estimate ({phase.value}, baseline): ${base:.2f}/month."
+    )
+    lines.append(f"The spec's estimate left out ${omitted:.2f}/month:")
+    lines.extend(f"  - {i.name}: {i.basis} (${i.baseline:.2f})" for i in left_out)
+    lines.append(
+        "Not priced here: Sentry, the Anthropic API, Route 53, WAF, Savings Plans / reserved "
+        "instances (spec 10.2: -40% RDS, -30% ElastiCache from the growth phase), free tiers."
+    )
+    lines.append(f"Sources: {', '.join(data['sources'][k].split(' ')[0] for k in sorted(data['sources']))}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sage_infra.cost", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--phase", choices=[p.value for p in Phase], required=True)
+    parser.add_argument("--nat", choices=["per-az", "single"], default="per-az", help="NAT gateways (dev uses single)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    args = parser.parse_args(argv)
+    phase = Phase(args.phase)
+    data = load_prices()
+    items = estimate(phase, AZ_COUNT if args.nat == "per-az" else 1, data)
+    if args.json:
+        base, ceil = totals(items)
+        print(
+            json.dumps(
+                {
+                    "phase": phase.value,
+                    "region": data["region"],
+                    "as_of": data["as_of"],
+                    "items": [asdict(i) for i in items],
+                    "baseline_total": base,
+                    "ceiling_total": ceil,
+                    "spec_mvp_total": data["spec_mvp_estimate"]["total"],
+                },
+                indent=2,
+            )
+        )
+    else:
+        print(render(phase, items, data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,418 @@
+"""ECR, the ECS cluster and the Sage workloads (spec 2): API, ingestor, migration, backup.
+
+One image, four commands. The API runs behind the ALB with autoscaling owning its desired
+count; the ingestor runs alone (stop-then-start, never two); migrations are a task definition
+operators run once per release; backups are a task definition EventBridge runs on a schedule
+(sage_infra/scheduled.py).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from sage_infra.backups import BACKUP_PREFIX
+from sage_infra.common import child
+from sage_infra.constants import APP_PORT
+from sage_infra.containers import SCRATCH_VOLUME, ContainerSpec, base_environment, container_definitions
+from sage_infra.iam import backup_bucket_statements, execution_role, task_role
+from sage_infra.secrets import AppSecrets
+from sage_infra.sizing import INGESTOR_SIZE, OPS_SIZE, PhaseSizing
+
+PLATFORM_VERSION = "1.4.0"
+API_CONTAINER = "backend"
+CPU_TARGET_PERCENT = 70.0
+SCALE_IN_COOLDOWN_SECONDS = 300
+SCALE_OUT_COOLDOWN_SECONDS = 60
+HEALTH_CHECK_GRACE_SECONDS = 60
+# The app drains in-flight requests for 30 s after SIGTERM; ECS waits a little longer.
+API_STOP_TIMEOUT_SECONDS = 45
+ECR_KEEP_IMAGES = 50
+ECR_UNTAGGED_DAYS = 7
+# A deployment whose tasks never turn healthy stops and rolls back to the last good revision.
+CIRCUIT_BREAKER: aws.ecs.ServiceDeploymentCircuitBreakerArgsDict = {"enable": True, "rollback": True}
+
+
+@dataclass(frozen=True)
+class ServicesArgs:
+    prefix: str
+    tags: Mapping[str, str]
+    region: str
+    account_id: pulumi.Input[str]
+    image_tag: str
+    sizing: PhaseSizing
+    workers: int
+    db_pool_size: int
+    db_max_overflow: int
+    trusted_proxy_hops: int
+    app_domain: str
+    log_retention_days: int
+    protect: bool
+    private_subnet_ids: Sequence[pulumi.Input[str]]
+    security_group_id: pulumi.Input[str]
+    target_group_arn: pulumi.Input[str]
+    https_listener: pulumi.Resource
+    secrets: AppSecrets
+    database_url_secret_arn: pulumi.Input[str]
+    valkey_url_secret_arn: pulumi.Input[str]
+    backup_bucket_arn: pulumi.Input[str]
+    backup_url: pulumi.Input[str]
+
+
+def ecr_lifecycle_policy() -> str:
+    return json.dumps(
+        {
+            "rules": [
+                {
+                    "rulePriority": 1,
+                    "description": f"drop untagged layers after {ECR_UNTAGGED_DAYS} days",
+                    "selection": {
+                        "tagStatus": "untagged",
+                        "countType": "sinceImagePushed",
+                        "countUnit": "days",
+                        "countNumber": ECR_UNTAGGED_DAYS,
+                    },
+                    "action": {"type": "expire"},
+                },
+                {
+                    "rulePriority": 2,
+                    "description": f"keep the last {ECR_KEEP_IMAGES} images (rollback targets)",
+                    "selection": {
+                        "tagStatus": "any",
+                        "countType": "imageCountMoreThan",
+                        "countNumber": ECR_KEEP_IMAGES,
+                    },
+                    "action": {"type": "expire"},
+                },
+            ]
+        }
+    )
+
+
+class Services(pulumi.ComponentResource):
+    repository: aws.ecr.Repository
+    cluster: aws.ecs.Cluster
+    api_service: aws.ecs.Service
+    ingestor_service: aws.ecs.Service
+    api_task_definition: aws.ecs.TaskDefinition
+    ingestor_task_definition: aws.ecs.TaskDefinition
+    migrate_task_definition: aws.ecs.TaskDefinition
+    backup_task_definition: aws.ecs.TaskDefinition
+    backup_execution_role: aws.iam.Role
+    backup_task_role: aws.iam.Role
+    scaling_target: aws.appautoscaling.Target
+
+    def __init__(self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sage:infra:Services", name, None, opts)
+        p = args.prefix
+        tags = dict(args.tags)
+        s = args.secrets
+
+        self.repository = aws.ecr.Repository(
+            f"{name}-repository",
+            name=f"{p}-backend",
+            image_scanning_configuration={"scan_on_push": True},
+            image_tag_mutability="IMMUTABLE",
+            encryption_configurations=[{"encryption_type": "AES256"}],
+            force_delete=not args.protect,
+            tags=tags,
+            opts=child(self),
+        )
+        aws.ecr.LifecyclePolicy(
+            f"{name}-repository-lifecycle",
+            repository=self.repository.name,
+            policy=ecr_lifecycle_policy(),
+            opts=child(self),
+        )
+        image = pulumi.Output.concat(self.repository.repository_url, ":", args.image_tag)
+
+        self.cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            name=f"{p}-cluster",
+            settings=[{"name": "containerInsights", "value": "enabled"}],
+            tags=tags,
+            opts=child(self),
+        )
+
+        def log_group(key: str) -> aws.cloudwatch.LogGroup:
+            return aws.cloudwatch.LogGroup(
+                f"{name}-{key}-logs",
+                name=f"/ecs/{p}-{key}",
+                retention_in_days=args.log_retention_days,
+                tags=tags,
+                opts=child(self),
+            )
+
+        api_logs, ingestor_logs, ops_logs = log_group("backend"), log_group("ingestor"), log_group("ops")
+
+        # Secrets each workload's container receives. The app's production check demands
+        # DATABASE_URL, VALKEY_URL and SAGE_JWT_SECRET of every command, so all four get them.
+        core: dict[str, pulumi.Input[str]] = {
+            "DATABASE_URL": args.database_url_secret_arn,
+            "VALKEY_URL": args.valkey_url_secret_arn,
+            "SAGE_JWT_SECRET": s.jwt_secret.arn,
+            "SAGE_DISCORD_WEBHOOK_ERRORS": s.discord_webhook_errors.arn,
+        }
+        if s.sentry_dsn is not None:
+            core["SENTRY_DSN"] = s.sentry_dsn.arn
+        api_secrets: dict[str, pulumi.Input[str]] = {
+            **core,
+            "ANTHROPIC_API_KEY": s.anthropic_api_key.arn,
+            "SAGE_DISCORD_WEBHOOK_PERFORMANCE": s.discord_webhook_performance.arn,
+            "SAGE_DISCORD_WEBHOOK_BUSINESS": s.discord_webhook_business.arn,
+        }
+
+        def exec_role(
+            key: str, logs: aws.cloudwatch.LogGroup, secrets: Mapping[str, pulumi.Input[str]]
+        ) -> aws.iam.Role:
+            return execution_role(
+                f"{name}-{key}-execution",
+                physical_name=f"{p}-{key}-execution",
+                repository_arn=self.repository.arn,
+                log_group_arn=logs.arn,
+                secret_arns=list(secrets.values()),
+                account_id=args.account_id,
+                region=args.region,
+                tags=tags,
+                parent=self,
+            )
+
+        def workload_role(key: str, description: str, statements: list[dict[str, object]]) -> aws.iam.Role:
+            return task_role(
+                f"{name}-{key}-task",
+                physical_name=f"{p}-{key}-task",
+                description=description,
+                statements=statements,
+                account_id=args.account_id,
+                region=args.region,
+                tags=tags,
+                parent=self,
+            )
+
+        def task_definition(
+            key: str,
+            spec: ContainerSpec,
+            cpu: int,
+            memory: int,
+            execution: aws.iam.Role,
+            task: aws.iam.Role,
+        ) -> aws.ecs.TaskDefinition:
+            return aws.ecs.TaskDefinition(
+                f"{name}-{key}-taskdef",
+                family=f"{p}-{key}",
+                network_mode="awsvpc",
+                requires_compatibilities=["FARGATE"],
+                cpu=str(cpu),
+                memory=str(memory),
+                runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+                execution_role_arn=execution.arn,
+                task_role_arn=task.arn,
+                volumes=[{"name": SCRATCH_VOLUME}],
+                container_definitions=container_definitions(spec),
+                tags=tags,
+                opts=child(self),
+            )
+
+        # --- API ------------------------------------------------------------------------------
+        api_env: dict[str, pulumi.Input[str]] = base_environment(
+            image_tag=args.image_tag,
+            pool_size=args.db_pool_size,
+            max_overflow=args.db_max_overflow,
+            workers=args.workers,
+            region=args.region,
+        ) | {
+            "SAGE_HOST": "0.0.0.0",
+            "SAGE_PORT": str(APP_PORT),
+            "SAGE_TRUSTED_PROXY_HOPS": str(args.trusted_proxy_hops),
+            "SAGE_MARKET_SOURCE": "live",
+            "SAGE_INGEST_IN_PROCESS": "false",
+            "SAGE_LLM_PROVIDER": "anthropic",
+            "SAGE_CORS_ORIGINS": f"https://{args.app_domain}",
+        }
+        self.api_task_definition = task_definition(
+            "backend",
+            ContainerSpec(
+                name=API_CONTAINER,
+                image=image,
+                command=("serve",),
+                environment=api_env,
+                secrets=api_secrets,
+                log_group=api_logs.name,
+                log_stream_prefix="backend",
+                region=args.region,
+                port=APP_PORT,
+                health_check=True,
+                stop_timeout=API_STOP_TIMEOUT_SECONDS,
+                # Every open SSE stream holds a socket.
+                ulimits=({"name": "nofile", "softLimit": 65536, "hardLimit": 65536},),
+            ),
+            args.sizing.api_cpu,
+            args.sizing.api_memory,
+            exec_role("backend", api_logs, api_secrets),
+            workload_role("backend", "Sage API: calls no AWS API", []),
+        )
+
+        network: aws.ecs.ServiceNetworkConfigurationArgsDict = {
+            "subnets": list(args.private_subnet_ids),
+            "security_groups": [args.security_group_id],
+            "assign_public_ip": False,
+        }
+        api_target: aws.ecs.ServiceLoadBalancerArgsDict = {
+            "target_group_arn": args.target_group_arn,
+            "container_name": API_CONTAINER,
+            "container_port": APP_PORT,
+        }
+        self.api_service = aws.ecs.Service(
+            f"{name}-api",
+            name=f"{p}-backend",
+            cluster=self.cluster.arn,
+            task_definition=self.api_task_definition.arn,
+            desired_count=args.sizing.api_min_tasks,
+            launch_type="FARGATE",
+            platform_version=PLATFORM_VERSION,
+            network_configuration=network,
+            load_balancers=[api_target],
+            deployment_circuit_breaker=CIRCUIT_BREAKER,
+            deployment_maximum_percent=args.sizing.deployment_maximum_percent,
+            deployment_minimum_healthy_percent=args.sizing.deployment_minimum_healthy_percent,
+            health_check_grace_period_seconds=HEALTH_CHECK_GRACE_SECONDS,
+            enable_ecs_managed_tags=True,
+            propagate_tags="SERVICE",
+            wait_for_steady_state=False,
+            tags=tags,
+            # Autoscaling owns the running count once the service exists.
+            opts=child(self, depends_on=[args.https_listener], ignore_changes=["desired_count"]),
+        )
+        self.scaling_target = aws.appautoscaling.Target(
+            f"{name}-api-scaling",
+            min_capacity=args.sizing.api_min_tasks,
+            max_capacity=args.sizing.api_max_tasks,
+            resource_id=pulumi.Output.concat("service/", self.cluster.name, "/", self.api_service.name),
+            scalable_dimension="ecs:service:DesiredCount",
+            service_namespace="ecs",
+            tags=tags,
+            opts=child(self),
+        )
+        aws.appautoscaling.Policy(
+            f"{name}-api-cpu",
+            name=f"{p}-backend-cpu-{int(CPU_TARGET_PERCENT)}",
+            policy_type="TargetTrackingScaling",
+            resource_id=self.scaling_target.resource_id,
+            scalable_dimension=self.scaling_target.scalable_dimension,
+            service_namespace=self.scaling_target.service_namespace,
+            target_tracking_scaling_policy_configuration={
+                "target_value": CPU_TARGET_PERCENT,
+                "predefined_metric_specification": {"predefined_metric_type": "ECSServiceAverageCPUUtilization"},
+                "scale_in_cooldown": SCALE_IN_COOLDOWN_SECONDS,
+                "scale_out_cooldown": SCALE_OUT_COOLDOWN_SECONDS,
+            },
+            opts=child(self),
+        )
+
+        # --- ingestor -------------------------------------------------------------------------
+        def small_env(size_pool: int, size_overflow: int) -> dict[str, pulumi.Input[str]]:
+            return base_environment(
+                image_tag=args.image_tag, pool_size=size_pool, max_overflow=size_overflow, workers=1, region=args.region
+            )
+
+        self.ingestor_task_definition = task_definition(
+            "ingestor",
+            ContainerSpec(
+                name="ingestor",
+                image=image,
+                command=("ingest",),
+                environment=small_env(INGESTOR_SIZE.db_pool_size, INGESTOR_SIZE.db_max_overflow)
+                | {"SAGE_MARKET_SOURCE": "live"},
+                secrets=core,
+                log_group=ingestor_logs.name,
+                log_stream_prefix="ingestor",
+                region=args.region,
+            ),
+            INGESTOR_SIZE.cpu,
+            INGESTOR_SIZE.memory,
+            exec_role("ingestor", ingestor_logs, core),
+            workload_role("ingestor", "Sage market-data ingestor: calls no AWS API", []),
+        )
+        self.ingestor_service = aws.ecs.Service(
+            f"{name}-ingestor",
+            name=f"{p}-ingestor",
+            cluster=self.cluster.arn,
+            task_definition=self.ingestor_task_definition.arn,
+            desired_count=1,
+            launch_type="FARGATE",
+            platform_version=PLATFORM_VERSION,
+            network_configuration=network,
+            deployment_circuit_breaker=CIRCUIT_BREAKER,
+            # Never two ingestors: they would double-write candles and the connection budget.
+            deployment_maximum_percent=100,
+            deployment_minimum_healthy_percent=0,
+            enable_ecs_managed_tags=True,
+            propagate_tags="SERVICE",
+            wait_for_steady_state=False,
+            tags=tags,
+            opts=child(self),
+        )
+
+        # --- one-off tasks: migrations and backups --------------------------------------------
+        ops_execution = exec_role("ops", ops_logs, core)
+        ops_env = small_env(OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow)
+        self.migrate_task_definition = task_definition(
+            "migrate",
+            ContainerSpec(
+                name="migrate",
+                image=image,
+                command=("db", "migrate"),
+                environment=ops_env,
+                secrets=core,
+                log_group=ops_logs.name,
+                log_stream_prefix="migrate",
+                region=args.region,
+            ),
+            OPS_SIZE.cpu,
+            OPS_SIZE.memory,
+            ops_execution,
+            workload_role("migrate", "Sage migrations: calls no AWS API", []),
+        )
+        self.backup_execution_role = ops_execution
+        self.backup_task_role = workload_role(
+            "backup",
+            "Sage backups: write dumps to the backup bucket only",
+            backup_bucket_statements(args.backup_bucket_arn, BACKUP_PREFIX),
+        )
+        self.backup_task_definition = task_definition(
+            "backup",
+            ContainerSpec(
+                name="backup",
+                image=image,
+                command=("db", "backup"),
+                environment=ops_env | {"SAGE_BACKUP_URL": args.backup_url},
+                secrets=core,
+                log_group=ops_logs.name,
+                log_stream_prefix="backup",
+                region=args.region,
+            ),
+            OPS_SIZE.cpu,
+            OPS_SIZE.memory,
+            ops_execution,
+            self.backup_task_role,
+        )
+        self.register_outputs({"cluster": self.cluster.name, "repository_url": self.repository.repository_url})
+
+    def run_task_command(self, task_definition: aws.ecs.TaskDefinition, args: ServicesArgs) -> pulumi.Output[str]:
+        """The `aws ecs run-task` line operators paste to run a one-off task (migrations)."""
+        return pulumi.Output.all(
+            self.cluster.name,
+            task_definition.family,
+            pulumi.Output.all(*args.private_subnet_ids),
+            args.security_group_id,
+        ).apply(
+            lambda v: (
+                f"aws ecs run-task --region {args.region} --cluster {v[0]} --task-definition {v[1]} "
+                f"--launch-type FARGATE --platform-version {PLATFORM_VERSION} --network-configuration "
+                f"'awsvpcConfiguration={{subnets=[{','.join(v[2])}],securityGroups=[{v[3]}],assignPublicIp=DISABLED}}'"
+            )
+        )

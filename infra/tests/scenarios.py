@@ -1,0 +1,51 @@
+"""The scenarios the infra tests run the Pulumi program with (config and secret values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+HARNESS = Path(__file__).resolve().with_name("pulumi_harness.py")
+
+ALB_CERT = "arn:aws:acm:us-west-2:123456789012:certificate/11111111-2222-3333-4444-555555555555"
+CDN_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/66666666-7777-8888-9999-000000000000"
+IMAGE_TAG = "3f9c2ab"
+# Distinct markers so a test can prove a secret never leaks into a plain property.
+SECRETS = {
+    "anthropicApiKey": "sk-ant-api03-ANTHROPIC-SENTINEL",
+    "jwtSecret": "JWT-SENTINEL-0123456789abcdef0123456789abcdef",
+    "discordWebhookErrors": "https://discord.com/api/webhooks/111/ERRORS-SENTINEL",
+    "discordWebhookPerformance": "https://discord.com/api/webhooks/222/PERFORMANCE-SENTINEL",
+    "discordWebhookBusiness": "https://discord.com/api/webhooks/333/BUSINESS-SENTINEL",
+    "valkeyAuthToken": "VALKEY-SENTINEL-token#01234567",
+    "dbMasterPassword": "DB-SENTINEL-pass%word:1",
+}
+REQUIRED = {"imageTag": IMAGE_TAG, "albCertificateArn": ALB_CERT, "cdnCertificateArn": CDN_CERT}
+
+
+def scenario(
+    stack: str, *, config: dict[str, Any] | None = None, secrets: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "stack": stack,
+        "stack_file": f"Pulumi.{stack}.yaml",
+        "config": {**REQUIRED, **(config or {})},
+        "secrets": SECRETS if secrets is None else secrets,
+    }
+
+
+def scenarios(router_dir: Path) -> dict[str, dict[str, Any]]:
+    return {
+        "prod-mvp": scenario("prod"),
+        # The alarm router's code not written yet: the stand-in handler is deployed.
+        "prod-growth": scenario("prod", config={"phase": "growth", "alarmRouterPath": str(router_dir / "missing")}),
+        "prod-scale": scenario("prod", config={"phase": "scale"}),
+        "dev": scenario(
+            "dev",
+            config={"hostedZoneId": "Z0123456789ABCDEFGHIJ", "alarmRouterPath": str(router_dir)},
+            secrets={**SECRETS, "sentryDsn": "https://SENTRY-SENTINEL@o1.ingest.sentry.io/2"},
+        ),
+        # The spec's incident, in configuration form: more API tasks than db.t3.micro can serve.
+        "oversized": scenario("prod", config={"apiMaxTasks": "20"}),
+        "missing-secret": scenario("prod", secrets={k: v for k, v in SECRETS.items() if k != "jwtSecret"}),
+    }

@@ -1,0 +1,126 @@
+"""Stack configuration: the phase table, overrides, and refusals that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sage_infra.config import ConfigError, NatMode, StackConfig, from_values, secrets_from_values
+from sage_infra.sizing import PHASES, Phase
+from scenarios import REQUIRED, SECRETS
+
+INFRA = Path(__file__).resolve().parent.parent
+
+
+def config(stack: str = "prod", **overrides: Any) -> StackConfig:
+    values = {**REQUIRED, "phase": "mvp", "appDomain": "app.sage.ai", "apiDomain": "api.sage.ai", **overrides}
+    return from_values(values, stack)
+
+
+def test_phase_table_matches_spec_13_1() -> None:
+    assert (PHASES[Phase.MVP].api_min_tasks, PHASES[Phase.MVP].api_max_tasks) == (2, 10)
+    assert (PHASES[Phase.GROWTH].api_min_tasks, PHASES[Phase.GROWTH].api_max_tasks) == (5, 10)
+    assert (PHASES[Phase.SCALE].api_min_tasks, PHASES[Phase.SCALE].api_max_tasks) == (10, 20)
+    assert [PHASES[p].db_instance_class for p in Phase] == ["db.t3.micro", "db.t3.small", "db.r6g.large"]
+    assert [PHASES[p].db_read_replicas for p in Phase] == [0, 1, 2]
+    assert [PHASES[p].db_multi_az for p in Phase] == [False, True, True]
+    assert [PHASES[p].cache_node_type for p in Phase] == ["cache.t3.micro", "cache.t3.small", "cache.r6g.large"]
+    assert all((PHASES[p].api_cpu, PHASES[p].api_memory) == (512, 1024) for p in Phase)
+
+
+def test_prod_uses_the_spec_names_and_is_protected() -> None:
+    cfg = config()
+    assert cfg.prefix == "sage" and cfg.alerts_topic_name == "sage-alerts"
+    assert cfg.protect is True and cfg.apply_immediately is False
+    assert cfg.nat_mode is NatMode.PER_AZ and cfg.nat_gateway_count == 2
+
+
+def test_prod_keeps_a_final_snapshot_even_when_protection_is_lifted() -> None:
+    assert config(protect="false").final_snapshot is True
+    assert config("dev").final_snapshot is False
+    assert config("staging", protect="true").final_snapshot is True
+
+
+def test_other_stacks_are_prefixed_and_disposable() -> None:
+    cfg = config("dev", natGateways="single")
+    assert cfg.prefix == "sage-dev" and cfg.alerts_topic_name == "sage-alerts-dev"
+    assert cfg.protect is False and cfg.log_retention_days == 7
+    assert cfg.nat_gateway_count == 1
+
+
+def test_a_value_overrides_the_phase_default() -> None:
+    cfg = config(phase="growth", apiMaxTasks="8", dbInstanceClass="db.t4g.small")
+    assert cfg.sizing.api_max_tasks == 8 and cfg.sizing.db_instance_class == "db.t4g.small"
+    assert cfg.sizing.api_min_tasks == 5, "the rest of the row stays"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"phase": "huge"}, "sage-infra:phase must be one of mvp, growth, scale"),
+        ({"phase": None}, "sage-infra:phase is required"),
+        ({"imageTag": "latest"}, "sage-infra:imageTag must be an immutable image tag"),
+        ({"imageTag": None}, "sage-infra:imageTag is required"),
+        ({"apiCpu": "512", "apiMemory": "512"}, "is not a Fargate size"),
+        ({"apiMinTasks": "6", "apiMaxTasks": "5"}, "must not exceed apiMaxTasks"),
+        ({"apiMaxTasks": "ten"}, "sage-infra:apiMaxTasks must be an integer"),
+        ({"dbInstanceClass": "db.x9.huge"}, "unknown to the connection budget"),
+        ({"cdnCertificateArn": REQUIRED["albCertificateArn"]}, "must be a certificate in us-east-1"),
+        ({"albCertificateArn": "not-an-arn"}, "must be an ACM certificate ARN"),
+        ({"apiDomain": "app.sage.ai"}, "apiDomain must differ from appDomain"),
+        ({"appDomain": "not a host"}, "must be a DNS name"),
+        ({"logRetentionDays": "10"}, "not a CloudWatch Logs retention value"),
+        ({"natGateways": "none"}, "natGateways must be one of"),
+        ({"deploymentMaximumPercent": "100", "deploymentMinimumHealthyPercent": "100"}, "cannot both be 100"),
+        ({"backupSchedule": "daily"}, "backupSchedule must be an EventBridge"),
+        ({"protect": "maybe"}, "sage-infra:protect must be true or false"),
+    ],
+)
+def test_bad_configuration_is_refused_naming_the_key(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
+        config(**overrides)
+
+
+def test_valid_secrets_are_accepted_and_never_printed() -> None:
+    values = secrets_from_values(SECRETS)
+    assert values.jwt_secret == SECRETS["jwtSecret"]
+    assert values.sentry_dsn is None
+    assert all(v not in repr(values) for v in SECRETS.values())
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("jwtSecret", "tiny-jwt-Qx7", "at least 32 characters"),
+        ("jwtSecret", "change-me-change-me-change-me-change-me", "is a placeholder"),
+        ("discordWebhookErrors", "https://example.com/hook", "must be a Discord webhook URL"),
+        ("valkeyAuthToken", "too-short", "valkeyAuthToken must be 16-128"),
+        ("valkeyAuthToken", "has/a/slash/in/it/0123456", "valkeyAuthToken must be 16-128"),
+        ("dbMasterPassword", "with space in it", "dbMasterPassword must be 8-128"),
+        ("dbMasterPassword", "at@sign-password", "dbMasterPassword must be 8-128"),
+        ("anthropicApiKey", "", "anthropicApiKey is required"),
+    ],
+)
+def test_bad_secrets_are_refused_without_echoing_them(key: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        secrets_from_values({**SECRETS, key: value})
+    assert message in str(caught.value)
+    assert not value or value not in str(caught.value)
+
+
+@pytest.mark.parametrize("stack", ["dev", "prod"])
+def test_stack_files_are_valid_once_account_values_are_set(stack: str) -> None:
+    data = yaml.safe_load((INFRA / f"Pulumi.{stack}.yaml").read_text())["config"]
+    assert data["aws:region"] == "us-west-2"
+    values = {k.removeprefix("sage-infra:"): v for k, v in data.items() if k.startswith("sage-infra:")}
+    cfg = from_values({**values, **REQUIRED}, stack)
+    assert cfg.phase is Phase.MVP
+    assert cfg.nat_mode is (NatMode.SINGLE if stack == "dev" else NatMode.PER_AZ)
+
+
+def test_project_file_names_the_python_program() -> None:
+    project = yaml.safe_load((INFRA / "Pulumi.yaml").read_text())
+    assert project["name"] == "sage-infra"
+    assert project["runtime"]["name"] == "python"

@@ -1,0 +1,279 @@
+"""ECR, the ECS cluster, the four workloads and their IAM roles (spec 2, 12)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from scenarios import IMAGE_TAG, SECRETS
+from stack_record import Resource, StackRecord, as_list, environment, secrets, statements
+
+API_SECRETS = {
+    "ANTHROPIC_API_KEY": "sage/anthropic-api-key",
+    "DATABASE_URL": "sage/database-url",
+    "VALKEY_URL": "sage/valkey-url",
+    "SAGE_JWT_SECRET": "sage/jwt-secret",
+    "SAGE_DISCORD_WEBHOOK_ERRORS": "sage/discord-webhook-errors",
+    "SAGE_DISCORD_WEBHOOK_PERFORMANCE": "sage/discord-webhook-performance",
+    "SAGE_DISCORD_WEBHOOK_BUSINESS": "sage/discord-webhook-business",
+}
+# The app's production check wants DATABASE_URL, VALKEY_URL and SAGE_JWT_SECRET for every command.
+WORKER_SECRETS = {
+    k: API_SECRETS[k] for k in ("DATABASE_URL", "VALKEY_URL", "SAGE_JWT_SECRET", "SAGE_DISCORD_WEBHOOK_ERRORS")
+}
+
+
+def secret_name_of(stack: StackRecord, arn: str) -> str:
+    return str(next(s["name"] for s in stack.of_type("secretsmanager/secret") if s.state["arn"] == arn))
+
+
+def task_definition(stack: StackRecord, suffix: str) -> Resource:
+    return next(r for r in stack.of_type("ecs/taskDefinition") if r["family"] == f"{stack_prefix(stack)}-{suffix}")
+
+
+def stack_prefix(stack: StackRecord) -> str:
+    return "sage" if stack.scenario.startswith("prod") else "sage-dev"
+
+
+def policy_of(stack: StackRecord, role: Resource) -> dict[str, object] | None:
+    found = [p for p in stack.of_type("iam/rolePolicy") if p.refers_to("role") == [role.urn]]
+    return found[0].json("policy") if found else None
+
+
+# --- ECR and cluster -------------------------------------------------------------------------
+
+
+def test_ecr_scans_on_push_with_immutable_tags(prod: StackRecord) -> None:
+    repo = prod.one("ecr/repository")
+    assert repo["name"] == "sage-backend"
+    assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repo["imageTagMutability"] == "IMMUTABLE"
+
+
+def test_ecr_lifecycle_expires_untagged_and_old_images(prod: StackRecord) -> None:
+    rules = prod.one("ecr/lifecyclePolicy").json("policy")["rules"]
+    untagged, old = sorted(rules, key=lambda r: r["rulePriority"])
+    assert untagged["selection"]["tagStatus"] == "untagged" and untagged["selection"]["countNumber"] == 7
+    assert old["selection"] == {"tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": 50}
+
+
+def test_cluster_has_container_insights(prod: StackRecord) -> None:
+    cluster = prod.one("ecs/cluster")
+    assert cluster["name"] == "sage-cluster"
+    assert cluster["settings"] == [{"name": "containerInsights", "value": "enabled"}]
+
+
+# --- the API task definition --------------------------------------------------------------------
+
+
+def test_api_task_is_half_a_vcpu_and_a_gigabyte_on_fargate(prod: StackRecord) -> None:
+    td = task_definition(prod, "backend")
+    assert (td["cpu"], td["memory"]) == ("512", "1024")
+    assert td["requiresCompatibilities"] == ["FARGATE"] and td["networkMode"] == "awsvpc"
+
+
+def test_api_container_runs_sage_serve_on_port_3000_read_only(prod: StackRecord) -> None:
+    c = prod.container("backend")
+    assert c["image"] == f"123456789012.dkr.ecr.us-west-2.amazonaws.com/sage-backend:{IMAGE_TAG}"
+    assert c["entryPoint"] + c["command"] == ["sage", "serve"]
+    assert c["portMappings"][0]["containerPort"] == 3000
+    assert c["readonlyRootFilesystem"] is True
+    assert c["mountPoints"] == [{"sourceVolume": "scratch", "containerPath": "/tmp", "readOnly": False}]  # noqa: S108
+
+
+def test_api_container_health_check_calls_health(prod: StackRecord) -> None:
+    check = prod.container("backend")["healthCheck"]
+    assert "http://127.0.0.1:3000/health" in " ".join(check["command"])
+    assert (check["interval"], check["timeout"], check["retries"], check["startPeriod"]) == (30, 5, 3, 60)
+
+
+def test_api_logs_go_to_a_retained_log_group(prod: StackRecord) -> None:
+    options = prod.container("backend")["logConfiguration"]["options"]
+    assert prod.container("backend")["logConfiguration"]["logDriver"] == "awslogs"
+    group = next(g for g in prod.of_type("cloudwatch/logGroup") if g["name"] == options["awslogs-group"])
+    assert group["name"] == "/ecs/sage-backend" and group["retentionInDays"] == 30
+    assert options["awslogs-region"] == "us-west-2"
+
+
+def test_api_environment_matches_the_app_settings(prod: StackRecord) -> None:
+    env = environment(prod.container("backend"))
+    assert env["SAGE_ENV"] == "production"
+    assert (env["SAGE_HOST"], env["SAGE_PORT"]) == ("0.0.0.0", "3000")
+    assert env["SAGE_TRUSTED_PROXY_HOPS"] == "1"
+    assert (env["SAGE_DB_POOL_SIZE"], env["SAGE_DB_MAX_OVERFLOW"], env["SAGE_WORKERS"]) == ("5", "2", "1")
+    assert env["SAGE_MARKET_SOURCE"] == "live" and env["SAGE_INGEST_IN_PROCESS"] == "false"
+    assert env["SAGE_RELEASE"] == IMAGE_TAG
+
+
+def test_api_credentials_arrive_as_secrets_from_the_right_entries(prod: StackRecord) -> None:
+    wired = {name: secret_name_of(prod, arn) for name, arn in secrets(prod.container("backend")).items()}
+    assert wired == API_SECRETS
+    assert not set(API_SECRETS) & set(environment(prod.container("backend")))
+
+
+def test_sentry_dsn_is_a_secret_when_configured(dev: StackRecord) -> None:
+    for family in ("backend", "ingestor", "migrate", "backup"):
+        assert secret_name_of(dev, secrets(dev.container(family))["SENTRY_DSN"]) == "sage-dev/sentry-dsn"
+
+
+@pytest.mark.parametrize("family", ["backend", "ingestor", "migrate", "backup"])
+def test_no_secret_value_appears_in_any_task_definition(deployable: list[StackRecord], family: str) -> None:
+    for stack in deployable:
+        definition = task_definition(stack, family)
+        text = json.dumps(definition.inputs)
+        for value in SECRETS.values():
+            assert value not in text, (stack.scenario, family)
+        assert definition.secret_paths == (), "nothing secret flows into the definition"
+
+
+# --- the API service ---------------------------------------------------------------------------
+
+
+def test_api_service_sits_behind_the_alb_in_private_subnets(prod: StackRecord) -> None:
+    svc = prod.named("services-api")
+    assert svc["name"] == "sage-backend" and svc["launchType"] == "FARGATE" and svc["platformVersion"] == "1.4.0"
+    (lb,) = svc["loadBalancers"]
+    assert (lb["containerName"], lb["containerPort"]) == ("backend", 3000)
+    assert prod.resolve(svc.refers_to("loadBalancers")) == [prod.one("lb/targetGroup")]
+    network = svc["networkConfiguration"]
+    assert network["assignPublicIp"] is False
+    subnets = prod.resolve([u for u in svc.refers_to("networkConfiguration") if "subnet" in u])
+    assert {s["tags"]["Tier"] for s in subnets} == {"private"} and len(subnets) == 2
+    assert svc["healthCheckGracePeriodSeconds"] == 60
+
+
+def test_api_deployments_roll_back_on_failure(prod: StackRecord) -> None:
+    assert prod.named("services-api")["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
+
+
+def test_autoscaling_owns_the_desired_count(prod: StackRecord) -> None:
+    svc = prod.named("services-api")
+    assert svc.ignore_changes == ("desiredCount",)
+    assert svc["desiredCount"] == 2
+
+
+def test_autoscaling_tracks_70_percent_cpu_with_spec_cooldowns(prod: StackRecord) -> None:
+    target = prod.one("appautoscaling/target")
+    assert target["resourceId"] == "service/sage-cluster/sage-backend"
+    assert target["scalableDimension"] == "ecs:service:DesiredCount"
+    policy = prod.one("appautoscaling/policy")
+    assert policy["policyType"] == "TargetTrackingScaling"
+    config = policy["targetTrackingScalingPolicyConfiguration"]
+    assert config["targetValue"] == 70
+    assert config["predefinedMetricSpecification"] == {"predefinedMetricType": "ECSServiceAverageCPUUtilization"}
+    assert (config["scaleInCooldown"], config["scaleOutCooldown"]) == (300, 60)
+
+
+def test_task_counts_follow_the_phase(prod: StackRecord, growth: StackRecord, scale: StackRecord) -> None:
+    bounds = {
+        s.scenario: (s.one("appautoscaling/target")["minCapacity"], s.one("appautoscaling/target")["maxCapacity"])
+        for s in (prod, growth, scale)
+    }
+    assert bounds == {"prod-mvp": (2, 10), "prod-growth": (5, 10), "prod-scale": (10, 20)}
+    assert growth.named("services-api")["desiredCount"] == 5
+
+
+def test_mvp_deploys_inside_the_task_ceiling_to_protect_the_database(prod: StackRecord, growth: StackRecord) -> None:
+    mvp = prod.named("services-api")
+    assert (mvp["deploymentMaximumPercent"], mvp["deploymentMinimumHealthyPercent"]) == (100, 50)
+    grown = growth.named("services-api")
+    assert (grown["deploymentMaximumPercent"], grown["deploymentMinimumHealthyPercent"]) == (200, 100)
+
+
+# --- ingestor, migrations, backups ---------------------------------------------------------------
+
+
+def test_exactly_one_ingestor_runs_and_is_replaced_stop_then_start(prod: StackRecord) -> None:
+    svc = prod.named("services-ingestor")
+    assert svc["desiredCount"] == 1
+    assert (svc["deploymentMaximumPercent"], svc["deploymentMinimumHealthyPercent"]) == (100, 0)
+    assert "loadBalancers" not in svc.inputs
+    c = prod.container("ingestor")
+    assert c["command"] == ["ingest"]
+    env = environment(c)
+    assert (env["SAGE_DB_POOL_SIZE"], env["SAGE_DB_MAX_OVERFLOW"]) == ("2", "1")
+    assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == WORKER_SECRETS
+
+
+def test_migration_is_a_one_off_task_definition(prod: StackRecord) -> None:
+    td = task_definition(prod, "migrate")
+    assert prod.container("migrate")["command"] == ["db", "migrate"]
+    services = {u for s in prod.of_type("ecs/service") for u in s.refers_to("taskDefinition")}
+    assert td.urn not in services
+    assert "--task-definition sage-migrate" in prod.output("migrateCommand")
+
+
+def test_backup_task_writes_to_the_backup_bucket(prod: StackRecord) -> None:
+    c = prod.container("backup")
+    assert c["command"] == ["db", "backup"]
+    assert environment(c)["SAGE_BACKUP_URL"] == f"s3://{prod.output('backupBucket')}/postgres"
+    assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == WORKER_SECRETS
+
+
+def test_eventbridge_runs_the_backup_task_daily(prod: StackRecord) -> None:
+    rule = prod.one("cloudwatch/eventRule")
+    assert rule["scheduleExpression"] == "cron(0 2 * * ? *)"
+    target = prod.one("cloudwatch/eventTarget")
+    assert prod.resolve(target.refers_to("rule")) == [rule]
+    assert prod.resolve(target.refers_to("arn")) == [prod.one("ecs/cluster")]
+    ecs = target["ecsTarget"]
+    assert ecs["launchType"] == "FARGATE" and ecs["taskCount"] == 1
+    assert ecs["taskDefinitionArn"] == task_definition(prod, "backup").state["arn"]
+    assert ecs["networkConfiguration"]["assignPublicIp"] is False
+
+
+def test_scheduler_may_only_run_the_backup_task_and_pass_its_roles(prod: StackRecord) -> None:
+    (role,) = prod.resolve(prod.one("cloudwatch/eventTarget").refers_to("roleArn"))
+    document = policy_of(prod, role)
+    assert document is not None
+    by_sid = {s["Sid"]: s for s in statements(document)}
+    assert by_sid["RunBackupTask"]["Resource"] == "arn:aws:ecs:us-west-2:123456789012:task-definition/sage-backup:*"
+    backup = task_definition(prod, "backup")
+    assert set(by_sid["PassBackupRoles"]["Resource"]) == {backup["executionRoleArn"], backup["taskRoleArn"]}
+
+
+# --- IAM ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", ["backend", "ingestor", "migrate", "backup"])
+def test_execution_role_reads_exactly_the_secrets_of_its_task(deployable: list[StackRecord], family: str) -> None:
+    for stack in deployable:
+        td = task_definition(stack, family)
+        (role,) = stack.resolve(td.refers_to("executionRoleArn"))
+        document = policy_of(stack, role)
+        assert document is not None
+        by_sid = {s["Sid"]: s for s in statements(document)}
+        wanted = set(secrets(stack.container(family)).values())
+        assert set(as_list(by_sid["ReadSecrets"]["Resource"])) == wanted, (stack.scenario, family)
+        assert by_sid["ReadSecrets"]["Action"] == "secretsmanager:GetSecretValue"
+        assert by_sid["PullImage"]["Resource"] == stack.one("ecr/repository").state["arn"]
+        assert by_sid["WriteLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+
+
+@pytest.mark.parametrize("family", ["backend", "ingestor", "migrate"])
+def test_task_roles_of_code_that_calls_no_aws_api_grant_nothing(prod: StackRecord, family: str) -> None:
+    (role,) = prod.resolve(task_definition(prod, family).refers_to("taskRoleArn"))
+    assert policy_of(prod, role) is None
+    assert not [a for a in prod.of_type("iam/rolePolicyAttachment") if a.refers_to("role") == [role.urn]]
+
+
+def test_backup_task_role_may_only_touch_the_backup_bucket(prod: StackRecord) -> None:
+    (role,) = prod.resolve(task_definition(prod, "backup").refers_to("taskRoleArn"))
+    document = policy_of(prod, role)
+    assert document is not None
+    bucket_arn = f"arn:aws:s3:::{prod.output('backupBucket')}"
+    for statement in statements(document):
+        assert all(a.startswith("s3:") for a in as_list(statement["Action"]))
+        assert all(r in (bucket_arn, f"{bucket_arn}/postgres/*") for r in as_list(statement["Resource"]))
+    writes = {a for s in statements(document) for a in as_list(s["Action"])}
+    assert "s3:PutObject" in writes
+
+
+def test_task_roles_trust_only_ecs_tasks_of_this_account(prod: StackRecord) -> None:
+    for family in ("backend", "ingestor", "migrate", "backup"):
+        td = task_definition(prod, family)
+        for prop in ("taskRoleArn", "executionRoleArn"):
+            (role,) = prod.resolve(td.refers_to(prop))
+            (trust,) = statements(json.loads(role["assumeRolePolicy"]))
+            assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
+            assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}

@@ -1,0 +1,215 @@
+"""Chats and streamed answers (Server-Sent Events).
+
+`EventStreamResponse` is a small ASGI response rather than StreamingResponse: it sends
+the headers and a keep-alive comment at once, and it watches `receive()` for the client's
+disconnect while the answer is quiet (a model may think for a while), so a disconnect
+cancels the stream, and with it the upstream model call, the moment it happens rather
+than at the next write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, status
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from starlette.types import Receive, Scope, Send
+
+from sage.api.deps import CurrentUser, RuntimeDep
+from sage.chat.service import ChatService, StreamItems
+from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
+from sage.errors import Unavailable
+from sage.runtime import Runtime
+
+router = APIRouter(prefix="/chats", tags=["chats"])
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+SSE_HEADERS = {
+    "Cache-Control": "no-cache, no-transform",  # no-transform: no proxy may compress or buffer it
+    "X-Accel-Buffering": "no",
+}
+_SSE_DOC: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`text/event-stream`: events `message`, `delta`, `done`, `error`, each with an id; "
+        "keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS.",
+        "content": {"text/event-stream": {}},
+    }
+}
+
+
+class EventStreamResponse(Response):
+    media_type = "text/event-stream"
+
+    def __init__(self, items: StreamItems) -> None:
+        self.items = items
+        self.status_code = 200
+        self.background = None
+        self.init_headers(SSE_HEADERS)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        pump = asyncio.create_task(self._pump(send))
+        watch = asyncio.create_task(_until_disconnect(receive))
+        try:
+            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (pump, watch):
+                task.cancel()
+            await asyncio.gather(pump, watch, return_exceptions=True)
+
+    async def _pump(self, send: Send) -> None:
+        async with contextlib.aclosing(self.items) as items:
+            try:
+                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+                await send({"type": "http.response.body", "body": OPENING, "more_body": True})
+                async for item in items:
+                    chunk = KEEPALIVE if item is None else item.encode()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:
+                return  # the client went away mid-write
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+# -- schemas ------------------------------------------------------------------------------------------
+class ChatCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Title | None = None
+
+
+class ChatRename(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    title: Title
+
+
+class ChatOut(BaseModel):
+    id: uuid.UUID
+    title: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChatList(BaseModel):
+    items: list[ChatOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(min_length=1, max_length=4000)
+
+    @field_validator("content")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+
+class MessageOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: uuid.UUID
+    seq: int
+    role: str
+    content: str
+    status: str
+    reply_to_id: uuid.UUID | None
+    metadata: dict[str, Any] = Field(validation_alias="meta")
+    created_at: datetime
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_before: int | None = Field(description="Pass as `before` to load the older page; null when none is left")
+
+
+def chat_service(runtime: Runtime) -> ChatService:
+    service = runtime.services.get("chat")
+    if not isinstance(service, ChatService):
+        raise Unavailable("Chat is not available", retry_after=5)
+    return service
+
+
+# -- routes -----------------------------------------------------------------------------------------------
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
+async def create_chat(body: ChatCreate, user: CurrentUser, runtime: RuntimeDep) -> Any:
+    return await chat_service(runtime).create_chat(user.id, body.title)
+
+
+@router.get("", response_model=ChatList)
+async def list_chats(
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
+) -> Any:
+    """Newest first; cached for SAGE_CACHE_TTL_USER_CHAT_LIST seconds, refreshed by every write."""
+    return await chat_service(runtime).list_chats(user.id, limit=limit, offset=offset)
+
+
+@router.get("/{chat_id}", response_model=ChatOut)
+async def get_chat(chat_id: uuid.UUID, user: CurrentUser, runtime: RuntimeDep) -> Any:
+    return await chat_service(runtime).get_chat(user.id, chat_id)
+
+
+@router.patch("/{chat_id}", response_model=ChatOut)
+async def rename_chat(chat_id: uuid.UUID, body: ChatRename, user: CurrentUser, runtime: RuntimeDep) -> Any:
+    return await chat_service(runtime).rename_chat(user.id, chat_id, body.title)
+
+
+@router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_chat(chat_id: uuid.UUID, user: CurrentUser, runtime: RuntimeDep) -> Response:
+    await chat_service(runtime).delete_chat(user.id, chat_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{chat_id}/messages", response_model=MessagePage)
+async def list_messages(
+    chat_id: uuid.UUID,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page")] = None,
+) -> MessagePage:
+    rows, next_before = await chat_service(runtime).messages(user.id, chat_id, limit=limit, before=before)
+    return MessagePage(items=[MessageOut.model_validate(r) for r in rows], next_before=next_before)
+
+
+@router.post("/{chat_id}/messages", response_class=EventStreamResponse, responses=_SSE_DOC)
+async def ask(chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, runtime: RuntimeDep) -> EventStreamResponse:
+    """Ask a question; the answer streams back as Server-Sent Events.
+
+    Refusals come before the stream as JSON: 404 (not your chat), 429 (request rate or
+    daily token budget, with Retry-After), 503 (model queue full, with Retry-After).
+    """
+    items = await chat_service(runtime).ask(user.id, chat_id, body.content)
+    return EventStreamResponse(items)
+
+
+@router.get("/{chat_id}/messages/{message_id}/stream", response_class=EventStreamResponse, responses=_SSE_DOC)
+async def resume(
+    chat_id: uuid.UUID,
+    message_id: uuid.UUID,
+    user: CurrentUser,
+    runtime: RuntimeDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+    last_event_id_query: Annotated[str | None, Query(alias="last_event_id", max_length=64)] = None,
+) -> EventStreamResponse:
+    """Reconnect to an answer: continues after `Last-Event-ID` (header, or `last_event_id`
+    query for clients that cannot set headers); a finished answer is served from storage."""
+    point = parse_last_event_id(last_event_id or last_event_id_query)
+    items = await chat_service(runtime).resume(user.id, chat_id, message_id, point)
+    return EventStreamResponse(items)

@@ -1,0 +1,252 @@
+"""Market data: tickers (consolidated and per exchange), candles, Fear & Greed, and a
+live Server-Sent Events stream. Public: no login needed for market data.
+
+Read from the cache (Valkey, or the in-process cache) and PostgreSQL only; this
+process never talks to an exchange. Decimals are JSON strings so no digit is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from sage.api.deps import RuntimeDep
+from sage.errors import NotFound, Unavailable
+from sage.market.consolidate import is_stale
+from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
+from sage.market.service import MarketService
+from sage.market.stream import SlowConsumer
+
+router = APIRouter(prefix="/market", tags=["market"])
+
+Exchange = Literal["binance", "gateio"]
+Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+
+
+def market_service(runtime: RuntimeDep) -> MarketService:
+    service = runtime.services.get("market")
+    if not isinstance(service, MarketService):
+        raise Unavailable("Market data is not available in this process")
+    return service
+
+
+Market = Annotated[MarketService, Depends(market_service)]
+
+
+class ExchangeTickerOut(BaseModel):
+    exchange: str
+    last: Decimal
+    bid: Decimal
+    ask: Decimal
+    change_pct: Decimal = Field(description="24 h change in percent")
+    high: Decimal
+    low: Decimal
+    base_volume: Decimal
+    quote_volume: Decimal
+    event_time: datetime
+    received_at: datetime
+    age_seconds: float
+    stale: bool
+
+
+class TickerOut(BaseModel):
+    symbol: str
+    price: Decimal = Field(description="median of the fresh exchanges' last prices")
+    change_pct_24h: Decimal | None
+    as_of: datetime
+    age_seconds: float
+    stale: bool = Field(description="no exchange has reported within SAGE_TICKER_STALE_SECONDS")
+    diverged: bool = Field(description="exchanges disagree by more than SAGE_DIVERGENCE_PERCENT")
+    spread_pct: Decimal
+    exchanges: dict[str, ExchangeTickerOut]
+
+
+class TickersOut(BaseModel):
+    source: str = Field(description="live, replay (recorded session) or off")
+    generated_at: datetime
+    stale_after_seconds: float
+    divergence_percent: float
+    tickers: list[TickerOut]
+    missing: list[str] = Field(description="requested symbols with no data yet")
+
+
+class FearGreedOut(BaseModel):
+    value: int
+    classification: str
+    as_of: datetime
+
+
+class FearGreedResponse(BaseModel):
+    current: FearGreedOut | None
+    history: list[FearGreedOut]
+
+
+class CandleOut(BaseModel):
+    start: datetime
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal = Field(description="base volume, estimated from the rolling 24 h volume")
+    ticks: int
+
+
+class CandlesOut(BaseModel):
+    symbol: str
+    exchange: str
+    interval: str
+    candles: list[CandleOut]
+
+
+def _exchange_out(ticker: Ticker, now: datetime, stale_after: float) -> ExchangeTickerOut:
+    return ExchangeTickerOut(
+        exchange=ticker.exchange,
+        last=ticker.last,
+        bid=ticker.bid,
+        ask=ticker.ask,
+        change_pct=ticker.change_pct,
+        high=ticker.high,
+        low=ticker.low,
+        base_volume=ticker.base_volume,
+        quote_volume=ticker.quote_volume,
+        event_time=ticker.event_time,
+        received_at=ticker.received_at,
+        age_seconds=round(ticker.age_seconds(now), 3),
+        stale=is_stale(ticker, now, stale_after),
+    )
+
+
+def _ticker_out(price: ConsolidatedPrice, now: datetime, stale_after: float) -> TickerOut:
+    return TickerOut(
+        symbol=price.symbol,
+        price=price.price,
+        change_pct_24h=price.change_pct_24h,
+        as_of=price.as_of,
+        age_seconds=round(max(0.0, (now - price.as_of).total_seconds()), 3),
+        stale=price.stale,
+        diverged=price.diverged,
+        spread_pct=price.spread_pct.quantize(Decimal("0.0001")),
+        exchanges={name: _exchange_out(t, now, stale_after) for name, t in price.exchanges.items()},
+    )
+
+
+def _symbols_param(market: MarketService, raw: str | None) -> list[str] | None:
+    if raw is None or not raw.strip():
+        return None
+    return [market.resolve_symbol(part) for part in raw.split(",") if part.strip()]
+
+
+SymbolsQuery = Annotated[
+    str | None,
+    Query(description="comma-separated symbols (BTC, BTCUSDT, BTC/USDT, btc_usdt); default: all configured"),
+]
+
+
+@router.get("/tickers", response_model=TickersOut, summary="Latest prices, consolidated and per exchange")
+async def tickers(market: Market, symbols: SymbolsQuery = None) -> TickersOut:
+    wanted = _symbols_param(market, symbols)
+    prices = await market.consolidated(wanted)
+    now = market.clock()
+    found = {p.symbol for p in prices}
+    return TickersOut(
+        source=market.source,
+        generated_at=now,
+        stale_after_seconds=market.stale_after,
+        divergence_percent=market.divergence_percent,
+        tickers=[_ticker_out(p, now, market.stale_after) for p in prices],
+        missing=[s for s in (wanted or market.symbols) if s not in found],
+    )
+
+
+@router.get("/tickers/{symbol:path}", response_model=TickerOut, summary="One symbol's price")
+async def ticker(market: Market, symbol: str) -> TickerOut:
+    resolved = market.resolve_symbol(symbol)
+    price = await market.consolidated_one(resolved)
+    if price is None:
+        if market.is_known(resolved):
+            raise Unavailable(f"No market data for {resolved} yet", retry_after=5, details={"symbol": resolved})
+        raise NotFound(f"Unknown symbol {resolved}", details={"symbol": resolved})
+    return _ticker_out(price, market.clock(), market.stale_after)
+
+
+@router.get("/candles/{symbol:path}", response_model=CandlesOut, summary="OHLCV candles")
+async def candles(
+    market: Market,
+    symbol: str,
+    exchange: Annotated[Exchange | None, Query(description="default: binance")] = None,
+    interval: Interval = "1m",
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> CandlesOut:
+    resolved = market.resolve_symbol(symbol)
+    chosen = exchange or market.exchanges[0]
+    bars = await market.candles(resolved, exchange=chosen, interval=interval, limit=limit)
+    if not bars and not market.is_known(resolved):
+        raise NotFound(f"Unknown symbol {resolved}", details={"symbol": resolved})
+    return CandlesOut(
+        symbol=resolved,
+        exchange=chosen,
+        interval=interval,
+        candles=[
+            CandleOut(start=c.start, open=c.open, high=c.high, low=c.low, close=c.close, volume=c.volume, ticks=c.ticks)
+            for c in bars
+        ],
+    )
+
+
+def _fng_out(reading: FearGreedReading) -> FearGreedOut:
+    return FearGreedOut(value=reading.value, classification=reading.classification, as_of=reading.as_of)
+
+
+@router.get("/fear-greed", response_model=FearGreedResponse, summary="Crypto Fear & Greed index")
+async def fear_greed(market: Market, limit: Annotated[int, Query(ge=1, le=365)] = 30) -> FearGreedResponse:
+    current = await market.fear_greed()
+    history = await market.fear_greed_history(limit)
+    return FearGreedResponse(current=_fng_out(current) if current else None, history=[_fng_out(r) for r in history])
+
+
+@router.get(
+    "/stream",
+    summary="Live ticker updates (Server-Sent Events)",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def stream(runtime: RuntimeDep, market: Market, symbols: SymbolsQuery = None) -> StreamingResponse:
+    """`event: ticker` with one exchange's ticker as JSON (decimals as strings, times in
+    epoch milliseconds); the current tickers first, then every update. A comment line
+    every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle stream. A client
+    that falls SAGE_MARKET_STREAM_QUEUE_SIZE updates behind is disconnected."""
+    wanted = _symbols_param(market, symbols)
+    keepalive = runtime.settings.sse_keepalive_seconds
+
+    async def events() -> AsyncIterator[bytes]:
+        async with market.stream(wanted) as client:
+            yield b"retry: 3000\n\n"
+            try:
+                current = await market.tickers(wanted)
+            except Unavailable:
+                current = {}  # Valkey is down: updates will follow when it is back
+            for by_exchange in current.values():
+                for t in by_exchange.values():
+                    yield b"event: ticker\ndata: " + ticker_to_json(t) + b"\n\n"
+            while True:
+                try:
+                    update = await client.next(keepalive)
+                except SlowConsumer:
+                    yield b'event: error\ndata: {"code":"slow_consumer","message":"too far behind; reconnect"}\n\n'
+                    return
+                if update is None:
+                    yield b": keep-alive\n\n"
+                else:
+                    yield b"event: ticker\ndata: " + update + b"\n\n"
+
+    return StreamingResponse(
+        events(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"},
+    )

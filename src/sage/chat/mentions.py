@@ -1,0 +1,98 @@
+"""Which symbols a question names: pairs, configured bases, coin names, well-known tickers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from sage.portfolio.prices import KNOWN_QUOTES
+
+# Names people use for the common coins, in English and Korean (the original users).
+COIN_ALIASES = {
+    "BITCOIN": "BTC",
+    "ETHEREUM": "ETH",
+    "ETHER": "ETH",
+    "SOLANA": "SOL",
+    "RIPPLE": "XRP",
+    "DOGECOIN": "DOGE",
+    "CARDANO": "ADA",
+    "비트코인": "BTC",
+    "이더리움": "ETH",
+    "솔라나": "SOL",
+    "리플": "XRP",
+    "도지코인": "DOGE",
+    "바이낸스코인": "BNB",
+}
+# Tickers recognised when written in capitals even if not configured ("LINK", not "link").
+WELL_KNOWN_TICKERS = frozenset(
+    [
+        "BTC",
+        "ETH",
+        "SOL",
+        "XRP",
+        "BNB",
+        "DOGE",
+        "ADA",
+        "TRX",
+        "AVAX",
+        "DOT",
+        "LINK",
+        "TON",
+        "SHIB",
+        "LTC",
+        "BCH",
+        "NEAR",
+        "UNI",
+        "APT",
+        "ARB",
+        "OP",
+        "SUI",
+        "PEPE",
+        "ATOM",
+        "XLM",
+        "ETC",
+        "FIL",
+        "ICP",
+        "HBAR",
+        "POL",
+        "MATIC",
+    ]
+)
+_PAIR = re.compile(
+    r"(?<![A-Za-z0-9])([A-Za-z0-9]{2,12}?)([/_\-:]?)(" + "|".join(KNOWN_QUOTES) + r")(?![A-Za-z0-9])",
+    re.IGNORECASE,
+)
+_CASH = frozenset({"USDT", "USDC", "USD", "BUSD", "FDUSD", "TUSD", "KRW", "EUR"})
+_WORD = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z0-9]{1,11}(?![A-Za-z0-9])")
+
+
+def mentioned_symbols(text: str, known: Sequence[str]) -> list[str]:
+    """Symbols a question names: pairs (`ETHUSDT`, `eth/usdt`), known bases (`btc`), coin names.
+
+    Bare words count only when they are a configured base, a known coin name, or a
+    well-known ticker in capitals, so words like "AI", "OK" or "link" never become symbols. Korean names match inside words, because
+    Korean attaches particles to nouns (비트코인은, 이더리움이). Order of first mention is kept.
+    """
+    by_base = {s.split("/")[0]: s for s in known}
+    hits: list[tuple[int, str]] = []
+    for match in _PAIR.finditer(text):
+        token, base, separator, quote = match.group(0), match.group(1).upper(), match.group(2), match.group(3).upper()
+        if base in _CASH:
+            continue  # "USDTUSD" and the like are not coins
+        if separator or token.isupper() or base in by_base:
+            hits.append((match.start(), f"{base}/{quote}"))
+    for match in _WORD.finditer(text):
+        word = match.group(0).upper()
+        base = COIN_ALIASES.get(word, word)
+        if base in by_base:
+            hits.append((match.start(), by_base[base]))
+        elif word in COIN_ALIASES or (word in WELL_KNOWN_TICKERS and match.group(0).isupper()):
+            hits.append((match.start(), f"{base}/USDT"))
+    for alias, base in COIN_ALIASES.items():
+        if not alias.isascii() and (position := text.find(alias)) >= 0:
+            hits.append((position, by_base.get(base, f"{base}/USDT")))
+    found: list[str] = []
+    for _, symbol in sorted(hits, key=lambda hit: hit[0]):
+        if symbol not in found:
+            found.append(symbol)
+    return found

@@ -1,0 +1,344 @@
+"""The chat service: chats and messages, and answering a question as a resumable stream.
+
+`ask()` does everything that can refuse a question before the response starts (the
+chat's owner, rate limit, daily budget, a place in the model queue), stores the user's
+message, and starts an `AnswerRun`; the caller streams its events. `resume()` serves a
+reconnect: the stored message once the answer is saved, else the live run on this task,
+else the Valkey buffer of a run on another task.
+
+The chat list is cached for the spec's 30 s under a per-user version token; every write
+to a user's chats (create, rename, delete, a new message) replaces the token, so a list
+is never served stale after a write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import UTC, datetime
+from typing import Any
+
+from sage.chat import repository as repo
+from sage.chat.answer import AnswerDeps, AnswerJob, AnswerRun
+from sage.chat.cache import AnswerCache
+from sage.chat.context import ContextBuilder
+from sage.chat.grounding import GroundingStats
+from sage.chat.limits import ChatLimits, ModelCallLimiter
+from sage.chat.outcome import opaque_user_id
+from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
+from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, ResumePoint, StreamEvent
+from sage.chat.streaming import EventLog
+from sage.errors import NotFound, Unavailable
+from sage.observability.metrics import Metrics
+from sage.portfolio.prices import MarketLookup
+from sage.portfolio.service import PortfolioService
+from sage.settings import Settings
+from sage.store.cache import Cache
+from sage.store.chat_tables import Chat, ChatMessage
+from sage.store.db import Database
+from sage.store.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+StreamItems = AsyncGenerator[StreamEvent | None, None]  # None: nothing happened for a keep-alive interval
+
+
+def chat_json(chat: Chat) -> dict[str, Any]:
+    return {
+        "id": str(chat.id),
+        "title": chat.title,
+        "created_at": chat.created_at.isoformat(),
+        "updated_at": chat.updated_at.isoformat(),
+    }
+
+
+class ChatService:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        cache: Cache,
+        metrics: Metrics,
+        limiter: RateLimiter,
+        model: ChatModel,
+        market: MarketLookup,
+        portfolio: PortfolioService | None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.cache = cache
+        self.metrics = metrics
+        self.model = model
+        self.calls = ModelCallLimiter(settings.llm_max_concurrency, settings.llm_queue_size, metrics)
+        self.limits = ChatLimits(
+            limiter, rate_per_minute=settings.chat_rate_per_minute, daily_token_budget=settings.chat_daily_token_budget
+        )
+        self.contexts = ContextBuilder(
+            market=market,
+            portfolio=portfolio.summary if portfolio is not None else None,
+            top_symbols=settings.symbols,
+        )
+        self.answers = AnswerCache(cache, cache.ttl.ai_response)
+        self.grounding = GroundingStats(metrics)
+        self.events = EventLog(
+            cache, ttl=settings.chat_request_deadline_seconds + 120, keepalive=settings.sse_keepalive_seconds
+        )
+        self.runs: dict[uuid.UUID, AnswerRun] = {}
+        self.active_streams = 0
+        self._closing = False
+
+    # -- chats ----------------------------------------------------------------------------------------
+    def _list_version_key(self, user_id: uuid.UUID) -> str:
+        return self.cache.key("chats", "ver", user_id)
+
+    async def invalidate_list(self, user_id: uuid.UUID) -> None:
+        await self.cache.set_bytes(self._list_version_key(user_id), uuid.uuid4().hex.encode(), 86_400)
+
+    async def create_chat(self, user_id: uuid.UUID, title: str | None) -> dict[str, Any]:
+        async with self.db.session() as session:
+            chat = await repo.create_chat(session, user_id=user_id, title=title)
+            await session.commit()
+        await self.invalidate_list(user_id)
+        return chat_json(chat)
+
+    async def list_chats(self, user_id: uuid.UUID, *, limit: int, offset: int) -> dict[str, Any]:
+        version = (await self.cache.get_bytes(self._list_version_key(user_id)) or b"0").decode()
+        key = self.cache.key("chats", "list", user_id, version, limit, offset)
+
+        async def load() -> dict[str, Any]:
+            async with self.db.session() as session:
+                chats, total = await repo.list_chats(session, user_id=user_id, limit=limit, offset=offset)
+            return {"items": [chat_json(c) for c in chats], "total": total, "limit": limit, "offset": offset}
+
+        return await self.cache.get_or_compute(key, self.cache.ttl.user_chat_list, load)
+
+    async def get_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID) -> dict[str, Any]:
+        async with self.db.session() as session:
+            chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
+        if chat is None:
+            raise NotFound("Chat not found")
+        return chat_json(chat)
+
+    async def rename_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID, title: str) -> dict[str, Any]:
+        async with self.db.session() as session:
+            chat = await repo.rename_chat(session, user_id=user_id, chat_id=chat_id, title=title)
+            if chat is None:
+                raise NotFound("Chat not found")
+            await session.commit()
+        await self.invalidate_list(user_id)
+        return chat_json(chat)
+
+    async def delete_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID) -> None:
+        async with self.db.session() as session:
+            removed = await repo.delete_chat(session, user_id=user_id, chat_id=chat_id)
+            await session.commit()
+        if not removed:
+            raise NotFound("Chat not found")
+        for run in list(self.runs.values()):
+            if run.job.chat_id == chat_id:
+                run.cancel("chat_deleted")
+        await self.invalidate_list(user_id)
+
+    async def messages(
+        self, user_id: uuid.UUID, chat_id: uuid.UUID, *, limit: int, before: int | None
+    ) -> tuple[list[ChatMessage], int | None]:
+        async with self.db.session() as session:
+            if await repo.get_chat(session, user_id=user_id, chat_id=chat_id) is None:
+                raise NotFound("Chat not found")
+            rows, more = await repo.page_messages(session, chat_id=chat_id, limit=limit, before_seq=before)
+        return rows, (rows[0].seq if more and rows else None)
+
+    # -- answering -------------------------------------------------------------------------------------
+    async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> StreamItems:
+        """Refuse now (404, 429, 503) or store the question, start the answer, return its stream."""
+        if self._closing:
+            raise Unavailable("Sage is restarting; please ask again in a moment", retry_after=5)
+        loop = asyncio.get_running_loop()
+        received = loop.time()
+        settings = self.settings
+        async with self.db.session() as session:
+            chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
+            if chat is None:
+                raise NotFound("Chat not found")
+            earlier = await repo.history(session, chat_id=chat_id, limit=settings.chat_history_messages)
+            first_message = await repo.count_messages(session, chat_id=chat_id) == 0
+            used_today = await repo.tokens_used(session, user_id=user_id, day=datetime.now(UTC).date())
+        await self.limits.take_request(user_id)
+        self.limits.check_budget(used_today)
+        context = await self.contexts.build(user_id=user_id, question=text)
+        cache_key = self.answers.key(
+            question=text,
+            fingerprint=context.fingerprint(),
+            history=earlier,
+            provider=self.model.name,
+            model=self.model.model,
+        )
+        cached = await self.answers.get(cache_key)
+        ticket = None if cached is not None else self.calls.reserve()
+        user_message_id, message_id = uuid.uuid4(), uuid.uuid4()
+        try:
+            async with self.db.session() as session:
+                await repo.add_message(
+                    session,
+                    message_id=user_message_id,
+                    chat_id=chat_id,
+                    role="user",
+                    content=text,
+                    status="complete",
+                    meta={"mentioned": list(context.mentioned)},
+                )
+                title = repo.title_from(text) if first_message and chat.title == repo.DEFAULT_TITLE else None
+                await repo.touch_chat(session, chat_id=chat_id, title=title)
+                await session.commit()
+        except BaseException:
+            if ticket is not None:
+                ticket.release()
+            raise
+        await self.invalidate_list(user_id)
+        turns = _turns(earlier, text)
+        job = AnswerJob(
+            chat_id=chat_id,
+            user_id=user_id,
+            user_message_id=user_message_id,
+            message_id=message_id,
+            question=text,
+            context=context,
+            request=ModelRequest(
+                system=context.system_prompt(),
+                turns=turns,
+                max_tokens=settings.llm_max_tokens,
+                context=context,
+                deadline=received + settings.chat_request_deadline_seconds,
+                metadata_user_id=opaque_user_id(user_id),
+            ),
+            received_at=received,
+            deadline=received + settings.chat_request_deadline_seconds,
+            queue_timeout=settings.llm_queue_timeout_seconds,
+            ticket=ticket,
+            cached=cached,
+            cache_key=cache_key,
+        )
+        run = AnswerRun(job, self._deps())
+        self.runs[message_id] = run
+        run.start()
+        return self._counted(run.follow(0))
+
+    def _deps(self) -> AnswerDeps:
+        async def saved(run: AnswerRun) -> None:
+            await self.invalidate_list(run.job.user_id)
+
+        def finished(run: AnswerRun) -> None:
+            self.runs.pop(run.message_id, None)
+
+        return AnswerDeps(
+            db=self.db,
+            metrics=self.metrics,
+            model=self.model,
+            grounding=self.grounding,
+            answer_cache=self.answers,
+            events=self.events,
+            keepalive=self.settings.sse_keepalive_seconds,
+            on_saved=saved,
+            on_finished=finished,
+        )
+
+    async def resume(
+        self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, last: ResumePoint | None
+    ) -> StreamItems:
+        """The rest of an answer after `last`: stored, live here, or live on another task."""
+        async with self.db.session() as session:
+            if await repo.get_chat(session, user_id=user_id, chat_id=chat_id) is None:
+                raise NotFound("Chat not found")
+            stored = await repo.get_message(session, chat_id=chat_id, message_id=message_id)
+        if stored is not None:
+            if stored.role != "assistant":
+                raise NotFound("No answer stream for this message")
+            return self._counted(stored_events(stored, last))
+        run = self.runs.get(message_id)
+        if run is not None and run.job.chat_id == chat_id:
+            return self._counted(run.follow(last.seq if last else 0))
+        meta = await self.events.meta(message_id)
+        if meta is not None and meta.get("chat_id") == str(chat_id) and meta.get("user_id") == str(user_id):
+            after = last.seq if last else 0
+            return self._counted(self.events.follow(message_id, after, on_gone=_gone(message_id)))
+        raise NotFound("No answer stream for this message")
+
+    async def _counted(self, items: StreamItems) -> StreamItems:
+        self.active_streams += 1
+        self.metrics.gauge("ActiveStreams", float(self.active_streams))
+        try:
+            async with contextlib.aclosing(items):
+                async for item in items:
+                    yield item
+        finally:
+            self.active_streams -= 1
+            self.metrics.gauge("ActiveStreams", float(self.active_streams))
+
+    async def close(self) -> None:
+        """Stop answering: cut every run short (each saves its partial answer) and wait."""
+        self._closing = True
+        runs = list(self.runs.values())
+        for run in runs:
+            run.cancel("server_shutdown")
+        if runs:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(1.0, self.settings.shutdown_grace_seconds)):
+                    await asyncio.gather(*(run.wait_closed() for run in runs), return_exceptions=True)
+        await self.model.aclose()
+
+
+def _turns(earlier: list[ChatTurn], question: str) -> list[ChatTurn]:
+    if earlier and earlier[-1].role == "user":
+        return [*earlier[:-1], ChatTurn("user", earlier[-1].content + "\n\n" + question)]
+    return [*earlier, ChatTurn("user", question)]
+
+
+def _gone(message_id: uuid.UUID) -> Any:
+    def closing(seq: int, chars: int) -> StreamEvent:
+        return StreamEvent(
+            seq=seq + 1,
+            event=ERROR,
+            data={
+                "message_id": str(message_id),
+                "status": "incomplete",
+                "code": "stream_lost",
+                "message": "The answer's stream was lost; reload the chat to see what was saved.",
+            },
+            chars=chars,
+        )
+
+    return closing
+
+
+async def stored_events(message: ChatMessage, last: ResumePoint | None) -> StreamItems:
+    """A stored answer as a stream, continuing after `last` without repeating text."""
+    content = message.content
+    seq = last.seq if last else 0
+    chars = min(last.chars, len(content)) if last else 0
+    if last is None:
+        seq += 1
+        yield StreamEvent(
+            seq,
+            MESSAGE,
+            {
+                "chat_id": str(message.chat_id),
+                "user_message_id": str(message.reply_to_id) if message.reply_to_id else None,
+                "assistant_message_id": str(message.id),
+                "cached": bool(message.meta.get("cached")),
+                "provider": message.meta.get("provider"),
+                "model": message.meta.get("model"),
+                "stored": True,
+            },
+            0,
+        )
+    if chars < len(content):
+        seq += 1
+        yield StreamEvent(seq, DELTA, {"text": content[chars:]}, len(content))
+    terminal = message.meta.get("terminal") or {}
+    event = ERROR if terminal.get("event") == ERROR else DONE
+    data = dict(terminal.get("data") or {"message_id": str(message.id), "status": message.status})
+    yield StreamEvent(seq + 1, event, data, len(content))

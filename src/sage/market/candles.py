@@ -1,0 +1,204 @@
+"""One-minute OHLCV candles built from ticker updates, persisted to PostgreSQL.
+
+The aggregator runs in the ingestor's hot path (pure, synchronous). The store upserts
+closed bars and the bar in progress every few seconds, merging with what is already
+stored (greatest high, least low) so a failover mid-minute never loses a move, and
+deletes bars older than the retention period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import delete, func
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from sage.market.models import Candle, Ticker
+from sage.observability.metrics import Metrics
+from sage.store.db import Database
+from sage.store.market_tables import CandleRow
+
+log = logging.getLogger(__name__)
+
+_ZERO = Decimal(0)
+
+
+@dataclass(slots=True)
+class _Bar:
+    minute: int  # epoch minutes
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    ticks: int
+    last_volume: Decimal  # the rolling 24 h base volume at the last update
+
+    def candle(self, exchange: str, symbol: str) -> Candle:
+        return Candle(
+            exchange=exchange,
+            symbol=symbol,
+            start=datetime.fromtimestamp(self.minute * 60, UTC),
+            open=self.open,
+            high=self.high,
+            low=self.low,
+            close=self.close,
+            volume=self.volume,
+            ticks=self.ticks,
+        )
+
+
+class CandleAggregator:
+    """Bars per (exchange, symbol). Updates arrive in event-time order (the pipeline's
+    guard drops older ones), so a bar closes when the first update of a later minute
+    arrives. Closed bars wait in a bounded deque for the store.
+
+    Volume: the rolling 24 h volume shrinks when old trades leave the window, so only
+    its growth between consecutive updates counts as traded volume."""
+
+    def __init__(self, *, max_closed: int = 10_000) -> None:
+        self._open: dict[tuple[str, str], _Bar] = {}
+        self._closed: deque[Candle] = deque(maxlen=max_closed)
+        self.dropped = 0
+
+    def add(self, t: Ticker, event_ms: int | None = None) -> None:
+        key = (t.exchange, t.symbol)
+        if event_ms is None:
+            event_ms = round(t.event_time.timestamp() * 1000)
+        minute = event_ms // 60_000
+        price = t.last
+        volume = t.base_volume
+        bar = self._open.get(key)
+        if bar is not None and minute == bar.minute:
+            if price > bar.high:
+                bar.high = price
+            elif price < bar.low:
+                bar.low = price
+            bar.close = price
+            if volume > bar.last_volume:
+                bar.volume += volume - bar.last_volume
+            bar.last_volume = volume
+            bar.ticks += 1
+            return
+        traded = _ZERO
+        if bar is not None:
+            if minute < bar.minute:
+                return
+            if volume > bar.last_volume:
+                traded = volume - bar.last_volume
+            self._close(bar.candle(*key))
+        self._open[key] = _Bar(minute, price, price, price, price, traded, 1, volume)
+
+    def _close(self, candle: Candle) -> None:
+        if len(self._closed) == self._closed.maxlen:
+            self.dropped += 1
+        self._closed.append(candle)
+
+    def drain(self) -> list[Candle]:
+        """Closed bars since the last drain, plus a snapshot of every bar in progress."""
+        closed = list(self._closed)
+        self._closed.clear()
+        return closed + [bar.candle(*key) for key, bar in self._open.items()]
+
+    def requeue(self, candles: list[Candle]) -> None:
+        """Put back bars a failed write could not store (bounded like everything else)."""
+        open_starts = {key: bar.minute for key, bar in self._open.items()}
+        for candle in candles:
+            minute = int(candle.start.timestamp()) // 60
+            if open_starts.get((candle.exchange, candle.symbol)) != minute:
+                self._close(candle)
+
+
+class CandleStore:
+    def __init__(
+        self,
+        db: Database,
+        aggregator: CandleAggregator,
+        metrics: Metrics,
+        *,
+        retention_days: int,
+        flush_seconds: float = 5.0,
+        retention_check_seconds: float = 3600.0,
+    ) -> None:
+        self.db = db
+        self.aggregator = aggregator
+        self.metrics = metrics
+        self.retention = timedelta(days=retention_days)
+        self.flush_seconds = flush_seconds
+        self.retention_check_seconds = retention_check_seconds
+        self.written = 0
+        self.failures = 0
+
+    async def run(self) -> None:
+        next_retention = 0.0
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.flush_seconds)
+            await self.flush()
+            if loop.time() >= next_retention:
+                await self.prune()
+                next_retention = loop.time() + self.retention_check_seconds
+
+    async def flush(self) -> int:
+        candles = self.aggregator.drain()
+        if not candles:
+            return 0
+        try:
+            await self.write(candles)
+        except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
+            self.failures += 1
+            self.metrics.incr("CandleWriteFailures")
+            log.warning("candle write failed; will retry", extra={"error": type(exc).__name__, "bars": len(candles)})
+            self.aggregator.requeue(candles)
+            return 0
+        self.written += len(candles)
+        return len(candles)
+
+    async def write(self, candles: list[Candle]) -> None:
+        rows = {
+            (c.exchange, c.symbol, c.start): {
+                "exchange": c.exchange,
+                "symbol": c.symbol,
+                "start": c.start,
+                "open": c.open,
+                "high": c.high,
+                "low": c.low,
+                "close": c.close,
+                "volume": c.volume,
+                "ticks": c.ticks,
+            }
+            for c in candles
+        }
+        stmt = insert(CandleRow).values(list(rows.values()))
+        excluded = stmt.excluded
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[CandleRow.exchange, CandleRow.symbol, CandleRow.start],
+            set_={
+                "high": func.greatest(CandleRow.high, excluded.high),
+                "low": func.least(CandleRow.low, excluded.low),
+                "close": excluded.close,
+                "volume": func.greatest(CandleRow.volume, excluded.volume),
+                "ticks": func.greatest(CandleRow.ticks, excluded.ticks),
+                "updated_at": func.now(),
+            },
+        )
+        async with self.db.session() as session:
+            await session.execute(stmt)
+            await session.commit()
+
+    async def prune(self, now: datetime | None = None) -> int:
+        cutoff = (now or datetime.now(UTC)) - self.retention
+        try:
+            async with self.db.session() as session:
+                result = await session.execute(delete(CandleRow).where(CandleRow.start < cutoff))
+                await session.commit()
+        except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
+            log.warning("candle retention failed; will retry", extra={"error": type(exc).__name__})
+            return 0
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -1,0 +1,181 @@
+"""Binance spot: `<symbol>@ticker` 24 h tickers over combined streams.
+
+Protocol (Binance "WebSocket Streams" documentation):
+- Combined streams live at `<base>/stream`; every event is wrapped `{"stream": ..., "data": ...}`.
+  Streams are added with `{"method": "SUBSCRIBE", "params": [...], "id": N}`, acknowledged
+  with `{"result": null, "id": N}`; a rejected request answers `{"code": N, "msg": ...}`.
+- At most 5 inbound messages per second per connection (pings, pongs and control
+  messages count), at most 1024 streams per connection: larger symbol lists are sharded.
+- The server pings every 20 s and drops a client that has not answered within a minute
+  (the websockets library answers pings itself); a connection lives at most 24 h, and a
+  `serverShutdown` event announces a planned disconnect.
+- `!ticker@arr` was retired on 2026-03-26, so tickers are subscribed per symbol.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from sage.market.feeds.base import (
+    ConnectionPlan,
+    Control,
+    ControlKind,
+    HeartbeatPlan,
+    MalformedMessage,
+    UnexpectedMessage,
+    decimals,
+)
+from sage.market.models import Ticker
+from sage.market.symbols import split_symbol
+
+EXCHANGE = "binance"
+MAX_STREAMS_PER_CONNECTION = 1024
+STREAMS_PER_SUBSCRIBE = 100
+CONTROL_MESSAGES_PER_SECOND = 4.0  # below Binance's 5/s so pongs to its pings still fit
+MAX_CONNECTION_SECONDS = 23.5 * 3600  # Binance closes at 24 h; move before it does
+
+_RECONNECT_SHUTDOWN = Control(ControlKind.RECONNECT, "serverShutdown")
+_ACK = Control(ControlKind.ACK)
+
+
+def exchange_symbol(symbol: str) -> str:
+    """ "BTC/USDT" -> "BTCUSDT" (the `s` field of Binance events)."""
+    base, quote = split_symbol(symbol)
+    return base + quote
+
+
+def stream_name(symbol: str) -> str:
+    return exchange_symbol(symbol).lower() + "@ticker"
+
+
+def combined_base_url(url: str) -> str:
+    """`<base>/stream` from a base URL, also accepting URLs that already end in /ws or
+    /stream (Binance's testnet documents `wss://stream.testnet.binance.vision/ws`)."""
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    for suffix in ("/ws", "/stream"):
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
+            break
+    return urlunsplit((parts.scheme, parts.netloc, path + "/stream", "", ""))
+
+
+def subscribe_messages(streams: Sequence[str], ids: itertools.count[int]) -> list[str]:
+    out = []
+    for i in range(0, len(streams), STREAMS_PER_SUBSCRIBE):
+        batch = list(streams[i : i + STREAMS_PER_SUBSCRIBE])
+        out.append(orjson.dumps({"method": "SUBSCRIBE", "params": batch, "id": next(ids)}).decode())
+    return out
+
+
+class BinanceFeed:
+    exchange = EXCHANGE
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        base_url: str,
+        streams_per_connection: int = MAX_STREAMS_PER_CONNECTION,
+        max_connection_seconds: float = MAX_CONNECTION_SECONDS,
+        heartbeat_seconds: float = 15.0,
+    ) -> None:
+        self._symbols = tuple(symbols)
+        self.base_url = base_url
+        self.streams_per_connection = max(1, min(MAX_STREAMS_PER_CONNECTION, streams_per_connection))
+        self.max_connection_seconds = max_connection_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self._by_exchange_symbol = {exchange_symbol(s): s for s in self._symbols}
+        self._ids = itertools.count(1)
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return self._symbols
+
+    def plans(self) -> list[ConnectionPlan]:
+        url = combined_base_url(self.base_url)
+        size = self.streams_per_connection
+        shards = [self._symbols[i : i + size] for i in range(0, len(self._symbols), size)]
+        return [
+            ConnectionPlan(
+                name=f"{EXCHANGE}-{n}",
+                url=url,
+                subscribe=self._subscriber(shard),
+                symbols=tuple(shard),
+                # An idle connection answers LIST_SUBSCRIPTIONS, so a quiet market never
+                # looks like a dead socket to the watchdog (cryptofeed#536).
+                heartbeat=HeartbeatPlan(self._list_subscriptions, self.heartbeat_seconds, only_when_quiet=True),
+                max_lifetime=self.max_connection_seconds,
+                send_rate=CONTROL_MESSAGES_PER_SECOND,
+            )
+            for n, shard in enumerate(shards)
+        ]
+
+    def _subscriber(self, shard: Sequence[str]) -> Callable[[], list[str]]:
+        streams = [stream_name(s) for s in shard]
+        return lambda: subscribe_messages(streams, self._ids)
+
+    def _list_subscriptions(self) -> str:
+        return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": next(self._ids)}).decode()
+
+    def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedMessage("invalid JSON") from exc
+        if type(msg) is not dict:
+            raise MalformedMessage("not a JSON object")
+        data = msg.get("data")
+        payload: dict[str, Any] = msg
+        if data is not None:
+            if type(data) is not dict:
+                raise MalformedMessage("combined stream data is not an object")
+            payload = data
+        event = payload.get("e")
+        if event == "24hrTicker":
+            return self._ticker(payload, received_at)
+        if event == "serverShutdown":
+            return _RECONNECT_SHUTDOWN
+        inner = msg.get("event")
+        if type(inner) is dict and inner.get("e") == "serverShutdown":
+            return _RECONNECT_SHUTDOWN
+        if "id" in msg and "result" in msg:
+            return _ACK if msg["result"] is None else Control(ControlKind.RESPONSE)
+        if "code" in msg and "msg" in msg:
+            return Control(ControlKind.ERROR, f"code {msg['code']}: {msg['msg']}")
+        raise UnexpectedMessage(f"unexpected event {event!r}" if event else "unexpected message")
+
+    def _ticker(self, p: dict[str, Any], received_at: datetime) -> Ticker:
+        symbol = self._by_exchange_symbol.get(p.get("s"))  # type: ignore[arg-type]
+        if symbol is None:
+            raise UnexpectedMessage(f"ticker for unsubscribed symbol {p.get('s')!r}")
+        event_ms = p.get("E")
+        if type(event_ms) is not int or event_ms <= 0:
+            raise MalformedMessage("ticker without a valid event time E")
+        try:
+            raw = (p["c"], p["b"], p["a"], p["P"], p["h"], p["l"], p["v"], p["q"])
+        except KeyError as exc:
+            raise MalformedMessage(f"ticker without field {exc.args[0]!r}") from None
+        last, bid, ask, change, high, low, base_volume, quote_volume = decimals(raw)
+        if last <= 0:
+            raise MalformedMessage("ticker with a non-positive last price")
+        return Ticker(
+            EXCHANGE,
+            symbol,
+            last,
+            bid,
+            ask,
+            change,
+            high,
+            low,
+            base_volume,
+            quote_volume,
+            datetime.fromtimestamp(event_ms / 1000, UTC),
+            received_at,
+        )

@@ -1,0 +1,174 @@
+"""Gate.io API v4 spot: the `spot.tickers` channel.
+
+Protocol (Gate.io "Spot WebSocket v4" documentation):
+- Request `{"time": <s>, "id": N, "channel": "spot.tickers", "event": "subscribe",
+  "payload": ["BTC_USDT", ...]}`; the answer repeats channel/event and carries `error`
+  (null on success, else `{"code", "message"}`), which is what must be checked.
+- Updates: `{"time", "time_ms", "channel": "spot.tickers", "event": "update", "result":
+  {"currency_pair", "last", "lowest_ask", "highest_bid", "change_percentage",
+  "base_volume", "quote_volume", "high_24h", "low_24h"}}`, values as strings.
+- Gate drops idle connections: an application `spot.ping` about every 15 s is answered
+  with a `spot.pong` message. A `{"type": "upgrade"}` notice announces a server upgrade;
+  we move to a new connection when we see it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from sage.market.feeds.base import (
+    ConnectionPlan,
+    Control,
+    ControlKind,
+    HeartbeatPlan,
+    MalformedMessage,
+    UnexpectedMessage,
+    decimals,
+)
+from sage.market.models import Ticker
+from sage.market.symbols import split_symbol
+
+EXCHANGE = "gateio"
+CHANNEL = "spot.tickers"
+# One pair per request: Gate answers a request with one error, so an unlisted pair in a
+# batch could cost the whole batch; alone it costs only itself.
+PAIRS_PER_SUBSCRIBE = 1
+
+_RECONNECT_UPGRADE = Control(ControlKind.RECONNECT, "upgrade")
+_ACK = Control(ControlKind.ACK)
+_PONG = Control(ControlKind.PONG)
+
+
+def currency_pair(symbol: str) -> str:
+    """ "BTC/USDT" -> "BTC_USDT"."""
+    base, quote = split_symbol(symbol)
+    return f"{base}_{quote}"
+
+
+def subscribe_message(pairs: Sequence[str], request_id: int, now: float) -> str:
+    return orjson.dumps(
+        {"time": int(now), "id": request_id, "channel": CHANNEL, "event": "subscribe", "payload": list(pairs)}
+    ).decode()
+
+
+def ping_message(now: float) -> str:
+    return orjson.dumps({"time": int(now), "channel": "spot.ping"}).decode()
+
+
+class GateioFeed:
+    exchange = EXCHANGE
+
+    def __init__(
+        self,
+        symbols: Sequence[str],
+        *,
+        url: str,
+        ping_seconds: float = 15.0,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._symbols = tuple(symbols)
+        self.url = url
+        self.ping_seconds = ping_seconds
+        self._clock = wall_clock
+        self._by_pair = {currency_pair(s): s for s in self._symbols}
+        self._ids = itertools.count(1)
+
+    @property
+    def symbols(self) -> Sequence[str]:
+        return self._symbols
+
+    def plans(self) -> list[ConnectionPlan]:
+        return [
+            ConnectionPlan(
+                name=f"{EXCHANGE}-0",
+                url=self.url,
+                subscribe=lambda: self.subscribe_messages(self._symbols),
+                symbols=self._symbols,
+                heartbeat=HeartbeatPlan(lambda: ping_message(self._clock()), self.ping_seconds),
+            )
+        ]
+
+    def subscribe_messages(self, symbols: Sequence[str]) -> list[str]:
+        """Stamped when sent: Gate rejects a request whose `time` is more than 60 s off."""
+        pairs = [currency_pair(s) for s in symbols]
+        now = self._clock()
+        return [
+            subscribe_message(pairs[i : i + PAIRS_PER_SUBSCRIBE], next(self._ids), now)
+            for i in range(0, len(pairs), PAIRS_PER_SUBSCRIBE)
+        ]
+
+    def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
+        try:
+            msg = orjson.loads(frame)
+        except orjson.JSONDecodeError as exc:
+            raise MalformedMessage("invalid JSON") from exc
+        if type(msg) is not dict:
+            raise MalformedMessage("not a JSON object")
+        channel = msg.get("channel")
+        event = msg.get("event")
+        if channel == CHANNEL and event == "update":
+            return self._ticker(msg, received_at)
+        if msg.get("type") == "upgrade":
+            return _RECONNECT_UPGRADE
+        error = msg.get("error")
+        if error:
+            if type(error) is dict:
+                return Control(ControlKind.ERROR, f"code {error.get('code')}: {error.get('message')}")
+            return Control(ControlKind.ERROR, str(error))
+        if channel == "spot.pong":
+            return _PONG
+        if event in ("subscribe", "unsubscribe"):
+            return _ACK
+        raise UnexpectedMessage(f"unexpected message on channel {channel!r}")
+
+    def _ticker(self, msg: dict[str, Any], received_at: datetime) -> Ticker:
+        r = msg.get("result")
+        if type(r) is not dict:
+            raise MalformedMessage("ticker update without a result object")
+        symbol = self._by_pair.get(r.get("currency_pair"))  # type: ignore[arg-type]
+        if symbol is None:
+            raise UnexpectedMessage(f"ticker for unsubscribed pair {r.get('currency_pair')!r}")
+        event_ms = msg.get("time_ms")
+        if type(event_ms) is not int:
+            seconds = msg.get("time")
+            if type(seconds) is not int:
+                raise MalformedMessage("ticker update without time_ms or time")
+            event_ms = seconds * 1000
+        if event_ms <= 0:
+            raise MalformedMessage("ticker update with a non-positive time")
+        try:
+            raw = (
+                r["last"],
+                r["highest_bid"],
+                r["lowest_ask"],
+                r["change_percentage"],
+                r["high_24h"],
+                r["low_24h"],
+                r["base_volume"],
+                r["quote_volume"],
+            )
+        except KeyError as exc:
+            raise MalformedMessage(f"ticker without field {exc.args[0]!r}") from None
+        last, bid, ask, change, high, low, base_volume, quote_volume = decimals(raw)
+        if last <= 0:
+            raise MalformedMessage("ticker with a non-positive last price")
+        return Ticker(
+            EXCHANGE,
+            symbol,
+            last,
+            bid,
+            ask,
+            change,
+            high,
+            low,
+            base_volume,
+            quote_volume,
+            datetime.fromtimestamp(event_ms / 1000, UTC),
+            received_at,
+        )

@@ -1,0 +1,135 @@
+"""Market history in PostgreSQL: candle queries and the Fear & Greed index."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from sage.market.models import Candle, FearGreedReading, fear_greed_to_wire
+from sage.store.cache import Cache
+from sage.store.db import Database
+from sage.store.market_tables import CandleRow, FearGreedRow
+
+log = logging.getLogger(__name__)
+
+INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
+DB_ERRORS = (OSError, OperationalError, DBAPIError, TimeoutError)
+_ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at 00:00 UTC: bars align to the clock
+
+_AGGREGATE = text(
+    """
+    SELECT date_bin(:step, start, :origin) AS bucket,
+           (array_agg(open ORDER BY start))[1] AS open,
+           max(high) AS high,
+           min(low) AS low,
+           (array_agg(close ORDER BY start DESC))[1] AS close,
+           sum(volume) AS volume,
+           sum(ticks) AS ticks
+      FROM market_candles
+     WHERE exchange = :exchange AND symbol = :symbol AND start >= :since
+  GROUP BY bucket
+  ORDER BY bucket DESC
+     LIMIT :limit
+    """
+)
+
+
+def fear_greed_key(cache: Cache) -> str:
+    return cache.key("market", "fear_greed")
+
+
+async def query_candles(
+    db: Database, *, exchange: str, symbol: str, interval: str, limit: int, now: datetime | None = None
+) -> list[Candle]:
+    """The newest `limit` bars, oldest first."""
+    step = INTERVALS[interval]
+    async with db.session() as session:
+        if step == 60:
+            rows = (
+                await session.execute(
+                    select(CandleRow)
+                    .where(CandleRow.exchange == exchange, CandleRow.symbol == symbol)
+                    .order_by(CandleRow.start.desc())
+                    .limit(limit)
+                )
+            ).scalars()
+            candles = [
+                Candle(r.exchange, r.symbol, r.start, r.open, r.high, r.low, r.close, r.volume, r.ticks) for r in rows
+            ]
+        else:
+            since = (now or datetime.now(UTC)) - timedelta(seconds=step * (limit + 1))
+            result = await session.execute(
+                _AGGREGATE,
+                {
+                    "step": timedelta(seconds=step),
+                    "origin": _ORIGIN,
+                    "exchange": exchange,
+                    "symbol": symbol,
+                    "since": since,
+                    "limit": limit,
+                },
+            )
+            candles = [
+                Candle(
+                    exchange,
+                    symbol,
+                    row.bucket,
+                    Decimal(row.open),
+                    Decimal(row.high),
+                    Decimal(row.low),
+                    Decimal(row.close),
+                    Decimal(row.volume),
+                    int(row.ticks),
+                )
+                for row in result
+            ]
+    candles.reverse()
+    return candles
+
+
+async def save_fear_greed(db: Database, readings: list[FearGreedReading]) -> None:
+    if not readings:
+        return
+    rows = {r.as_of: {"as_of": r.as_of, "value": r.value, "classification": r.classification} for r in readings}
+    stmt = insert(FearGreedRow).values(list(rows.values()))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[FearGreedRow.as_of],
+        set_={"value": stmt.excluded.value, "classification": stmt.excluded.classification},
+    )
+    async with db.session() as session:
+        await session.execute(stmt)
+        await session.commit()
+
+
+async def fear_greed_history(db: Database, limit: int) -> list[FearGreedReading]:
+    """Newest first."""
+    async with db.session() as session:
+        rows = (await session.execute(select(FearGreedRow).order_by(FearGreedRow.as_of.desc()).limit(limit))).scalars()
+        return [FearGreedReading(r.value, r.classification, r.as_of) for r in rows]
+
+
+class FearGreedSink:
+    """Where the poller's readings go: the newest into the cache (TTL = the spec's
+    fearGreed, 1800 s), all of them into the history table."""
+
+    def __init__(self, cache: Cache, db: Database) -> None:
+        self.cache = cache
+        self.db = db
+        self.saved = 0
+
+    async def __call__(self, readings: list[FearGreedReading]) -> None:
+        if not readings:
+            return
+        newest = max(readings, key=lambda r: r.as_of)
+        await self.cache.set_json(fear_greed_key(self.cache), fear_greed_to_wire(newest), self.cache.ttl.fear_greed)
+        try:
+            await save_fear_greed(self.db, readings)
+        except DB_ERRORS as exc:
+            log.warning("fear & greed history not saved", extra={"error": type(exc).__name__})
+            return
+        self.saved += len(readings)

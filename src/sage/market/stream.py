@@ -1,0 +1,154 @@
+"""Live ticker fan-out inside one API process.
+
+One Valkey subscription per process, however many clients: the hub subscribes when the
+first client arrives, unsubscribes when the last leaves, and copies each published
+ticker to the clients that asked for its symbol. Every client has a bounded queue; a
+client that falls that far behind is dropped (its stream ends) instead of making the
+process buffer without limit. Several API processes behind the load balancer each run
+their own hub on the same Valkey channel, so every client sees every update.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+
+import orjson
+
+from sage.observability.metrics import Metrics
+from sage.store.cache import Cache, CacheUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class SlowConsumer(Exception):
+    """The client fell `queue_size` updates behind and was dropped."""
+
+
+class StreamClient:
+    def __init__(self, symbols: frozenset[str] | None, queue_size: int) -> None:
+        self.symbols = symbols
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(queue_size)
+        self.dropped = False
+        self.delivered = 0
+        self._gone = asyncio.Event()
+
+    def offer(self, payload: bytes) -> bool:
+        if self.dropped:
+            return False
+        try:
+            self.queue.put_nowait(payload)
+        except asyncio.QueueFull:
+            self.dropped = True
+            # Free the backlog now; the reader sees `dropped` and ends the stream.
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self._gone.set()
+            return False
+        self.delivered += 1
+        return True
+
+    async def next(self, timeout: float) -> bytes | None:
+        """The next update as wire JSON, or None after `timeout` seconds without one.
+        Raises SlowConsumer once the hub has dropped this client."""
+        if self.dropped:
+            raise SlowConsumer
+        if not self.queue.empty():
+            return self.queue.get_nowait()
+        getter = asyncio.ensure_future(self.queue.get())
+        gone = asyncio.ensure_future(self._gone.wait())
+        try:
+            done, _ = await asyncio.wait({getter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (getter, gone):
+                if not task.done():
+                    task.cancel()
+        if getter in done and not getter.cancelled():
+            return getter.result()
+        if self.dropped:
+            raise SlowConsumer
+        return None
+
+
+class TickerStreamHub:
+    def __init__(self, cache: Cache, channel: str, metrics: Metrics, *, queue_size: int = 256) -> None:
+        self.cache = cache
+        self.channel = channel
+        self.metrics = metrics
+        self.queue_size = queue_size
+        self.clients: set[StreamClient] = set()
+        self.dropped_clients = 0
+        self.subscribed = asyncio.Event()  # set while the Valkey subscription is open
+        self._task: asyncio.Task[None] | None = None
+
+    @asynccontextmanager
+    async def subscribe(self, symbols: frozenset[str] | None = None) -> AsyncIterator[StreamClient]:
+        client = StreamClient(symbols, self.queue_size)
+        self.clients.add(client)
+        self.metrics.gauge("SSEClients", len(self.clients))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._listen(), name="market-stream-hub")
+        try:
+            yield client
+        finally:
+            self.clients.discard(client)
+            self.metrics.gauge("SSEClients", len(self.clients))
+            if not self.clients:
+                await self._stop()
+
+    async def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+        self.subscribed.clear()
+
+    async def close(self) -> None:
+        await self._stop()
+
+    async def _listen(self) -> None:
+        retry = 0.5
+        while True:
+            try:
+                async with self.cache.backend.subscribe(self.channel) as subscription:
+                    self.subscribed.set()
+                    retry = 0.5
+                    async for _channel, payload in subscription:
+                        self.dispatch(payload)
+            except CacheUnavailable as exc:
+                self.cache.report_failure("market stream subscribe", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("market stream hub failed; resubscribing")
+            self.subscribed.clear()
+            await asyncio.sleep(retry * (0.5 + random.random() / 2))
+            retry = min(10.0, retry * 2)
+
+    def dispatch(self, payload: bytes) -> None:
+        try:
+            tickers = orjson.loads(payload)["tickers"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("unreadable message on the market channel")
+            return
+        if not self.clients:
+            return
+        encoded: dict[int, bytes] = {}
+        for client in list(self.clients):
+            if client.dropped:
+                continue
+            for i, wire in enumerate(tickers):
+                if client.symbols is not None and wire.get("symbol") not in client.symbols:
+                    continue
+                data = encoded.get(i)
+                if data is None:
+                    data = encoded[i] = orjson.dumps(wire)
+                if not client.offer(data):
+                    self.dropped_clients += 1
+                    self.metrics.incr("SSESlowClientsDropped")
+                    log.warning("dropped a slow market stream client", extra={"queue_size": self.queue_size})
+                    break

@@ -1,0 +1,43 @@
+"""Market history: one-minute candles per exchange and symbol, and the Fear & Greed
+index. Latest tickers live in Valkey only (they are worth seconds, not rows)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, DateTime, Index, Integer, Numeric, SmallInteger, String, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sage.store.base import Base
+
+
+class CandleRow(Base):
+    """Unique on (exchange, symbol, start): the primary key. Prices are NUMERIC without a
+    fixed scale so a 0.00000123 meme coin and a 100 000 USDT bitcoin both stay exact."""
+
+    __tablename__ = "market_candles"
+
+    exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
+    symbol: Mapped[str] = mapped_column(String(41), primary_key=True)
+    start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    open: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    high: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    low: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    close: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    volume: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    ticks: Mapped[int] = mapped_column(Integer, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    __table_args__ = (Index("ix_market_candles_start", "start"),)
+
+
+class FearGreedRow(Base):
+    __tablename__ = "market_fear_greed"
+
+    as_of: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    value: Mapped[int] = mapped_column(SmallInteger, nullable=False)
+    classification: Mapped[str] = mapped_column(String(32), nullable=False)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    __table_args__ = (CheckConstraint("value BETWEEN 0 AND 100", name="value_range"),)

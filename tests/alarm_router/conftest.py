@@ -1,0 +1,113 @@
+"""The alarm-router Lambda, loaded from infra/alarm_router/ exactly as Lambda loads it
+(its directory on sys.path, `handler.handler`), with Secrets Manager served by moto on
+127.0.0.1 and Discord by the local fake."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from tests.notify.fake_discord import FakeDiscord
+
+ROUTER_DIR = Path(__file__).resolve().parents[2] / "infra" / "alarm_router"
+
+
+@pytest.fixture(scope="session")
+def router() -> ModuleType:
+    # No __pycache__ in the directory the infra program archives as the Lambda's code.
+    sys.path.insert(0, str(ROUTER_DIR))
+    writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        module = importlib.import_module("handler")
+    finally:
+        sys.path.remove(str(ROUTER_DIR))
+        sys.dont_write_bytecode = writes_bytecode
+    assert Path(module.__file__).parent == ROUTER_DIR
+    return module
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    fake = FakeDiscord().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()
+
+
+class Sleeps:
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps(router, monkeypatch) -> Sleeps:
+    recorder = Sleeps()
+    monkeypatch.setattr(router, "sleep", recorder)
+    return recorder
+
+
+@pytest.fixture
+def aws(moto_endpoint, monkeypatch) -> Any:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    return boto3.client("secretsmanager")
+
+
+@pytest.fixture
+def webhooks(router, aws, discord, monkeypatch) -> dict[str, str]:
+    """One Discord webhook secret per channel; the Lambda gets their ARNs. Returns channel -> ARN."""
+    import uuid
+
+    arns: dict[str, str] = {}
+    for channel in ("errors", "performance", "business"):
+        secret = aws.create_secret(
+            Name=f"sage/discord-webhook-{channel}-{uuid.uuid4().hex[:6]}", SecretString=discord.url(channel)
+        )
+        arns[channel] = secret["ARN"]
+        monkeypatch.setenv(router.ARN_VARIABLES[channel], secret["ARN"])
+    for name in ("ALARM_ROUTES", "ALARM_DEFAULT_CHANNEL", "ALARM_NOTIFY_OK_FROM_INSUFFICIENT_DATA"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(router, "_SECRETS", router.SecretCache(300))
+    return arns
+
+
+class LambdaContext:
+    def __init__(self, remaining_ms: int = 30_000) -> None:
+        self.remaining_ms = remaining_ms
+        self.function_name = "sage-alarm-router"
+        self.aws_request_id = "req-1"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def context() -> LambdaContext:
+    return LambdaContext()

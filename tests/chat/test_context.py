@@ -1,0 +1,112 @@
+"""The market context of a question and the system prompt built from it."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+
+from sage.chat.context import ContextBuilder, mentioned_symbols
+from sage.portfolio.service import summarize
+from sage.store.chat_tables import PortfolioPosition
+from tests.chat.support import FakeMarket, Quote, Reading
+
+KNOWN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "BNB/USDT", "DOGE/USDT"]
+CLOCK = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("question", "symbols"),
+    [
+        ("What is btc doing?", ["BTC/USDT"]),
+        ("Compare ETHUSDT and sol_usdt", ["ETH/USDT", "SOL/USDT"]),
+        ("Is Bitcoin or ethereum stronger?", ["BTC/USDT", "ETH/USDT"]),
+        ("비트코인은 어때? 이더리움도 궁금해", ["BTC/USDT", "ETH/USDT"]),
+        ("What about PEPE/USDT?", ["PEPE/USDT"]),
+        ("How is cardano?", ["ADA/USDT"]),
+        ("Is AI OK for trading? Focus on status.", []),
+        ("Is LINK a good link to OP?", ["LINK/USDT", "OP/USDT"]),
+        ("USDT dominance?", []),
+    ],
+)
+def test_mentioned_symbols(question, symbols):
+    assert mentioned_symbols(question, KNOWN) == symbols
+
+
+def _builder(market: FakeMarket | None, portfolio=None) -> ContextBuilder:
+    return ContextBuilder(
+        market=lambda: market, portfolio=portfolio, top_symbols=["BTC/USDT", "ETH/USDT"], clock=lambda: CLOCK
+    )
+
+
+async def test_the_context_holds_the_mentioned_symbols_else_the_top_ones():
+    market = FakeMarket()
+    mentioned = await _builder(market).build(user_id=uuid.uuid4(), question="and SOL?")
+    general = await _builder(market).build(user_id=uuid.uuid4(), question="How's the market?")
+    assert [p.symbol for p in mentioned.prices] == ["SOL/USDT"]
+    assert [p.symbol for p in general.prices] == ["BTC/USDT", "ETH/USDT"]
+
+
+async def test_the_prompt_carries_prices_changes_index_times_and_the_rule_on_figures():
+    context = await _builder(FakeMarket()).build(user_id=uuid.uuid4(), question="btc?")
+    prompt = context.system_prompt()
+    assert "BTC/USDT: 97,250.50 USDT, 24h change +2.31% (as of 2026-11-22 09:59:58 UTC)" in prompt
+    assert "Fear & Greed Index: 72 (Greed) (as of 2026-11-22 09:59:58 UTC" in prompt
+    assert "Current time: 2026-11-22 10:00:00 UTC" in prompt
+    assert "Never state a figure you were not given" in prompt
+
+
+async def test_stale_and_diverged_prices_are_flagged_and_missing_symbols_named():
+    market = FakeMarket()
+    market.quotes["BTC/USDT"] = dataclasses.replace(market.quotes["BTC/USDT"], stale=True, diverged=True)
+    context = await _builder(market).build(user_id=uuid.uuid4(), question="BTC and PEPE/USDT?")
+    prompt = context.system_prompt()
+    assert "[STALE" in prompt and "exchanges disagree" in prompt
+    assert "No market data for: PEPE/USDT." in prompt
+
+
+async def test_a_market_outage_leaves_a_context_that_says_so():
+    market = FakeMarket(fail=True)
+    context = await _builder(market).build(user_id=uuid.uuid4(), question="btc?")
+    assert context.prices == () and not context.market_available
+    assert "Market prices: unavailable right now." in context.system_prompt()
+    assert "Fear & Greed Index: unavailable." in context.system_prompt()
+
+
+async def test_the_portfolio_summary_is_in_the_prompt_when_the_user_has_one():
+    user_id = uuid.uuid4()
+    positions = [
+        PortfolioPosition(user_id=user_id, symbol="BTC/USDT", quantity=Decimal("0.5"), average_cost=Decimal("60000")),
+        PortfolioPosition(user_id=user_id, symbol="ETH/USDT", quantity=Decimal("2"), average_cost=Decimal("4000")),
+    ]
+    market = FakeMarket()
+
+    async def portfolio(uid: uuid.UUID):
+        quotes = {q.symbol: q for q in await market.consolidated(["BTC/USDT", "ETH/USDT"])}
+        return summarize(positions, quotes, CLOCK)
+
+    context = await _builder(market, portfolio).build(user_id=user_id, question="my portfolio?")
+    prompt = context.system_prompt()
+    assert (
+        "- BTC/USDT: quantity 0.5, average cost 60,000.00, price 97,250.50, value 48,625.25, P&L +18,625.25 (+62.08%)"
+        in prompt
+    )
+    assert "Portfolio total: value 55,538.81, cost 38,000.00, P&L +17,538.81 (+46.15%)" in prompt
+    labels = {f.label for f in context.facts}
+    assert {"portfolio value", "BTC/USDT P&L", "ETH/USDT quantity"} <= labels
+
+
+async def test_the_fingerprint_ignores_ticks_below_the_stated_precision_but_not_real_moves():
+    market = FakeMarket()
+    base = await _builder(market).build(user_id=uuid.uuid4(), question="btc?")
+    market.quotes["BTC/USDT"] = Quote("BTC/USDT", Decimal("97251.20"), Decimal("2.33"))
+    tick = await _builder(market).build(user_id=uuid.uuid4(), question="btc?")
+    market.quotes["BTC/USDT"] = Quote("BTC/USDT", Decimal("97400.00"), Decimal("2.50"))
+    move = await _builder(market).build(user_id=uuid.uuid4(), question="btc?")
+    market.reading = Reading(40, "Fear")
+    mood = await _builder(market).build(user_id=uuid.uuid4(), question="btc?")
+    assert base.fingerprint() == tick.fingerprint()
+    assert len({base.fingerprint(), move.fingerprint(), mood.fingerprint()}) == 3

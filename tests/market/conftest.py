@@ -1,0 +1,87 @@
+"""Fixtures for the market tests: fake exchanges on 127.0.0.1, a Valkey-backed cache,
+a migrated database, and settings that point the feeds at the fakes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from sage.observability.metrics import Metrics
+from sage.settings import Settings
+from sage.store.cache import Cache, create_backend
+from sage.store.db import Database, create_engine
+from tests.market.fakes import FakeBinance, FakeFearGreed, FakeGateio
+
+
+@pytest.fixture
+async def binance() -> AsyncIterator[FakeBinance]:
+    server = FakeBinance()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def gateio() -> AsyncIterator[FakeGateio]:
+    server = FakeGateio()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def fng_server() -> AsyncIterator[FakeFearGreed]:
+    server = FakeFearGreed()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def cache(valkey_url: str, metrics: Metrics) -> AsyncIterator[Cache]:
+    c = Cache(create_backend(valkey_url), on_error=lambda: metrics.incr("ValkeyErrors"))
+    yield c
+    await c.close()
+
+
+@pytest.fixture
+async def db(make_settings: Callable[..., Settings], database_url: str) -> AsyncIterator[Database]:
+    settings = make_settings(database_url=database_url)
+    database = Database(create_engine(settings, database_url))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def live_settings(
+    make_settings: Callable[..., Settings],
+    database_url: str,
+    valkey_url: str,
+    binance: FakeBinance,
+    gateio: FakeGateio,
+    fng_server: FakeFearGreed,
+) -> Callable[..., Settings]:
+    """Settings for an ingestor on the fakes, with short intervals (tests wait on conditions)."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "valkey_url": valkey_url,
+            "market_source": "live",
+            "symbols": "BTC/USDT,ETH/USDT",
+            "binance_ws_url": binance.url,
+            "gateio_ws_url": gateio.url,
+            "fng_url": fng_server.url,
+            "fng_poll_seconds": 1.0,
+            "feed_backoff_initial_seconds": 0.05,
+            "feed_backoff_max_seconds": 0.4,
+            "feed_backoff_reset_seconds": 0.3,
+            "feed_lease_seconds": 3.0,
+            "feed_watchdog_seconds": 10.0,
+        }
+        values.update(overrides)
+        return make_settings(**values)
+
+    return make
