@@ -187,11 +187,12 @@ open_ingress_only_alb_web = StackValidationPolicy(
 # --- connection budget -------------------------------------------------------------------------
 
 
-def _database_clients(task_definition: PolicyResource) -> tuple[int, bool]:
-    """Connections one task of this definition may open, and whether it talks to PostgreSQL."""
+def _database_clients(task_definition: PolicyResource) -> tuple[int, bool, str | None]:
+    """Connections one task of this definition may open, whether it talks to PostgreSQL, and
+    the group of tasks it never runs together with (budget.exclusive_group)."""
     raw = task_definition.props.get("containerDefinitions")
     containers = raw if isinstance(raw, list) else json.loads(raw) if isinstance(raw, str) and raw else []
-    total, uses_db = 0, False
+    total, uses_db, group = 0, False, None
     for container in containers:
         env = {e.get("name"): e.get("value") for e in to_list(container.get("environment")) if isinstance(e, dict)}
         secret_names = {s.get("name") for s in to_list(container.get("secrets")) if isinstance(s, dict)}
@@ -201,9 +202,10 @@ def _database_clients(task_definition: PolicyResource) -> tuple[int, bool]:
         workers = to_int(env.get("SAGE_WORKERS"), 1)
         pool = to_int(env.get("SAGE_DB_POOL_SIZE"), 5)
         overflow = to_int(env.get("SAGE_DB_MAX_OVERFLOW"), 2)
-        dump = 1 if "backup" in [str(c) for c in to_list(container.get("command"))] else 0
-        total += workers * (pool + overflow) + dump
-    return total, uses_db
+        command = [str(c) for c in to_list(container.get("command"))]
+        total += workers * (pool + overflow) + budget.tool_connections(command)
+        group = group or budget.exclusive_group(command)
+    return total, uses_db, group
 
 
 def _connection_budget(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -216,7 +218,7 @@ def _connection_budget(args: StackValidationArgs, report: ReportViolation) -> No
     workloads: list[budget.Workload] = []
     for service in of_type(resources, ECS_SERVICE):
         for definition in deps(service, "taskDefinition"):
-            per_task, uses_db = _database_clients(definition)
+            per_task, uses_db, _ = _database_clients(definition)
             served.add(definition.urn)
             if not uses_db:
                 continue
@@ -236,9 +238,9 @@ def _connection_budget(args: StackValidationArgs, report: ReportViolation) -> No
                 )
             )
     for definition in of_type(resources, TASK_DEFINITION):
-        per_task, uses_db = _database_clients(definition)
+        per_task, uses_db, group = _database_clients(definition)
         if uses_db and definition.urn not in served:
-            workloads.append(budget.Workload(definition.name, 1, 1, per_task, 0))
+            workloads.append(budget.Workload(definition.name, 1, 1, per_task, 0, exclusive_group=group))
     for primary in primaries:
         instance_class = str(primary.props.get("instanceClass"))
         try:

@@ -4,9 +4,14 @@ Each alarm names the Discord channel the alarm-router Lambda should post to; the
 part of the alarm's name (`<prefix>-<channel>-<key>`) and the first word of its description
 (`[<channel>] ...`), so the router needs no lookup table.
 
-App metrics are CloudWatch EMF from the app: namespace `Sage`, dimensions exactly
-{service, environment}. CloudWatch matches dimension sets exactly, so the app must emit these
-metrics with those two dimensions (and no others) for the alarms to see them.
+App metrics are CloudWatch EMF from the app (src/sage/observability/emf.py): namespace
+`Sage`; every metric is published under the dimension set [service, environment] and, when it
+has dimensions of its own, also under [service, environment, <its dimensions>]. CloudWatch
+matches dimension sets exactly, so an alarm picks one of those sets: the aggregate
+{service, environment} unless the aggregate would mix series that must not be averaged
+(HallucinationRate's response- and claim-level rates: the alarm reads `level=response`).
+`service` is `api` (sage serve), `ingestor` (sage ingest) or `backup` (sage db backup and
+sage db verify-backup).
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 APP_NAMESPACE = "Sage"
+# The daily backup plus two hours' slack (a slow or retried run is not "missing").
+BACKUP_OVERDUE_SECONDS = 26 * 3600
 
 
 class Channel(StrEnum):
@@ -34,6 +41,7 @@ class Target(StrEnum):
     APP_API = "app-api"
     APP_INGESTOR = "app-ingestor"
     APP_BACKUP = "app-backup"
+    TASK_FAILURE_RULE = "task-failure-rule"  # the EventBridge rule matching failed db tasks
 
 
 @dataclass(frozen=True)
@@ -51,6 +59,8 @@ class AlarmSpec:
     extended_statistic: str | None = None
     comparison: str = "GreaterThanThreshold"
     treat_missing_data: str = "notBreaching"
+    # App metrics: dimensions beyond {service, environment} (one of the metric's own sets).
+    extra_dimensions: tuple[tuple[str, str], ...] = ()
 
 
 ALARMS: tuple[AlarmSpec, ...] = (
@@ -153,13 +163,15 @@ ALARMS: tuple[AlarmSpec, ...] = (
     AlarmSpec(
         key="hallucination-rate",
         channel=Channel.ERRORS,
-        description="Grounding check failures above 1% of answers",
+        description="Response-level hallucination rate above 1% of answers",
         namespace=APP_NAMESPACE,
         metric_name="HallucinationRate",
         target=Target.APP_API,
         threshold=1,
         period=900,
         evaluation_periods=1,
+        # The app publishes the response- and claim-level rates; their aggregate is meaningless.
+        extra_dimensions=(("level", "response"),),
     ),
     # The app caps its LLM queue at SAGE_LLM_QUEUE_SIZE (1000): a strict "> 1000" could never
     # fire, so the alarm is "at the cap", i.e. requests are being turned away.
@@ -196,6 +208,49 @@ ALARMS: tuple[AlarmSpec, ...] = (
         target=Target.APP_BACKUP,
         threshold=0,
         period=3600,
+        evaluation_periods=1,
+        statistic="Sum",
+    ),
+    # No successful backup in 26 hours: the daily backup failed, or never started (a task that
+    # cannot start emits no BackupFailure), or the schedule stopped. Missing data breaches.
+    AlarmSpec(
+        key="backup-overdue",
+        channel=Channel.ERRORS,
+        description="No successful sage db backup in 26 hours",
+        namespace=APP_NAMESPACE,
+        metric_name="BackupSuccess",
+        target=Target.APP_BACKUP,
+        threshold=1,
+        period=BACKUP_OVERDUE_SECONDS,
+        evaluation_periods=1,
+        statistic="Sum",
+        comparison="LessThanThreshold",
+        treat_missing_data="breaching",
+    ),
+    AlarmSpec(
+        key="backup-verify-failed",
+        channel=Channel.ERRORS,
+        description="sage db verify-backup found a backup that does not restore or match its manifest",
+        namespace=APP_NAMESPACE,
+        metric_name="BackupVerifyFailure",
+        target=Target.APP_BACKUP,
+        threshold=0,
+        period=3600,
+        evaluation_periods=1,
+        statistic="Sum",
+    ),
+    # Failures the app cannot report: the task exited non-zero before recording a metric
+    # (database unreachable, S3 denied) or never started. Counted from the EventBridge rule
+    # that matches those task state changes (scheduled.py).
+    AlarmSpec(
+        key="db-task-failed",
+        channel=Channel.ERRORS,
+        description="A scheduled sage db backup / verify-backup task failed or never started",
+        namespace="AWS/Events",
+        metric_name="TriggeredRules",
+        target=Target.TASK_FAILURE_RULE,
+        threshold=0,
+        period=300,
         evaluation_periods=1,
         statistic="Sum",
     ),

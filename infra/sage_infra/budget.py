@@ -5,17 +5,19 @@ nobody had added up. This module adds them up. It is pure Python (no Pulumi impo
 program, the policy pack and the cost tool share one formula:
 
     demand   = for every workload: peak tasks x processes per task x (pool_size + max_overflow)
-               + extra connections (pg_dump) + headroom (operators, monitoring)
+               + extra connections (pg_dump / psql / pg_restore) + headroom (operators, monitoring)
     capacity = LEAST(DBInstanceClassMemory / 9531392, 5000) - superuser_reserved_connections
 
 `peak tasks` is the autoscaling maximum *during a rolling deployment*: ECS may run
 `deployment_maximum_percent` of the desired count while old and new tasks overlap.
+Workloads that share an `exclusive_group` never run at the same time (the daily backup and
+the weekly backup verification are scheduled hours apart), so only the largest one counts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 # RDS for PostgreSQL's default: max_connections = LEAST({DBInstanceClassMemory/9531392}, 5000).
@@ -30,6 +32,33 @@ SUPERUSER_RESERVED_CONNECTIONS = 3
 RDS_RESERVED_MEMORY_MIB = 232
 # Operators' psql sessions, RDS monitoring and a margin for miscounting.
 DEFAULT_HEADROOM = 5
+
+# The `sage db` commands that run a PostgreSQL client tool beside their own connections
+# (src/sage/ops): `backup` streams pg_dump; `migrate` backs up first (pg_dump) and restores
+# on failure (psql); `restore` and `verify-backup` run psql or pg_restore (one connection
+# with `--jobs 1`).
+PG_TOOL_CONNECTIONS = 1
+PG_TOOL_COMMANDS = frozenset({"backup", "migrate", "restore", "verify-backup"})
+# Scheduled maintenance: the daily backup and the weekly verification run hours apart.
+SCHEDULED_MAINTENANCE = "scheduled-maintenance"
+SCHEDULED_MAINTENANCE_COMMANDS = frozenset({"backup", "verify-backup"})
+
+
+def db_subcommand(command: Sequence[str]) -> str | None:
+    """`backup` for `sage db backup ...` (the container command without the `sage` entry point)."""
+    words = [str(c) for c in command]
+    return words[1] if len(words) >= 2 and words[0] == "db" else None
+
+
+def tool_connections(command: Sequence[str]) -> int:
+    """Connections a command opens through a PostgreSQL client tool, beyond its pool."""
+    return PG_TOOL_CONNECTIONS if db_subcommand(command) in PG_TOOL_COMMANDS else 0
+
+
+def exclusive_group(command: Sequence[str]) -> str | None:
+    """The group of commands this one never runs together with, if any."""
+    return SCHEDULED_MAINTENANCE if db_subcommand(command) in SCHEDULED_MAINTENANCE_COMMANDS else None
+
 
 # Nominal memory (GiB) of the RDS classes this project may use. Unknown classes fail closed.
 RDS_INSTANCE_MEMORY_GIB: dict[str, float] = {
@@ -94,6 +123,8 @@ class Workload:
     max_overflow: int
     deployment_maximum_percent: int = 100
     extra_connections_per_task: int = 0
+    # Workloads of one group never run at the same time: the largest one counts.
+    exclusive_group: str | None = None
 
     @property
     def peak_tasks(self) -> int:
@@ -124,16 +155,31 @@ class BudgetReport:
     workloads: tuple[Workload, ...]
     headroom: int
 
+    def _groups(self) -> dict[str, list[Workload]]:
+        groups: dict[str, list[Workload]] = {}
+        for w in self.workloads:
+            if w.exclusive_group is not None:
+                groups.setdefault(w.exclusive_group, []).append(w)
+        return groups
+
     @property
     def demand(self) -> int:
-        return sum(w.connections for w in self.workloads) + self.headroom
+        alone = sum(w.connections for w in self.workloads if w.exclusive_group is None)
+        grouped = sum(max(w.connections for w in members) for members in self._groups().values())
+        return alone + grouped + self.headroom
 
     @property
     def fits(self) -> bool:
         return self.demand <= self.usable
 
     def explain(self) -> str:
-        lines = [w.describe() for w in self.workloads]
+        lines = [w.describe() for w in self.workloads if w.exclusive_group is None]
+        for members in self._groups().values():
+            if len(members) == 1:
+                lines.append(members[0].describe())
+            else:
+                largest = max(w.connections for w in members)
+                lines.append(f"one of ({', '.join(w.describe() for w in members)}) at a time = {largest}")
         lines.append(f"headroom: {self.headroom}")
         return "; ".join(lines)
 

@@ -14,15 +14,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from sage_infra.budget import RDS_INSTANCE_MEMORY_GIB, Workload
+from sage_infra.budget import (
+    PG_TOOL_CONNECTIONS,
+    RDS_INSTANCE_MEMORY_GIB,
+    SCHEDULED_MAINTENANCE,
+    Workload,
+)
 from sage_infra.constants import (
     APP_DB_MAX_OVERFLOW,
     APP_DB_POOL_SIZE,
     APP_WORKERS,
     AZ_COUNT,
+    BACKUP_SCHEDULE,
     LOG_RETENTION_CHOICES,
+    VERIFY_BACKUP_SCHEDULE,
 )
-from sage_infra.sizing import FARGATE_MEMORY, INGESTOR_SIZE, OPS_SIZE, PG_DUMP_CONNECTIONS, PHASES, Phase, PhaseSizing
+from sage_infra.sizing import FARGATE_MEMORY, INGESTOR_SIZE, OPS_SIZE, PHASES, Phase, PhaseSizing
 
 PROJECT = "sage-infra"
 INFRA_DIR = Path(__file__).resolve().parent.parent
@@ -61,7 +68,8 @@ class StackConfig:
     apply_immediately: bool = True
     performance_insights: bool = True
     log_retention_days: int = 30
-    backup_schedule: str = "cron(0 2 * * ? *)"
+    backup_schedule: str = BACKUP_SCHEDULE
+    verify_backup_schedule: str = VERIFY_BACKUP_SCHEDULE
     slow_query_ms: int = 1000
     trusted_proxy_hops: int = 1
     cloudfront_price_class: str = "PriceClass_200"
@@ -106,8 +114,29 @@ class StackConfig:
             ),
             # One ingestor, replaced stop-then-start (deployment maximum 100 %).
             Workload("ingestor", 1, 1, INGESTOR_SIZE.db_pool_size, INGESTOR_SIZE.db_max_overflow),
-            Workload("migration", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow),
-            Workload("backup", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, PG_DUMP_CONNECTIONS),
+            # `sage db migrate` backs up first: its pg_dump is a connection too.
+            Workload("migration", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, PG_TOOL_CONNECTIONS),
+            # The daily backup and the weekly verification are scheduled hours apart.
+            Workload(
+                "backup",
+                1,
+                1,
+                OPS_SIZE.db_pool_size,
+                OPS_SIZE.db_max_overflow,
+                100,
+                PG_TOOL_CONNECTIONS,
+                SCHEDULED_MAINTENANCE,
+            ),
+            Workload(
+                "verify-backup",
+                1,
+                1,
+                OPS_SIZE.db_pool_size,
+                OPS_SIZE.db_max_overflow,
+                100,
+                PG_TOOL_CONNECTIONS,
+                SCHEDULED_MAINTENANCE,
+            ),
         ]
 
 
@@ -166,6 +195,7 @@ PLAIN_KEYS = (
     "performanceInsights",
     "logRetentionDays",
     "backupSchedule",
+    "verifyBackupSchedule",
     "slowQueryMs",
     "trustedProxyHops",
     "cloudfrontPriceClass",
@@ -245,6 +275,34 @@ def _hostname(values: Mapping[str, object], key: str) -> str:
     return host
 
 
+def _schedule(values: Mapping[str, object], key: str, default: str) -> str:
+    schedule = _text(values, key, default) or default
+    if not re.match(r"^(cron|rate)\(.+\)$", schedule):
+        raise ConfigError(f"sage-infra:{key} must be an EventBridge cron(...) or rate(...), not {schedule!r}")
+    return schedule
+
+
+_FIXED_TIME = re.compile(r"^cron\((\d{1,2}) (\d{1,2}) ")
+MIN_MINUTES_BETWEEN_BACKUP_AND_VERIFY = 60
+
+
+def _check_apart(backup: str, verify: str) -> None:
+    """The backup and its verification share one slot of the connection budget: keep them apart."""
+    if backup == verify:
+        raise ConfigError("sage-infra:verifyBackupSchedule must differ from backupSchedule (they must not overlap)")
+    times = [_FIXED_TIME.match(s) for s in (backup, verify)]
+    if times[0] is None or times[1] is None:
+        return  # rate(...) or wildcard hours: only identical expressions are refused
+    minutes = [int(m.group(2)) * 60 + int(m.group(1)) for m in times if m is not None]
+    gap = abs(minutes[0] - minutes[1])
+    if min(gap, 24 * 60 - gap) < MIN_MINUTES_BETWEEN_BACKUP_AND_VERIFY:
+        raise ConfigError(
+            "sage-infra:verifyBackupSchedule must start at least "
+            f"{MIN_MINUTES_BETWEEN_BACKUP_AND_VERIFY} minutes away from backupSchedule ({verify} vs {backup}): "
+            "the two share one slot of the PostgreSQL connection budget"
+        )
+
+
 def from_values(values: Mapping[str, object], stack: str, region: str = "us-west-2") -> StackConfig:
     """Validate the plain (non-secret) configuration of a stack."""
     phase_name = _required(values, "phase")
@@ -309,9 +367,9 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
     log_retention = _int(values, "logRetentionDays", 30 if protect else 7, low=1, high=3653)
     if log_retention not in LOG_RETENTION_CHOICES:
         raise ConfigError(f"sage-infra:logRetentionDays {log_retention} is not a CloudWatch Logs retention value")
-    schedule = _text(values, "backupSchedule", "cron(0 2 * * ? *)") or "cron(0 2 * * ? *)"
-    if not re.match(r"^(cron|rate)\(.+\)$", schedule):
-        raise ConfigError(f"sage-infra:backupSchedule must be an EventBridge cron(...) or rate(...), not {schedule!r}")
+    schedule = _schedule(values, "backupSchedule", BACKUP_SCHEDULE)
+    verify_schedule = _schedule(values, "verifyBackupSchedule", VERIFY_BACKUP_SCHEDULE)
+    _check_apart(schedule, verify_schedule)
     hosted_zone = _text(values, "hostedZoneId")
     if hosted_zone is not None and re.match(r"^Z[A-Z0-9]{1,31}$", hosted_zone) is None:
         raise ConfigError(f"sage-infra:hostedZoneId must be a Route 53 zone id such as Z123ABC, not {hosted_zone!r}")
@@ -338,6 +396,7 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         performance_insights=_bool(values, "performanceInsights", True),
         log_retention_days=log_retention,
         backup_schedule=schedule,
+        verify_backup_schedule=verify_schedule,
         slow_query_ms=_int(values, "slowQueryMs", 1000, low=0, high=600_000),
         trusted_proxy_hops=_int(values, "trustedProxyHops", 1, low=0, high=5),
         cloudfront_price_class=_choice(values, "cloudfrontPriceClass", "PriceClass_200", PRICE_CLASSES),

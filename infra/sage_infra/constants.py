@@ -29,6 +29,10 @@ ALB_IDLE_TIMEOUT_SECONDS = 70
 DEREGISTRATION_DELAY_SECONDS = 30
 
 # --- schedules from the spec ---------------------------------------------------------------
+BACKUP_SCHEDULE = "cron(0 2 * * ? *)"  # `sage db backup`, daily at 02:00 UTC
+# `sage db verify-backup`: weekly, two hours after Sunday's backup (they never overlap, so
+# the connection budget counts only the larger of the two).
+VERIFY_BACKUP_SCHEDULE = "cron(0 4 ? * SUN *)"
 DB_BACKUP_WINDOW = "03:00-04:00"
 DB_MAINTENANCE_WINDOW = "mon:04:00-mon:05:00"
 DB_BACKUP_RETENTION_DAYS = 7

@@ -1,4 +1,4 @@
-"""ECS container definitions for the one Sage image and its four commands.
+"""ECS container definitions for the one Sage image and its commands.
 
 Plain settings go to `environment`; anything secret goes to `secrets` as a Secrets Manager
 ARN that ECS resolves when the task starts, so no credential is ever in the task definition.
@@ -16,12 +16,16 @@ from sage_infra.constants import APP_PORT, HEALTH_PATH
 
 SCRATCH_VOLUME = "scratch"
 SCRATCH_PATH = "/tmp"  # noqa: S108 - the task's own scratch volume (the root filesystem is read-only)
-# The image is Python; it may not ship curl, so the health check uses the interpreter.
+# The image is Python and ships no curl, so the health check uses the interpreter, as the
+# Dockerfile's HEALTHCHECK does: no proxy (an HTTP(S)_PROXY setting must not reroute a
+# loopback probe) and only a 200 counts.
 HEALTH_CHECK_COMMAND = [
     "CMD",
     "python",
     "-c",
-    f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{APP_PORT}{HEALTH_PATH}', timeout=4).close()",
+    "import sys, urllib.request as u; "
+    f"r = u.build_opener(u.ProxyHandler({{}})).open('http://127.0.0.1:{APP_PORT}{HEALTH_PATH}', timeout=4); "
+    "sys.exit(0 if r.status == 200 else 1)",
 ]
 
 

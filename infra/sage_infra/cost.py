@@ -33,6 +33,8 @@ INSIGHTS_METRICS_PER_SERVICE = 11
 ECS_SERVICES = 2
 LOG_GROUPS_STORED_MONTHS = 1
 BACKUP_TASK_MINUTES_PER_DAY = 15
+VERIFY_TASK_MINUTES_PER_WEEK = 30
+WEEKS_PER_MONTH = 30 / 7
 # Each ALB node holds a public IPv4 address; one node per AZ.
 ALB_PUBLIC_IPS = AZ_COUNT
 
@@ -82,10 +84,12 @@ def estimate(phase: Phase, nat_gateways: int = AZ_COUNT, data: dict[str, Any] | 
         _fargate_hourly(INGESTOR_SIZE.cpu, INGESTOR_SIZE.memory, p) * hours,
         in_spec=False,
     )
+    ops_minutes = BACKUP_TASK_MINUTES_PER_DAY * 30 + VERIFY_TASK_MINUTES_PER_WEEK * WEEKS_PER_MONTH
     add(
-        "ECS Fargate: daily backup task",
-        f"{BACKUP_TASK_MINUTES_PER_DAY} min/day x {OPS_SIZE.cpu / 1024:g} vCPU / {OPS_SIZE.memory / 1024:g} GB",
-        _fargate_hourly(OPS_SIZE.cpu, OPS_SIZE.memory, p) * BACKUP_TASK_MINUTES_PER_DAY / 60 * 30,
+        "ECS Fargate: backup + verify tasks",
+        f"{BACKUP_TASK_MINUTES_PER_DAY} min/day + {VERIFY_TASK_MINUTES_PER_WEEK} min/week"
+        f" x {OPS_SIZE.cpu / 1024:g} vCPU / {OPS_SIZE.memory / 1024:g} GB",
+        _fargate_hourly(OPS_SIZE.cpu, OPS_SIZE.memory, p) * ops_minutes / 60,
         in_spec=False,
     )
     az_factor = 2 if s.db_multi_az else 1

@@ -102,21 +102,57 @@ def task_role(
     return role
 
 
+def _list_prefix(bucket_arn: pulumi.Input[str], prefix: str, sid: str) -> dict[str, Any]:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": "s3:ListBucket",
+        "Resource": bucket_arn,
+        "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
+    }
+
+
 def backup_bucket_statements(bucket_arn: pulumi.Input[str], prefix: str) -> list[dict[str, Any]]:
-    """`sage db backup` uploads dumps under one prefix and prunes the oldest (retention 7)."""
+    """What `sage db backup` (and `sage db migrate`, which backs up first) calls under one prefix.
+
+    It streams the dump as a multipart upload (aborted on failure), writes the manifest,
+    lists the prefix for the catalogue, deletes dumps beyond the retention, and sweeps
+    multipart uploads an earlier crash left behind (ListMultipartUploads, AbortMultipartUpload).
+    """
     objects = pulumi.Output.concat(bucket_arn, f"/{prefix}/*")
     return [
         {
             "Sid": "WriteBackups",
             "Effect": "Allow",
-            "Action": ["s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+            "Action": [
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:DeleteObject",
+                "s3:AbortMultipartUpload",
+                "s3:ListMultipartUploadParts",
+            ],
             "Resource": objects,
         },
+        _list_prefix(bucket_arn, prefix, "ListBackups"),
+        # ListBucketMultipartUploads supports no s3:prefix condition (a condition on a key the
+        # action lacks never matches, so it would deny the sweep). The bucket holds only backups.
         {
-            "Sid": "ListBackups",
+            "Sid": "ListUnfinishedUploads",
             "Effect": "Allow",
-            "Action": "s3:ListBucket",
+            "Action": "s3:ListBucketMultipartUploads",
             "Resource": bucket_arn,
-            "Condition": {"StringLike": {"s3:prefix": [prefix, f"{prefix}/*"]}},
         },
+    ]
+
+
+def backup_read_statements(bucket_arn: pulumi.Input[str], prefix: str) -> list[dict[str, Any]]:
+    """What `sage db verify-backup` calls: list the catalogue, read a dump and its manifest."""
+    return [
+        {
+            "Sid": "ReadBackups",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": pulumi.Output.concat(bucket_arn, f"/{prefix}/*"),
+        },
+        _list_prefix(bucket_arn, prefix, "ListBackups"),
     ]

@@ -6,8 +6,9 @@ cloudwatch.amazonaws.com use it).
 
 The Lambda's code is `infra/alarm_router/` (the observability issue owns it): a stdlib +
 boto3 `handler.handler(event, context)` that reads the three webhook URLs from the secrets
-named by DISCORD_WEBHOOK_{ERRORS,PERFORMANCE,BUSINESS}_ARN. Until that directory holds a
-handler.py, a stand-in that only logs the alarm is deployed.
+named by DISCORD_WEBHOOK_{ERRORS,PERFORMANCE,BUSINESS}_ARN. The package is exactly that
+directory's top-level `.py` files (no `__pycache__`, no editor or test leftovers). Until the
+directory holds a handler.py, a stand-in that only logs the alarm is deployed.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def handler(event, context):
 
 
 def router_code(path: Path) -> pulumi.Archive:
-    """The observability issue's router when present, else the logging stand-in."""
+    """The observability issue's router (its top-level .py files) when present, else the logging stand-in."""
     if (path / "handler.py").is_file():
-        return pulumi.FileArchive(str(path))
+        modules = sorted(f for f in path.glob("*.py") if f.is_file())
+        return pulumi.AssetArchive({f.name: pulumi.FileAsset(str(f)) for f in modules})
     return pulumi.AssetArchive({"handler.py": pulumi.StringAsset(PLACEHOLDER_HANDLER)})
 
 
@@ -77,6 +79,7 @@ class MonitoringArgs:
     target_group_arn_suffix: pulumi.Input[str]
     webhook_secret_arns: Mapping[Channel, pulumi.Input[str]]
     alarm_router_path: Path
+    task_failure_rule_name: pulumi.Input[str]
 
 
 class Monitoring(pulumi.ComponentResource):
@@ -142,8 +145,10 @@ class Monitoring(pulumi.ComponentResource):
             return [(f"-{node[-3:]}", {"CacheClusterId": node}) for node in args.cache_node_ids]
         if spec.target is Target.TARGET_GROUP:
             return [("", {"LoadBalancer": args.load_balancer_arn_suffix, "TargetGroup": args.target_group_arn_suffix})]
+        if spec.target is Target.TASK_FAILURE_RULE:
+            return [("", {"RuleName": args.task_failure_rule_name})]
         service = APP_SERVICE_DIMENSION[spec.target]
-        return [("", {"service": service, "environment": args.metrics_environment})]
+        return [("", {"service": service, "environment": args.metrics_environment, **dict(spec.extra_dimensions)})]
 
     def _alarms(self, name: str, args: MonitoringArgs, tags: dict[str, str]) -> list[aws.cloudwatch.MetricAlarm]:
         actions = [self.topic.arn]

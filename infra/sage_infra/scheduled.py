@@ -1,9 +1,18 @@
-"""EventBridge runs `sage db backup` on a schedule (spec 11.1, AI guide's backup script)."""
+"""EventBridge runs the scheduled `sage db` tasks and watches them fail.
+
+* `sage db backup` daily (spec 11.1, the AI guide's backup script) and `sage db verify-backup`
+  weekly, each from its own rule with a role that may run only that task definition.
+* A rule on ECS task state changes catches a backup or verification task that stops with a
+  non-zero exit code or never starts (no image, no secret, no capacity). Such a task emits no
+  app metric, so this rule is what the `db-task-failed` alarm counts (monitoring.py); the
+  matching events are kept in a log group for the post-mortem.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -12,11 +21,14 @@ from sage_infra.common import child, policy_document, service_role
 
 
 @dataclass(frozen=True)
-class ScheduledBackupArgs:
+class ScheduledTaskArgs:
     prefix: str
     tags: Mapping[str, str]
     region: str
     account_id: pulumi.Input[str]
+    # Names the rule (<prefix>-db-<key>) and its role (<prefix>-<key>-scheduler).
+    key: str
+    description: str
     schedule_expression: str
     cluster: aws.ecs.Cluster
     task_definition: aws.ecs.TaskDefinition
@@ -27,21 +39,23 @@ class ScheduledBackupArgs:
     platform_version: str
 
 
-class ScheduledBackup(pulumi.ComponentResource):
+def family_arn_prefix(region: str, account_id: pulumi.Input[str], family: pulumi.Input[str]) -> pulumi.Output[str]:
+    """`arn:...:task-definition/<family>:` - every revision of one family, and no other family."""
+    return pulumi.Output.concat("arn:aws:ecs:", region, ":", account_id, ":task-definition/", family, ":")
+
+
+class ScheduledTask(pulumi.ComponentResource):
     rule: aws.cloudwatch.EventRule
 
-    def __init__(self, name: str, args: ScheduledBackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__("sage:infra:ScheduledBackup", name, None, opts)
+    def __init__(self, name: str, args: ScheduledTaskArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sage:infra:ScheduledTask", name, None, opts)
         p = args.prefix
         tags = dict(args.tags)
-        family_arn = pulumi.Output.concat(
-            "arn:aws:ecs:", args.region, ":", args.account_id, ":task-definition/", args.task_definition.family, ":*"
-        )
         role = service_role(
             f"{name}-role",
             service="events.amazonaws.com",
-            physical_name=f"{p}-backup-scheduler",
-            description="EventBridge: run the backup task",
+            physical_name=f"{p}-{args.key}-scheduler",
+            description=f"EventBridge: run the {args.key} task",
             tags=tags,
             parent=self,
             conditions={"StringEquals": {"aws:SourceAccount": args.account_id}},
@@ -52,14 +66,16 @@ class ScheduledBackup(pulumi.ComponentResource):
             policy=policy_document(
                 [
                     {
-                        "Sid": "RunBackupTask",
+                        "Sid": "RunTask",
                         "Effect": "Allow",
                         "Action": "ecs:RunTask",
-                        "Resource": family_arn,
+                        "Resource": pulumi.Output.concat(
+                            family_arn_prefix(args.region, args.account_id, args.task_definition.family), "*"
+                        ),
                         "Condition": {"ArnEquals": {"ecs:cluster": args.cluster.arn}},
                     },
                     {
-                        "Sid": "TagBackupTask",
+                        "Sid": "TagTask",
                         "Effect": "Allow",
                         "Action": "ecs:TagResource",
                         "Resource": pulumi.Output.concat(
@@ -68,7 +84,7 @@ class ScheduledBackup(pulumi.ComponentResource):
                         "Condition": {"StringEquals": {"ecs:CreateAction": "RunTask"}},
                     },
                     {
-                        "Sid": "PassBackupRoles",
+                        "Sid": "PassTaskRoles",
                         "Effect": "Allow",
                         "Action": "iam:PassRole",
                         "Resource": [args.execution_role.arn, args.task_role.arn],
@@ -80,8 +96,8 @@ class ScheduledBackup(pulumi.ComponentResource):
         )
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule",
-            name=f"{p}-db-backup",
-            description="Daily logical backup of PostgreSQL to S3 (sage db backup)",
+            name=f"{p}-db-{args.key}",
+            description=args.description,
             schedule_expression=args.schedule_expression,
             tags=tags,
             opts=child(self),
@@ -104,6 +120,88 @@ class ScheduledBackup(pulumi.ComponentResource):
                 },
             },
             retry_policy={"maximum_retry_attempts": 2, "maximum_event_age_in_seconds": 3600},
+            opts=child(self),
+        )
+        self.register_outputs({"rule": self.rule.name})
+
+
+@dataclass(frozen=True)
+class TaskFailureWatchArgs:
+    prefix: str
+    tags: Mapping[str, str]
+    region: str
+    account_id: pulumi.Input[str]
+    cluster: aws.ecs.Cluster
+    task_definitions: Sequence[aws.ecs.TaskDefinition]
+    log_retention_days: int
+
+
+def task_failure_pattern(
+    cluster_arn: pulumi.Input[str], family_prefixes: Sequence[pulumi.Input[str]]
+) -> pulumi.Output[str]:
+    """ECS "task stopped" events of these families: a non-zero exit code, or the task never started."""
+    pattern: dict[str, Any] = {
+        "source": ["aws.ecs"],
+        "detail-type": ["ECS Task State Change"],
+        "detail": {
+            "clusterArn": [cluster_arn],
+            "lastStatus": ["STOPPED"],
+            "taskDefinitionArn": [{"prefix": prefix} for prefix in family_prefixes],
+            "$or": [
+                {"containers": {"exitCode": [{"anything-but": 0}]}},
+                # A task that never started has no exit code at all.
+                {"stopCode": ["TaskFailedToStart"]},
+            ],
+        },
+    }
+    return pulumi.Output.json_dumps(pattern)
+
+
+class TaskFailureWatch(pulumi.ComponentResource):
+    rule: aws.cloudwatch.EventRule
+    log_group: aws.cloudwatch.LogGroup
+
+    def __init__(self, name: str, args: TaskFailureWatchArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sage:infra:TaskFailureWatch", name, None, opts)
+        p = args.prefix
+        tags = dict(args.tags)
+        families = [family_arn_prefix(args.region, args.account_id, td.family) for td in args.task_definitions]
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-rule",
+            name=f"{p}-db-task-failed",
+            description="A scheduled sage db task (backup, verify-backup) failed or never started",
+            event_pattern=task_failure_pattern(args.cluster.arn, families),
+            tags=tags,
+            opts=child(self),
+        )
+        # EventBridge writes to log groups named /aws/events/...
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/events/{p}-db-task-failures",
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child(self),
+        )
+        aws.cloudwatch.LogResourcePolicy(
+            f"{name}-logs-policy",
+            policy_name=f"{p}-db-task-failures",
+            policy_document=policy_document(
+                [
+                    {
+                        "Sid": "EventBridgeWritesTaskFailures",
+                        "Effect": "Allow",
+                        "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                        "Resource": pulumi.Output.concat(self.log_group.arn, ":*"),
+                    }
+                ]
+            ),
+            opts=child(self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            rule=self.rule.name,
+            arn=self.log_group.arn,
             opts=child(self),
         )
         self.register_outputs({"rule": self.rule.name})

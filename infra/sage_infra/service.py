@@ -1,8 +1,10 @@
-"""ECR, the ECS cluster and the Sage workloads (spec 2): API, ingestor, migration, backup.
+"""ECR, the ECS cluster and the Sage workloads (spec 2): API, ingestor, migration, backup,
+backup verification.
 
-One image, four commands. The API runs behind the ALB with autoscaling owning its desired
+One image, five commands. The API runs behind the ALB with autoscaling owning its desired
 count; the ingestor runs alone (stop-then-start, never two); migrations are a task definition
-operators run once per release; backups are a task definition EventBridge runs on a schedule
+operators run once per release (it backs up first, so it writes to the backup bucket too);
+backups and their weekly verification are task definitions EventBridge runs on schedules
 (sage_infra/scheduled.py).
 """
 
@@ -19,7 +21,7 @@ from sage_infra.backups import BACKUP_PREFIX
 from sage_infra.common import child
 from sage_infra.constants import APP_PORT
 from sage_infra.containers import SCRATCH_VOLUME, ContainerSpec, base_environment, container_definitions
-from sage_infra.iam import backup_bucket_statements, execution_role, task_role
+from sage_infra.iam import backup_bucket_statements, backup_read_statements, execution_role, task_role
 from sage_infra.secrets import AppSecrets
 from sage_infra.sizing import INGESTOR_SIZE, OPS_SIZE, PhaseSizing
 
@@ -35,6 +37,11 @@ ECR_KEEP_IMAGES = 50
 ECR_UNTAGGED_DAYS = 7
 # A deployment whose tasks never turn healthy stops and rolls back to the last good revision.
 CIRCUIT_BREAKER: aws.ecs.ServiceDeploymentCircuitBreakerArgsDict = {"enable": True, "rollback": True}
+# The one-off commands (after the `sage` entry point). verify-backup restores with one
+# pg_restore job so it stays within its slot of the connection budget (sage_infra/budget.py).
+MIGRATE_COMMAND = ("db", "migrate")
+BACKUP_COMMAND = ("db", "backup")
+VERIFY_BACKUP_COMMAND = ("db", "verify-backup", "latest", "--jobs", "1")
 
 
 @dataclass(frozen=True)
@@ -101,9 +108,13 @@ class Services(pulumi.ComponentResource):
     api_task_definition: aws.ecs.TaskDefinition
     ingestor_task_definition: aws.ecs.TaskDefinition
     migrate_task_definition: aws.ecs.TaskDefinition
+    migrate_task_role: aws.iam.Role
     backup_task_definition: aws.ecs.TaskDefinition
-    backup_execution_role: aws.iam.Role
     backup_task_role: aws.iam.Role
+    verify_backup_task_definition: aws.ecs.TaskDefinition
+    verify_backup_task_role: aws.iam.Role
+    # One execution role for the one-off tasks: they read the same secrets and log group.
+    ops_execution_role: aws.iam.Role
     scaling_target: aws.appautoscaling.Target
 
     def __init__(self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -357,53 +368,56 @@ class Services(pulumi.ComponentResource):
             opts=child(self),
         )
 
-        # --- one-off tasks: migrations and backups --------------------------------------------
+        # --- one-off tasks: migrations, backups, backup verification ---------------------------
+        # All three need SAGE_BACKUP_URL: `sage db migrate` takes a backup before migrating (and
+        # restores it if a revision fails); without the URL it would land on the task's disk.
         ops_execution = exec_role("ops", ops_logs, core)
-        ops_env = small_env(OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow)
-        self.migrate_task_definition = task_definition(
+        self.ops_execution_role = ops_execution
+        ops_env = small_env(OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow) | {"SAGE_BACKUP_URL": args.backup_url}
+
+        def ops_task(key: str, command: tuple[str, ...], role: aws.iam.Role) -> aws.ecs.TaskDefinition:
+            return task_definition(
+                key,
+                ContainerSpec(
+                    name=key,
+                    image=image,
+                    command=command,
+                    environment=ops_env,
+                    secrets=core,
+                    log_group=ops_logs.name,
+                    log_stream_prefix=key,
+                    region=args.region,
+                ),
+                OPS_SIZE.cpu,
+                OPS_SIZE.memory,
+                ops_execution,
+                role,
+            )
+
+        self.migrate_task_role = workload_role(
             "migrate",
-            ContainerSpec(
-                name="migrate",
-                image=image,
-                command=("db", "migrate"),
-                environment=ops_env,
-                secrets=core,
-                log_group=ops_logs.name,
-                log_stream_prefix="migrate",
-                region=args.region,
-            ),
-            OPS_SIZE.cpu,
-            OPS_SIZE.memory,
-            ops_execution,
-            workload_role("migrate", "Sage migrations: calls no AWS API", []),
+            "Sage migrations: back up to the backup bucket first (and restore from it on failure)",
+            backup_bucket_statements(args.backup_bucket_arn, BACKUP_PREFIX),
         )
-        self.backup_execution_role = ops_execution
+        self.migrate_task_definition = ops_task("migrate", MIGRATE_COMMAND, self.migrate_task_role)
         self.backup_task_role = workload_role(
             "backup",
             "Sage backups: write dumps to the backup bucket only",
             backup_bucket_statements(args.backup_bucket_arn, BACKUP_PREFIX),
         )
-        self.backup_task_definition = task_definition(
-            "backup",
-            ContainerSpec(
-                name="backup",
-                image=image,
-                command=("db", "backup"),
-                environment=ops_env | {"SAGE_BACKUP_URL": args.backup_url},
-                secrets=core,
-                log_group=ops_logs.name,
-                log_stream_prefix="backup",
-                region=args.region,
-            ),
-            OPS_SIZE.cpu,
-            OPS_SIZE.memory,
-            ops_execution,
-            self.backup_task_role,
+        self.backup_task_definition = ops_task("backup", BACKUP_COMMAND, self.backup_task_role)
+        self.verify_backup_task_role = workload_role(
+            "verify-backup",
+            "Sage backup verification: read dumps from the backup bucket",
+            backup_read_statements(args.backup_bucket_arn, BACKUP_PREFIX),
+        )
+        self.verify_backup_task_definition = ops_task(
+            "verify-backup", VERIFY_BACKUP_COMMAND, self.verify_backup_task_role
         )
         self.register_outputs({"cluster": self.cluster.name, "repository_url": self.repository.repository_url})
 
     def run_task_command(self, task_definition: aws.ecs.TaskDefinition, args: ServicesArgs) -> pulumi.Output[str]:
-        """The `aws ecs run-task` line operators paste to run a one-off task (migrations)."""
+        """The `aws ecs run-task` line operators paste to run a one-off task (migration, backup, verification)."""
         return pulumi.Output.all(
             self.cluster.name,
             task_definition.family,

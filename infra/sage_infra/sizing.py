@@ -57,7 +57,7 @@ class TaskSize:
 
 
 # Small pools for the single-purpose processes: the ingestor writes candles from one loop;
-# migrations and backups run one statement stream at a time.
+# migrations, backups and backup verification run one statement stream at a time (plus the
+# PostgreSQL client tool they drive, counted by budget.tool_connections).
 INGESTOR_SIZE = TaskSize(cpu=256, memory=512, db_pool_size=2, db_max_overflow=1)
 OPS_SIZE = TaskSize(cpu=256, memory=512, db_pool_size=1, db_max_overflow=1)
-PG_DUMP_CONNECTIONS = 1

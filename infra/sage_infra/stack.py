@@ -16,7 +16,7 @@ from sage_infra.frontend import Frontend, FrontendArgs
 from sage_infra.loadbalancer import LoadBalancer, LoadBalancerArgs
 from sage_infra.monitoring import Monitoring, MonitoringArgs
 from sage_infra.network import Network, NetworkArgs
-from sage_infra.scheduled import ScheduledBackup, ScheduledBackupArgs
+from sage_infra.scheduled import ScheduledTask, ScheduledTaskArgs, TaskFailureWatch, TaskFailureWatchArgs
 from sage_infra.secrets import AppSecrets, AppSecretsArgs
 from sage_infra.security import SecurityGroups, SecurityGroupsArgs
 from sage_infra.service import PLATFORM_VERSION, Services, ServicesArgs
@@ -139,21 +139,62 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         backup_url=backups.url,
     )
     services = Services("services", services_args)
-    ScheduledBackup(
-        "backup-schedule",
-        ScheduledBackupArgs(
+
+    def schedule(
+        key: str,
+        description: str,
+        expression: str,
+        task: aws.ecs.TaskDefinition,
+        role: aws.iam.Role,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        ScheduledTask(
+            f"{key}-schedule",
+            ScheduledTaskArgs(
+                prefix=p,
+                tags=tags,
+                region=cfg.region,
+                account_id=account_id,
+                key=key,
+                description=description,
+                schedule_expression=expression,
+                cluster=services.cluster,
+                task_definition=task,
+                execution_role=services.ops_execution_role,
+                task_role=role,
+                subnet_ids=network.private_subnet_ids,
+                security_group_id=groups.backend.id,
+                platform_version=PLATFORM_VERSION,
+            ),
+            opts,
+        )
+
+    schedule(
+        "backup",
+        "Daily logical backup of PostgreSQL to S3 (sage db backup)",
+        cfg.backup_schedule,
+        services.backup_task_definition,
+        services.backup_task_role,
+        # This component was `ScheduledBackup` before the verification got a schedule too.
+        pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="sage:infra:ScheduledBackup")]),
+    )
+    schedule(
+        "verify-backup",
+        "Weekly restore test of the latest backup into a scratch database (sage db verify-backup)",
+        cfg.verify_backup_schedule,
+        services.verify_backup_task_definition,
+        services.verify_backup_task_role,
+    )
+    task_failures = TaskFailureWatch(
+        "db-task-failures",
+        TaskFailureWatchArgs(
             prefix=p,
             tags=tags,
             region=cfg.region,
             account_id=account_id,
-            schedule_expression=cfg.backup_schedule,
             cluster=services.cluster,
-            task_definition=services.backup_task_definition,
-            execution_role=services.backup_execution_role,
-            task_role=services.backup_task_role,
-            subnet_ids=network.private_subnet_ids,
-            security_group_id=groups.backend.id,
-            platform_version=PLATFORM_VERSION,
+            task_definitions=[services.backup_task_definition, services.verify_backup_task_definition],
+            log_retention_days=cfg.log_retention_days,
         ),
     )
     frontend = Frontend(
@@ -201,6 +242,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
                 Channel.BUSINESS: app_secrets.discord_webhook_business.arn,
             },
             alarm_router_path=cfg.alarm_router_path,
+            task_failure_rule_name=task_failures.rule.name,
         ),
     )
 
@@ -219,5 +261,8 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         "ingestorServiceName": services.ingestor_service.name,
         "alertsTopicArn": monitoring.topic.arn,
         "migrateCommand": services.run_task_command(services.migrate_task_definition, services_args),
+        # On demand, e.g. before a risky change (append --overrides to run `db restore` from it).
+        "backupCommand": services.run_task_command(services.backup_task_definition, services_args),
+        "verifyBackupCommand": services.run_task_command(services.verify_backup_task_definition, services_args),
         "connectionBudget": report.message(),
     }

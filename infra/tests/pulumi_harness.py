@@ -52,6 +52,8 @@ def unwrap(value: Any, path: str, secret_paths: list[str]) -> Any:
         return {"archive": "assets", "assets": {k: unwrap(v, "", []) for k, v in value.assets.items()}}
     if isinstance(value, pulumi.StringAsset):
         return {"asset": "string", "text": value.text}
+    if isinstance(value, pulumi.FileAsset):
+        return {"asset": "file", "path": value.path}
     return value
 
 

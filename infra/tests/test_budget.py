@@ -36,19 +36,62 @@ def test_every_phase_fits_its_database(phase: Phase) -> None:
 
 def test_mvp_worst_case_is_counted_per_process() -> None:
     report = budget.check("db.t3.micro", config().workloads())
-    # 10 API tasks x 1 worker x (5 + 2), ingestor 2 + 1, migration 1 + 1, backup 1 + 1 + pg_dump, headroom.
-    assert report.demand == 70 + 3 + 2 + 3 + 5 == 83
+    # 10 API tasks x 1 worker x (5 + 2), ingestor 2 + 1, migration 1 + 1 + pg_dump, one of
+    # backup (1 + 1 + pg_dump) / verify-backup (1 + 1 + psql), headroom.
+    assert report.demand == 70 + 3 + 3 + 3 + 5 == 84
     assert report.usable == 84
+
+
+def test_the_migration_counts_the_pg_dump_of_its_pre_migration_backup() -> None:
+    (migration,) = [w for w in config().workloads() if w.name == "migration"]
+    assert migration.connections == 1 * (1 + 1) + 1
+
+
+def test_backup_and_its_verification_never_run_together_so_the_larger_counts() -> None:
+    workloads = {w.name: w for w in config().workloads()}
+    backup, verify = workloads["backup"], workloads["verify-backup"]
+    assert backup.exclusive_group == verify.exclusive_group is not None
+    others = [w for w in workloads.values() if w.exclusive_group is None]
+    report = budget.evaluate("db.t3.micro", [*others, backup, verify])
+    alone = budget.evaluate("db.t3.micro", [*others, backup])
+    assert report.demand == alone.demand
+    assert "one of (backup: " in report.message() and "verify-backup: " in report.message()
+
+
+def test_a_workload_outside_any_group_always_adds_up() -> None:
+    pair = [Workload("a", 1, 1, 2, 0), Workload("b", 1, 1, 3, 0)]
+    assert budget.evaluate("db.t3.micro", pair, headroom=0).demand == 5
+    grouped = [Workload("a", 1, 1, 2, 0, exclusive_group="g"), Workload("b", 1, 1, 3, 0, exclusive_group="g")]
+    assert budget.evaluate("db.t3.micro", grouped, headroom=0).demand == 3
+
+
+@pytest.mark.parametrize(
+    ("command", "tool", "group"),
+    [
+        (["db", "backup"], 1, budget.SCHEDULED_MAINTENANCE),
+        (["db", "verify-backup", "latest", "--jobs", "1"], 1, budget.SCHEDULED_MAINTENANCE),
+        (["db", "migrate"], 1, None),
+        (["db", "restore", "latest"], 1, None),
+        (["serve"], 0, None),
+        (["ingest"], 0, None),
+        (["db", "current"], 0, None),
+    ],
+)
+def test_commands_that_drive_a_postgresql_tool_count_its_connection(
+    command: list[str], tool: int, group: str | None
+) -> None:
+    assert budget.tool_connections(command) == tool
+    assert budget.exclusive_group(command) == group
 
 
 def test_too_many_api_tasks_fail_with_both_numbers() -> None:
     with pytest.raises(ConnectionBudgetError) as caught:
         budget.check("db.t3.micro", config(apiMaxTasks="20").workloads())
-    assert "worst case 153 connections vs 84 usable on db.t3.micro" in str(caught.value)
+    assert "worst case 154 connections vs 84 usable on db.t3.micro" in str(caught.value)
 
 
 def test_bigger_pools_fail() -> None:
-    with pytest.raises(ConnectionBudgetError, match=r"worst case 153 connections vs 84 usable"):
+    with pytest.raises(ConnectionBudgetError, match=r"worst case 154 connections vs 84 usable"):
         budget.check("db.t3.micro", config(dbPoolSize="10", dbMaxOverflow="4").workloads())
 
 

@@ -75,12 +75,26 @@ def test_a_value_overrides_the_phase_default() -> None:
         ({"natGateways": "none"}, "natGateways must be one of"),
         ({"deploymentMaximumPercent": "100", "deploymentMinimumHealthyPercent": "100"}, "cannot both be 100"),
         ({"backupSchedule": "daily"}, "backupSchedule must be an EventBridge"),
+        ({"verifyBackupSchedule": "weekly"}, "verifyBackupSchedule must be an EventBridge"),
+        ({"verifyBackupSchedule": "cron(0 2 * * ? *)"}, "verifyBackupSchedule must differ from backupSchedule"),
+        ({"verifyBackupSchedule": "cron(30 2 ? * SUN *)"}, "must start at least 60 minutes away from backupSchedule"),
+        (
+            {"backupSchedule": "cron(45 23 * * ? *)", "verifyBackupSchedule": "cron(15 0 ? * MON *)"},
+            "must start at least 60 minutes away",
+        ),
         ({"protect": "maybe"}, "sage-infra:protect must be true or false"),
     ],
 )
 def test_bad_configuration_is_refused_naming_the_key(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         config(**overrides)
+
+
+def test_backup_is_verified_weekly_hours_after_the_daily_backup() -> None:
+    cfg = config()
+    assert (cfg.backup_schedule, cfg.verify_backup_schedule) == ("cron(0 2 * * ? *)", "cron(0 4 ? * SUN *)")
+    assert config(verifyBackupSchedule="cron(0 5 ? * WED *)").verify_backup_schedule == "cron(0 5 ? * WED *)"
+    assert config(backupSchedule="rate(12 hours)").backup_schedule == "rate(12 hours)"
 
 
 def test_valid_secrets_are_accepted_and_never_printed() -> None:

@@ -14,6 +14,7 @@ from scenarios import REQUIRED
 from stack_record import Resource, StackRecord, as_list, statements
 
 APP = {"service": "api", "environment": "production"}
+BACKUP = {"service": "backup", "environment": "production"}
 # name: (namespace, metric, statistic, period, evaluation periods, comparison, threshold, dimensions)
 EXPECTED: dict[str, tuple[str, str, str, int, int, str, float, dict[str, str]]] = {
     "sage-performance-api-cpu-high": (
@@ -34,11 +35,16 @@ EXPECTED: dict[str, tuple[str, str, str, int, int, str, float, dict[str, str]]] 
         {"LoadBalancer": "app/sage-alb/50dc6c495c0c9188", "TargetGroup": "targetgroup/sage-backend-tg/943f017f100becff"},
     ),
     "sage-performance-first-token-latency": ("Sage", "FirstTokenLatency", "p95", 300, 1, ">", 5000, APP),
-    "sage-errors-hallucination-rate": ("Sage", "HallucinationRate", "Average", 900, 1, ">", 1, APP),
+    "sage-errors-hallucination-rate": (
+        "Sage", "HallucinationRate", "Average", 900, 1, ">", 1, {**APP, "level": "response"},
+    ),
     "sage-performance-llm-queue-full": ("Sage", "LLMQueueSize", "Maximum", 60, 3, ">=", 1000, APP),
     "sage-errors-db-pool-high": ("Sage", "DBPoolUsage", "Average", 300, 1, ">", 90, APP),
-    "sage-errors-backup-failed": (
-        "Sage", "BackupFailure", "Sum", 3600, 1, ">", 0, {"service": "backup", "environment": "production"},
+    "sage-errors-backup-failed": ("Sage", "BackupFailure", "Sum", 3600, 1, ">", 0, BACKUP),
+    "sage-errors-backup-overdue": ("Sage", "BackupSuccess", "Sum", 26 * 3600, 1, "<", 1, BACKUP),
+    "sage-errors-backup-verify-failed": ("Sage", "BackupVerifyFailure", "Sum", 3600, 1, ">", 0, BACKUP),
+    "sage-errors-db-task-failed": (
+        "AWS/Events", "TriggeredRules", "Sum", 300, 1, ">", 0, {"RuleName": "sage-db-task-failed"},
     ),
     "sage-errors-feed-stale": (
         "Sage", "FeedStaleSymbols", "Maximum", 60, 5, ">", 0, {"service": "ingestor", "environment": "production"},
@@ -68,6 +74,50 @@ def test_alarm_watches_the_right_metric_and_threshold(prod: StackRecord, name: s
     assert (alarm["period"], alarm["evaluationPeriods"]) == (period, periods)
     assert (alarm["comparisonOperator"], alarm["threshold"]) == (OPERATORS[op], threshold)
     assert alarm["dimensions"] == dimensions
+
+
+# The app's metric table (docs/readme-parts/observability.md): each metric's own dimensions.
+# EMF publishes every metric under {service, environment} and, if it has dimensions, also
+# under {service, environment, <all of them>}; CloudWatch matches dimension sets exactly.
+APP_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
+    "FirstTokenLatency": ("provider", "cached"),
+    "HallucinationRate": ("level",),
+    "LLMQueueSize": (),
+    "DBPoolUsage": (),
+    "FeedStaleSymbols": ("exchange",),
+    "BackupSuccess": (),
+    "BackupFailure": (),
+    "BackupVerifyFailure": (),
+}
+
+
+def test_app_metric_alarms_watch_a_dimension_set_the_app_publishes(deployable: list[StackRecord]) -> None:
+    for stack in deployable:
+        app_alarms = [a for a in alarms(stack).values() if a.get("namespace") == "Sage"]
+        assert {a["metricName"] for a in app_alarms} == set(APP_METRIC_DIMENSIONS)
+        for alarm in app_alarms:
+            own = APP_METRIC_DIMENSIONS[alarm["metricName"]]
+            published = [{"service", "environment"}] + ([{"service", "environment", *own}] if own else [])
+            assert set(alarm["dimensions"]) in published, alarm["name"]
+
+
+def test_hallucination_alarm_reads_the_response_level_rate_not_an_average_of_both(prod: StackRecord) -> None:
+    dimensions = alarms(prod)["sage-errors-hallucination-rate"]["dimensions"]
+    assert dimensions["level"] == "response" and dimensions["service"] == "api"
+
+
+def test_a_missing_backup_alarms_even_when_nothing_reports_a_failure(prod: StackRecord) -> None:
+    overdue = alarms(prod)["sage-errors-backup-overdue"]
+    assert overdue["treatMissingData"] == "breaching", "no BackupSuccess at all (task never started) must alarm"
+    assert overdue["period"] * overdue["evaluationPeriods"] == 26 * 3600
+    assert overdue["period"] * overdue["evaluationPeriods"] <= 7 * 24 * 3600, "CloudWatch's evaluation limit"
+
+
+def test_task_failure_alarm_counts_the_rule_that_matches_failed_db_tasks(prod: StackRecord) -> None:
+    alarm = alarms(prod)["sage-errors-db-task-failed"]
+    (rule,) = prod.resolve(alarm.refers_to("dimensions"))
+    assert rule["name"] == alarm["dimensions"]["RuleName"]
+    assert "eventPattern" in rule.inputs
 
 
 def test_api_error_alarm_is_a_rate_not_a_count(prod: StackRecord) -> None:
@@ -195,7 +245,35 @@ def test_router_logs_are_retained(prod: StackRecord) -> None:
 
 
 def test_router_code_is_the_configured_alarm_router_directory(dev: StackRecord, router_dir: Path) -> None:
-    assert router(dev)["code"] == {"archive": "file", "path": str(router_dir)}
+    assert router(dev)["code"] == {
+        "archive": "assets",
+        "assets": {"handler.py": {"asset": "file", "path": str(router_dir / "handler.py")}},
+    }
+
+
+def test_router_package_is_exactly_the_routers_python_files(prod: StackRecord) -> None:
+    code = router(prod)["code"]
+    assert code["archive"] == "assets"
+    assert code["assets"] == {
+        name: {"asset": "file", "path": str(INFRA_DIR / "alarm_router" / name)}
+        for name in ("handler.py", "discord_limits.py")
+    }
+
+
+def test_router_package_leaves_out_bytecode_and_everything_but_top_level_modules(tmp_path: Path) -> None:
+    (tmp_path / "handler.py").write_text("def handler(event, context): ...\n")
+    (tmp_path / "discord_limits.py").write_text("LIMIT = 2000\n")
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "__pycache__" / "handler.cpython-312.pyc").write_bytes(b"\x00")
+    (tmp_path / "handler.pyc").write_bytes(b"\x00")
+    (tmp_path / "notes.txt").write_text("scratch\n")
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_handler.py").write_text("")
+    archive = router_code(tmp_path)
+    assert isinstance(archive, pulumi.AssetArchive)
+    assert set(archive.assets) == {"handler.py", "discord_limits.py"}
+    for name, asset in archive.assets.items():
+        assert isinstance(asset, pulumi.FileAsset) and asset.path == str(tmp_path / name)
 
 
 def test_router_directory_defaults_to_infra_alarm_router() -> None:
@@ -209,7 +287,8 @@ def test_router_code_falls_back_to_a_stand_in_without_handler_py(tmp_path: Path)
     assert isinstance(archive, pulumi.AssetArchive) and set(archive.assets) == {"handler.py"}
     (tmp_path / "handler.py").write_text("def handler(event, context): ...\n")
     packaged = router_code(tmp_path)
-    assert isinstance(packaged, pulumi.FileArchive) and packaged.path == str(tmp_path)
+    assert isinstance(packaged, pulumi.AssetArchive) and set(packaged.assets) == {"handler.py"}
+    assert isinstance(packaged.assets["handler.py"], pulumi.FileAsset)
 
 
 def test_a_logging_stand_in_ships_until_the_router_is_written(growth: StackRecord) -> None:

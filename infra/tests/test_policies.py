@@ -251,14 +251,14 @@ def test_no_plaintext_secrets_allows_references_and_ordinary_settings() -> None:
 
 def test_connection_budget_rejects_an_autoscaling_ceiling_the_database_cannot_serve(prod: StackRecord) -> None:
     (found,) = stack_violations(policies.connection_budget, edited(prod, "services-api-scaling", {"maxCapacity": 20}))
-    assert "worst case 153 connections vs 84 usable on db.t3.micro" in found
+    assert "worst case 154 connections vs 84 usable on db.t3.micro" in found
 
 
 def test_connection_budget_counts_the_deployment_surge(prod: StackRecord) -> None:
     (found,) = stack_violations(
         policies.connection_budget, edited(prod, "services-api", {"deploymentMaximumPercent": 200})
     )
-    assert "worst case 153 connections" in found
+    assert "worst case 154 connections" in found
 
 
 def test_connection_budget_rejects_oversized_pools(prod: StackRecord) -> None:
@@ -270,6 +270,36 @@ def test_connection_budget_rejects_oversized_pools(prod: StackRecord) -> None:
     stack = edited(prod, definition.name, {"containerDefinitions": json.dumps(containers)})
     (found,) = stack_violations(policies.connection_budget, stack)
     assert "vs 84 usable" in found
+
+
+def container_edit(stack: StackRecord, name: str, edit: Any) -> list[Resource]:
+    definition = next(r for r in stack if r.name == name)
+    containers = json.loads(definition.state["containerDefinitions"])
+    edit(containers[0])
+    return edited(stack, definition.name, {"containerDefinitions": json.dumps(containers)})
+
+
+def test_connection_budget_adds_up_to_the_programs_figure(prod: StackRecord) -> None:
+    # The program reports 84 of 84 for the MVP (the migration's pg_dump included): one more
+    # connection anywhere, here the ingestor's overflow, must trip the policy too.
+    def one_more(container: dict[str, Any]) -> None:
+        for entry in container["environment"]:
+            if entry["name"] == "SAGE_DB_MAX_OVERFLOW":
+                entry["value"] = str(int(entry["value"]) + 1)
+
+    (found,) = stack_violations(policies.connection_budget, container_edit(prod, "services-ingestor-taskdef", one_more))
+    assert "worst case 85 connections vs 84 usable" in found
+
+
+def test_connection_budget_counts_only_commands_that_never_overlap_once(prod: StackRecord) -> None:
+    # verify-backup shares the backup's slot; the same task running `db restore` does not.
+    def restore(container: dict[str, Any]) -> None:
+        container["command"] = ["db", "restore", "latest"]
+
+    (found,) = stack_violations(
+        policies.connection_budget, container_edit(prod, "services-verify-backup-taskdef", restore)
+    )
+    assert "worst case 87 connections vs 84 usable" in found
 
 
 def test_data_tier_isolated_rejects_a_database_subnet_with_a_nat_route(prod: StackRecord) -> None:

@@ -12,8 +12,8 @@ def test_oversized_configuration_trips_the_connection_budget_before_any_resource
     assert run.error is not None
     assert run.error["type"] == "BudgetExceededError"
     message = run.error["message"]
-    # 20 API tasks x 7 + ingestor 3 + migration 2 + backup 3 + headroom 5, against db.t3.micro.
-    assert "worst case 153 connections vs 84 usable on db.t3.micro" in message
+    # 20 API tasks x 7 + ingestor 3 + migration 3 + backup or verify-backup 3 + headroom 5.
+    assert "worst case 154 connections vs 84 usable on db.t3.micro" in message
     assert run.resources == []
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
 from scenarios import IMAGE_TAG, SECRETS
@@ -21,6 +23,17 @@ API_SECRETS = {
 WORKER_SECRETS = {
     k: API_SECRETS[k] for k in ("DATABASE_URL", "VALKEY_URL", "SAGE_JWT_SECRET", "SAGE_DISCORD_WEBHOOK_ERRORS")
 }
+FAMILIES = ("backend", "ingestor", "migrate", "backup", "verify-backup")
+# What `sage db backup` calls on S3 (src/sage/ops/storage.py): multipart upload and abort,
+# manifest put/get, list, retention deletes, and the sweep of abandoned multipart uploads.
+BACKUP_OBJECT_ACTIONS = {
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:DeleteObject",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+}
+BACKUP_BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketMultipartUploads"}
 
 
 def secret_name_of(stack: StackRecord, arn: str) -> str:
@@ -87,6 +100,12 @@ def test_api_container_health_check_calls_health(prod: StackRecord) -> None:
     assert (check["interval"], check["timeout"], check["retries"], check["startPeriod"]) == (30, 5, 3, 60)
 
 
+def test_api_health_check_bypasses_proxies_and_wants_a_200_like_the_dockerfile(prod: StackRecord) -> None:
+    probe = prod.container("backend")["healthCheck"]["command"][-1]
+    assert "ProxyHandler({})" in probe and "r.status == 200" in probe
+    compile(probe, "<healthCheck>", "exec")
+
+
 def test_api_logs_go_to_a_retained_log_group(prod: StackRecord) -> None:
     options = prod.container("backend")["logConfiguration"]["options"]
     assert prod.container("backend")["logConfiguration"]["logDriver"] == "awslogs"
@@ -112,11 +131,11 @@ def test_api_credentials_arrive_as_secrets_from_the_right_entries(prod: StackRec
 
 
 def test_sentry_dsn_is_a_secret_when_configured(dev: StackRecord) -> None:
-    for family in ("backend", "ingestor", "migrate", "backup"):
+    for family in FAMILIES:
         assert secret_name_of(dev, secrets(dev.container(family))["SENTRY_DSN"]) == "sage-dev/sentry-dsn"
 
 
-@pytest.mark.parametrize("family", ["backend", "ingestor", "migrate", "backup"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_no_secret_value_appears_in_any_task_definition(deployable: list[StackRecord], family: str) -> None:
     for stack in deployable:
         definition = task_definition(stack, family)
@@ -210,32 +229,89 @@ def test_backup_task_writes_to_the_backup_bucket(prod: StackRecord) -> None:
     assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == WORKER_SECRETS
 
 
-def test_eventbridge_runs_the_backup_task_daily(prod: StackRecord) -> None:
-    rule = prod.one("cloudwatch/eventRule")
-    assert rule["scheduleExpression"] == "cron(0 2 * * ? *)"
-    target = prod.one("cloudwatch/eventTarget")
-    assert prod.resolve(target.refers_to("rule")) == [rule]
+def test_migration_backs_up_to_the_same_bucket_as_the_backup_task(deployable: list[StackRecord]) -> None:
+    # `sage db migrate` backs up before migrating; without the URL the dump would land on the
+    # task's ephemeral disk and vanish with it.
+    for stack in deployable:
+        url = environment(stack.container("migrate")).get("SAGE_BACKUP_URL")
+        assert url == environment(stack.container("backup"))["SAGE_BACKUP_URL"], stack.scenario
+        assert url == f"s3://{stack.output('backupBucket')}/postgres"
+
+
+def test_verify_backup_task_restores_the_latest_backup_with_one_restore_job(prod: StackRecord) -> None:
+    c = prod.container("verify-backup")
+    assert c["entryPoint"] + c["command"] == ["sage", "db", "verify-backup", "latest", "--jobs", "1"]
+    env = environment(c)
+    assert env["SAGE_BACKUP_URL"] == f"s3://{prod.output('backupBucket')}/postgres"
+    assert (env["SAGE_DB_POOL_SIZE"], env["SAGE_DB_MAX_OVERFLOW"]) == ("1", "1")
+    assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == WORKER_SECRETS
+    services = {u for s in prod.of_type("ecs/service") for u in s.refers_to("taskDefinition")}
+    assert task_definition(prod, "verify-backup").urn not in services
+    assert "--task-definition sage-verify-backup" in prod.output("verifyBackupCommand")
+
+
+def rule_named(stack: StackRecord, name: str) -> Resource:
+    (rule,) = [r for r in stack.of_type("cloudwatch/eventRule") if r["name"] == name]
+    return rule
+
+
+def target_of(stack: StackRecord, rule: Resource) -> Resource:
+    (target,) = [t for t in stack.of_type("cloudwatch/eventTarget") if stack.resolve(t.refers_to("rule")) == [rule]]
+    return target
+
+
+@pytest.mark.parametrize(
+    ("rule_name", "family", "schedule"),
+    [
+        ("sage-db-backup", "backup", "cron(0 2 * * ? *)"),
+        ("sage-db-verify-backup", "verify-backup", "cron(0 4 ? * SUN *)"),
+    ],
+)
+def test_eventbridge_runs_the_scheduled_db_tasks(prod: StackRecord, rule_name: str, family: str, schedule: str) -> None:
+    rule = rule_named(prod, rule_name)
+    assert rule["scheduleExpression"] == schedule
+    target = target_of(prod, rule)
     assert prod.resolve(target.refers_to("arn")) == [prod.one("ecs/cluster")]
     ecs = target["ecsTarget"]
     assert ecs["launchType"] == "FARGATE" and ecs["taskCount"] == 1
-    assert ecs["taskDefinitionArn"] == task_definition(prod, "backup").state["arn"]
+    assert ecs["taskDefinitionArn"] == task_definition(prod, family).state["arn"]
     assert ecs["networkConfiguration"]["assignPublicIp"] is False
 
 
-def test_scheduler_may_only_run_the_backup_task_and_pass_its_roles(prod: StackRecord) -> None:
-    (role,) = prod.resolve(prod.one("cloudwatch/eventTarget").refers_to("roleArn"))
+@pytest.mark.parametrize(
+    ("rule_name", "family"), [("sage-db-backup", "backup"), ("sage-db-verify-backup", "verify-backup")]
+)
+def test_each_scheduler_may_only_run_its_task_and_pass_its_roles(
+    prod: StackRecord, rule_name: str, family: str
+) -> None:
+    (role,) = prod.resolve(target_of(prod, rule_named(prod, rule_name)).refers_to("roleArn"))
     document = policy_of(prod, role)
     assert document is not None
     by_sid = {s["Sid"]: s for s in statements(document)}
-    assert by_sid["RunBackupTask"]["Resource"] == "arn:aws:ecs:us-west-2:123456789012:task-definition/sage-backup:*"
-    backup = task_definition(prod, "backup")
-    assert set(by_sid["PassBackupRoles"]["Resource"]) == {backup["executionRoleArn"], backup["taskRoleArn"]}
+    assert by_sid["RunTask"]["Resource"] == f"arn:aws:ecs:us-west-2:123456789012:task-definition/sage-{family}:*"
+    td = task_definition(prod, family)
+    assert set(by_sid["PassTaskRoles"]["Resource"]) == {td["executionRoleArn"], td["taskRoleArn"]}
+
+
+def test_failed_or_unstarted_scheduled_db_tasks_are_caught(prod: StackRecord) -> None:
+    rule = rule_named(prod, "sage-db-task-failed")
+    pattern = json.loads(rule["eventPattern"])
+    assert (pattern["source"], pattern["detail-type"]) == (["aws.ecs"], ["ECS Task State Change"])
+    detail = pattern["detail"]
+    assert detail["clusterArn"] == [prod.one("ecs/cluster").state["arn"]]
+    assert detail["lastStatus"] == ["STOPPED"]
+    families = "arn:aws:ecs:us-west-2:123456789012:task-definition/sage-"
+    assert detail["taskDefinitionArn"] == [{"prefix": f"{families}backup:"}, {"prefix": f"{families}verify-backup:"}]
+    assert {"containers": {"exitCode": [{"anything-but": 0}]}} in detail["$or"]
+    assert {"stopCode": ["TaskFailedToStart"]} in detail["$or"]
+    (logs,) = prod.resolve(target_of(prod, rule).refers_to("arn"))
+    assert logs["name"] == "/aws/events/sage-db-task-failures" and logs["retentionInDays"] == 30
 
 
 # --- IAM ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("family", ["backend", "ingestor", "migrate", "backup"])
+@pytest.mark.parametrize("family", FAMILIES)
 def test_execution_role_reads_exactly_the_secrets_of_its_task(deployable: list[StackRecord], family: str) -> None:
     for stack in deployable:
         td = task_definition(stack, family)
@@ -250,30 +326,67 @@ def test_execution_role_reads_exactly_the_secrets_of_its_task(deployable: list[S
         assert by_sid["WriteLogs"]["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
 
 
-@pytest.mark.parametrize("family", ["backend", "ingestor", "migrate"])
+@pytest.mark.parametrize("family", ["backend", "ingestor"])
 def test_task_roles_of_code_that_calls_no_aws_api_grant_nothing(prod: StackRecord, family: str) -> None:
     (role,) = prod.resolve(task_definition(prod, family).refers_to("taskRoleArn"))
     assert policy_of(prod, role) is None
     assert not [a for a in prod.of_type("iam/rolePolicyAttachment") if a.refers_to("role") == [role.urn]]
 
 
-def test_backup_task_role_may_only_touch_the_backup_bucket(prod: StackRecord) -> None:
+def s3_grants(stack: StackRecord, family: str) -> dict[str, set[str]]:
+    """Resource -> actions the task role of a family allows (only S3, only the backup prefix)."""
+    (role,) = stack.resolve(task_definition(stack, family).refers_to("taskRoleArn"))
+    document = policy_of(stack, role)
+    assert document is not None
+    bucket_arn = f"arn:aws:s3:::{stack.output('backupBucket')}"
+    grants: dict[str, set[str]] = {}
+    for statement in statements(document):
+        assert statement["Effect"] == "Allow"
+        for resource in as_list(statement["Resource"]):
+            assert resource in (bucket_arn, f"{bucket_arn}/postgres/*"), (family, resource)
+            grants.setdefault("bucket" if resource == bucket_arn else "objects", set()).update(
+                as_list(statement["Action"])
+            )
+        if "s3:ListBucket" in as_list(statement["Action"]):
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": ["postgres", "postgres/*"]}}
+    return grants
+
+
+@pytest.mark.parametrize("family", ["backup", "migrate"])
+def test_backup_and_migration_roles_allow_exactly_what_sage_db_backup_calls(prod: StackRecord, family: str) -> None:
+    assert s3_grants(prod, family) == {"objects": BACKUP_OBJECT_ACTIONS, "bucket": BACKUP_BUCKET_ACTIONS}
+
+
+def test_listing_multipart_uploads_is_not_conditioned_on_a_prefix_it_does_not_support(prod: StackRecord) -> None:
     (role,) = prod.resolve(task_definition(prod, "backup").refers_to("taskRoleArn"))
     document = policy_of(prod, role)
     assert document is not None
-    bucket_arn = f"arn:aws:s3:::{prod.output('backupBucket')}"
-    for statement in statements(document):
-        assert all(a.startswith("s3:") for a in as_list(statement["Action"]))
-        assert all(r in (bucket_arn, f"{bucket_arn}/postgres/*") for r in as_list(statement["Resource"]))
-    writes = {a for s in statements(document) for a in as_list(s["Action"])}
-    assert "s3:PutObject" in writes
+    (sweep,) = [s for s in statements(document) if "s3:ListBucketMultipartUploads" in as_list(s["Action"])]
+    assert "Condition" not in sweep and as_list(sweep["Action"]) == ["s3:ListBucketMultipartUploads"]
+
+
+def test_verify_backup_role_only_reads_the_backup_prefix(prod: StackRecord) -> None:
+    assert s3_grants(prod, "verify-backup") == {"objects": {"s3:GetObject"}, "bucket": {"s3:ListBucket"}}
+
+
+def test_each_one_off_task_has_its_own_task_role(prod: StackRecord) -> None:
+    roles = {task_definition(prod, f)["taskRoleArn"] for f in ("migrate", "backup", "verify-backup")}
+    assert len(roles) == 3
 
 
 def test_task_roles_trust_only_ecs_tasks_of_this_account(prod: StackRecord) -> None:
-    for family in ("backend", "ingestor", "migrate", "backup"):
+    for family in FAMILIES:
         td = task_definition(prod, family)
         for prop in ("taskRoleArn", "executionRoleArn"):
             (role,) = prod.resolve(td.refers_to(prop))
             (trust,) = statements(json.loads(role["assumeRolePolicy"]))
             assert trust["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
             assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
+
+
+def test_the_release_steps_target_the_migration_task_and_its_s3_access(prod: StackRecord) -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    targets = re.findall(r"--target '([^']+)'", readme)
+    assert targets, "infra/README.md lists the targeted update of a release"
+    found = {prod.by_urn[urn].name for urn in targets}
+    assert found == {"services-migrate-taskdef", "services-migrate-task-policy"}
