@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
@@ -60,9 +61,16 @@ async def run_fake(port: int) -> None:
 
 
 # -- the Sage server (subprocess) ---------------------------------------------------------------
-def run_sage(port: int, database_url: str, valkey_url: str, fake_url: str) -> None:
-    import logging
+class _ExtrasFormatter(logging.Formatter):
+    """Warnings with their structured fields (operation, error, ...), prefixed so they stand out."""
 
+    def format(self, record: logging.LogRecord) -> str:
+        skip = set(vars(logging.makeLogRecord({}))) | {"message", "color_message"}
+        extras = {k: v for k, v in vars(record).items() if k not in skip}
+        return f"[sage server] {record.levelname} {record.getMessage()} {extras}"
+
+
+def run_sage(port: int, database_url: str, valkey_url: str, fake_url: str) -> None:
     import uvicorn
 
     from sage.app import create_app
@@ -87,7 +95,9 @@ def run_sage(port: int, database_url: str, valkey_url: str, fake_url: str) -> No
         auth_rate_limit_per_ip=10_000,
         metrics_prometheus=False,
     )
-    logging.getLogger().setLevel(logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ExtrasFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     options = uvicorn_options(settings)
     options["log_level"] = "warning"
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, backlog=4096, **options)

@@ -49,8 +49,13 @@ def settings_or_exit(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = first.get("loc", ())
-        name = env_name(str(loc[0])) if loc else "configuration"
-        fail(f"invalid configuration: {name}: {first.get('msg')}", 2)
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        fail(
+            f"invalid configuration: {env_name(str(loc[0]))}: {message}"
+            if loc
+            else f"invalid configuration: {message}",
+            2,
+        )
     except ConfigurationError as exc:
         fail(str(exc), 2)
     return settings

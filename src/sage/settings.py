@@ -239,6 +239,8 @@ class Settings(BaseSettings):
             self.market_source = MarketSource.LIVE if self.is_production else MarketSource.REPLAY
         if self.llm_provider is None:
             self.llm_provider = LLMProvider.ANTHROPIC if self.anthropic_api_key else LLMProvider.OFFLINE
+        elif self.llm_provider is LLMProvider.ANTHROPIC and not self.secret_value("anthropic_api_key"):
+            raise ValueError("SAGE_LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY (or use SAGE_LLM_PROVIDER=offline)")
         if self.ingest_in_process is None:
             self.ingest_in_process = self.valkey_url is None
         if self.metrics_emf is None:

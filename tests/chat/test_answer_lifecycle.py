@@ -119,3 +119,34 @@ async def test_deleting_a_chat_mid_answer_stops_the_answer(chat_settings, live_s
         await fake_anthropic.requests[0].client_closed.wait()
     async with server.runtime.db.session() as session:
         assert (await session.execute(select(ChatMessage))).first() is None
+
+
+async def test_answers_still_stream_and_are_stored_while_valkey_is_down(
+    make_settings, database_url, live_server, fake_anthropic
+):
+    from tests.support.servers import ValkeyProcess
+
+    valkey = ValkeyProcess()
+    valkey.start()
+    try:
+        settings = make_settings(
+            database_url=database_url,
+            valkey_url=valkey.url,
+            llm_provider="anthropic",
+            anthropic_api_key="sk-test-not-a-real-key",
+            anthropic_base_url=fake_anthropic.base_url,
+        )
+        fake_anthropic.queue(Reply(chunks=["Still ", "here."]))
+        server = await live_server(settings)
+        async with server.client() as client:
+            headers = await register(client)
+            chat_id = await new_chat(client, headers)
+            valkey.stop()
+            stream = await ask(client, headers, chat_id, "are you there?")
+        assert stream.text == "Still here." and stream.last.event == "done"
+        async with server.runtime.db.session() as session:
+            row = (await session.execute(select(ChatMessage).where(ChatMessage.role == "assistant"))).scalar_one()
+        assert row.content == "Still here."
+        assert server.runtime.metrics.value("ValkeyErrors") > 0
+    finally:
+        valkey.destroy()

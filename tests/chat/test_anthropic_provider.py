@@ -151,3 +151,12 @@ def test_anthropic_base_url_is_honoured(monkeypatch, make_settings):
 def test_the_offline_provider_is_the_default_without_a_key(make_settings):
     settings = make_settings(llm_provider=None, anthropic_api_key=None)
     assert isinstance(build_model(settings), OfflineModel)
+
+
+def test_backoff_honours_retry_after_and_caps_it():
+    from sage.chat.providers.anthropic import MAX_RETRY_AFTER, backoff_delay
+
+    assert backoff_delay(0, 2.5) == 2.5
+    assert backoff_delay(3, 7200) == MAX_RETRY_AFTER
+    assert 0.375 <= backoff_delay(0, None) <= 0.5  # 0.5 s minus up to 25 % jitter
+    assert 3.0 <= backoff_delay(3, None) <= 4.0

@@ -133,3 +133,10 @@ async def test_a_price_move_changes_the_offline_answer(
         fake_market.quotes["BTC/USDT"] = Quote("BTC/USDT", Decimal("101000.00"), Decimal("6.00"))
         after = await ask(client, headers, await new_chat(client, headers), "BTC price?")
     assert "97,250.50" in before.text and "101,000.00" in after.text
+
+
+async def test_a_portfolio_question_is_not_buried_in_every_price():
+    question = "What's my portfolio worth?"
+    answer = compose_answer(question, await _context(question))
+    assert answer.startswith("Your shadow portfolio is worth")
+    assert "ETH/USDT is at" not in answer

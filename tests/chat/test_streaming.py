@@ -226,3 +226,16 @@ async def test_the_user_message_and_answer_are_linked(chat_settings, live_server
     async with server.runtime.db.session() as session:
         total = await session.scalar(select(func.count()).select_from(ChatMessage))
     assert total == 2
+
+
+async def test_an_answer_cut_by_max_tokens_is_stored_incomplete(chat_settings, live_server, fake_anthropic):
+    fake_anthropic.queue(Reply(chunks=["Long ", "answer ", "cut"], stop_reason="max_tokens"))
+    server = await live_server(chat_settings())
+    async with server.client() as client:
+        headers = await register(client)
+        chat_id = await new_chat(client, headers)
+        stream = await ask(client, headers, chat_id, "tell me everything")
+    assert stream.last.event == "done"
+    assert stream.last.data["status"] == "incomplete" and stream.last.data["stop_reason"] == "max_tokens"
+    rows = await _assistant_rows(server, chat_id)
+    assert [(r.status, r.content) for r in rows] == [("incomplete", "Long answer cut")]

@@ -97,3 +97,8 @@ def test_development_accepts_the_placeholder_jwt_secret() -> None:
 
 def test_offline_provider_in_production_does_not_need_an_anthropic_key() -> None:
     production(anthropic_api_key=None, llm_provider="offline").check_production()
+
+
+def test_anthropic_provider_without_a_key_is_refused_with_one_line() -> None:
+    with pytest.raises(ValidationError, match="needs ANTHROPIC_API_KEY"):
+        Settings(llm_provider="anthropic")

@@ -65,7 +65,7 @@ class AlertService:
             await session.refresh(alert)
             return alert
 
-    async def list(self, *, user_id: uuid.UUID) -> list[MarketAlert]:
+    async def list_for(self, *, user_id: uuid.UUID) -> list[MarketAlert]:
         async with self.db.session() as session:
             rows = await session.scalars(
                 select(MarketAlert).where(MarketAlert.user_id == user_id).order_by(MarketAlert.created_at)

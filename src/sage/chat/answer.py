@@ -321,17 +321,18 @@ class AnswerRun:
         await self._save(text, outcome.status, meta, usage)
         self._record_metrics(outcome, usage, latency, provider)
         if cached is None and job.cache_key is not None and outcome.status == "complete" and text and not unverified:
-            await deps.answer_cache.put(
-                job.cache_key,
-                CachedAnswer(
-                    chunks=list(progress.parts),
-                    provider=provider,
-                    model=model_name,
-                    grounding=grounding_data,
-                    unverified_claims=[],
-                    source_message_id=str(job.message_id),
-                ),
-            )
+            async with deps.events.slots:
+                await deps.answer_cache.put(
+                    job.cache_key,
+                    CachedAnswer(
+                        chunks=list(progress.parts),
+                        provider=provider,
+                        model=model_name,
+                        grounding=grounding_data,
+                        unverified_claims=[],
+                        source_message_id=str(job.message_id),
+                    ),
+                )
         self.channel.publish(terminal_event, terminal)
         self.channel.close()
 

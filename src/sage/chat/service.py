@@ -84,8 +84,14 @@ class ChatService:
         )
         self.answers = AnswerCache(cache, cache.ttl.ai_response)
         self.grounding = GroundingStats(metrics)
+        # Bounds the Valkey work answers do in bursts (buffer writes, list invalidation,
+        # cache fills), e.g. a thousand streams finishing together when clients drop.
+        self.valkey_slots = asyncio.Semaphore(16)
         self.events = EventLog(
-            cache, ttl=settings.chat_request_deadline_seconds + 120, keepalive=settings.sse_keepalive_seconds
+            cache,
+            ttl=settings.chat_request_deadline_seconds + 120,
+            keepalive=settings.sse_keepalive_seconds,
+            slots=self.valkey_slots,
         )
         self.runs: dict[uuid.UUID, AnswerRun] = {}
         self.active_streams = 0
@@ -96,7 +102,8 @@ class ChatService:
         return self.cache.key("chats", "ver", user_id)
 
     async def invalidate_list(self, user_id: uuid.UUID) -> None:
-        await self.cache.set_bytes(self._list_version_key(user_id), uuid.uuid4().hex.encode(), 86_400)
+        async with self.valkey_slots:
+            await self.cache.set_bytes(self._list_version_key(user_id), uuid.uuid4().hex.encode(), 86_400)
 
     async def create_chat(self, user_id: uuid.UUID, title: str | None) -> dict[str, Any]:
         async with self.db.session() as session:

@@ -109,13 +109,14 @@ class AnswerChannel:
 class EventLog:
     """The Valkey side of the buffer (the in-process backend in the embedded default)."""
 
-    def __init__(self, cache: Cache, *, ttl: float, keepalive: float, max_concurrent_writes: int = 16) -> None:
+    def __init__(self, cache: Cache, *, ttl: float, keepalive: float, slots: asyncio.Semaphore | None = None) -> None:
         self.cache = cache
         self.ttl = ttl
         self.keepalive = keepalive
-        # A thousand answers each writing at once would exhaust the Valkey connection pool;
-        # with a bound, writers that wait simply send bigger batches next time.
-        self._writes = asyncio.Semaphore(max_concurrent_writes)
+        # A thousand answers each writing at once would exhaust the Valkey connection pool
+        # (valkey-py fails fast past max_connections); with a bound, writers that wait
+        # simply send bigger batches next time.
+        self.slots = slots or asyncio.Semaphore(16)
 
     def _key(self, message_id: uuid.UUID, *parts: object) -> str:
         return self.cache.key("chat", "ev", message_id, *parts)
@@ -133,7 +134,7 @@ class EventLog:
     # -- producer -------------------------------------------------------------------------------
     async def open(self, message_id: uuid.UUID, meta: dict[str, Any]) -> None:
         items = {self._key(message_id, "meta"): orjson.dumps(meta), self._key(message_id, "alive"): b"1"}
-        async with self._writes:
+        async with self.slots:
             await self._guard("chat_buffer_open", self.cache.backend.set_many(items, self.ttl))
 
     async def append(self, message_id: uuid.UUID, events: list[StreamEvent]) -> None:
@@ -143,18 +144,18 @@ class EventLog:
         items[self._key(message_id, "head")] = str(events[-1].seq).encode()
         items[self._key(message_id, "alive")] = b"1"
         payload = orjson.dumps([e.dump().decode() for e in events])
-        async with self._writes:
+        async with self.slots:
             await self._guard("chat_buffer_write", self.cache.backend.set_many(items, self.ttl))
             await self._guard("chat_buffer_publish", self.cache.backend.publish(self.channel(message_id), payload))
 
     async def heartbeat(self, message_id: uuid.UUID) -> None:
-        async with self._writes:
+        async with self.slots:
             await self._guard(
                 "chat_buffer_alive", self.cache.backend.set(self._key(message_id, "alive"), b"1", self.keepalive * 3)
             )
 
     async def finish(self, message_id: uuid.UUID) -> None:
-        async with self._writes:
+        async with self.slots:
             await self._guard("chat_buffer_finish", self.cache.backend.delete(self._key(message_id, "alive")))
 
     async def write_loop(self, message_id: uuid.UUID, queue: asyncio.Queue[StreamEvent | None]) -> None:
@@ -178,7 +179,8 @@ class EventLog:
 
     async def any_reader(self, message_id: uuid.UUID) -> bool:
         keys = [self._key(message_id, "reader", n) for n in range(READER_SLOTS)]
-        values = await self._guard("chat_buffer_readers", self.cache.backend.get_many(keys))
+        async with self.slots:
+            values = await self._guard("chat_buffer_readers", self.cache.backend.get_many(keys))
         return bool(values) and any(v is not None for v in values)
 
     # -- readers on any task ------------------------------------------------------------------
@@ -239,6 +241,8 @@ class EventLog:
 
         pumping = asyncio.create_task(pump())
         slot = await self._take_slot(message_id, owner)
+        loop = asyncio.get_running_loop()
+        renewed = loop.time()
         delivered = after_seq
         chars = 0
         try:
@@ -249,15 +253,17 @@ class EventLog:
                     if item.terminal:
                         return
             while True:
+                if slot is not None and loop.time() - renewed >= self.keepalive:
+                    # renewed on a clock, not only when idle: a busy stream must not lose its lease
+                    renewed = loop.time()
+                    await self._guard(
+                        "chat_buffer_reader", self.cache.backend.acquire_lease(slot, owner, self.keepalive * 3)
+                    )
                 try:
                     async with asyncio.timeout(self.keepalive):
                         batch = await inbox.get()
                 except TimeoutError:
                     yield None
-                    if slot is not None:
-                        await self._guard(
-                            "chat_buffer_reader", self.cache.backend.acquire_lease(slot, owner, self.keepalive * 3)
-                        )
                     missed = await self._range(message_id, delivered, await self._head(message_id))
                     if not missed and not await self._alive(message_id):
                         yield on_gone(delivered, chars)

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import valkey.asyncio as valkey
+from valkey.asyncio.connection import BlockingConnectionPool
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
@@ -91,13 +92,17 @@ class _ValkeySubscription:
 class ValkeyBackend:
     def __init__(self, url: str, *, timeout: float = 1.0) -> None:
         self.url = url
-        self.client: valkey.Valkey = valkey.Valkey.from_url(
+        # A blocking pool: under a burst (1,000 SSE streams) callers wait briefly for a connection
+        # instead of failing with "too many connections"; the wait is bounded by the timeout.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=64,
+            timeout=max(timeout, 1.0),
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             health_check_interval=15,
-            max_connections=64,
         )
+        self.client: valkey.Valkey = valkey.Valkey(connection_pool=pool)
         self._hit_window = self.client.register_script(_HIT_WINDOW)
         self._take_token = self.client.register_script(_TAKE_TOKEN)
         self._acquire = self.client.register_script(_ACQUIRE_LEASE)

@@ -55,7 +55,7 @@ async def create_alert(body: AlertIn, user: CurrentUser, runtime: RuntimeDep) ->
 
 @router.get("", response_model=list[AlertOut])
 async def list_alerts(user: CurrentUser, runtime: RuntimeDep) -> list[AlertOut]:
-    return [AlertOut.model_validate(a) for a in await _service(runtime).list(user_id=user.id)]
+    return [AlertOut.model_validate(a) for a in await _service(runtime).list_for(user_id=user.id)]
 
 
 @router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -46,9 +46,9 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 class EventStreamResponse(Response):
     media_type = "text/event-stream"
 
-    def __init__(self, items: StreamItems) -> None:
+    def __init__(self, items: StreamItems, status_code: int = 200) -> None:
         self.items = items
-        self.status_code = 200
+        self.status_code = status_code  # the parameter also tells OpenAPI the default status
         self.background = None
         self.init_headers(SSE_HEADERS)
 

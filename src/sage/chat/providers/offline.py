@@ -187,8 +187,8 @@ def compose_answer(question: str, context: ChatContext) -> str:
     overview = not intents and not context.mentioned
     if mentioned:
         focus = mentioned
-    elif intents and intents <= {"portfolio", "sentiment"}:
-        focus = []
+    elif intents & {"portfolio", "sentiment"} and "movers" not in intents:
+        focus = []  # "what's my portfolio worth?" is about the portfolio, not every price
     else:
         focus = prices
     parts: list[str] = []
