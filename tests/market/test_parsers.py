@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sage.market.feeds.base import ControlKind, MalformedMessage, UnexpectedMessage
@@ -129,6 +129,7 @@ def test_binance_base_url_may_already_name_a_stream_path(url, expected):
 
 
 @given(price=DECIMAL_TEXT, volume=DECIMAL_TEXT, event_ms=st.integers(1, 4_000_000_000_000))
+@example(price="1E-8", volume="1E-8", event_ms=1001)  # 1.001 s is 1000.999... ms as a float
 def test_binance_prices_survive_exactly(price, volume, event_ms):
     t = binance().parse(combined(binance_ticker("BTCUSDT", price, event_ms, v=volume)), RX)
     assert t.last == Decimal(price) and t.base_volume == Decimal(volume)

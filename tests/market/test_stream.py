@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from sage.app import create_app
-from sage.market.pipeline import MarketPipeline, ticks_channel
+from sage.market.pipeline import PUBLISH_CHUNK, MarketPipeline, ticks_channel
 from sage.market.stream import SlowConsumer, TickerStreamHub
 from tests.market.fakes import eventually
 from tests.market.helpers import background, ticker
@@ -93,11 +93,26 @@ async def test_a_client_that_falls_behind_is_dropped_and_its_backlog_freed(cache
             await eventually(lambda n=n: keeping_up.delivered == n + 1)
             await keeping_up.next(1)
         assert slow.dropped and slow.queue.qsize() == 0
+        assert slow.high_water == 5
         with pytest.raises(SlowConsumer):
             await slow.next(1)
         assert not keeping_up.dropped
     assert hub.dropped_clients == 1
     assert metrics.value("SSESlowClientsDropped") == 1
+
+
+async def test_a_burst_larger_than_the_limit_does_not_drop_a_client_that_keeps_up(cache, metrics):
+    hub = TickerStreamHub(cache, ticks_channel(cache), metrics, queue_size=5)
+    pipeline = MarketPipeline(cache, metrics)
+    start = datetime.now(UTC)
+    async with hub.subscribe(None) as client:
+        await eventually(hub.subscribed.is_set)
+        for n in range(40):  # one published message carrying 40 updates
+            pipeline.submit(ticker(last=str(n + 1), at=start + timedelta(seconds=n)))
+        await pipeline.flush()
+        received = [orjson.loads(await client.next(5))["last"] for _ in range(40)]
+    assert received == [str(n + 1) for n in range(40)]
+    assert not client.dropped
 
 
 # --- SSE over HTTP ---------------------------------------------------------------------------------
@@ -171,18 +186,19 @@ async def test_a_client_that_stops_reading_is_dropped_instead_of_buffered(stream
         await loop.sock_sendall(sock, request.encode())
         try:
             await eventually(lambda: hub.clients)
+            (client,) = hub.clients
             sent = 0
 
             async def dropped() -> bool:
                 nonlocal sent
-                for _ in range(200):  # never read a byte on our side
+                for _ in range(20):  # we never read a byte: the server's socket buffers fill up
                     sent += 1
                     pipeline.submit(ticker("BTC/USDT", str(sent), at=start + timedelta(milliseconds=sent)))
                 await pipeline.flush()
                 return hub.dropped_clients == 1
 
-            await eventually(dropped, timeout=60, interval=0.02)
-            (client,) = hub.clients
+            await eventually(dropped, timeout=60, interval=0.005)
             assert client.dropped and client.queue.qsize() == 0
+            assert client.high_water < 8 + PUBLISH_CHUNK
         finally:
             sock.close()

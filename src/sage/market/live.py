@@ -8,7 +8,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sage.market.connection import Backoff, ConnectionRunner, ConnectionSpec, Heartbeat
 from sage.market.feeds.base import Control, ControlKind, ExchangeFeed, MalformedMessage
@@ -17,6 +17,8 @@ from sage.market.pipeline import MarketPipeline
 from sage.observability.metrics import Metrics
 
 log = logging.getLogger(__name__)
+
+_ONE_MS = timedelta(milliseconds=1)
 
 
 class FeedFrameHandler:
@@ -47,6 +49,7 @@ class FeedFrameHandler:
         self._suppressed = 0
         self._rx_ms = -1
         self._rx_datetime = datetime.fromtimestamp(0, UTC)
+        self._replayed: dict[tuple[str, str], datetime] = {}
 
     def __call__(self, frame: str | bytes, received_at: float) -> str | None:
         # Receive times are kept to the millisecond (as stored); frames of one millisecond
@@ -64,11 +67,21 @@ class FeedFrameHandler:
             return None
         if type(result) is Ticker:
             if self.retime:
-                result = dataclasses.replace(result, event_time=self._rx_datetime)
+                result = self._retimed(result)
             self.pipeline.submit(result)
             return None
         assert isinstance(result, Control)
         return self._control(result)
+
+    def _retimed(self, ticker: Ticker) -> Ticker:
+        """Replay: the update happens now. Strictly later than the symbol's previous replayed
+        update, so a fast replay (or a loop restarting) never looks like a duplicate."""
+        stamp = self._rx_datetime
+        previous = self._replayed.get(ticker.key)
+        if previous is not None and stamp <= previous:
+            stamp = previous + _ONE_MS
+        self._replayed[ticker.key] = stamp
+        return dataclasses.replace(ticker, event_time=stamp)
 
     def _control(self, control: Control) -> str | None:
         kind = control.kind

@@ -29,26 +29,37 @@ class SlowConsumer(Exception):
 
 
 class StreamClient:
-    def __init__(self, symbols: frozenset[str] | None, queue_size: int) -> None:
+    """One subscriber's bounded backlog.
+
+    The bound is checked once per published message: a client whose backlog already holds
+    `limit` updates is dropped; otherwise the whole message is queued. So a client that
+    keeps up never loses a burst (one message carries at most PUBLISH_CHUNK updates), and
+    no backlog ever exceeds limit + PUBLISH_CHUNK updates."""
+
+    def __init__(self, symbols: frozenset[str] | None, limit: int) -> None:
         self.symbols = symbols
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(queue_size)
+        self.limit = limit
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
         self.dropped = False
         self.delivered = 0
+        self.high_water = 0
         self._gone = asyncio.Event()
 
-    def offer(self, payload: bytes) -> bool:
+    def offer(self, payloads: list[bytes]) -> bool:
+        """Queue one message's updates; False (and the client dropped) when it was too far behind."""
         if self.dropped:
             return False
-        try:
-            self.queue.put_nowait(payload)
-        except asyncio.QueueFull:
+        if self.queue.qsize() >= self.limit:
             self.dropped = True
             # Free the backlog now; the reader sees `dropped` and ends the stream.
             while not self.queue.empty():
                 self.queue.get_nowait()
             self._gone.set()
             return False
-        self.delivered += 1
+        for payload in payloads:
+            self.queue.put_nowait(payload)
+        self.delivered += len(payloads)
+        self.high_water = max(self.high_water, self.queue.qsize())
         return True
 
     async def next(self, timeout: float) -> bytes | None:
@@ -133,22 +144,23 @@ class TickerStreamHub:
         try:
             tickers = orjson.loads(payload)["tickers"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
+            tickers = None
+        if type(tickers) is not list or not all(type(wire) is dict for wire in tickers):
             log.warning("unreadable message on the market channel")
             return
         if not self.clients:
             return
-        encoded: dict[int, bytes] = {}
+        encoded = [orjson.dumps(wire) for wire in tickers]
         for client in list(self.clients):
             if client.dropped:
                 continue
-            for i, wire in enumerate(tickers):
-                if client.symbols is not None and wire.get("symbol") not in client.symbols:
-                    continue
-                data = encoded.get(i)
-                if data is None:
-                    data = encoded[i] = orjson.dumps(wire)
-                if not client.offer(data):
-                    self.dropped_clients += 1
-                    self.metrics.incr("SSESlowClientsDropped")
-                    log.warning("dropped a slow market stream client", extra={"queue_size": self.queue_size})
-                    break
+            if client.symbols is None:
+                selected = encoded
+            else:
+                selected = [
+                    data for wire, data in zip(tickers, encoded, strict=True) if wire.get("symbol") in client.symbols
+                ]
+            if selected and not client.offer(selected):
+                self.dropped_clients += 1
+                self.metrics.incr("SSESlowClientsDropped")
+                log.warning("dropped a slow market stream client", extra={"queue_size": self.queue_size})
