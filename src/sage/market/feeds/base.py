@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Protocol
@@ -89,3 +89,25 @@ def decimals(raw: Sequence[Any]) -> list[Decimal]:
         if not value.is_finite():
             raise MalformedMessage("numeric field is not finite")
     return values
+
+
+def build_ticker(exchange: str, symbol: str, raw: Sequence[Any], event_ms: int, received_at: datetime) -> Ticker:
+    """A Ticker from the eight numeric strings every ticker format carries, in the order
+    last, bid, ask, 24h change %, high, low, base volume, quote volume."""
+    last, bid, ask, change, high, low, base_volume, quote_volume = decimals(raw)
+    if last <= 0:
+        raise MalformedMessage("ticker with a non-positive last price")
+    return Ticker(
+        exchange,
+        symbol,
+        last,
+        bid,
+        ask,
+        change,
+        high,
+        low,
+        base_volume,
+        quote_volume,
+        datetime.fromtimestamp(event_ms / 1000, UTC),
+        received_at,
+    )

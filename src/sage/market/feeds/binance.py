@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,7 +29,7 @@ from sage.market.feeds.base import (
     HeartbeatPlan,
     MalformedMessage,
     UnexpectedMessage,
-    decimals,
+    build_ticker,
 )
 from sage.market.models import Ticker
 from sage.market.symbols import split_symbol
@@ -162,20 +162,4 @@ class BinanceFeed:
             raw = (p["c"], p["b"], p["a"], p["P"], p["h"], p["l"], p["v"], p["q"])
         except KeyError as exc:
             raise MalformedMessage(f"ticker without field {exc.args[0]!r}") from None
-        last, bid, ask, change, high, low, base_volume, quote_volume = decimals(raw)
-        if last <= 0:
-            raise MalformedMessage("ticker with a non-positive last price")
-        return Ticker(
-            EXCHANGE,
-            symbol,
-            last,
-            bid,
-            ask,
-            change,
-            high,
-            low,
-            base_volume,
-            quote_volume,
-            datetime.fromtimestamp(event_ms / 1000, UTC),
-            received_at,
-        )
+        return build_ticker(EXCHANGE, symbol, raw, event_ms, received_at)
