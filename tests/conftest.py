@@ -11,7 +11,9 @@ afterwards. Valkey tests get a flushed logical database.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -30,6 +32,41 @@ from sage.store.db import libpq_url
 from tests.support.servers import MissingTool, PostgresProcess, ValkeyProcess
 
 TEMPLATE_DB = "sage_test_template"
+
+
+def _is_loopback(address: object) -> bool:
+    if not isinstance(address, tuple):
+        return True  # AF_UNIX path
+    host = str(address[0])
+    if host in {"localhost", ""}:
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_network_beyond_loopback() -> Iterator[None]:
+    """Fail any test (or library it calls) that opens a connection off this machine."""
+    original_connect = socket.socket.connect
+    original_connect_ex = socket.socket.connect_ex
+
+    def guarded_connect(self: socket.socket, address: Any) -> Any:
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests may not reach beyond loopback (tried {address!r})")
+        return original_connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> Any:
+        if not _is_loopback(address):
+            raise ConnectionRefusedError(f"tests may not reach beyond loopback (tried {address!r})")
+        return original_connect_ex(self, address)
+
+    socket.socket.connect = guarded_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = guarded_connect_ex  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = original_connect  # type: ignore[method-assign]
+    socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
 
 
 def _with_database(url: str, name: str) -> str:

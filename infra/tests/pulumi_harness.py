@@ -112,7 +112,8 @@ class SageMocks(pulumi.runtime.Mocks):
             }
         elif typ == "aws:ecs/taskDefinition:TaskDefinition":
             family = inputs["family"]
-            state["arn"] = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}:1"
+            state["arnWithoutRevision"] = f"arn:aws:ecs:{REGION}:{ACCOUNT}:task-definition/{family}"
+            state["arn"] = f"{state['arnWithoutRevision']}:1"
         elif typ == "aws:ecs/cluster:Cluster":
             state["arn"] = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{physical}"
         elif typ == "aws:secretsmanager/secret:Secret":

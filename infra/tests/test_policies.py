@@ -176,6 +176,39 @@ def test_ecr_policy_rejects(props: dict[str, Any]) -> None:
     assert len(resource_violations(policies.ecr_scan_immutable, "aws:ecr/repository:Repository", props)) == 1
 
 
+def _repository(mutability: str, *filters: str) -> dict[str, Any]:
+    return {
+        "imageScanningConfiguration": {"scanOnPush": True},
+        "imageTagMutability": mutability,
+        "imageTagMutabilityExclusionFilters": [{"filter": f, "filterType": "WILDCARD"} for f in filters],
+    }
+
+
+@pytest.mark.parametrize(
+    "props", [_repository("IMMUTABLE"), _repository("IMMUTABLE_WITH_EXCLUSION", "latest")], ids=["plain", "latest"]
+)
+def test_ecr_policy_accepts_immutable_tags_with_only_latest_exempted(props: dict[str, Any]) -> None:
+    assert resource_violations(policies.ecr_scan_immutable, "aws:ecr/repository:Repository", props) == []
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        _repository("IMMUTABLE_WITH_EXCLUSION"),
+        _repository("IMMUTABLE_WITH_EXCLUSION", "latest*"),
+        _repository("IMMUTABLE_WITH_EXCLUSION", "*"),
+        _repository("IMMUTABLE_WITH_EXCLUSION", "latest", "v1.*"),
+        _repository("IMMUTABLE_WITH_EXCLUSION", "stable"),
+        {**_repository("IMMUTABLE_WITH_EXCLUSION"), "imageTagMutabilityExclusionFilters": [{"filter": "latest"}]},
+        _repository("MUTABLE_WITH_EXCLUSION", "latest"),
+    ],
+    ids=["no-filter", "latest-wildcard", "everything", "latest-and-more", "other-tag", "no-type", "mutable"],
+)
+def test_ecr_policy_rejects_exemptions_beyond_exactly_latest(props: dict[str, Any]) -> None:
+    (found,) = resource_violations(policies.ecr_scan_immutable, "aws:ecr/repository:Repository", props)
+    assert "immutab" in found
+
+
 def _policy(action: Any, key: str = "Action") -> dict[str, Any]:
     return {
         "policy": json.dumps(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -60,7 +61,15 @@ def test_ecr_scans_on_push_with_immutable_tags(prod: StackRecord) -> None:
     repo = prod.one("ecr/repository")
     assert repo["name"] == "sage-backend"
     assert repo["imageScanningConfiguration"] == {"scanOnPush": True}
-    assert repo["imageTagMutability"] == "IMMUTABLE"
+    assert repo["imageTagMutability"].startswith("IMMUTABLE")
+
+
+def test_ecr_lets_only_latest_move_so_the_deploy_can_point_it_at_each_release(prod: StackRecord) -> None:
+    # The deploy workflow re-tags every release as `latest`; every other tag stays immutable
+    # (a wildcard such as `latest*` would free more than that one tag).
+    repo = prod.one("ecr/repository")
+    assert repo["imageTagMutability"] == "IMMUTABLE_WITH_EXCLUSION"
+    assert repo["imageTagMutabilityExclusionFilters"] == [{"filter": "latest", "filterType": "WILDCARD"}]
 
 
 def test_ecr_lifecycle_expires_untagged_and_old_images(prod: StackRecord) -> None:
@@ -167,8 +176,18 @@ def test_api_deployments_roll_back_on_failure(prod: StackRecord) -> None:
 
 def test_autoscaling_owns_the_desired_count(prod: StackRecord) -> None:
     svc = prod.named("services-api")
-    assert svc.ignore_changes == ("desiredCount",)
+    assert "desiredCount" in svc.ignore_changes
     assert svc["desiredCount"] == 2
+
+
+@pytest.mark.parametrize("service", ["services-api", "services-ingestor"])
+def test_deploys_own_the_revision_a_service_runs(deployable: list[StackRecord], service: str) -> None:
+    # The deploy workflow points the services at revisions it registers; without this, the
+    # next `pulumi up` would roll them back to the image `imageTag` names.
+    for stack in deployable:
+        svc = stack.named(service)
+        assert "taskDefinition" in svc.ignore_changes, stack.scenario
+        assert set(svc.ignore_changes) <= {"taskDefinition", "desiredCount"}, "nothing else is left to drift"
 
 
 def test_autoscaling_tracks_70_percent_cpu_with_spec_cooldowns(prod: StackRecord) -> None:
@@ -274,8 +293,44 @@ def test_eventbridge_runs_the_scheduled_db_tasks(prod: StackRecord, rule_name: s
     assert prod.resolve(target.refers_to("arn")) == [prod.one("ecs/cluster")]
     ecs = target["ecsTarget"]
     assert ecs["launchType"] == "FARGATE" and ecs["taskCount"] == 1
-    assert ecs["taskDefinitionArn"] == task_definition(prod, family).state["arn"]
     assert ecs["networkConfiguration"]["assignPublicIp"] is False
+
+
+FAMILY_ARN = "arn:aws:ecs:us-west-2:123456789012:task-definition/sage-{}"
+
+
+@pytest.mark.parametrize(
+    ("rule_name", "family"), [("sage-db-backup", "backup"), ("sage-db-verify-backup", "verify-backup")]
+)
+def test_scheduled_db_tasks_run_the_latest_revision_of_their_family(
+    prod: StackRecord, rule_name: str, family: str
+) -> None:
+    # RunTask with a bare family starts its latest ACTIVE revision, i.e. the last deploy's
+    # image; the revision this program registered would keep running the bootstrap image.
+    ecs = target_of(prod, rule_named(prod, rule_name))["ecsTarget"]
+    assert ecs["taskDefinitionArn"] == FAMILY_ARN.format(family)
+    assert re.search(r":\d+$", ecs["taskDefinitionArn"]) is None
+    assert task_definition(prod, family).state["arn"] == f"{ecs['taskDefinitionArn']}:1"
+
+
+@pytest.mark.parametrize(
+    ("rule_name", "family"), [("sage-db-backup", "backup"), ("sage-db-verify-backup", "verify-backup")]
+)
+def test_scheduler_may_run_every_revision_its_family_target_resolves_to(
+    prod: StackRecord, rule_name: str, family: str
+) -> None:
+    # ECS authorizes a family-only RunTask against the revision it picks, so the policy names
+    # `<family>:*`, which covers any revision a later deploy registers and no other family.
+    target = target_of(prod, rule_named(prod, rule_name))
+    (role,) = prod.resolve(target.refers_to("roleArn"))
+    document = policy_of(prod, role)
+    assert document is not None
+    (run_task,) = [s for s in statements(document) if s["Action"] == "ecs:RunTask"]
+    pattern = run_task["Resource"]
+    family_arn = target["ecsTarget"]["taskDefinitionArn"]
+    assert all(fnmatch.fnmatchcase(f"{family_arn}:{n}", pattern) for n in (1, 2, 417))
+    others = [f"{FAMILY_ARN.format(other)}:3" for other in FAMILIES if other != family]
+    assert not [arn for arn in [*others, f"{family_arn}-restore:1"] if fnmatch.fnmatchcase(arn, pattern)]
 
 
 @pytest.mark.parametrize(
@@ -384,9 +439,10 @@ def test_task_roles_trust_only_ecs_tasks_of_this_account(prod: StackRecord) -> N
             assert trust["Condition"]["StringEquals"] == {"aws:SourceAccount": "123456789012"}
 
 
-def test_the_release_steps_target_the_migration_task_and_its_s3_access(prod: StackRecord) -> None:
+def test_the_first_deployment_creates_the_repository_before_the_services(prod: StackRecord) -> None:
+    # The services are created with `imageTag`'s image and no later `up` changes it, so that
+    # image must be pushed before they exist: the README's first step targets the repository.
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     targets = re.findall(r"--target '([^']+)'", readme)
-    assert targets, "infra/README.md lists the targeted update of a release"
-    found = {prod.by_urn[urn].name for urn in targets}
-    assert found == {"services-migrate-taskdef", "services-migrate-task-policy"}
+    assert targets, "infra/README.md lists the targeted update of the first deployment"
+    assert [prod.by_urn[urn].type for urn in targets] == ["aws:ecr/repository:Repository"]
