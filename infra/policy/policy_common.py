@@ -33,6 +33,8 @@ LB_LISTENER = ("aws:lb/listener:Listener", "aws:alb/listener:Listener")
 CLOUDFRONT = "aws:cloudfront/distribution:Distribution"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 ECR_REPOSITORY = "aws:ecr/repository:Repository"
+# The one tag an ECR repository may exempt from tag immutability.
+ECR_MUTABLE_TAG = "latest"
 IAM_ROLE = "aws:iam/role:Role"
 IAM_ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 IAM_POLICY = "aws:iam/policy:Policy"

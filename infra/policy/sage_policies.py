@@ -19,6 +19,7 @@ from policy_common import (
     CACHE_GROUP,
     CLOUDFRONT,
     CLOUDFRONT_TLS12_MINIMUMS,
+    ECR_MUTABLE_TAG,
     ECR_REPOSITORY,
     IAM_ATTACHMENT,
     IAM_POLICY,
@@ -179,18 +180,38 @@ log_retention = ResourceValidationPolicy(
 )
 
 
+def mutable_tag_exclusions(props: Mapping[str, Any]) -> list[str]:
+    """The exclusion filters of a repository, as `<filterType>:<filter>`."""
+    return [
+        f"{entry.get('filterType')}:{entry.get('filter')}" if isinstance(entry, dict) else repr(entry)
+        for entry in to_list(props.get("imageTagMutabilityExclusionFilters"))
+    ]
+
+
 def _ecr_scan_immutable(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.resource_type != ECR_REPOSITORY:
         return
-    if not (args.props.get("imageScanningConfiguration") or {}).get("scanOnPush"):
+    props = args.props
+    if not (props.get("imageScanningConfiguration") or {}).get("scanOnPush"):
         report("ECR repositories must scan images on push.", None)
-    if args.props.get("imageTagMutability") != "IMMUTABLE":
+    mutability = props.get("imageTagMutability")
+    if mutability == "IMMUTABLE_WITH_EXCLUSION":
+        # Only `latest` may move (the deploy workflow points it at each release; nothing
+        # deploys it). A wildcard or any other tag would let a release tag be overwritten.
+        exclusions = mutable_tag_exclusions(props)
+        if set(exclusions) != {f"WILDCARD:{ECR_MUTABLE_TAG}"}:
+            report(
+                f"ECR repositories may exempt only the {ECR_MUTABLE_TAG!r} tag from immutability; "
+                f"found exclusion filters {exclusions}.",
+                None,
+            )
+    elif mutability != "IMMUTABLE":
         report("ECR repositories must use immutable tags.", None)
 
 
 ecr_scan_immutable = ResourceValidationPolicy(
     name="ecr-scan-on-push-immutable-tags",
-    description="ECR repositories scan on push and refuse to overwrite tags.",
+    description="ECR repositories scan on push and refuse to overwrite tags (only `latest` may move).",
     enforcement_level=MANDATORY,
     validate=_ecr_scan_immutable,
 )

@@ -1,7 +1,10 @@
 """EventBridge runs the scheduled `sage db` tasks and watches them fail.
 
 * `sage db backup` daily (spec 11.1, the AI guide's backup script) and `sage db verify-backup`
-  weekly, each from its own rule with a role that may run only that task definition.
+  weekly, each from its own rule with a role that may run only that task definition family.
+  The target names the family without a revision, so RunTask starts its latest ACTIVE
+  revision: the one the last deploy registered with its image (a pinned revision would run
+  the image of the first `pulumi up` forever).
 * A rule on ECS task state changes catches a backup or verification task that stops with a
   non-zero exit code or never starts (no image, no secret, no capacity). Such a task emits no
   app metric, so this rule is what the `db-task-failed` alarm counts (monitoring.py); the
@@ -44,6 +47,16 @@ def family_arn_prefix(region: str, account_id: pulumi.Input[str], family: pulumi
     return pulumi.Output.concat("arn:aws:ecs:", region, ":", account_id, ":task-definition/", family, ":")
 
 
+def run_task_resource(region: str, account_id: pulumi.Input[str], family: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The `ecs:RunTask` resource for every revision of one family (`<family>:*`).
+
+    ECS authorizes a RunTask that names only the family against the revision it resolves
+    to, so the policy must name revisions; the bare family ARN no longer matches (AWS changed
+    this in 2024).
+    """
+    return pulumi.Output.concat(family_arn_prefix(region, account_id, family), "*")
+
+
 class ScheduledTask(pulumi.ComponentResource):
     rule: aws.cloudwatch.EventRule
 
@@ -69,9 +82,7 @@ class ScheduledTask(pulumi.ComponentResource):
                         "Sid": "RunTask",
                         "Effect": "Allow",
                         "Action": "ecs:RunTask",
-                        "Resource": pulumi.Output.concat(
-                            family_arn_prefix(args.region, args.account_id, args.task_definition.family), "*"
-                        ),
+                        "Resource": run_task_resource(args.region, args.account_id, args.task_definition.family),
                         "Condition": {"ArnEquals": {"ecs:cluster": args.cluster.arn}},
                     },
                     {
@@ -108,7 +119,8 @@ class ScheduledTask(pulumi.ComponentResource):
             arn=args.cluster.arn,
             role_arn=role.arn,
             ecs_target={
-                "task_definition_arn": args.task_definition.arn,
+                # The family, not this program's revision: deploys register newer ones.
+                "task_definition_arn": args.task_definition.arn_without_revision,
                 "task_count": 1,
                 "launch_type": "FARGATE",
                 "platform_version": args.platform_version,

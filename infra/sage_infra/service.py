@@ -6,6 +6,14 @@ count; the ingestor runs alone (stop-then-start, never two); migrations are a ta
 operators run once per release (it backs up first, so it writes to the backup bucket too);
 backups and their weekly verification are task definitions EventBridge runs on schedules
 (sage_infra/scheduled.py).
+
+Ownership is shared with the deploy workflow (.github/workflows/deploy-backend.yml): this
+program owns each task definition's shape (command, sizes, settings, secrets, roles) and
+registers a revision whenever that shape changes, with the image `imageTag` names; every
+deploy registers a newer revision of each family, copied from the latest one with only the
+image and SAGE_RELEASE changed, and points the services at it. So the services ignore
+`task_definition` changes here (a `pulumi up` must not roll them back to `imageTag`), and the
+scheduled tasks run their family's latest revision, not a pinned one.
 """
 
 from __future__ import annotations
@@ -35,6 +43,11 @@ HEALTH_CHECK_GRACE_SECONDS = 60
 API_STOP_TIMEOUT_SECONDS = 45
 ECR_KEEP_IMAGES = 50
 ECR_UNTAGGED_DAYS = 7
+# Tags are immutable except `latest`, which the deploy workflow moves to each release (nothing
+# deploys `latest`: task definitions name the commit's tag, see config.py).
+ECR_MUTABLE_TAG = "latest"
+# What the deploy workflow changes on a service; this program must leave it alone.
+DEPLOY_OWNED_SERVICE_FIELDS = ("task_definition",)
 # A deployment whose tasks never turn healthy stops and rolls back to the last good revision.
 CIRCUIT_BREAKER: aws.ecs.ServiceDeploymentCircuitBreakerArgsDict = {"enable": True, "rollback": True}
 # The one-off commands (after the `sage` entry point). verify-backup restores with one
@@ -127,7 +140,8 @@ class Services(pulumi.ComponentResource):
             f"{name}-repository",
             name=f"{p}-backend",
             image_scanning_configuration={"scan_on_push": True},
-            image_tag_mutability="IMMUTABLE",
+            image_tag_mutability="IMMUTABLE_WITH_EXCLUSION",
+            image_tag_mutability_exclusion_filters=[{"filter": ECR_MUTABLE_TAG, "filter_type": "WILDCARD"}],
             encryption_configurations=[{"encryption_type": "AES256"}],
             force_delete=not args.protect,
             tags=tags,
@@ -295,8 +309,12 @@ class Services(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
             tags=tags,
-            # Autoscaling owns the running count once the service exists.
-            opts=child(self, depends_on=[args.https_listener], ignore_changes=["desired_count"]),
+            # Autoscaling owns the running count once the service exists; deploys own the revision.
+            opts=child(
+                self,
+                depends_on=[args.https_listener],
+                ignore_changes=["desired_count", *DEPLOY_OWNED_SERVICE_FIELDS],
+            ),
         )
         self.scaling_target = aws.appautoscaling.Target(
             f"{name}-api-scaling",
@@ -365,7 +383,7 @@ class Services(pulumi.ComponentResource):
             propagate_tags="SERVICE",
             wait_for_steady_state=False,
             tags=tags,
-            opts=child(self),
+            opts=child(self, ignore_changes=[*DEPLOY_OWNED_SERVICE_FIELDS]),
         )
 
         # --- one-off tasks: migrations, backups, backup verification ---------------------------
