@@ -62,7 +62,8 @@ class RequestContextMiddleware:
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 streaming = any(
-                    name.lower() == b"content-type" and value.startswith(b"text/event-stream") for name, value in headers
+                    name.lower() == b"content-type" and value.startswith(b"text/event-stream")
+                    for name, value in headers
                 )
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
