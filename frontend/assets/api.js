@@ -39,16 +39,33 @@ async function errorFrom(response) {
   return new ApiError(response.status, error.code ?? "http_error", retry ? `${message} (retry in ${retry} s)` : message, error.details);
 }
 
-async function refresh() {
-  const tokens = session.tokens;
-  if (!tokens?.refresh_token) return false;
-  const response = await fetch(url("/api/v1/auth/refresh"), {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: tokens.refresh_token }),
-  });
-  session.tokens = response.ok ? await response.json() : null;
-  return response.ok;
+// A refresh token is single-use: presenting it twice makes the server revoke the whole
+// session. Requests that hit a 401 together therefore share one refresh.
+let refreshing = null;
+
+function refresh() {
+  refreshing ??= (async () => {
+    const tokens = session.tokens;
+    if (!tokens?.refresh_token) return false;
+    const response = await fetch(url("/api/v1/auth/refresh"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ refresh_token: tokens.refresh_token }),
+    });
+    if (response.ok) {
+      session.tokens = await response.json();
+    } else if (response.status !== 429 && response.status < 500) {
+      // The session is over (expired, revoked): app.js shows the login form again.
+      session.tokens = null;
+      window.dispatchEvent(new Event("sage:signed-out"));
+    }
+    return response.ok;
+  })()
+    .catch(() => false) // Sage unreachable: keep the tokens, the caller sees the 401
+    .finally(() => {
+      refreshing = null;
+    });
+  return refreshing;
 }
 
 // fetch() with auth; resolves to the Response (callers stream or parse it), throws ApiError.
@@ -63,8 +80,12 @@ export async function request(path, { method = "GET", body, headers = {}, signal
       body: body === undefined ? undefined : JSON.stringify(body),
     });
   };
+  const sent = session.tokens?.access_token;
   let response = await send();
-  if (response.status === 401 && session.tokens && (await refresh())) response = await send();
+  if (response.status === 401 && sent && session.tokens) {
+    // Another request may have refreshed the tokens while this one was in flight.
+    if (session.tokens.access_token !== sent || (await refresh())) response = await send();
+  }
   if (!response.ok) throw await errorFrom(response);
   return response;
 }

@@ -59,6 +59,10 @@ async function main() {
     session.tokens = null;
     showAuth();
   };
+  window.addEventListener("sage:signed-out", () => {
+    showAuth();
+    $("auth-error").textContent = "Your session has ended. Please log in again.";
+  });
   startMarket();
   if (!session.tokens) return showAuth();
   try {

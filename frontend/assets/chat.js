@@ -33,6 +33,20 @@ function describeDone(data) {
   return parts.join(" · ");
 }
 
+// A failed click (chat deleted elsewhere, Sage restarting) is shown, not left as an
+// unhandled rejection; a dead session is handled by app.js ("sage:signed-out").
+function showError(error) {
+  if (error instanceof ApiError && error.status === 401) return;
+  const line = Object.assign(document.createElement("p"), { className: "error", textContent: error instanceof ApiError ? error.message : "Sage is not reachable" });
+  $("messages").appendChild(line);
+  line.scrollIntoView({ block: "end" });
+}
+
+const safely =
+  (action) =>
+  (...args) =>
+    action(...args).catch(showError);
+
 async function renderChats() {
   const { items } = await json("/api/v1/chats?limit=50");
   const list = $("chat-list");
@@ -40,13 +54,13 @@ async function renderChats() {
     ...items.map((chat) => {
       const item = document.createElement("li");
       const open = Object.assign(document.createElement("button"), { className: "link", textContent: chat.title || "Untitled" });
-      open.onclick = () => openChat(chat.id);
+      open.onclick = safely(() => openChat(chat.id));
       const remove = Object.assign(document.createElement("button"), { className: "link danger", textContent: "×", title: "Delete chat" });
-      remove.onclick = async () => {
+      remove.onclick = safely(async () => {
         await json(`/api/v1/chats/${chat.id}`, { method: "DELETE" });
         if (current === chat.id) closeChat();
         await renderChats();
-      };
+      });
       item.classList.toggle("active", chat.id === current);
       item.append(open, remove);
       return item;
@@ -118,10 +132,10 @@ async function ask(content) {
 }
 
 export async function startChats() {
-  $("new-chat").onclick = async () => {
+  $("new-chat").onclick = safely(async () => {
     const chat = await json("/api/v1/chats", { method: "POST", body: {} });
     await openChat(chat.id);
-  };
+  });
   $("composer").onsubmit = (event) => {
     event.preventDefault();
     const field = event.target.elements.content;

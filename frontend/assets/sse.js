@@ -11,7 +11,9 @@ export async function* readEventStream(response) {
       const { value, done } = await reader.read();
       if (done) break;
       buffer += value;
-      const lines = buffer.split(/\r\n|\n|\r/);
+      // A "\r" that ends the chunk may be the first half of "\r\n": it waits too, so the
+      // "\n" is not read as an empty line (which would end the event early).
+      const lines = buffer.split(/\r\n|\n|\r(?!$)/);
       buffer = lines.pop(); // an incomplete line waits for the next chunk
       for (const line of lines) {
         if (line === "") {

@@ -28,9 +28,18 @@ def datetime_to_ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Ticker:
-    """The 24 h ticker of one symbol on one exchange, as the exchange reported it."""
+    """The 24 h ticker of one symbol on one exchange, as the exchange reported it.
+
+    Treat it as immutable (use `dataclasses.replace`). It is not declared frozen only
+    because a frozen dataclass sets each field through `object.__setattr__`, which made
+    construction the largest single cost on the ingestion hot path; it stays hashable.
+
+    A parser also keeps the exchange's own decimal strings and the event time in epoch ms
+    (`_raw`, `_event_ms`: not init arguments, so `dataclasses.replace` and every other
+    construction leave them None); the pipeline then encodes the wire form from those
+    exact strings instead of converting every Decimal back to text."""
 
     exchange: str
     symbol: str  # "BASE/QUOTE"
@@ -44,6 +53,9 @@ class Ticker:
     quote_volume: Decimal
     event_time: datetime  # the exchange's event time
     received_at: datetime  # when this process read the frame
+    # last, bid, ask, change_pct, high, low, base_volume, quote_volume as the exchange sent them
+    _raw: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    _event_ms: int | None = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -103,6 +115,22 @@ def ticker_to_wire(t: Ticker) -> dict[str, Any]:
 
 def ticker_wire(t: Ticker, event_ms: int, received_ms: int) -> dict[str, Any]:
     """`ticker_to_wire` for callers that already hold the times in milliseconds."""
+    raw = t._raw
+    if raw is not None:  # the exchange's own strings: exact, and no Decimal -> str per field
+        return {
+            "exchange": t.exchange,
+            "symbol": t.symbol,
+            "last": raw[0],
+            "bid": raw[1],
+            "ask": raw[2],
+            "change_pct": raw[3],
+            "high": raw[4],
+            "low": raw[5],
+            "base_volume": raw[6],
+            "quote_volume": raw[7],
+            "event_time": event_ms,
+            "received_at": received_ms,
+        }
     return {
         "exchange": t.exchange,
         "symbol": t.symbol,

@@ -61,6 +61,7 @@ class MarketPipeline:
         self._latest: dict[tuple[str, str], Ticker] = {}
         self._last_seen: dict[tuple[str, str], int] = {}  # event ms
         self._wake = asyncio.Event()
+        self._woken = False  # mirrors _wake.is_set(), without a method call per update
         self._accepted: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
@@ -75,7 +76,9 @@ class MarketPipeline:
     # -- hot path ------------------------------------------------------------------------------
     def submit(self, ticker: Ticker) -> bool:
         key = (ticker.exchange, ticker.symbol)
-        event_ms = round(ticker.event_time.timestamp() * 1000)
+        event_ms = ticker._event_ms  # set by the parsers; None after dataclasses.replace
+        if event_ms is None:
+            event_ms = round(ticker.event_time.timestamp() * 1000)
         last = self._last_seen.get(key)
         if last is not None and event_ms <= last:
             self.rejected_out_of_order += 1
@@ -86,15 +89,17 @@ class MarketPipeline:
         outbox = self._outbox
         if len(outbox) == self.queue_size:
             self.dropped += 1
-            self._dropped[outbox[0][0].exchange] += 1
+            exchange = outbox[0][0].exchange
+            self._dropped[exchange] += 1
+            self._accepted[exchange] += 1  # accepted updates are counted per exchange when they leave the outbox
         outbox.append((ticker, event_ms))
         if len(outbox) > self.outbox_high_water:
             self.outbox_high_water = len(outbox)
         self.accepted += 1
-        self._accepted[ticker.exchange] += 1
         if self.candles is not None:
             self.candles.add(ticker, event_ms)
-        if not self._wake.is_set():
+        if not self._woken:
+            self._woken = True
             self._wake.set()
         return True
 
@@ -110,30 +115,60 @@ class MarketPipeline:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._woken = False
             await self.flush()
 
     def _encode(self, outbox: list[tuple[Ticker, int]]) -> tuple[list[dict[str, Any]], dict[tuple[str, str], Any]]:
         wires: list[dict[str, Any]] = []
+        append = wires.append
         newest: dict[tuple[str, str], tuple[Ticker, dict[str, Any]]] = {}
+        accepted = self._accepted
+        exchange: str | None = None
+        run = 0  # consecutive updates of `exchange`, counted in one go
         received: datetime | None = None
         received_ms = 0
         for ticker, event_ms in outbox:
             if ticker.received_at is not received:  # tickers of one frame batch share it
                 received = ticker.received_at
                 received_ms = datetime_to_ms(received)
-            wire = ticker_wire(ticker, event_ms, received_ms)
-            wires.append(wire)
+            raw = ticker._raw
+            if raw is None:
+                wire = ticker_wire(ticker, event_ms, received_ms)
+            else:  # ticker_wire, inlined: the exchange's own strings
+                wire = {
+                    "exchange": ticker.exchange,
+                    "symbol": ticker.symbol,
+                    "last": raw[0],
+                    "bid": raw[1],
+                    "ask": raw[2],
+                    "change_pct": raw[3],
+                    "high": raw[4],
+                    "low": raw[5],
+                    "base_volume": raw[6],
+                    "quote_volume": raw[7],
+                    "event_time": event_ms,
+                    "received_at": received_ms,
+                }
+            append(wire)
             newest[(ticker.exchange, ticker.symbol)] = (ticker, wire)
+            if ticker.exchange is not exchange:
+                if run:
+                    accepted[exchange] += run  # type: ignore[index]
+                exchange = ticker.exchange
+                run = 0
+            run += 1
+        if run:
+            accepted[exchange] += run  # type: ignore[index]
         return wires, newest
 
     async def flush(self) -> None:
-        self._emit_counts()
-        if not self._outbox and not self._latest:
-            return
         outbox = list(self._outbox)
         self._outbox.clear()
+        wires, newest = self._encode(outbox)  # also counts the accepted updates per exchange
+        self._emit_counts()
+        if not outbox and not self._latest:
+            return
         latest, self._latest = self._latest, {}
-        wires, newest = self._encode(outbox)
         items: dict[str, bytes] = {}
         for key, ticker in latest.items():
             found = newest.get(key)
@@ -159,6 +194,7 @@ class MarketPipeline:
             # Keep the values for the next flush unless something newer arrived meanwhile.
             for key, ticker in latest.items():
                 self._latest.setdefault(key, ticker)
+            self._woken = True
             self._wake.set()
             await asyncio.sleep(0.5)  # Valkey is down: don't spin; the cache facade logs the outage
 

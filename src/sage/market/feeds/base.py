@@ -7,6 +7,7 @@ shared runner (sage.market.connection) does the networking; sage.market.live joi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -75,29 +76,58 @@ class ExchangeFeed(Protocol):
         ...
 
 
+# Plain decimal text (what exchanges send): a sign, digits, an optional fraction. Such a
+# string is finite and exact, so it goes on the wire as the exchange wrote it (the same
+# value as `str(Decimal(s))`, in the exchange's own digits). Matched once over all fields.
+_SEPARATOR = "|"
+_plain = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:\|-?[0-9]+(?:\.[0-9]+)?)*").fullmatch
+
+
 def decimals(raw: Sequence[Any]) -> list[Decimal]:
     """Exact decimals from the strings exchanges send. Anything else (a JSON float would
     carry binary rounding into a price) or a non-finite value makes the frame malformed."""
-    for value in raw:
-        if type(value) is not str:
-            raise MalformedMessage("numeric field is not a string")
+    values, _ = _checked(raw)
+    return values
+
+
+def _checked(raw: Sequence[Any]) -> tuple[list[Decimal], bool]:
+    """The decimals, and whether every string was plain decimal text."""
+    try:
+        joined = _SEPARATOR.join(raw)  # one C call checks that every value is a string
+    except TypeError:
+        raise MalformedMessage("numeric field is not a string") from None
     try:
         values = list(map(Decimal, raw))
     except InvalidOperation:
         raise MalformedMessage("numeric field is not a decimal") from None
+    if _plain(joined) is not None:
+        return values, True
     for value in values:
         if not value.is_finite():
             raise MalformedMessage("numeric field is not finite")
-    return values
+    return values, False
 
 
 def build_ticker(exchange: str, symbol: str, raw: Sequence[Any], event_ms: int, received_at: datetime) -> Ticker:
     """A Ticker from the eight numeric strings every ticker format carries, in the order
     last, bid, ask, 24h change %, high, low, base volume, quote volume."""
-    last, bid, ask, change, high, low, base_volume, quote_volume = decimals(raw)
+    # _checked, inlined (hot path)
+    try:
+        joined = _SEPARATOR.join(raw)
+    except TypeError:
+        raise MalformedMessage("numeric field is not a string") from None
+    try:
+        last, bid, ask, change, high, low, base_volume, quote_volume = values = list(map(Decimal, raw))
+    except InvalidOperation:
+        raise MalformedMessage("numeric field is not a decimal") from None
+    plain = _plain(joined) is not None
+    if not plain:
+        for value in values:
+            if not value.is_finite():
+                raise MalformedMessage("numeric field is not finite")
     if last <= 0:
         raise MalformedMessage("ticker with a non-positive last price")
-    return Ticker(
+    ticker = Ticker(
         exchange,
         symbol,
         last,
@@ -111,3 +141,7 @@ def build_ticker(exchange: str, symbol: str, raw: Sequence[Any], event_ms: int, 
         datetime.fromtimestamp(event_ms / 1000, UTC),
         received_at,
     )
+    ticker._event_ms = event_ms
+    if plain:
+        ticker._raw = tuple(raw)
+    return ticker
