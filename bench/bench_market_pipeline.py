@@ -42,55 +42,17 @@ BASE_MS = 1_767_225_600_000
 
 
 def binance_frame(symbol: str, price: str, event_ms: int) -> bytes:
+    """A combined-stream `<symbol>@ticker` frame, built by the same fake the tests use."""
+    from tests.market.fakes import binance_ticker
+
     s = symbol.replace("/", "")
-    data = {
-        "e": "24hrTicker",
-        "E": event_ms,
-        "s": s,
-        "p": "120.50000000",
-        "P": "0.125",
-        "w": "96800.12000000",
-        "x": "96900.00000000",
-        "c": price,
-        "Q": "0.00150000",
-        "b": price,
-        "B": "1.25000000",
-        "a": price,
-        "A": "0.75000000",
-        "o": "96900.00000000",
-        "h": "98000.00000000",
-        "l": "95000.00000000",
-        "v": "18500.12345000",
-        "q": "1790000000.12000000",
-        "O": event_ms - 86_400_000,
-        "C": event_ms,
-        "F": 3_100_000_000,
-        "L": 3_106_000_000,
-        "n": 6_000_001,
-    }
-    return orjson.dumps({"stream": s.lower() + "@ticker", "data": data})
+    return orjson.dumps({"stream": s.lower() + "@ticker", "data": binance_ticker(s, price, event_ms)})
 
 
 def gate_frame(symbol: str, price: str, event_ms: int) -> bytes:
-    return orjson.dumps(
-        {
-            "time": event_ms // 1000,
-            "time_ms": event_ms,
-            "channel": "spot.tickers",
-            "event": "update",
-            "result": {
-                "currency_pair": symbol.replace("/", "_"),
-                "last": price,
-                "lowest_ask": price,
-                "highest_bid": price,
-                "change_percentage": "-1.8254",
-                "base_volume": "9110.473081735",
-                "quote_volume": "145082083.2535",
-                "high_24h": "98280.9",
-                "low_24h": "95468.5",
-            },
-        }
-    )
+    from tests.market.fakes import gate_ticker
+
+    return orjson.dumps(gate_ticker(symbol.replace("/", "_"), price, event_ms))
 
 
 def frames_for(exchange: str, n: int, offset: int) -> list[bytes]:
