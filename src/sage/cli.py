@@ -16,12 +16,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from sage.settings import ConfigurationError, Settings, env_name, load_settings
+
+if TYPE_CHECKING:
+    from sage.store.embedded_pg import EmbeddedPostgres
 
 app = typer.Typer(
     name="sage",
@@ -61,7 +64,7 @@ def settings_or_exit(**overrides: object) -> Settings:
     return settings
 
 
-def database_url_or_embedded(settings: Settings) -> tuple[str, object | None]:
+def database_url_or_embedded(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """DATABASE_URL, or the embedded server (started here; the caller stops it)."""
     if settings.database_url:
         return settings.database_url, None
@@ -165,7 +168,7 @@ def ingest() -> None:
     typer.echo("sage: ingestor stopped", err=True)
 
 
-def _with_database(action: str) -> tuple[Settings, str, object | None]:
+def _with_database(action: str) -> tuple[Settings, str, EmbeddedPostgres | None]:
     settings = settings_or_exit()
     try:
         url, embedded = database_url_or_embedded(settings)
@@ -174,9 +177,9 @@ def _with_database(action: str) -> tuple[Settings, str, object | None]:
     return settings, url, embedded
 
 
-def _stop(embedded: object | None) -> None:
+def _stop(embedded: EmbeddedPostgres | None) -> None:
     if embedded is not None:
-        embedded.stop()  # type: ignore[attr-defined]
+        embedded.stop()
 
 
 def _run_schema(action: str, func: object, *args: str) -> None:

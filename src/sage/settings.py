@@ -180,7 +180,6 @@ class Settings(BaseSettings):
     discord_webhook_performance: SecretStr | None = None
     discord_webhook_business: SecretStr | None = None
     metrics_flush_seconds: float = Field(default=10.0, gt=0)  # EMF: one line per dimension set per flush
-    sentry_issues_url: str | None = None  # e.g. https://acme.sentry.io/issues/ (for "Sentry Link" in alerts)
     discord_timeout_seconds: float = Field(default=10.0, gt=0)
     discord_max_attempts: int = Field(default=5, ge=1, le=20)  # 5xx / timeouts; 429s wait and do not count
     discord_repeat_window_seconds: float = Field(default=60.0, ge=0)  # 0 = never group repeats

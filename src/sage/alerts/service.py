@@ -31,10 +31,6 @@ class PriceReader(Protocol):
     async def consolidated(self, symbols: Sequence[str] | None = None) -> Sequence[Any]: ...
 
 
-class AlertSink(Protocol):
-    def __call__(self, alert: MarketAlert, price: Decimal) -> None: ...
-
-
 @dataclass(frozen=True)
 class Fired:
     alert_id: uuid.UUID

@@ -12,10 +12,6 @@ _hasher = PasswordHash((Argon2Hasher(),))
 _DUMMY_HASH = _hasher.hash("sage-dummy-password-for-timing")
 
 
-def hash_password_sync(password: str) -> str:
-    return _hasher.hash(password)
-
-
 async def hash_password(password: str) -> str:
     # Argon2 takes tens of ms of CPU; off the event loop so other requests keep flowing.
     return await asyncio.to_thread(_hasher.hash, password)

@@ -153,13 +153,6 @@ class ConnectionRunner:
         self.max_size = max_size
         self.stats = ConnectionStats()
         self._last_frame_at = 0.0
-        self._reconnect_reason: str | None = None
-        self._reconnect_now = asyncio.Event()
-
-    def request_reconnect(self, reason: str) -> None:
-        """Replace the current connection (used by owners; frame handlers return a reason)."""
-        self._reconnect_reason = reason
-        self._reconnect_now.set()
 
     async def run(self) -> None:
         """Connect and reconnect until cancelled."""
@@ -197,14 +190,11 @@ class ConnectionRunner:
             self.stats.connects += 1
             self.stats.connected = True
             self._last_frame_at = time.monotonic()
-            self._reconnect_now = asyncio.Event()
-            self._reconnect_reason = None
             first_frame = asyncio.Event()
             pacer = SendPacer(self.spec.send_rate)
             tasks: set[asyncio.Task[str]] = {
                 asyncio.create_task(self._receive(ws, first_frame), name=f"{self.spec.name}:receive"),
                 asyncio.create_task(self._watch(ws), name=f"{self.spec.name}:watchdog"),
-                asyncio.create_task(self._requested(), name=f"{self.spec.name}:requested"),
             }
             helpers = [
                 asyncio.create_task(self._open(ws, pacer)),
@@ -255,10 +245,6 @@ class ConnectionRunner:
             quiet = time.monotonic() - self._last_frame_at
             if quiet > self.watchdog:
                 return f"watchdog: no message for {quiet:.1f}s"
-
-    async def _requested(self) -> str:
-        await self._reconnect_now.wait()
-        return f"requested: {self._reconnect_reason}"
 
     async def _lifetime(self, seconds: float) -> str:
         await asyncio.sleep(seconds)

@@ -67,10 +67,3 @@ def _split_glued(text: str, default_quote: str) -> tuple[str, str]:
 def split_symbol(symbol: str) -> tuple[str, str]:
     base, _, quote = symbol.partition("/")
     return base, quote
-
-
-def try_parse_symbol(raw: str) -> str | None:
-    try:
-        return parse_symbol(raw)
-    except SymbolError:
-        return None

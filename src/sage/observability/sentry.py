@@ -158,10 +158,3 @@ def enable_asyncio() -> None:
     """Instrument the running loop's tasks (no-op when Sentry is off or already patched)."""
     if sentry_sdk.get_client().is_active():
         enable_asyncio_integration()
-
-
-def event_link(settings: Settings, event_id: str | None) -> str | None:
-    """A link to a Sentry event for alerts, when SAGE_SENTRY_ISSUES_URL is configured."""
-    if not event_id or not settings.sentry_issues_url:
-        return None
-    return f"{settings.sentry_issues_url.rstrip('/')}/?query={event_id}"

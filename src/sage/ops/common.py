@@ -60,10 +60,6 @@ class StepLog:
         if target.isatty():
             self.console = Console(file=target, highlight=False, soft_wrap=True)
 
-    @property
-    def interactive(self) -> bool:
-        return self.console is not None
-
     def __call__(self, message: str) -> None:
         line = f"[{utcnow():%Y-%m-%d %H:%M:%S}Z] {message}"
         self.lines.append(line)

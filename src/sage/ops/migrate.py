@@ -19,7 +19,6 @@ The safe version of the spec's `scripts/migrate.sh`, in this order:
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import re
 import time
@@ -30,7 +29,6 @@ from pathlib import Path
 from typing import NoReturn
 
 import asyncpg
-from alembic import command
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
@@ -161,15 +159,14 @@ async def _dry_run(ctx: OpsContext, conn: asyncpg.Connection, options: MigrateOp
     if not pending:
         ctx.log(f"dry run: already at {current}; nothing would run")
         return MigrateResult(current, current, sql="")
-    out = io.StringIO()
-    cfg = schema.alembic_config(ctx.database_url, script_location=options.script_location, output=out)
-    span = f"{current}:{options.revision}" if current else options.revision
-    await asyncio.to_thread(command.upgrade, cfg, span, sql=True)
+    sql = await asyncio.to_thread(
+        schema.upgrade_sql, ctx.database_url, options.revision, current, script_location=options.script_location
+    )
     ctx.log(
         f"dry run: would back up to {ctx.storage.url}, then apply {', '.join(pending)} "
         f"(lock_timeout {options.lock_timeout}, statement_timeout {options.statement_timeout}); SQL follows on stdout"
     )
-    return MigrateResult(current, current, sql=out.getvalue())
+    return MigrateResult(current, current, sql=sql)
 
 
 async def _migrate_locked(ctx: OpsContext, options: MigrateOptions) -> MigrateResult:

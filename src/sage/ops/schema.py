@@ -52,10 +52,12 @@ def downgrade_sync(url: str, revision: str, **kwargs: object) -> None:
     command.downgrade(alembic_config(url, **kwargs), revision)  # type: ignore[arg-type]
 
 
-def upgrade_sql(url: str, revision: str = "head", start: str | None = None) -> str:
-    """The SQL an upgrade would run (offline mode), for --dry-run."""
+def upgrade_sql(
+    url: str, revision: str = "head", start: str | None = None, *, script_location: Path | None = None
+) -> str:
+    """The SQL an upgrade from `start` would run (offline mode), for --dry-run."""
     out = io.StringIO()
-    cfg = alembic_config(url, output=out)
+    cfg = alembic_config(url, script_location=script_location, output=out)
     rev = f"{start}:{revision}" if start else revision
     command.upgrade(cfg, rev, sql=True)
     return out.getvalue()

@@ -196,12 +196,6 @@ class Cache:
         finally:
             self._inflight.pop(key, None)
 
-    async def publish_json(self, channel: str, value: Any) -> None:
-        try:
-            await self.backend.publish(channel, orjson.dumps(value))
-        except CacheUnavailable as exc:
-            self.report_failure("publish", exc)
-
     async def close(self) -> None:
         await self.backend.close()
 

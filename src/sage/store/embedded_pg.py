@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,6 @@ class EmbeddedPostgres:
             self._server.cleanup()
         except Exception:  # the server may already be gone; stopping must never raise on exit
             log.warning("embedded PostgreSQL did not stop cleanly", exc_info=True)
-
-    def is_running(self) -> bool:
-        pid_file = self.pgdata / "postmaster.pid"
-        return pid_file.exists()
 
 
 def start_embedded_postgres(data_dir: Path, *, database: str = DATABASE_NAME) -> EmbeddedPostgres:
@@ -81,9 +76,3 @@ def find_pg_tool(name: str) -> str | None:
     if bin_dir and (bin_dir / name).exists():
         return str(bin_dir / name)
     return shutil.which(name)
-
-
-def tool_major_version(tool: str) -> int:
-    out = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True).stdout
-    # "pg_dump (PostgreSQL) 18.4"
-    return int(out.strip().split()[-1].split(".")[0])
