@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from starlette.types import Receive, Scope, Send
 
 from sage.api.deps import CurrentUser, RuntimeDep
+from sage.api.schemas import INT64_MAX, RequestModel
 from sage.chat.service import ChatService, StreamItems
 from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
 from sage.errors import Unavailable
@@ -83,13 +84,11 @@ async def _until_disconnect(receive: Receive) -> None:
 
 
 # -- schemas ------------------------------------------------------------------------------------------
-class ChatCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChatCreate(RequestModel):
     title: Title | None = None
 
 
-class ChatRename(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChatRename(RequestModel):
     title: Title
 
 
@@ -107,8 +106,7 @@ class ChatList(BaseModel):
     offset: int
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class MessageIn(RequestModel):
     content: str = Field(min_length=1, max_length=4000)
 
     @field_validator("content")
@@ -182,7 +180,7 @@ async def list_messages(
     user: CurrentUser,
     runtime: RuntimeDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page")] = None,
+    before: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="`next_before` of the previous page")] = None,
 ) -> MessagePage:
     rows, next_before = await chat_service(runtime).messages(user.id, chat_id, limit=limit, before=before)
     return MessagePage(items=[MessageOut.model_validate(r) for r in rows], next_before=next_before)

@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from sage.api.deps import RuntimeDep
-from sage.errors import NotFound, Unavailable
+from sage.errors import InvalidInput, NotFound, Unavailable
 from sage.market.consolidate import is_stale
 from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
 from sage.market.service import MarketService
@@ -136,15 +136,28 @@ def _ticker_out(price: ConsolidatedPrice, now: datetime, stale_after: float) -> 
     )
 
 
+MAX_SYMBOLS_PER_REQUEST = 100
+
+
 def _symbols_param(market: MarketService, raw: str | None) -> list[str] | None:
     if raw is None or not raw.strip():
         return None
-    return [market.resolve_symbol(part) for part in raw.split(",") if part.strip()]
+    parts = [part for part in raw.split(",") if part.strip()]
+    if len(parts) > MAX_SYMBOLS_PER_REQUEST:
+        message = f"At most {MAX_SYMBOLS_PER_REQUEST} symbols per request ({len(parts)} given)"
+        raise InvalidInput(
+            message,
+            details=[{"field": "symbols", "in": "query", "message": message, "limit": MAX_SYMBOLS_PER_REQUEST}],
+        )
+    return [market.resolve_symbol(part) for part in parts]
 
 
 SymbolsQuery = Annotated[
     str | None,
-    Query(description="comma-separated symbols (BTC, BTCUSDT, BTC/USDT, btc_usdt); default: all configured"),
+    Query(
+        description="comma-separated symbols (BTC, BTCUSDT, BTC/USDT, btc_usdt), at most "
+        f"{MAX_SYMBOLS_PER_REQUEST}; default: all configured",
+    ),
 ]
 
 

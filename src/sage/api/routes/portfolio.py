@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sage.api.deps import CurrentUser, RuntimeDep
+from sage.api.schemas import RequestModel
 from sage.errors import NotFound, SageError, Unavailable
 from sage.portfolio.prices import normalize_symbol
 from sage.portfolio.service import PortfolioService, PortfolioSummary
@@ -30,8 +31,7 @@ class InvalidSymbol(SageError):
     code = "validation_error"
 
 
-class PositionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PositionIn(RequestModel):
     quantity: Decimal = Field(gt=0, max_digits=38, decimal_places=18)
     average_cost: Decimal = Field(
         ge=0, max_digits=38, decimal_places=18, description="Average buy price in the quote currency"
