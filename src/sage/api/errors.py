@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import asyncpg
 import sentry_sdk
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -91,9 +92,38 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
+# SQLSTATEs that say "the connection or the server is going or gone", not "your query is wrong":
+# class 08 (connection exception), 57P01..03 (admin/crash shutdown, "the database system is
+# shutting down"/"starting up"), 53300 (too many connections).
+_UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """True when `exc`, or anything it wraps (SQLAlchemy's `orig`, `__cause__`, `__context__`),
+    is a connection-level failure: the request may succeed on retry, so it is a 503, not a 500."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (InterfaceError, SQLAlchemyTimeoutError, asyncpg.InterfaceError)):
+            return True
+        if isinstance(current, (ConnectionError, TimeoutError)):  # refused / reset / connect timeout
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and (sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES):
+            return True
+        orig = getattr(current, "orig", None)
+        stack.extend([orig if isinstance(orig, BaseException) else None, current.__cause__, current.__context__])
+    return False
+
+
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
-    if exc.connection_invalidated:
+    if is_connection_failure(exc):
         return await _database_unavailable(request, exc)
     request_id = request.scope.get("state", {}).get("request_id")
     log.error("database error", exc_info=exc, extra={"path": request.url.path})
@@ -110,4 +140,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyTimeoutError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
+    app.add_exception_handler(TimeoutError, _database_unavailable)  # asyncpg's connect timeout, unwrapped
     app.add_exception_handler(DBAPIError, _dbapi_error)
+    # asyncpg errors that reach us unwrapped (raised while a pooled connection is being set up)
+    app.add_exception_handler(asyncpg.PostgresError, _dbapi_error)
+    app.add_exception_handler(asyncpg.InterfaceError, _dbapi_error)
