@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
+from sage.auth.denylist import AccessDenylist
 from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
 from sage.observability.metrics import Metrics
@@ -75,7 +76,7 @@ class Runtime:
             db=db,
             cache=cache,
             metrics=metrics,
-            auth=AuthService(db, codec),
+            auth=AuthService(db, codec, AccessDenylist(cache)),
             limiter=RateLimiter(cache),
             database_url=url,
             embedded_pg=embedded,

@@ -64,3 +64,11 @@ async def revoke_family(session: AsyncSession, *, family: uuid.UUID) -> None:
         .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+
+
+async def family_revoked(session: AsyncSession, *, family: uuid.UUID) -> bool:
+    """Whether the refresh family was revoked (logout or detected reuse)."""
+    result = await session.execute(
+        select(RefreshToken.id).where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_not(None)).limit(1)
+    )
+    return result.first() is not None

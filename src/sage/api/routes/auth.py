@@ -1,11 +1,11 @@
-"""Registration, login and refresh. Login and register are rate-limited per client IP
+"""Registration, login, refresh and logout. Login and register are rate-limited per client IP
 and per email, so neither a botnet on one account nor one client on many gets far."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Response, status
 
-from sage.api.deps import ClientIP, RuntimeDep
+from sage.api.deps import BearerToken, ClientIP, RuntimeDep
 from sage.api.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, UserOut
 from sage.auth.service import normalize_email
 from sage.runtime import Runtime
@@ -39,3 +39,12 @@ async def login(body: LoginRequest, runtime: RuntimeDep, ip: ClientIP) -> TokenR
 async def refresh(body: RefreshRequest, runtime: RuntimeDep) -> TokenResponse:
     pair = await runtime.auth.refresh(body.refresh_token)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(token: BearerToken, runtime: RuntimeDep) -> Response:
+    """End this session: the bearer access token's refresh family is revoked (its refresh token
+    no longer works) and the family's access tokens are refused from now on. Other sessions of
+    the user (other logins) keep working. No body; a token already logged out is a 401."""
+    await runtime.auth.logout(token)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
