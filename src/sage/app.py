@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from sage import __version__
+from sage.api.body_limit import BodyLimitMiddleware, body_caps
 from sage.api.errors import install_error_handlers
 from sage.api.frontend import mount_frontend
 from sage.api.middleware import RequestContextMiddleware
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(api_router)
+    # Innermost of the three: a 413 still gets CORS headers and the request id.
+    app.add_middleware(BodyLimitMiddleware, default_max_bytes=settings.max_body_bytes, caps=body_caps(settings))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -169,6 +169,8 @@ class Settings(BaseSettings):
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # request bodies, every route but uploads
+    max_upload_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)  # routes in sage.api.body_limit.UPLOAD_ROUTES
 
     # --- observability and alerting --------------------------------------------------------
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))
