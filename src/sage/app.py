@@ -13,6 +13,7 @@ from sage.api.body_limit import BodyLimitMiddleware, body_caps
 from sage.api.errors import install_error_handlers
 from sage.api.frontend import mount_frontend
 from sage.api.middleware import RequestContextMiddleware
+from sage.api.openapi import install_openapi
 from sage.api.router import api_router
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     app.state.metrics = metrics
     app.state.prometheus = exporters.prometheus
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(api_router)

@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, InterfaceError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from sage.errors import SageError
 
@@ -59,9 +60,29 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").capitalize()
     if exc.status_code == 404 and message == "Not Found":
         message = f"No route for {request.method} {request.url.path}"
+    headers = exc.headers
     if exc.status_code == 405:
         message = f"Method {request.method} is not allowed on {request.url.path}"
-    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=exc.headers)
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request))}
+    return JSONResponse(error_body(code, message), status_code=exc.status_code, headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path. Starlette's own 405 names only the first
+    route that matched the path, though several routes (GET, PATCH, DELETE) may share it."""
+    allowed = []
+    for method in _METHODS:
+        probe = {**request.scope, "method": method}
+        for route in request.app.router.routes:
+            if isinstance(route, Mount):
+                continue  # the web app mounted at "/" would claim every GET
+            if route.matches(probe)[0] is Match.FULL:
+                allowed.append(method)
+                break
+    return allowed
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

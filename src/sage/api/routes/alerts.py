@@ -12,15 +12,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sage.alerts.service import AlertService
 from sage.api.deps import CurrentUser, RuntimeDep
-from sage.api.schemas import RequestModel
+from sage.api.schemas import SYMBOL_PATTERN, PositiveDecimal, RequestModel
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 
 class AlertIn(RequestModel):
-    symbol: str = Field(min_length=2, max_length=32, examples=["BTC/USDT"])
+    symbol: str = Field(pattern=SYMBOL_PATTERN, examples=["BTC/USDT"])
     condition: Literal["above", "below"]
-    threshold: Decimal = Field(gt=0, max_digits=38, decimal_places=18)
+    threshold: PositiveDecimal
 
     @field_validator("symbol")
     @classmethod

@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response, status
 
 from sage.api.deps import BearerToken, ClientIP, RuntimeDep
+from sage.api.openapi import error_responses
 from sage.api.schemas import LoginRequest, RefreshRequest, RegisterRequest, TokenResponse, UserOut
 from sage.auth.service import normalize_email
 from sage.runtime import Runtime
@@ -21,21 +22,23 @@ async def _limit(runtime: Runtime, action: str, ip: str, email: str) -> None:
     await runtime.limiter.check(Limit(f"{action}:email", s.auth_rate_limit_per_email, window), normalize_email(email))
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut)
+@router.post(
+    "/register", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=error_responses(409, 429)
+)
 async def register(body: RegisterRequest, runtime: RuntimeDep, ip: ClientIP) -> UserOut:
     await _limit(runtime, "register", ip, body.email)
     user = await runtime.auth.register(email=body.email, password=body.password, display_name=body.display_name)
     return UserOut.model_validate(user)
 
 
-@router.post("/login", response_model=TokenResponse)
+@router.post("/login", response_model=TokenResponse, responses=error_responses(401, 429))
 async def login(body: LoginRequest, runtime: RuntimeDep, ip: ClientIP) -> TokenResponse:
     await _limit(runtime, "login", ip, body.email)
     _, pair = await runtime.auth.login(email=body.email, password=body.password)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)
 
 
-@router.post("/refresh", response_model=TokenResponse)
+@router.post("/refresh", response_model=TokenResponse, responses=error_responses(401))
 async def refresh(body: RefreshRequest, runtime: RuntimeDep) -> TokenResponse:
     pair = await runtime.auth.refresh(body.refresh_token)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token, expires_in=pair.expires_in)

@@ -17,11 +17,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import Receive, Scope, Send
 
 from sage.api.deps import CurrentUser, RuntimeDep
-from sage.api.schemas import INT64_MAX, RequestModel
+from sage.api.openapi import error_responses
+from sage.api.schemas import INT64_MAX, NOT_BLANK_PATTERN, RequestModel
 from sage.chat.service import ChatService, StreamItems
 from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
 from sage.errors import Unavailable
@@ -29,7 +30,11 @@ from sage.runtime import Runtime
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Length and blankness are checked on the text as sent (so the schema states the rule exactly);
+# the title is stored stripped.
+Title = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=NOT_BLANK_PATTERN), AfterValidator(str.strip)
+]
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",  # no-transform: no proxy may compress or buffer it
@@ -107,14 +112,7 @@ class ChatList(BaseModel):
 
 
 class MessageIn(RequestModel):
-    content: str = Field(min_length=1, max_length=4000)
-
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
+    content: str = Field(min_length=1, max_length=4000, pattern=NOT_BLANK_PATTERN)
 
 
 class MessageOut(BaseModel):
@@ -186,7 +184,7 @@ async def list_messages(
     return MessagePage(items=[MessageOut.model_validate(r) for r in rows], next_before=next_before)
 
 
-@router.post("/{chat_id}/messages", response_class=EventStreamResponse, responses=_SSE_DOC)
+@router.post("/{chat_id}/messages", response_class=EventStreamResponse, responses={**_SSE_DOC, **error_responses(429)})
 async def ask(chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, runtime: RuntimeDep) -> EventStreamResponse:
     """Ask a question; the answer streams back as Server-Sent Events.
 

@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from sage.api.deps import CurrentUser, RuntimeDep
-from sage.api.schemas import RequestModel
+from sage.api.schemas import SYMBOL_PATTERN, NonNegativeDecimal, PositiveDecimal, RequestModel
 from sage.errors import NotFound, SageError, Unavailable
 from sage.portfolio.prices import normalize_symbol
 from sage.portfolio.service import PortfolioService, PortfolioSummary
@@ -23,7 +23,7 @@ from sage.runtime import Runtime
 
 router = APIRouter(prefix="/portfolio", tags=["portfolio"])
 
-SymbolPath = Annotated[str, Path(min_length=1, max_length=32, description="e.g. BTC-USDT, BTCUSDT or BTC")]
+SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="e.g. BTC-USDT, BTCUSDT or BTC")]
 
 
 class InvalidSymbol(SageError):
@@ -32,10 +32,8 @@ class InvalidSymbol(SageError):
 
 
 class PositionIn(RequestModel):
-    quantity: Decimal = Field(gt=0, max_digits=38, decimal_places=18)
-    average_cost: Decimal = Field(
-        ge=0, max_digits=38, decimal_places=18, description="Average buy price in the quote currency"
-    )
+    quantity: PositiveDecimal
+    average_cost: NonNegativeDecimal = Field(description="Average buy price in the quote currency")
 
 
 class PositionOut(BaseModel):
