@@ -91,3 +91,14 @@ async def _until_refused_with_57p03(url: str, timeout: float = 20.0) -> None:
                 return
             await conn.close()
             await asyncio.sleep(0.05)
+
+
+async def test_a_dependency_timing_out_is_a_503_not_a_500(app_client: httpx.AsyncClient) -> None:
+    async def connect_times_out() -> None:
+        raise TimeoutError  # what asyncpg raises, unwrapped, when a connection attempt times out
+
+    app_client.app.router.add_api_route("/slow-dependency", connect_times_out)  # type: ignore[attr-defined]
+    response = await app_client.get("/slow-dependency")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json()["error"]["code"] == "unavailable"

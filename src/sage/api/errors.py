@@ -143,6 +143,16 @@ def is_connection_failure(exc: BaseException) -> bool:
     return False
 
 
+async def _timed_out(request: Request, exc: Exception) -> JSONResponse:
+    """A dependency (most often the database's connect timeout) did not answer in time."""
+    log.warning("dependency timed out", extra={"error": type(exc).__name__, "path": request.url.path})
+    return JSONResponse(
+        error_body("unavailable", "A service Sage depends on did not answer in time; retry shortly"),
+        status_code=503,
+        headers={"Retry-After": "2"},
+    )
+
+
 async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
     if is_connection_failure(exc):
         return await _database_unavailable(request, exc)
@@ -161,7 +171,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SQLAlchemyTimeoutError, _database_unavailable)
     app.add_exception_handler(InterfaceError, _database_unavailable)
     app.add_exception_handler(ConnectionError, _database_unavailable)
-    app.add_exception_handler(TimeoutError, _database_unavailable)  # asyncpg's connect timeout, unwrapped
+    app.add_exception_handler(TimeoutError, _timed_out)  # e.g. asyncpg's connect timeout, unwrapped
     app.add_exception_handler(DBAPIError, _dbapi_error)
     # asyncpg errors that reach us unwrapped (raised while a pooled connection is being set up)
     app.add_exception_handler(asyncpg.PostgresError, _dbapi_error)
