@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
@@ -106,7 +107,7 @@ async def api_database(pg_server_url: str, template_database: str) -> AsyncItera
 
 @pytest.fixture(scope="module")
 def live_api(api_database: str, valkey_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveAPI]:
-    valkey_url = valkey_server_url.rsplit("/", 1)[0] + "/7"  # a logical database of its own, emptied first
+    valkey_url = urlsplit(valkey_server_url)._replace(path="/7").geturl()  # a logical database of its own, emptied
     import valkey
 
     with valkey.Valkey.from_url(valkey_url) as client:
