@@ -25,6 +25,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from sage.app import create_app
+from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.ops import schema
 from sage.settings import Settings
@@ -196,9 +197,18 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-async def app_client(settings: Settings, metrics: Metrics) -> AsyncIterator[httpx.AsyncClient]:
+def market_reader() -> MarketReader | None:
+    """The source of prices for portfolio, chat and alerts: None is the real market service;
+    a test module overrides this fixture to bring its own prices."""
+    return None
+
+
+@pytest.fixture
+async def app_client(
+    settings: Settings, metrics: Metrics, market_reader: MarketReader | None
+) -> AsyncIterator[httpx.AsyncClient]:
     """The real app (lifespan run) over an in-process ASGI transport."""
-    app = create_app(settings, metrics=metrics)
+    app = create_app(settings, metrics=metrics, market_reader=market_reader)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://sage.test") as client:

@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(default=None, validation_alias=AliasChoices("DATABASE_URL"))
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_max_overflow: int = Field(default=2, ge=0, le=100)
+    ingest_db_pool_size: int = Field(default=2, ge=1, le=100)
     db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_connect_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -54,7 +54,7 @@ async def test_latency_tokens_grounding_and_stream_gauges_are_recorded(chat_sett
 
 
 async def _zero_streams(server) -> bool:
-    return server.runtime.metrics.value("ActiveStreams") == 0 and server.runtime.services["chat"].active_streams == 0
+    return server.runtime.metrics.value("ActiveStreams") == 0 and server.runtime.services.chat.active_streams == 0
 
 
 async def test_the_unverified_claims_are_stored_with_the_message(chat_settings, live_server, fake_anthropic):
@@ -85,7 +85,7 @@ async def test_shutting_down_cuts_answers_short_and_saves_them(chat_settings, li
             async for item in iter_sse(r):
                 stream.items.append(item)
                 if item == stream.items[-1] and getattr(item, "event", None) == "delta":
-                    await server.runtime.services["chat"].close()
+                    await server.runtime.services.chat.close()
                 if getattr(item, "event", None) in ("done", "error"):
                     break
     assert stream.last.event == "error" and stream.last.data["code"] == "server_shutdown"

@@ -37,9 +37,7 @@ def test_mentioned_symbols(question, symbols):
 
 
 def _builder(market: FakeMarket | None, portfolio=None) -> ContextBuilder:
-    return ContextBuilder(
-        market=lambda: market, portfolio=portfolio, top_symbols=["BTC/USDT", "ETH/USDT"], clock=lambda: CLOCK
-    )
+    return ContextBuilder(market=market, portfolio=portfolio, top_symbols=["BTC/USDT", "ETH/USDT"], clock=lambda: CLOCK)
 
 
 async def test_the_context_holds_the_mentioned_symbols_else_the_top_ones():

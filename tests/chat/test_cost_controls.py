@@ -134,7 +134,7 @@ async def test_a_queued_question_waits_for_a_permit_and_then_streams(chat_settin
     gate = asyncio.Event()
     fake_anthropic.queue(Reply(chunks=["first"], gate=gate, gate_after_chunks=0), Reply(chunks=["second"]))
     server = await live_server(chat_settings(llm_max_concurrency=1, llm_queue_size=5))
-    chat = server.runtime.services["chat"]
+    chat = server.runtime.services.chat
     async with server.client() as client:
         headers = await register(client)
         chat_id = await new_chat(client, headers)

@@ -42,7 +42,7 @@ async def _context(question: str, *, market: FakeMarket | None = None, with_port
         return summarize(positions, quotes, CLOCK)
 
     builder = ContextBuilder(
-        market=lambda: market,
+        market=market,
         portfolio=portfolio if with_portfolio else None,
         top_symbols=["BTC/USDT", "ETH/USDT", "SOL/USDT"],
         clock=lambda: CLOCK,

@@ -58,7 +58,7 @@ async def test_the_summary_reports_count_combined_pnl_and_the_extremes(settings,
         ],
     )
     try:
-        fields = await portfolio_performance(db, lambda: Market({"BTC/USDT": "55000", "ETH/USDT": "1800"}))
+        fields = await portfolio_performance(db, Market({"BTC/USDT": "55000", "ETH/USDT": "1800"}))
     finally:
         await db.dispose()
     # cost 50000 + 20000 + 6000 = 76000; value 55000 + 18000 + 5500 = 78500; P&L +3.29 %
@@ -69,7 +69,7 @@ async def test_the_summary_reports_count_combined_pnl_and_the_extremes(settings,
 async def test_no_portfolios_is_said_plainly(settings, database_url):
     db = Database(create_engine(settings, database_url))
     try:
-        assert await portfolio_performance(db, lambda: None) == {"Shadow portfolios": "none yet"}
+        assert await portfolio_performance(db, Market({})) == {"Shadow portfolios": "none yet"}
     finally:
         await db.dispose()
 
@@ -77,7 +77,7 @@ async def test_no_portfolios_is_said_plainly(settings, database_url):
 async def test_portfolios_without_prices_are_counted_but_not_valued(settings, database_url):
     db = await _db_with(settings, database_url, [[("SOL/USDT", "3", "100")]])
     try:
-        fields = await portfolio_performance(db, lambda: None)
+        fields = await portfolio_performance(db, Market({}))
     finally:
         await db.dispose()
     assert fields == {"Shadow portfolios": "1 portfolios (no prices to value them)"}

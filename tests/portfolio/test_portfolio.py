@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import pytest
 
-from sage.portfolio.prices import normalize_symbol
 from sage.portfolio.service import summarize
 from sage.store.chat_tables import PortfolioPosition
 from tests.chat.support import FakeMarket, Quote
@@ -15,21 +14,13 @@ from tests.conftest import register_and_login
 
 
 @pytest.fixture
-def market(app_client) -> FakeMarket:
-    fake = FakeMarket()
-    app_client.app.state.runtime.services["market"] = fake
-    return fake
+def market_reader() -> FakeMarket:
+    return FakeMarket()
 
 
-@pytest.mark.parametrize("raw", ["BTC/USDT", "btc_usdt", "BTC-USDT", "BTCUSDT", "btc", " Btc/Usdt "])
-def test_symbols_are_normalised(raw):
-    assert normalize_symbol(raw) == "BTC/USDT"
-
-
-@pytest.mark.parametrize("raw", ["", "/", "BTC/", "bitcoin!", "A" * 20])
-def test_bad_symbols_are_refused(raw):
-    with pytest.raises(ValueError):
-        normalize_symbol(raw)
+@pytest.fixture
+def market(app_client, market_reader: FakeMarket) -> FakeMarket:
+    return market_reader
 
 
 def test_the_summary_values_positions_and_leaves_unpriced_ones_out_of_the_totals():

@@ -23,7 +23,7 @@ import orjson
 
 from sage.chat.formatting import fmt_number, fmt_pct, fmt_price, fmt_time, quantize, significant
 from sage.chat.mentions import mentioned_symbols
-from sage.portfolio.prices import FearGreedQuote, MarketLookup, MarketReader, PriceQuote
+from sage.market.reader import FearGreedQuote, MarketReader, PriceQuote
 from sage.portfolio.service import PortfolioSummary
 
 __all__ = [
@@ -274,7 +274,7 @@ class ContextBuilder:
     def __init__(
         self,
         *,
-        market: MarketLookup,
+        market: MarketReader,
         portfolio: PortfolioLookup | None,
         top_symbols: Sequence[str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -290,22 +290,19 @@ class ContextBuilder:
         prices: tuple[PriceFact, ...] = ()
         fear_greed: SentimentFact | None = None
         market_available = True
-        market = self._market()
-        if market is None:
+        market = self._market
+        try:
+            quotes = await market.consolidated(wanted)
+            by_symbol = {q.symbol: PriceFact.of(q) for q in quotes}
+            prices = tuple(by_symbol[s] for s in wanted if s in by_symbol)
+        except Exception as exc:
             market_available = False
-        else:
-            try:
-                quotes = await market.consolidated(wanted)
-                by_symbol = {q.symbol: PriceFact.of(q) for q in quotes}
-                prices = tuple(by_symbol[s] for s in wanted if s in by_symbol)
-            except Exception as exc:
-                market_available = False
-                log.warning("chat context: prices unavailable", extra={"error": type(exc).__name__})
-            try:
-                reading = await market.fear_greed()
-                fear_greed = SentimentFact.of(reading) if reading is not None else None
-            except Exception as exc:
-                log.warning("chat context: fear & greed unavailable", extra={"error": type(exc).__name__})
+            log.warning("chat context: prices unavailable", extra={"error": type(exc).__name__})
+        try:
+            reading = await market.fear_greed()
+            fear_greed = SentimentFact.of(reading) if reading is not None else None
+        except Exception as exc:
+            log.warning("chat context: fear & greed unavailable", extra={"error": type(exc).__name__})
         found = {p.symbol for p in prices}
         missing = tuple(s for s in mentioned if s not in found) if market_available else ()
         summary: PortfolioSummary | None = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sage.portfolio.prices import KNOWN_QUOTES
+from sage.market.symbols import KNOWN_QUOTES
 
 # Names people use for the common coins, in English and Korean (the original users).
 COIN_ALIASES = {

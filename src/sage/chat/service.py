@@ -32,8 +32,8 @@ from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
 from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, ResumePoint, StreamEvent
 from sage.chat.streaming import EventLog
 from sage.errors import NotFound, Unavailable
+from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
-from sage.portfolio.prices import MarketLookup
 from sage.portfolio.service import PortfolioService
 from sage.settings import Settings
 from sage.store.cache import Cache
@@ -65,7 +65,7 @@ class ChatService:
         metrics: Metrics,
         limiter: RateLimiter,
         model: ChatModel,
-        market: MarketLookup,
+        market: MarketReader,
         portfolio: PortfolioService | None,
     ) -> None:
         self.settings = settings

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
 
+from sage.market.reader import MarketReader
 from sage.store.db import Database
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _money(value: Decimal) -> str:
     return f"{amount:,.2f}"
 
 
-async def portfolio_performance(db: Database, market: Callable[[], Any]) -> dict[str, str]:
+async def portfolio_performance(db: Database, market: MarketReader) -> dict[str, str]:
     from sage.portfolio.service import summarize
     from sage.store.chat_tables import PortfolioPosition
 
@@ -48,13 +49,11 @@ async def portfolio_performance(db: Database, market: Callable[[], Any]) -> dict
     for position in positions:
         by_user[position.user_id].append(position)
     quotes: dict[str, Any] = {}
-    reader = market()
-    if reader is not None:
-        try:
-            for quote in await reader.consolidated(sorted({p.symbol for p in positions})):
-                quotes[quote.symbol] = quote
-        except Exception as exc:
-            log.warning("portfolio prices unavailable for the summary", extra={"error": type(exc).__name__})
+    try:
+        for quote in await market.consolidated(sorted({p.symbol for p in positions})):
+            quotes[quote.symbol] = quote
+    except Exception as exc:
+        log.warning("portfolio prices unavailable for the summary", extra={"error": type(exc).__name__})
     now = datetime.now(UTC)
     summaries = [summarize(held, quotes, now) for held in by_user.values()]
     cost = sum((s.total_cost for s in summaries), Decimal(0))
@@ -69,10 +68,10 @@ async def portfolio_performance(db: Database, market: Callable[[], Any]) -> dict
     }
 
 
-def portfolio_source(runtime: Any) -> Callable[[date], Any]:
-    """A DailySummary source reading the runtime's database and market service."""
+def portfolio_source(db: Database, market: MarketReader) -> Callable[[date], Awaitable[dict[str, str]]]:
+    """A DailySummary source valuing every shadow portfolio at the market's prices."""
 
     async def source(day: date) -> dict[str, str]:
-        return await portfolio_performance(runtime.db, lambda: runtime.services.get("market"))
+        return await portfolio_performance(db, market)
 
     return source

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from sage.errors import Conflict, NotFound
-from sage.portfolio.prices import MarketLookup, PriceQuote
+from sage.market.reader import MarketReader, PriceQuote
 from sage.store.chat_tables import PortfolioPosition
 from sage.store.db import Database
 
@@ -116,7 +116,7 @@ def summarize(positions: list[PortfolioPosition], quotes: dict[str, PriceQuote],
 
 
 class PortfolioService:
-    def __init__(self, db: Database, market: MarketLookup) -> None:
+    def __init__(self, db: Database, market: MarketReader) -> None:
         self.db = db
         self._market = market
 
@@ -191,11 +191,9 @@ class PortfolioService:
         if not positions:
             return None
         quotes: dict[str, PriceQuote] = {}
-        market = self._market()
-        if market is not None:
-            try:
-                for quote in await market.consolidated(sorted({p.symbol for p in positions})):
-                    quotes[quote.symbol] = quote
-            except Exception as exc:  # a market outage must not hide the positions themselves
-                log.warning("portfolio prices unavailable", extra={"error": type(exc).__name__})
+        try:
+            for quote in await self._market.consolidated(sorted({p.symbol for p in positions})):
+                quotes[quote.symbol] = quote
+        except Exception as exc:  # a market outage must not hide the positions themselves
+            log.warning("portfolio prices unavailable", extra={"error": type(exc).__name__})
         return summarize(positions, quotes, datetime.now(UTC))

@@ -20,11 +20,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from starlette.types import Receive, Scope, Send
 
-from sage.api.deps import CurrentUser, RuntimeDep
-from sage.chat.service import ChatService, StreamItems
+from sage.api.deps import ChatDep, CurrentUser
+from sage.chat.service import StreamItems
 from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
-from sage.errors import Unavailable
-from sage.runtime import Runtime
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 
@@ -136,43 +134,36 @@ class MessagePage(BaseModel):
     next_before: int | None = Field(description="Pass as `before` to load the older page; null when none is left")
 
 
-def chat_service(runtime: Runtime) -> ChatService:
-    service = runtime.services.get("chat")
-    if not isinstance(service, ChatService):
-        raise Unavailable("Chat is not available", retry_after=5)
-    return service
-
-
 # -- routes -----------------------------------------------------------------------------------------------
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
-async def create_chat(body: ChatCreate, user: CurrentUser, runtime: RuntimeDep) -> Any:
-    return await chat_service(runtime).create_chat(user.id, body.title)
+async def create_chat(body: ChatCreate, user: CurrentUser, chat: ChatDep) -> Any:
+    return await chat.create_chat(user.id, body.title)
 
 
 @router.get("", response_model=ChatList)
 async def list_chats(
     user: CurrentUser,
-    runtime: RuntimeDep,
+    chat: ChatDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Any:
     """Newest first; cached for SAGE_CACHE_TTL_USER_CHAT_LIST seconds, refreshed by every write."""
-    return await chat_service(runtime).list_chats(user.id, limit=limit, offset=offset)
+    return await chat.list_chats(user.id, limit=limit, offset=offset)
 
 
 @router.get("/{chat_id}", response_model=ChatOut)
-async def get_chat(chat_id: uuid.UUID, user: CurrentUser, runtime: RuntimeDep) -> Any:
-    return await chat_service(runtime).get_chat(user.id, chat_id)
+async def get_chat(chat_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> Any:
+    return await chat.get_chat(user.id, chat_id)
 
 
 @router.patch("/{chat_id}", response_model=ChatOut)
-async def rename_chat(chat_id: uuid.UUID, body: ChatRename, user: CurrentUser, runtime: RuntimeDep) -> Any:
-    return await chat_service(runtime).rename_chat(user.id, chat_id, body.title)
+async def rename_chat(chat_id: uuid.UUID, body: ChatRename, user: CurrentUser, chat: ChatDep) -> Any:
+    return await chat.rename_chat(user.id, chat_id, body.title)
 
 
 @router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_chat(chat_id: uuid.UUID, user: CurrentUser, runtime: RuntimeDep) -> Response:
-    await chat_service(runtime).delete_chat(user.id, chat_id)
+async def delete_chat(chat_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> Response:
+    await chat.delete_chat(user.id, chat_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -180,22 +171,22 @@ async def delete_chat(chat_id: uuid.UUID, user: CurrentUser, runtime: RuntimeDep
 async def list_messages(
     chat_id: uuid.UUID,
     user: CurrentUser,
-    runtime: RuntimeDep,
+    chat: ChatDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page")] = None,
 ) -> MessagePage:
-    rows, next_before = await chat_service(runtime).messages(user.id, chat_id, limit=limit, before=before)
+    rows, next_before = await chat.messages(user.id, chat_id, limit=limit, before=before)
     return MessagePage(items=[MessageOut.model_validate(r) for r in rows], next_before=next_before)
 
 
 @router.post("/{chat_id}/messages", response_class=EventStreamResponse, responses=_SSE_DOC)
-async def ask(chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, runtime: RuntimeDep) -> EventStreamResponse:
+async def ask(chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep) -> EventStreamResponse:
     """Ask a question; the answer streams back as Server-Sent Events.
 
     Refusals come before the stream as JSON: 404 (not your chat), 429 (request rate or
     daily token budget, with Retry-After), 503 (model queue full, with Retry-After).
     """
-    items = await chat_service(runtime).ask(user.id, chat_id, body.content)
+    items = await chat.ask(user.id, chat_id, body.content)
     return EventStreamResponse(items)
 
 
@@ -204,12 +195,12 @@ async def resume(
     chat_id: uuid.UUID,
     message_id: uuid.UUID,
     user: CurrentUser,
-    runtime: RuntimeDep,
+    chat: ChatDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
     last_event_id_query: Annotated[str | None, Query(alias="last_event_id", max_length=64)] = None,
 ) -> EventStreamResponse:
     """Reconnect to an answer: continues after `Last-Event-ID` (header, or `last_event_id`
     query for clients that cannot set headers); a finished answer is served from storage."""
     point = parse_last_event_id(last_event_id or last_event_id_query)
-    items = await chat_service(runtime).resume(user.id, chat_id, message_id, point)
+    items = await chat.resume(user.id, chat_id, message_id, point)
     return EventStreamResponse(items)

@@ -14,11 +14,10 @@ from fastapi import APIRouter, Path, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from sage.api.deps import CurrentUser, RuntimeDep
-from sage.errors import NotFound, SageError, Unavailable
-from sage.portfolio.prices import normalize_symbol
-from sage.portfolio.service import PortfolioService, PortfolioSummary
-from sage.runtime import Runtime
+from sage.api.deps import CurrentUser, PortfolioDep
+from sage.errors import NotFound, SageError
+from sage.market.symbols import parse_symbol
+from sage.portfolio.service import PortfolioSummary
 
 router = APIRouter(prefix="/portfolio", tags=["portfolio"])
 
@@ -74,16 +73,9 @@ class SummaryOut(BaseModel):
     as_of: datetime
 
 
-def portfolio_service(runtime: Runtime) -> PortfolioService:
-    service = runtime.services.get("portfolio")
-    if not isinstance(service, PortfolioService):
-        raise Unavailable("Portfolio is not available", retry_after=5)
-    return service
-
-
 def _symbol(raw: str) -> str:
     try:
-        return normalize_symbol(raw)
+        return parse_symbol(raw)
     except ValueError as exc:
         raise InvalidSymbol(str(exc), details=[{"field": "symbol", "in": "path", "message": str(exc)}]) from exc
 
@@ -101,41 +93,41 @@ def _summary(summary: PortfolioSummary) -> SummaryOut:
 
 
 @router.get("/positions", response_model=list[PositionOut])
-async def list_positions(user: CurrentUser, runtime: RuntimeDep) -> Any:
-    return await portfolio_service(runtime).positions(user.id)
+async def list_positions(user: CurrentUser, portfolio: PortfolioDep) -> Any:
+    return await portfolio.positions(user.id)
 
 
 @router.get("/positions/{symbol:path}", response_model=PositionOut)
-async def get_position(symbol: SymbolPath, user: CurrentUser, runtime: RuntimeDep) -> Any:
+async def get_position(symbol: SymbolPath, user: CurrentUser, portfolio: PortfolioDep) -> Any:
     wanted = _symbol(symbol)
-    for position in await portfolio_service(runtime).positions(user.id):
+    for position in await portfolio.positions(user.id):
         if position.symbol == wanted:
             return position
     raise NotFound(f"No position in {wanted}")
 
 
 @router.put("/positions/{symbol:path}", response_model=PositionOut)
-async def put_position(symbol: SymbolPath, body: PositionIn, user: CurrentUser, runtime: RuntimeDep) -> Any:
+async def put_position(symbol: SymbolPath, body: PositionIn, user: CurrentUser, portfolio: PortfolioDep) -> Any:
     """Create or replace the position in `symbol`."""
-    return await portfolio_service(runtime).upsert(
+    return await portfolio.upsert(
         user.id, symbol=_symbol(symbol), quantity=body.quantity, average_cost=body.average_cost
     )
 
 
 @router.delete("/positions/{symbol:path}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_position(symbol: SymbolPath, user: CurrentUser, runtime: RuntimeDep) -> Response:
-    await portfolio_service(runtime).delete(user.id, _symbol(symbol))
+async def delete_position(symbol: SymbolPath, user: CurrentUser, portfolio: PortfolioDep) -> Response:
+    await portfolio.delete(user.id, _symbol(symbol))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.delete("/positions", status_code=status.HTTP_204_NO_CONTENT)
-async def clear_positions(user: CurrentUser, runtime: RuntimeDep) -> Response:
-    await portfolio_service(runtime).clear(user.id)
+async def clear_positions(user: CurrentUser, portfolio: PortfolioDep) -> Response:
+    await portfolio.clear(user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/summary", response_model=SummaryOut | None)
-async def summary(user: CurrentUser, runtime: RuntimeDep) -> Any:
+async def summary(user: CurrentUser, portfolio: PortfolioDep) -> Any:
     """Value and P&L at consolidated prices; null when the portfolio is empty."""
-    result = await portfolio_service(runtime).summary(user.id)
+    result = await portfolio.summary(user.id)
     return None if result is None else _summary(result)

@@ -1,6 +1,6 @@
-"""Runtime hook: the alert service, and a loop that evaluates pending alerts.
+"""The loop that checks pending price alerts against fresh consolidated prices.
 
-Every API task runs the loop; the conditional UPDATE in AlertService.evaluate makes each
+Every API task runs it; the conditional UPDATE in PriceAlertService.evaluate makes each
 alert fire once however many tasks race. Fired alerts go to the Discord business channel.
 """
 
@@ -11,18 +11,13 @@ import contextlib
 import logging
 from contextlib import AsyncExitStack
 
-from sage.alerts.service import AlertService, Fired
-from sage.runtime import START_HOOKS, Runtime
+from sage.alerts.service import Fired, PriceAlertService, PriceReader
+from sage.notify import Alert, Channel, Notifier
 
 log = logging.getLogger(__name__)
 
 
-def _announce(runtime: Runtime, fired: list[Fired]) -> None:
-    notifier = runtime.services.get("notifier")
-    if notifier is None:
-        return
-    from sage.notify import Alert, Channel
-
+def _announce(notifier: Notifier, fired: list[Fired]) -> None:
     for item in fired:
         notifier.send(
             Channel.BUSINESS,
@@ -39,27 +34,23 @@ def _announce(runtime: Runtime, fired: list[Fired]) -> None:
         )
 
 
-async def _evaluate_forever(runtime: Runtime, service: AlertService) -> None:
-    interval = runtime.settings.market_alert_check_seconds
+async def _check_forever(service: PriceAlertService, prices: PriceReader, notifier: Notifier, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
-        market = runtime.services.get("market")
-        if market is None:
-            continue
         try:
-            fired = await service.evaluate(market)
+            fired = await service.evaluate(prices)
         except Exception:  # one bad tick (database blip) must not end the loop
             log.warning("market alert evaluation failed", exc_info=True)
             continue
         if fired:
             log.info("market alerts fired", extra={"count": len(fired)})
-            _announce(runtime, fired)
+            _announce(notifier, fired)
 
 
-async def start_alerts(runtime: Runtime, stack: AsyncExitStack) -> None:
-    service = AlertService(runtime.db, runtime.metrics)
-    runtime.services["alerts"] = service
-    task = asyncio.create_task(_evaluate_forever(runtime, service), name="market-alerts")
+def start_price_alert_checks(
+    service: PriceAlertService, prices: PriceReader, notifier: Notifier, *, interval: float, stack: AsyncExitStack
+) -> None:
+    task = asyncio.create_task(_check_forever(service, prices, notifier, interval), name="market-alerts")
 
     async def stop() -> None:
         task.cancel()
@@ -67,6 +58,3 @@ async def start_alerts(runtime: Runtime, stack: AsyncExitStack) -> None:
             await task
 
     stack.push_async_callback(stop)
-
-
-START_HOOKS.append(start_alerts)
