@@ -75,5 +75,5 @@ def app_from_env() -> FastAPI:
     from sage.observability.logging import configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level, json=settings.log_json if settings.log_json is not None else True)
+    configure_logging(settings.log_level, json=settings.log_json)
     return create_app(settings)

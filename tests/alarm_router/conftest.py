@@ -15,8 +15,6 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from tests.notify.fake_discord import FakeDiscord
-
 ROUTER_DIR = Path(__file__).resolve().parents[2] / "infra" / "alarm_router"
 
 
@@ -43,15 +41,6 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://{host}:{port}"
     finally:
         server.stop()
-
-
-@pytest.fixture
-def discord() -> Iterator[FakeDiscord]:
-    fake = FakeDiscord().start()
-    try:
-        yield fake
-    finally:
-        fake.stop()
 
 
 class Sleeps:

@@ -10,7 +10,7 @@ import pytest
 from sage.portfolio.service import summarize
 from sage.store.chat_tables import PortfolioPosition
 from tests.chat.support import FakeMarket, Quote
-from tests.conftest import register_and_login
+from tests.support.api import register_and_login
 
 
 @pytest.fixture

@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from starlette.types import Receive, Scope, Send
 
 from sage.api.deps import ChatDep, CurrentUser
+from sage.chat.repository import TITLE_MAX
 from sage.chat.service import StreamItems
 from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",  # no-transform: no proxy may compress or buffer it
