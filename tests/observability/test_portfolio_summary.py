@@ -10,7 +10,7 @@ from decimal import Decimal
 from sage.observability.portfolio_summary import portfolio_performance
 from sage.store.chat_tables import PortfolioPosition
 from sage.store.db import Database, create_engine
-from sage.store.tables import User
+from sage.store.user_tables import User
 
 
 @dataclass(frozen=True)

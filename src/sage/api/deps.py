@@ -22,7 +22,7 @@ from sage.portfolio.service import PortfolioService
 from sage.runtime import Runtime, Services
 from sage.settings import Settings
 from sage.store.ratelimit import RateLimiter
-from sage.store.tables import User
+from sage.store.user_tables import User
 
 _bearer = HTTPBearer(auto_error=False, description="JWT access token from /api/v1/auth/login")
 
