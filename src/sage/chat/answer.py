@@ -290,7 +290,7 @@ class AnswerRun:
             grounding_data = dict(cached.grounding)
             unverified = list(cached.unverified_claims)
         else:
-            result = check_answer(text, job.context.facts, question=job.question) if text else GroundingResult(())
+            result = check_answer(text, job.context.facts(), question=job.question) if text else GroundingResult(())
             grounding_data = result.as_dict()
             unverified = [c.as_dict() for c in result.unverified]
             deps.grounding.record(result)
