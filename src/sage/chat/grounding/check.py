@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from sage.chat.grounding.binding import Binding, bind, is_index_value
+from sage.chat.grounding.binding import Binding, bind, coin_after, is_index_value
 from sage.chat.grounding.dates import DateMention, find_dates
 from sage.chat.grounding.facts import (
     CLOCK,
@@ -82,7 +82,7 @@ def _coins(facts: Facts) -> dict[str, Subject]:
     return coins
 
 
-def _not_a_claim(number: NumberMention, text: str) -> bool:
+def _not_a_claim(number: NumberMention, text: str, coins: dict[str, Subject]) -> bool:
     after = text[number.end : number.end + 16]
     if number.percent or number.currency:
         return False
@@ -96,8 +96,8 @@ def _not_a_claim(number: NumberMention, text: str) -> bool:
     if number.bare_integer:
         if 1900 <= number.value <= 2100:
             return True  # a year in prose
-        if _WORD_AFTER.match(after) and not _AFTER_A_FIGURE.match(after):
-            return True  # a count: "3 things", "top 5 coins"
+        if _WORD_AFTER.match(after) and not _AFTER_A_FIGURE.match(after) and not coin_after(text, number.end, coins):
+            return True  # a count: "3 things", "top 5 coins" (but "3 ETH" is a quantity)
     return False
 
 
@@ -150,7 +150,7 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
         inside_mentions = [m for m in mentions if s_start <= m.start < s_end]
         for number in (n for n in numbers if s_start <= n.start < s_end):
             start_of_window, window_start = window_start, number.end
-            if _not_a_claim(number, answer) or any(a <= number.start < b for a, b in scale_spans):
+            if _not_a_claim(number, answer, coins) or any(a <= number.start < b for a, b in scale_spans):
                 continue
             binding = bind(number, answer, (s_start, s_end), start_of_window, mentions, carried, coins)
             if binding.subject is None and number.bare_integer:

@@ -247,7 +247,7 @@ class Facts:
                 (Field.WEIGHT_PCT, row.weight_pct),
             ):
                 if value is not None:
-                    self.add(subject, field, value, time=row.price_as_of or at, source=source)
+                    self.add(subject, field, value, time=at, source=source)  # all valued at one moment
         self.add(PORTFOLIO, Field.VALUE, summary.total_value, time=at, source=source)
         self.add(PORTFOLIO, Field.COST, summary.total_cost, time=at, source=source)
         self.add(PORTFOLIO, Field.PNL, summary.total_pnl, time=at, source=source)
@@ -285,7 +285,9 @@ class Facts:
         hits = [f for f in self._facts if f.time is not None and not f.derived and any(m(f.time) for m in moments)]
         if not hits:
             return self
-        return Facts([f for f in self._facts if f.time is None or f in hits or (f.derived and f.time in {h.time for h in hits})])
+        return Facts(
+            [f for f in self._facts if f.time is None or f in hits or (f.derived and f.time in {h.time for h in hits})]
+        )
 
     def current(self) -> Facts:
         """Untimed facts and each subject's latest ones: what a present-tense sentence states
@@ -294,11 +296,7 @@ class Facts:
         for fact in self._facts:
             if fact.time is not None and not fact.derived:
                 latest[fact.subject] = max(latest.get(fact.subject, fact.time), fact.time)
-        return Facts(
-            f
-            for f in self._facts
-            if f.time is None or f.subject not in latest or f.time >= latest[f.subject]
-        )
+        return Facts(f for f in self._facts if f.time is None or f.subject not in latest or f.time >= latest[f.subject])
 
     def timed(self) -> list[Fact]:
         return [f for f in self._facts if f.time is not None]

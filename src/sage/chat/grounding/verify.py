@@ -1,8 +1,9 @@
 """Verifies one bound claim against the facts of its subject, and says why when it fails.
 
 Tolerances (the same for every field):
-- exact wording: within one unit of the last digit written ("$97.3K" matches 97,250.50;
-  "$97,300" does not), so rounding and truncation both pass;
+- exact wording: the figure is the fact rounded (within half a unit of the last digit written)
+  or truncated (up to one unit below it): "$97.3K" and "$97K" match 97,250.50, "$97,300",
+  "$96K" and "3" for 2 do not;
 - about/around/roughly/~/약/정도: within 3 % of the fact, or one unit of the last digit if larger;
 - above/over/more than/이상: the fact is at or above the figure and at most 10 % beyond it (or
   one unit of the last digit, or half a percentage point for a percentage, if larger):
@@ -57,8 +58,8 @@ def _magnitude(binding: Binding, target: Decimal) -> str | None:
     number = binding.number
     claim, fact, unit = abs(number.value), abs(target), number.unit
     match binding.comparison:
-        case Comparison.EXACT:
-            return None if abs(claim - fact) <= unit else VALUE_MISMATCH
+        case Comparison.EXACT:  # rounded (half a unit either side) or truncated (up to one unit above)
+            return None if -unit / 2 <= fact - claim < unit else VALUE_MISMATCH
         case Comparison.ABOUT:
             return None if abs(claim - fact) <= max(unit, fact * ABOUT_TOLERANCE) else VALUE_MISMATCH
         case Comparison.ABOVE:
