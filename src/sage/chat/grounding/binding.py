@@ -59,6 +59,7 @@ _HINTS_AFTER = (
         re.compile(r"^\s?(?:\w+\s)?of\s(?:the|your)\s(?:\w+\s)?portfolio|^\s?비중", re.IGNORECASE),
         frozenset({Field.WEIGHT_PCT}),
     ),
+    (re.compile(r"^\s?(?:[A-Z]{2,6}\s)?(?:held|worth)\b", re.IGNORECASE), frozenset({Field.QUANTITY})),
     (re.compile(r"^\s?(?:24\s?h\s)?high\b", re.IGNORECASE), frozenset({Field.HIGH})),
     (re.compile(r"^\s?(?:24\s?h\s)?low\b", re.IGNORECASE), frozenset({Field.LOW})),
 )
@@ -98,6 +99,10 @@ _LEVEL_AFTER_DIRECTION = re.compile(
     r"^\s*(?:\w+\s+)?(?:to|at|toward|towards|near|into|back\sto)\b|^\S*\s*(?:해서|하여)", re.IGNORECASE
 )
 _COMPARATIVE_WORDS = re.compile(r"(?:higher|lower|more|less|greater)\s+than", re.IGNORECASE)
+_PERSONAL = re.compile(
+    r"\byou(?:r|'re|'ve)?\b|\bmy\b|\bheld\b|\bholdings?\b|\bpositions?\b|p&l|\bpnl\b|보유|포트폴리오|내\s",
+    re.IGNORECASE,
+)
 _COIN_AFTER = re.compile(r"^\s?([A-Z][A-Z0-9]{1,9})(?![A-Za-z])|^\s?(비트코인|이더리움|솔라나|리플|도지코인)")
 
 
@@ -109,6 +114,7 @@ class Binding:
     hinted: bool  # the fields came from a keyword, not from defaults
     direction: int  # +1 up, -1 down, 0 none written
     comparison: Comparison
+    personal: bool  # the sentence speaks of the user's holdings ("your", "P&L", "보유")
 
     @property
     def claimed_sign(self) -> int:
@@ -195,12 +201,15 @@ def bind(
     if quantity_of is not None and hint is None:
         hint = frozenset({Field.QUANTITY, Field.VOLUME})  # "0.5 BTC" held, or traded
     fields = _fields(number, subject, hint, direction)
-    return Binding(number, subject, fields, hinted, direction, comparison)
+    personal = bool(_PERSONAL.search(text, s_start, s_end))
+    return Binding(number, subject, fields, hinted, direction, comparison, personal)
 
 
 def _fields(
     number: NumberMention, subject: Subject | None, hint: frozenset[Field] | None, direction: int
 ) -> frozenset[Field]:
+    if subject == FEAR_GREED and not number.percent:
+        return frozenset({Field.INDEX_VALUE})  # the index has one figure; "yesterday" names a time, not a field
     if number.percent:
         chosen = (hint or frozenset()) & PERCENT_FIELDS
         if hint and Field.PNL in hint:

@@ -41,12 +41,16 @@ _UNIT_AFTER = re.compile(
 # A bare number followed by one of these still states a figure ("at 72 today", "91000 now")
 _AFTER_A_FIGURE = re.compile(
     r"^\s?(?:today|now|right|currently|at|as|on|this|and|or|with|while|which|after|before|points?|pts|"
-    r"level|mark|area|zone|territory|for|in|but|so|yesterday|earlier|though|according)\b",
+    r"level|mark|area|zone|territory|for|in|but|so|yesterday|earlier|though|according|vs|versus|against|compared|per|each|from|to|up|down|after|over)\b",
     re.IGNORECASE,
 )
+_TICKER_BEFORE = re.compile(r"(?:\b[A-Z][A-Za-z0-9]{1,9}|Layer|Web)\s$")
 _WORD_AFTER = re.compile(r"^\s?[A-Za-z]")
+_SCALE_LABEL = r"(?:\s?\([^)]{0,20}\))?"
 _INDEX_SCALE = re.compile(
-    r"\b0\s?(?:-|–|to|and|~)\s?100\b|out\sof\s100|/\s?100\b|0\s?(?:부터|에서)\s?100|100\s?점\s?만점", re.IGNORECASE
+    rf"\b0{_SCALE_LABEL}\s?(?:-|–|to|and|~)\s?100\b{_SCALE_LABEL}|out\sof\s100|/\s?100\b|0{_SCALE_LABEL}\s?(?:부터|에서)\s?100{_SCALE_LABEL}"
+    r"|100\s?점\s?만점",
+    re.IGNORECASE,
 )
 _QUOTED_OR_HYPOTHETICAL = re.compile(
     r"\byou(?:'ve)?\s(?:said|mentioned|heard|wrote|asked|read|saw|quoted|suggested|think|thought|expect)|\byour\s(?:figure|number|target|estimate|guess)"
@@ -93,6 +97,14 @@ def _not_a_claim(number: NumberMention, text: str, coins: dict[str, Subject]) ->
         return True  # "1." / "2)" list markers
     if number.scaled:
         return False
+    named = text[max(0, number.start - 8) : number.start]
+    if (
+        _WORD_AFTER.match(after)
+        and not _AFTER_A_FIGURE.match(after)
+        and _TICKER_BEFORE.search(named)
+        and not coin_after(text, number.end, coins)
+    ):
+        return True  # part of a name: "ETH 2.0 upgrades", "Layer 2 tokens"
     if number.bare_integer:
         if 1900 <= number.value <= 2100:
             return True  # a year in prose
@@ -172,7 +184,7 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
             carried = last[-1]
         elif inside_mentions:
             carried = inside_mentions[-1].subject
-    claims += _label_claims(answer, spans, mentions, bound, facts)
+    claims += _label_claims(answer, spans, mentions, bound, facts, scale_spans)
     claims += _date_claims(answer, spans, mentions, facts)
     return GroundingResult(claims=tuple(sorted(claims, key=lambda c: c.start)), user_numbers_ignored=ignored)
 
@@ -216,11 +228,18 @@ def _sentence_of(position: int, spans: list[tuple[int, int]]) -> int:
 
 
 def _label_claims(
-    text: str, spans: list[tuple[int, int]], mentions: list[SubjectMention], bound: list[_Bound], facts: Facts
+    text: str,
+    spans: list[tuple[int, int]],
+    mentions: list[SubjectMention],
+    bound: list[_Bound],
+    facts: Facts,
+    scale_spans: list[tuple[int, int]],
 ) -> list[Claim]:
     classifications = [f for f in facts.about(FEAR_GREED) if f.field is Field.CLASSIFICATION]
     claims: list[Claim] = []
     for label in find_labels(text):
+        if any(a <= label.start < b for a, b in scale_spans):
+            continue  # "0 (Extreme Fear) to 100 (Extreme Greed)" explains the scale
         index = _sentence_of(label.start, spans)
         s_start, s_end = spans[index] if spans else (0, len(text))
         about_index = any(m.subject == FEAR_GREED and s_start <= m.start < s_end for m in mentions) or any(

@@ -139,7 +139,16 @@ def verify(binding: Binding, facts: Facts, extra: Iterable[Fact] = ()) -> Verdic
     if reason in (WRONG_DIRECTION, COMPARISON_FALSE, COMPARISON_LOOSE):
         return Verdict(None, reason)
     if binding.fields and own and (binding.hinted or binding.comparison is Comparison.EXACT):
-        rest = [f for f in own if f.number is not None and f not in own_fields and (binding.hinted or not f.derived)]
+        # without a keyword, a coin's sentence may mean another of its market figures, but not
+        # the user's position in it ("ETH is at $4,000" is not the ETH average cost of 4,000)
+        rest = [
+            f
+            for f in own
+            if f.number is not None
+            and f not in own_fields
+            and (binding.hinted or not f.derived)
+            and (binding.hinted or binding.personal or f.subject.kind is not SubjectKind.POSITION)
+        ]
         other_field, _ = _first_match(binding, rest)
         if other_field is not None:
             return Verdict(other_field, None) if not binding.hinted else Verdict(other_field, WRONG_FIELD)
