@@ -44,6 +44,8 @@ _HINTS: tuple[tuple[re.Pattern[str], frozenset[Field]], ...] = tuple(
         (r"\bopen(?:ed|ing)?\b|\bfrom\b|\b24\s?h(?:ours?)?\sago\b|\byesterday\b|시가|전일", {Field.OPEN}),
         (r"\bclos(?:e|ed|ing)\b|종가", {Field.CLOSE}),
         (r"\branged?\b|\bspread\b|변동폭", {Field.RANGE}),
+        (r"\bbetween\b|사이", {Field.LOW, Field.HIGH}),
+        (r"\b(?:below|under|off|from)\s(?:its|the)\s(?:24\s?h\s)?(?:high|low|peak)\b", {Field.RELATIVE_PCT}),
         (r"\bhold(?:s|ing)?\b|\bown(?:s)?\b|\bquantity\b|보유", {Field.QUANTITY}),
         (r"\bweight\b|\bshare\b|비중", {Field.WEIGHT_PCT}),
         (r"\bprices?d?\b|\btrad(?:es|ing)\s(?:at|near|around)\b|\bquoted\b|가격|시세|현재가", {Field.PRICE}),
@@ -60,6 +62,10 @@ _HINTS_AFTER = (
         frozenset({Field.WEIGHT_PCT}),
     ),
     (re.compile(r"^\s?(?:[A-Z]{2,6}\s)?(?:held|worth)\b", re.IGNORECASE), frozenset({Field.QUANTITY})),
+    (
+        re.compile(r"^\s?(?:below|under|above|off|from)\s(?:its|the)\s(?:24\s?h\s)?(?:high|low|peak)", re.IGNORECASE),
+        frozenset({Field.RELATIVE_PCT}),
+    ),
     (re.compile(r"^\s?(?:24\s?h\s)?high\b", re.IGNORECASE), frozenset({Field.HIGH})),
     (re.compile(r"^\s?(?:24\s?h\s)?low\b", re.IGNORECASE), frozenset({Field.LOW})),
 )

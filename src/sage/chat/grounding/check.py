@@ -64,8 +64,9 @@ _PAST = re.compile(
     r"|어제|전날|지난|전에|였|었",
     re.IGNORECASE,
 )
+_PRESENT = re.compile(r"\b(?:today|now|currently|at\spresent)\b|현재|지금|오늘", re.IGNORECASE)
 _HYPOTHETICAL_AFTER = re.compile(
-    r"^[^.!?\n]{0,15}?(?:되면|가면|오면|넘으면|떨어지면|이라면|라면|면\s|면,|일\s때|라고|이라고|는\s아닙|가\s아닙|이\s아닙)"
+    r"^\s?(?:that\s)?you(?:'ve)?\s(?:mentioned|said|heard|quoted|asked\sabout|expect)|^[^.!?\n]{0,15}?(?:되면|가면|오면|넘으면|떨어지면|이라면|라면|면\s|면,|일\s때|라고|이라고|는\s아닙|가\s아닙|이\s아닙)"
 )
 
 
@@ -194,7 +195,9 @@ def _scope(facts: Facts, sentence: str) -> Facts:
     speaks of the past, else the current ones ("the index reads 40" is not last week's 40)."""
     dated = find_dates(sentence, default_year=_year(facts.timed()))
     if dated:
-        return facts.at([d.matches for d in dated])
+        then = facts.at([d.matches for d in dated])
+        # "from 40 on Nov 20 to 72 today": a sentence may name a past date and the present
+        return Facts([*then, *facts.current()]) if _PRESENT.search(sentence) else then
     return facts if _PAST.search(sentence) else facts.current()
 
 

@@ -60,6 +60,7 @@ class Field(StrEnum):
     CLOSE = "close"
     VOLUME = "volume"
     RANGE = "range"  # high minus low over a window
+    RELATIVE_PCT = "relative_pct"  # how far the price is from its high or low, in percent
     VALUE = "value"
     COST = "cost"
     AVERAGE_COST = "average_cost"
@@ -73,7 +74,7 @@ class Field(StrEnum):
     RESULT = "result"
 
 
-PERCENT_FIELDS = frozenset({Field.CHANGE_PCT, Field.PNL_PCT, Field.WEIGHT_PCT})
+PERCENT_FIELDS = frozenset({Field.CHANGE_PCT, Field.PNL_PCT, Field.WEIGHT_PCT, Field.RELATIVE_PCT})
 SIGNED_FIELDS = frozenset({Field.CHANGE_PCT, Field.CHANGE_ABS, Field.PNL, Field.PNL_PCT, Field.RESULT})
 
 
@@ -175,6 +176,11 @@ class Facts:
         for field, value in ((Field.HIGH, high), (Field.LOW, low), (Field.VOLUME, volume)):
             if value is not None:
                 self.add(subject, field, value, time=as_of, source=source)
+        for extreme in (high, low):
+            if extreme:  # "1% below its 24h high"
+                self.add(
+                    subject, Field.RELATIVE_PCT, (price / extreme - 1) * 100, time=as_of, source=source, derived=True
+                )
         if change_pct is not None:
             self.add(subject, Field.CHANGE_PCT, change_pct, time=as_of, source=source)
             if change_pct > -100:
