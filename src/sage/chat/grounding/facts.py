@@ -120,6 +120,13 @@ class FearGreedLike(Protocol):
     def as_of(self) -> datetime: ...
 
 
+def _key(subject: Subject) -> tuple[str, str]:
+    """Symbol and position facts of one coin are looked up together."""
+    if subject.kind in (SubjectKind.SYMBOL, SubjectKind.POSITION):
+        return ("coin", subject.key)
+    return (subject.kind.value, subject.key)
+
+
 def _dec(value: Decimal | int | float | str) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
@@ -129,6 +136,7 @@ class Facts:
 
     def __init__(self, facts: Iterable[Fact] = (), *, now: datetime | None = None) -> None:
         self._facts: list[Fact] = list(facts)
+        self._index: dict[tuple[str, str], list[Fact]] | None = None
         if now is not None:
             self.add(CLOCK, Field.TIME, now.isoformat(), time=now)
 
@@ -155,6 +163,7 @@ class Facts:
             value if isinstance(value, str) and field in (Field.CLASSIFICATION, Field.TIME) else _dec(value)
         )
         self._facts.append(Fact(subject, field, stored, time, source, derived))
+        self._index = None
 
     # -- builders ------------------------------------------------------------------------------------
     def add_ticker(
@@ -275,25 +284,24 @@ class Facts:
 
     def about(self, subject: Subject) -> list[Fact]:
         """Facts of `subject`; a symbol's facts include the user's position in it."""
-        if subject.kind in (SubjectKind.SYMBOL, SubjectKind.POSITION):
-            return [
-                f
-                for f in self._facts
-                if f.subject.key == subject.key and f.subject.kind in (SubjectKind.SYMBOL, SubjectKind.POSITION)
-            ]
-        return [f for f in self._facts if f.subject == subject]
+        if self._index is None:
+            index: dict[tuple[str, str], list[Fact]] = {}
+            for fact in self._facts:
+                index.setdefault(_key(fact.subject), []).append(fact)
+            self._index = index
+        return list(self._index.get(_key(subject), ()))
 
     def calculations(self) -> list[Fact]:
         return [f for f in self._facts if f.subject.kind is SubjectKind.CALCULATION]
 
     def at(self, moments: Sequence[Callable[[datetime], bool]]) -> Facts:
-        """Untimed facts, and the timed ones any of `moments` accepts (all of them if none does)."""
-        hits = [f for f in self._facts if f.time is not None and not f.derived and any(m(f.time) for m in moments)]
-        if not hits:
+        """Untimed facts, and the timed ones any of `moments` accepts (all of them if none does);
+        derived facts come along with the moment they share with a real one."""
+        times = {f.time for f in self._facts if f.time is not None}
+        accepted = {t for t in times if any(m(t) for m in moments)}
+        if not any(f.time in accepted and not f.derived for f in self._facts):
             return self
-        return Facts(
-            [f for f in self._facts if f.time is None or f in hits or (f.derived and f.time in {h.time for h in hits})]
-        )
+        return Facts(f for f in self._facts if f.time is None or f.time in accepted)
 
     def current(self) -> Facts:
         """Untimed facts and each subject's latest ones: what a present-tense sentence states

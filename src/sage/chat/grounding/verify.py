@@ -141,11 +141,12 @@ def verify(binding: Binding, facts: Facts, extra: Iterable[Fact] = ()) -> Verdic
     if binding.fields and own and (binding.hinted or binding.comparison is Comparison.EXACT):
         # without a keyword, a coin's sentence may mean another of its market figures, but not
         # the user's position in it ("ETH is at $4,000" is not the ETH average cost of 4,000)
+        chosen = {id(f) for f in own_fields}
         rest = [
             f
             for f in own
             if f.number is not None
-            and f not in own_fields
+            and id(f) not in chosen
             and (binding.hinted or not f.derived)
             and (binding.hinted or binding.personal or f.subject.kind is not SubjectKind.POSITION)
         ]
@@ -156,7 +157,8 @@ def verify(binding: Binding, facts: Facts, extra: Iterable[Fact] = ()) -> Verdic
     if calculated is not None:
         return Verdict(calculated, None)
     if subject is not None and own_fields:
-        others = [f for f in numeric if f not in own]
+        mine = {id(f) for f in own}
+        others = [f for f in numeric if id(f) not in mine]
         elsewhere, _ = _first_match(binding, _in_fields(others, binding))
         if elsewhere is not None:
             return Verdict(elsewhere, WRONG_SUBJECT)
