@@ -93,8 +93,8 @@ _COMPARE_AFTER = re.compile(
     r"^\s?(?:달러|원|불|USDT|USD|dollars?)?\s?(?:을|를|이|가|에|는|은)?\s?(?:(?P<above>이상|초과|넘|웃돌|돌파|or\smore|plus\b|\+)|(?P<below>이하|미만|아래|밑|or\sless)|(?P<about>정도|쯤|가량|안팎|내외|or\sso|ish\b))",
     re.IGNORECASE,
 )
-_UP = r"\bup\b|\brose\b|\brisen\b|\brises?\b|\brising\b|\bgain(?:ed|s|ing)?\b|\bclimb(?:ed|s|ing)?\b|\bjump(?:ed|s)?\b|\bsurg(?:ed|es|ing)\b|\brall(?:ied|ies|y)\b|\badvanc(?:ed|es)\b|\bincreas(?:ed|es|e)\b|\bhigher\b|\bsoar(?:ed|s)?\b|\bprofit\b|in\sthe\sgreen|상승|올랐|오른|오르|급등|증가|이익|플러스"
-_DOWN = r"\bdown\b|\bfell\b|\bfallen\b|\bfall(?:s|ing)?\b|\bdrop(?:ped|s)?\b|\bdeclin(?:ed|es|e)\b|\blost\b|\bloss\b|\blos(?:es|ing)\b|\bslid\b|\bslipped\b|\bsank\b|\bplung(?:ed|es)\b|\btumbl(?:ed|es)\b|\bretreat(?:ed|s)?\b|\bdecreas(?:ed|es|e)\b|\blower\b|in\sthe\sred|하락|떨어|내렸|내린|빠졌|급락|감소|마이너스"
+_UP = r"\badd(?:ed|s|ing)\b|\bup\b|\brose\b|\brisen\b|\brises?\b|\brising\b|\bgain(?:ed|s|ing)?\b|\bclimb(?:ed|s|ing)?\b|\bjump(?:ed|s)?\b|\bsurg(?:ed|es|ing)\b|\brall(?:ied|ies|y)\b|\badvanc(?:ed|es)\b|\bincreas(?:ed|es|e)\b|\bhigher\b|\bsoar(?:ed|s)?\b|\bprofit\b|in\sthe\sgreen|상승|올랐|오른|오르|급등|증가|이익|플러스"
+_DOWN = r"\bshed(?:s|ding)?\b|\bgave\sup\b|\bpared\b|\bdown\b|\bfell\b|\bfallen\b|\bfall(?:s|ing)?\b|\bdrop(?:ped|s)?\b|\bdeclin(?:ed|es|e)\b|\blost\b|\bloss\b|\blos(?:es|ing)\b|\bslid\b|\bslipped\b|\bsank\b|\bplung(?:ed|es)\b|\btumbl(?:ed|es)\b|\bretreat(?:ed|s)?\b|\bdecreas(?:ed|es|e)\b|\blower\b|in\sthe\sred|하락|떨어|내렸|내린|빠졌|급락|감소|마이너스"
 _DIRECTION = re.compile(rf"(?P<up>{_UP})|(?P<down>{_DOWN})", re.IGNORECASE)
 _DIRECTION_AFTER = re.compile(
     r"^\s?(?:%\s)?(?:(?P<up>higher|gain|rise|increase|up\b|상승|올랐|오른|오르|급등|증가|이익)|(?P<down>lower|drop|decline|loss|fall|decrease|down\b|하락|떨어|내렸|내린|빠졌|급락|감소|손실))",
@@ -102,7 +102,8 @@ _DIRECTION_AFTER = re.compile(
 )
 # "fell to $3,400": the number after "to/at" is a level, not the size of the move
 _LEVEL_AFTER_DIRECTION = re.compile(
-    r"^\s*(?:\w+\s+)?(?:to|at|toward|towards|near|into|back\sto)\b|^\S*\s*(?:해서|하여)", re.IGNORECASE
+    r"^\s*(?:\w+\s+)?(?:to|at|toward|towards|near|into|back\sto|below|above|under|over|beneath|past|through)\b|^\S*\s*(?:해서|하여)",
+    re.IGNORECASE,
 )
 _COMPARATIVE_WORDS = re.compile(r"(?:higher|lower|more|less|greater)\s+than", re.IGNORECASE)
 _PERSONAL = re.compile(
@@ -197,7 +198,7 @@ def bind(
     # the hint and direction must be in this clause: after the subject named nearest before it
     last_mention = max((m.end for m in inside if m.end <= number.start), default=window_start)
     clause = text[max(window_start, last_mention) : number.start] if last_mention > window_start else before
-    hint = _hints(clause) or _hints(before)
+    hint = _hints(before)  # every keyword since the previous figure: "the spread between its high and low"
     for pattern, fields in _HINTS_AFTER:
         if pattern.match(after):
             hint = fields

@@ -185,6 +185,8 @@ class Facts:
         for field, value in ((Field.HIGH, high), (Field.LOW, low), (Field.VOLUME, volume)):
             if value is not None:
                 self.add(subject, field, value, time=as_of, source=source)
+        if high is not None and low is not None:
+            self.add(subject, Field.RANGE, high - low, time=as_of, source=source, derived=True)
         for extreme in (high, low):
             if extreme:  # "1% below its 24h high"
                 self.add(
