@@ -8,8 +8,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sage.chat.grounding import check_answer
 from sage.chat.grounding.dates import find_dates, mask_dates
 from sage.chat.grounding.numbers import find_numbers
+from tests.chat.grounding_facts import corpus_facts
 
 AMOUNTS = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("999999999999"), places=2)
 SCALES = {"K": Decimal(10) ** 3, "M": Decimal(10) ** 6, "B": Decimal(10) ** 9}
@@ -101,3 +103,19 @@ def test_dates_in_several_styles_are_read():
     for text in texts:
         (found,) = find_dates(f"On {text} BTC peaked.", default_year=2026)
         assert found.day is not None and (found.day.month, found.day.day) == (11, 20), text
+
+
+_TOKENS = st.sampled_from(
+    [
+        "BTC", "ETH", "비트코인", "is", "at", "up", "down", "above", "about", "the", "index", "Fear & Greed",
+        "(Greed)", "Extreme Fear", "$", "%", "K", "만", "천", "달러", "-", "+", ".", ",", "\n", "1.", "2026-11-20",
+        "09:59", "Nov 20", "24h", "you said", "if", "0", "100", "97,250.50", "3,413.28", "72", "2.31", "9", "1",
+    ]
+)  # fmt: skip
+
+
+@given(st.lists(_TOKENS, max_size=30).map(" ".join) | st.text(max_size=80))
+def test_any_text_is_checked_without_error_and_every_span_points_at_its_figure(answer):
+    for claim in check_answer(answer, corpus_facts(), question="is BTC at 150000?").claims:
+        assert 0 <= claim.start < claim.end <= len(answer)
+        assert answer[claim.start : claim.end].strip() == claim.text

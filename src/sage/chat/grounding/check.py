@@ -41,7 +41,7 @@ _UNIT_AFTER = re.compile(
 # A bare number followed by one of these still states a figure ("at 72 today", "91000 now")
 _AFTER_A_FIGURE = re.compile(
     r"^\s?(?:today|now|right|currently|at|as|on|this|and|or|with|while|which|after|before|points?|pts|"
-    r"level|mark|area|zone|territory|for|in|but|so|yesterday|earlier|though|according|vs|versus|against|compared|per|each|from|to|up|down|after|over)\b",
+    r"level|mark|area|zone|territory|for|in|but|so|yesterday|earlier|though|according|vs|versus|against|compared|per|each|from|to|up|down|over)\b",
     re.IGNORECASE,
 )
 _TICKER_BEFORE = re.compile(r"(?:\b[A-Z][A-Za-z0-9]{1,9}|Layer|Web)\s$")
