@@ -153,13 +153,14 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
     numbers = find_numbers(answer)
     scale_spans = [(m.start(), m.end()) for m in _INDEX_SCALE.finditer(answer)]
     spans = sentences(answer)
+    year = _year(facts.timed())
     claims: list[Claim] = []
     bound: list[_Bound] = []
     ignored = 0
     carried: Subject | None = None
     for index, (s_start, s_end) in enumerate(spans):
         window_start = s_start
-        in_time = _scope(facts, answer[s_start:s_end])
+        in_time = _scope(facts, answer[s_start:s_end], year)
         inside_mentions = [m for m in mentions if s_start <= m.start < s_end]
         for number in (n for n in numbers if s_start <= n.start < s_end):
             start_of_window, window_start = window_start, number.end
@@ -190,12 +191,12 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
     return GroundingResult(claims=tuple(sorted(claims, key=lambda c: c.start)), user_numbers_ignored=ignored)
 
 
-def _scope(facts: Facts, sentence: str) -> Facts:
+def _scope(facts: Facts, sentence: str, year: int | None) -> Facts:
     """The facts a sentence can be about: those at the dates it names, all of them when it
     speaks of the past, else the current ones ("the index reads 40" is not last week's 40)."""
-    dated = find_dates(sentence, default_year=_year(facts.timed()))
+    dated = find_dates(sentence, default_year=year)
     if dated:
-        then = facts.at([d.matches for d in dated])
+        then = facts.at(dated)
         # "from 40 on Nov 20 to 72 today": a sentence may name a past date and the present
         return Facts([*then, *facts.current()]) if _PRESENT.search(sentence) else then
     return facts if _PAST.search(sentence) else facts.current()

@@ -9,7 +9,7 @@ correct figure computed from the data is not flagged.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -111,6 +111,13 @@ class CandleLike(Protocol):
     def volume(self) -> Decimal: ...
 
 
+class Moment(Protocol):
+    """A written date or time (sage.chat.grounding.dates.DateMention)."""
+
+    def __hash__(self) -> int: ...
+    def matches(self, moment: datetime, /) -> bool: ...
+
+
 class FearGreedLike(Protocol):
     @property
     def value(self) -> int: ...
@@ -137,6 +144,8 @@ class Facts:
     def __init__(self, facts: Iterable[Fact] = (), *, now: datetime | None = None) -> None:
         self._facts: list[Fact] = list(facts)
         self._index: dict[tuple[str, str], list[Fact]] | None = None
+        self._current: Facts | None = None  # views rebuilt after the next add()
+        self._at: dict[tuple[Moment, ...], Facts] = {}
         if now is not None:
             self.add(CLOCK, Field.TIME, now.isoformat(), time=now)
 
@@ -163,7 +172,8 @@ class Facts:
             value if isinstance(value, str) and field in (Field.CLASSIFICATION, Field.TIME) else _dec(value)
         )
         self._facts.append(Fact(subject, field, stored, time, source, derived))
-        self._index = None
+        self._index = self._current = None
+        self._at = {}
 
     # -- builders ------------------------------------------------------------------------------------
     def add_ticker(
@@ -296,23 +306,31 @@ class Facts:
     def calculations(self) -> list[Fact]:
         return [f for f in self._facts if f.subject.kind is SubjectKind.CALCULATION]
 
-    def at(self, moments: Sequence[Callable[[datetime], bool]]) -> Facts:
+    def at(self, moments: Sequence[Moment]) -> Facts:
         """Untimed facts, and the timed ones any of `moments` accepts (all of them if none does);
         derived facts come along with the moment they share with a real one."""
-        times = {f.time for f in self._facts if f.time is not None}
-        accepted = {t for t in times if any(m(t) for m in moments)}
-        if not any(f.time in accepted and not f.derived for f in self._facts):
-            return self
-        return Facts(f for f in self._facts if f.time is None or f.time in accepted)
+        key = tuple(moments)
+        if (cached := self._at.get(key)) is not None:
+            return cached
+        times = {f.time for f in self._facts if f.time is not None and not f.derived}
+        accepted = {t for t in times if any(m.matches(t) for m in moments)}
+        found = self if not accepted else Facts(f for f in self._facts if f.time is None or f.time in accepted)
+        self._at[key] = found
+        return found
 
     def current(self) -> Facts:
         """Untimed facts and each subject's latest ones: what a present-tense sentence states
         ("BTC is at ..." means the live price, not a close from three days ago)."""
+        if self._current is not None:
+            return self._current
         latest: dict[Subject, datetime] = {}
         for fact in self._facts:
             if fact.time is not None and not fact.derived:
                 latest[fact.subject] = max(latest.get(fact.subject, fact.time), fact.time)
-        return Facts(f for f in self._facts if f.time is None or f.subject not in latest or f.time >= latest[f.subject])
+        self._current = Facts(
+            f for f in self._facts if f.time is None or f.subject not in latest or f.time >= latest[f.subject]
+        )
+        return self._current
 
     def timed(self) -> list[Fact]:
         return [f for f in self._facts if f.time is not None]
