@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from sage.chat.grounding.facts import FEAR_GREED, PERCENT_FIELDS, PORTFOLIO, Field, Subject
+from sage.chat.grounding.facts import FEAR_GREED, PERCENT_FIELDS, PORTFOLIO, Field, Subject, SubjectKind
 from sage.chat.grounding.numbers import NumberMention
 from sage.chat.grounding.text import SubjectMention
 
@@ -45,6 +45,10 @@ _HINTS: tuple[tuple[re.Pattern[str], frozenset[Field]], ...] = tuple(
         (r"\bclos(?:e|ed|ing)\b|종가", {Field.CLOSE}),
         (r"\branged?\b|\bspread\b|변동폭", {Field.RANGE}),
         (r"\bbetween\b|사이", {Field.LOW, Field.HIGH}),
+        (
+            r"\bout(?:paced|performed)\b|\bunderperformed\b|\btrail(?:ed|ing)\b|\blagg(?:ed|ing)\b|\bbeat\b|\bahead\sof\b|\bgap\b",
+            {Field.GAP_PCT},
+        ),
         (r"\b(?:below|under|off|from)\s(?:its|the)\s(?:24\s?h\s)?(?:high|low|peak)\b", {Field.RELATIVE_PCT}),
         (r"\bhold(?:s|ing)?\b|\bown(?:s)?\b|\bquantity\b|보유", {Field.QUANTITY}),
         (r"\bweight\b|\bshare\b|비중", {Field.WEIGHT_PCT}),
@@ -110,6 +114,8 @@ _PERSONAL = re.compile(
     r"\byou(?:r|'re|'ve)?\b|\bmy\b|\bheld\b|\bholdings?\b|\bpositions?\b|p&l|\bpnl\b|보유|포트폴리오|내\s",
     re.IGNORECASE,
 )
+_FOR_COIN = re.compile(r"\s?(?:for|of|on|in)\s(?:your\s|the\s)?", re.IGNORECASE)
+_POINTS_AFTER = re.compile(r"^\s?(?:points?|pts?)\b", re.IGNORECASE)
 _COIN_AFTER = re.compile(r"^\s?([A-Z][A-Z0-9]{1,9})(?![A-Za-z])|^\s?(비트코인|이더리움|솔라나|리플|도지코인)")
 
 
@@ -122,6 +128,11 @@ class Binding:
     direction: int  # +1 up, -1 down, 0 none written
     comparison: Comparison
     personal: bool  # the sentence speaks of the user's holdings ("your", "P&L", "보유")
+    points: bool = False  # "by 3.56 points" about coins: percentage points
+
+    @property
+    def percent(self) -> bool:
+        return self.number.percent or self.points
 
     @property
     def claimed_sign(self) -> int:
@@ -187,8 +198,14 @@ def bind(
     inside = [m for m in mentions if s_start <= m.start and m.end <= s_end]
     subject: Subject | None = None
     quantity_of = None if (number.percent or number.currency) else coin_after(text, number.end, coins)
+    named_after = _FOR_COIN.match(text, number.end)
+    for_coin = [
+        m for m in inside if named_after and m.start == named_after.end() and m.subject.kind is SubjectKind.SYMBOL
+    ]
     if quantity_of is not None:
         subject = quantity_of
+    elif for_coin:  # "$8,000 for ETH"
+        subject = for_coin[0].subject
     elif preceding := [m for m in inside if m.end <= number.start]:
         subject = preceding[-1].subject
     elif following := [m for m in inside if m.start >= number.end]:
@@ -207,17 +224,23 @@ def bind(
     hinted = hint is not None
     if quantity_of is not None and hint is None:
         hint = frozenset({Field.QUANTITY, Field.VOLUME})  # "0.5 BTC" held, or traded
-    fields = _fields(number, subject, hint, direction)
+    points = (
+        not number.percent
+        and subject is not None
+        and subject.kind is SubjectKind.SYMBOL
+        and bool(_POINTS_AFTER.match(after))
+    )
+    fields = _fields(number, subject, hint, direction, points)
     personal = bool(_PERSONAL.search(text, s_start, s_end))
-    return Binding(number, subject, fields, hinted, direction, comparison, personal)
+    return Binding(number, subject, fields, hinted, direction, comparison, personal, points)
 
 
 def _fields(
-    number: NumberMention, subject: Subject | None, hint: frozenset[Field] | None, direction: int
+    number: NumberMention, subject: Subject | None, hint: frozenset[Field] | None, direction: int, points: bool
 ) -> frozenset[Field]:
     if subject == FEAR_GREED and not number.percent:
         return frozenset({Field.INDEX_VALUE})  # the index has one figure; "yesterday" names a time, not a field
-    if number.percent:
+    if number.percent or points:
         chosen = (hint or frozenset()) & PERCENT_FIELDS
         if hint and Field.PNL in hint:
             chosen |= {Field.PNL_PCT}

@@ -41,7 +41,8 @@ _UNIT_AFTER = re.compile(
 # A bare number followed by one of these still states a figure ("at 72 today", "91000 now")
 _AFTER_A_FIGURE = re.compile(
     r"^\s?(?:today|now|right|currently|at|as|on|this|and|or|with|while|which|after|before|points?|pts|"
-    r"level|mark|area|zone|territory|for|in|but|so|yesterday|earlier|though|according|vs|versus|against|compared|per|each|from|to|up|down|over)\b",
+    r"level|mark|area|zone|territory|for|in|but|so|yesterday|earlier|though|according|vs|versus|against|compared|per|each|from|to|up|down|over"
+    r"|a|an|one|two|three|four|five|six|seven|eight|nine|ten|several|few)\b",
     re.IGNORECASE,
 )
 _TICKER_BEFORE = re.compile(r"(?:\b[A-Z][A-Za-z0-9]{1,9}|Layer|Web)\s$")
@@ -64,6 +65,7 @@ _PAST = re.compile(
     r"|어제|전날|지난|전에|였|었",
     re.IGNORECASE,
 )
+_GENERIC = re.compile(r"\b(?:can|may|might|could|typically|usually|often|tends?\sto|historically)\b", re.IGNORECASE)
 _PRESENT = re.compile(r"\b(?:today|now|currently|at\spresent)\b|현재|지금|오늘", re.IGNORECASE)
 _HYPOTHETICAL_AFTER = re.compile(
     r"^\s?(?:that\s)?you(?:'ve)?\s(?:mentioned|said|heard|quoted|asked\sabout|expect)|^[^.!?\n]{0,15}?(?:되면|가면|오면|넘으면|떨어지면|이라면|라면|면\s|면,|일\s때|라고|이라고|는\s아닙|가\s아닙|이\s아닙)"
@@ -120,8 +122,42 @@ def _user_match(number: NumberMention, typed: list[NumberMention]) -> bool:
     )
 
 
+def _premises(
+    numbers: list[NumberMention], text: str, spans: list[tuple[int, int]], coins: dict[str, Subject]
+) -> list[NumberMention]:
+    """Quantities an answer supposes ("0.1 BTC would be worth ..."): premises, not claims."""
+    found = []
+    for start, end in spans:
+        if not _QUOTED_OR_HYPOTHETICAL.search(text, start, end):
+            continue
+        found += [
+            n
+            for n in numbers
+            if start <= n.start < end and not (n.percent or n.currency) and coin_after(text, n.end, coins) is not None
+        ]
+    return found
+
+
+def _gaps(subjects: set[Subject], facts: Facts) -> list[Fact]:
+    """Percentage points between the 24 h moves of the coins a sentence names."""
+    moves = [
+        f
+        for s in subjects
+        if s.kind is SubjectKind.SYMBOL
+        for f in facts.about(s)
+        if f.field is Field.CHANGE_PCT and f.subject.kind is SubjectKind.SYMBOL and f.number is not None
+    ]
+    gaps = []
+    for a in moves:
+        for b in moves:
+            if a.subject.key < b.subject.key and a.number is not None and b.number is not None:
+                for subject in (a.subject, b.subject):
+                    gaps.append(Fact(subject, Field.GAP_PCT, abs(a.number - b.number), a.time, "gap", True))
+    return gaps
+
+
 def _derived_from_user(typed: list[NumberMention], facts: Facts) -> list[Fact]:
-    """The user's quantity x a price ("what are my 0.5 BTC worth?") is a correct derived figure."""
+    """The user's (or a supposed) quantity x a price ("what are my 0.5 BTC worth?") is a correct derived figure."""
     prices = [f for f in facts if f.field is Field.PRICE and f.subject.kind is SubjectKind.SYMBOL and f.number]
     derived = []
     for quantity in typed:
@@ -147,12 +183,13 @@ def _kind(binding: Binding) -> str:
 def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingResult:
     """Every claim in `answer`, each verified against the facts of what it is about."""
     typed = find_numbers(question)
-    extra = _derived_from_user(typed, facts)
     coins = _coins(facts)
     mentions = subject_mentions(answer, facts)
     numbers = find_numbers(answer)
     scale_spans = [(m.start(), m.end()) for m in _INDEX_SCALE.finditer(answer)]
     spans = sentences(answer)
+    supposed = _premises(numbers, answer, spans, coins)
+    extra = _derived_from_user([*typed, *supposed], facts)
     year = _year(facts.timed())
     claims: list[Claim] = []
     bound: list[_Bound] = []
@@ -162,20 +199,23 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
         window_start = s_start
         in_time = _scope(facts, answer[s_start:s_end], year)
         inside_mentions = [m for m in mentions if s_start <= m.start < s_end]
+        derived = [*extra, *_gaps({m.subject for m in inside_mentions}, in_time)]
         for number in (n for n in numbers if s_start <= n.start < s_end):
             start_of_window, window_start = window_start, number.end
             if _not_a_claim(number, answer, coins) or any(a <= number.start < b for a, b in scale_spans):
                 continue
-            binding = bind(number, answer, (s_start, s_end), start_of_window, mentions, carried, coins)
-            if binding.subject is None and number.bare_integer:
+            if number in supposed:
                 continue
+            binding = bind(number, answer, (s_start, s_end), start_of_window, mentions, carried, coins)
+            if binding.subject is None and (number.bare_integer or _GENERIC.search(answer, s_start, s_end)):
+                continue  # "prices can move 5-10% in a day" states nothing about a fact
             if binding.subject == FEAR_GREED and number.bare_integer and not is_index_value(number):
                 continue
             user = _user_match(number, typed)
             if user and _quoted_or_hypothetical(answer, s_start, number):
                 ignored += 1
                 continue
-            verdict = verify(binding, in_time, extra)
+            verdict = verify(binding, in_time, derived)
             if user and (verdict.reason == NO_MATCHING_FACT or Field.QUANTITY in binding.fields):
                 ignored += 1  # the user's own premise, about nothing Sage knows
                 continue

@@ -39,7 +39,11 @@ _DATE_FORMS = (
     re.compile(rf"(?P<y>\d{{4}})-(?P<mo>\d{{2}})-(?P<d>\d{{2}})(?:[T ]{_CLOCK})?"),
     re.compile(rf"(?P<y>\d{{4}})년\s?(?P<mo>\d{{1,2}})월\s?(?P<d>\d{{1,2}})일(?:\s?{_CLOCK})?"),
     re.compile(r"(?<!\d)(?P<mo>\d{1,2})월\s?(?P<d>\d{1,2})일"),
-    re.compile(rf"\b(?P<mname>{_MONTH})\.?\s(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:,?\s(?P<y>\d{{4}}))?\b", re.IGNORECASE),
+    re.compile(
+        rf"\b(?P<mname>{_MONTH})\.?\s(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?:\s?[-–]\s?(?P<d2>\d{{1,2}})(?:st|nd|rd|th)?)?"
+        rf"(?:,?\s(?P<y>\d{{4}}))?\b",
+        re.IGNORECASE,
+    ),
     re.compile(rf"\b(?P<d>\d{{1,2}})\s(?P<mname>{_MONTH})\.?(?:\s(?P<y>\d{{4}}))?\b", re.IGNORECASE),
     re.compile(r"(?<![\d/])\d{1,2}/\d{1,2}/\d{2,4}(?![\d/])"),  # masked, never checked: 11/12 is ambiguous
     re.compile(rf"(?<![\d:]){_CLOCK}(?![\d:])"),
@@ -54,11 +58,12 @@ class DateMention:
     day: date | None  # None: a clock time alone ("at 09:59 UTC")
     clock: time | None
     precision: timedelta  # how far a fact's time may be from the one written
+    last_day: date | None = None  # "Nov 19-21": the range's last day
 
     def matches(self, moment: datetime) -> bool:
         moment = moment.astimezone(UTC)
         if self.clock is None:
-            return self.day is not None and moment.date() == self.day
+            return self.day is not None and self.day <= moment.date() <= (self.last_day or self.day)
         day = self.day or moment.date()
         written = datetime.combine(day, self.clock, tzinfo=UTC)
         if self.day is None:  # a time alone may sit on either side of midnight
@@ -96,7 +101,15 @@ def _build(match: re.Match[str], default_year: int | None) -> DateMention | None
             return None
     if day is None and clock is None:
         return None
-    return DateMention(match.group(0), match.start(), match.end(), day, clock, precision)
+    last_day = None
+    if day is not None and groups.get("d2"):
+        try:
+            last_day = day.replace(day=int(groups["d2"]))
+        except ValueError:
+            return None
+        if last_day < day:
+            return None
+    return DateMention(match.group(0), match.start(), match.end(), day, clock, precision, last_day)
 
 
 def _spans(text: str) -> list[tuple[int, int, re.Match[str]]]:

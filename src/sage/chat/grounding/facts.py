@@ -61,6 +61,7 @@ class Field(StrEnum):
     VOLUME = "volume"
     RANGE = "range"  # high minus low over a window
     RELATIVE_PCT = "relative_pct"  # how far the price is from its high or low, in percent
+    GAP_PCT = "gap_pct"  # percentage points between two coins' moves ("SOL outpaced BTC by 2.9 points")
     VALUE = "value"
     COST = "cost"
     AVERAGE_COST = "average_cost"
@@ -74,7 +75,7 @@ class Field(StrEnum):
     RESULT = "result"
 
 
-PERCENT_FIELDS = frozenset({Field.CHANGE_PCT, Field.PNL_PCT, Field.WEIGHT_PCT, Field.RELATIVE_PCT})
+PERCENT_FIELDS = frozenset({Field.CHANGE_PCT, Field.PNL_PCT, Field.WEIGHT_PCT, Field.RELATIVE_PCT, Field.GAP_PCT})
 SIGNED_FIELDS = frozenset({Field.CHANGE_PCT, Field.CHANGE_ABS, Field.PNL, Field.PNL_PCT, Field.RESULT})
 
 

@@ -35,7 +35,7 @@ _NUMBER = re.compile(
     r"(?P<sign>[+\-−])?"
     rf"(?P<num>{_DIGITS})(?!\d)"
     r"(?P<scale>\s?(?:thousand|million|billion|trillion|bn|mn)|[kKmMbBtT])?(?![A-Za-z])"
-    r"(?P<pct>\s?(?:%|percent\b|pct\b|퍼센트))?"
+    r"(?P<pct>\s?(?:%|percent(?:age\spoints?)?\b|pct\b|pp\b|p\.p\.|퍼센트(?:\s?포인트)?|%p))?"
 )
 _KOREAN_START = re.compile(rf"(?P<sign>[+\-−])?(?P<num>{_DIGITS})\s?(?P<unit>[십백천만억조])")
 _KOREAN_NEXT = re.compile(rf"(?:\s?(?P<num>{_DIGITS})\s?|(?P<bare>))(?P<unit>[십백천만억조])")

@@ -49,7 +49,7 @@ class Verdict:
 
 
 def _band(binding: Binding, claim: Decimal) -> Decimal:
-    floor = PERCENT_POINT_BAND if binding.number.percent else binding.number.unit
+    floor = PERCENT_POINT_BAND if binding.percent else binding.number.unit
     return max(floor, binding.number.unit, claim * COMPARISON_BAND)
 
 
@@ -77,7 +77,7 @@ def check_fact(binding: Binding, fact: Fact) -> str | None:
     target = fact.number
     if target is None:
         return VALUE_MISMATCH
-    if binding.number.percent != (fact.field in PERCENT_FIELDS) and fact.field is not Field.RESULT:
+    if binding.percent != (fact.field in PERCENT_FIELDS) and fact.field is not Field.RESULT:
         return VALUE_MISMATCH
     reason = _magnitude(binding, target)
     sign = binding.claimed_sign
