@@ -114,6 +114,26 @@ def test_the_span_points_at_the_figure_in_the_answer():
     assert answer[claim.start : claim.end] == "$3,413.28" and claim.subject == "symbol:BTC/USDT"
 
 
+def test_a_coin_named_right_after_the_figure_is_its_subject():
+    assert flagged("Your cost basis is $30,000 for BTC and $8,000 for ETH.") == []
+    assert flagged("Your cost basis is $30,000 for BTC and $9,000 for ETH.") == [("$9,000", "value_mismatch")]
+
+
+def test_a_supposed_quantity_is_a_premise_and_its_value_is_derived():
+    assert flagged("For context, 0.1 BTC would be worth about $9,725 at this price.") == []
+    assert flagged("For context, 0.1 BTC would be worth about $8,725 at this price.") == [("$8,725", "value_mismatch")]
+
+
+def test_the_gap_between_two_coins_moves_is_derived():
+    assert flagged("SOL outpaced BTC by roughly 2.9 percentage points today.") == []
+    assert flagged("ETH trailed BTC by 3.56 points.") == []
+    assert flagged("ETH trailed BTC by 5 points.") == [("5", "value_mismatch")]
+
+
+def test_a_generic_statement_without_a_subject_is_not_a_claim():
+    assert claims("Prices can move 5-10% in a day.") == []
+
+
 # -- direction and comparison ----------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "answer",
@@ -242,6 +262,13 @@ def test_a_stated_time_must_be_a_time_of_the_data():
     assert flagged("As of 2026-11-22 08:00 UTC, BTC is at $97,250.50.") == [("2026-11-22 08:00 UTC", "time_mismatch")]
     assert flagged("BTC peaked at $99,400 on Nov 20.") == []
     assert flagged("BTC peaked at $99,400 on Nov 18.") == [("Nov 18", "time_mismatch")]
+
+
+def test_a_date_range_selects_every_day_in_it():
+    assert flagged("BTC's daily closes were $94,000, $96,500 and $95,100 on Nov 19-21.") == []
+    assert flagged("BTC's daily closes were $94,000, $96,000 and $95,100 on Nov 19-21.") == [
+        ("$96,000", "value_mismatch")
+    ]
 
 
 def test_dates_are_not_checked_when_no_fact_has_a_time():

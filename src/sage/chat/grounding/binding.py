@@ -42,7 +42,7 @@ _HINTS: tuple[tuple[re.Pattern[str], frozenset[Field]], ...] = tuple(
         (r"\bhighs?\b|\bhighest\b|\bpeak(?:ed)?\b|고가|최고", {Field.HIGH}),
         (r"\blows?\b|\blowest\b|\bbottom(?:ed)?\b|저가|최저", {Field.LOW}),
         (r"\bopen(?:ed|ing)?\b|\bfrom\b|\b24\s?h(?:ours?)?\sago\b|\byesterday\b|시가|전일", {Field.OPEN}),
-        (r"\bclos(?:e|ed|ing)\b|종가", {Field.CLOSE}),
+        (r"\bclos(?:e|es|ed|ing)\b|종가", {Field.CLOSE}),
         (r"\branged?\b|\bspread\b|변동폭", {Field.RANGE}),
         (r"\bbetween\b|사이", {Field.LOW, Field.HIGH}),
         (
@@ -114,6 +114,7 @@ _PERSONAL = re.compile(
     r"\byou(?:r|'re|'ve)?\b|\bmy\b|\bheld\b|\bholdings?\b|\bpositions?\b|p&l|\bpnl\b|보유|포트폴리오|내\s",
     re.IGNORECASE,
 )
+_LIST_SEPARATOR = re.compile(r"^\s*(?:,|;|/|&|and|or|,\s*and|,\s*or)\s*$", re.IGNORECASE)
 _FOR_COIN = re.compile(r"\s?(?:for|of|on|in)\s(?:your\s|the\s)?", re.IGNORECASE)
 _POINTS_AFTER = re.compile(r"^\s?(?:points?|pts?)\b", re.IGNORECASE)
 _COIN_AFTER = re.compile(r"^\s?([A-Z][A-Z0-9]{1,9})(?![A-Za-z])|^\s?(비트코인|이더리움|솔라나|리플|도지코인)")
@@ -189,6 +190,7 @@ def bind(
     mentions: list[SubjectMention],
     carried: Subject | None,
     coins: dict[str, Subject],
+    previous: Binding | None = None,
 ) -> Binding:
     """What `number` claims; `window_start` is where the text that qualifies it begins
     (the end of the previous number in the sentence, or the sentence's start)."""
@@ -231,6 +233,8 @@ def bind(
         and bool(_POINTS_AFTER.match(after))
     )
     fields = _fields(number, subject, hint, direction, points)
+    if previous is not None and hint is None and previous.percent == number.percent and _LIST_SEPARATOR.match(before):
+        fields, hinted = previous.fields, previous.hinted  # "closes of $94,000, $96,500 and $95,100"
     personal = bool(_PERSONAL.search(text, s_start, s_end))
     return Binding(number, subject, fields, hinted, direction, comparison, personal, points)
 

@@ -206,7 +206,8 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
                 continue
             if number in supposed:
                 continue
-            binding = bind(number, answer, (s_start, s_end), start_of_window, mentions, carried, coins)
+            previous = bound[-1].binding if bound and bound[-1].sentence == index else None
+            binding = bind(number, answer, (s_start, s_end), start_of_window, mentions, carried, coins, previous)
             if binding.subject is None and (number.bare_integer or _GENERIC.search(answer, s_start, s_end)):
                 continue  # "prices can move 5-10% in a day" states nothing about a fact
             if binding.subject == FEAR_GREED and number.bare_integer and not is_index_value(number):

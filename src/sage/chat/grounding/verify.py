@@ -131,7 +131,10 @@ def verify(binding: Binding, facts: Facts, extra: Iterable[Fact] = ()) -> Verdic
     """`extra` holds facts derived for this answer only (the user's quantity x a price)."""
     subject = binding.subject
     numeric = [f for f in facts if f.number is not None and f.subject.kind is not SubjectKind.CALCULATION]
+    extra = list(extra)
     own = facts.about(subject) if subject is not None else numeric
+    if subject is not None:  # derived for this answer about the same subject ("ETH trailed BTC by 3.56 points")
+        own += [f for f in extra if f.subject.key == subject.key and f.subject.kind is subject.kind]
     own_fields = _in_fields(own, binding)
     fact, reason = _first_match(binding, own_fields)
     if fact is not None:
