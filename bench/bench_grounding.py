@@ -67,7 +67,7 @@ def _time(call: Callable[[], object], repeat: int) -> list[float]:
 def _row(name: str, samples: list[float]) -> str:
     ordered = sorted(samples)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-    return f"{name:<52} p50 {statistics.median(samples):8.3f} ms   p99 {p99:8.3f} ms"
+    return f"{name:<46} min {ordered[0]:7.3f} ms   p50 {statistics.median(samples):7.3f} ms   p99 {p99:7.3f} ms"
 
 
 def main() -> None:
@@ -78,11 +78,18 @@ def main() -> None:
     long_answer = "\n".join([OVERVIEW] * 4)
     print(f"facts: context {len(small)}, with 720 candles {len(large)}")
     print(_row("baseline: find_numbers(overview)", _time(lambda: find_numbers(OVERVIEW), args.repeat)))
-    print(_row("check_answer(overview, context facts)", _time(lambda: check_answer(OVERVIEW, small.copy()), args.repeat)))
-    print(_row("check_answer(overview, + 720 candles)", _time(lambda: check_answer(OVERVIEW, large.copy()), args.repeat)))
+    print(
+        _row("check_answer(overview, context facts)", _time(lambda: check_answer(OVERVIEW, small.copy()), args.repeat))
+    )
+    print(
+        _row("check_answer(overview, + 720 candles)", _time(lambda: check_answer(OVERVIEW, large.copy()), args.repeat))
+    )
     print(_row("baseline: find_numbers(long answer)", _time(lambda: find_numbers(long_answer), args.repeat)))
     print(
-        _row("check_answer(long answer, + 720 candles)", _time(lambda: check_answer(long_answer, large.copy()), args.repeat))
+        _row(
+            "check_answer(long answer, + 720 candles)",
+            _time(lambda: check_answer(long_answer, large.copy()), args.repeat),
+        )
     )
 
 

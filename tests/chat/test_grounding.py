@@ -130,6 +130,21 @@ def test_the_gap_between_two_coins_moves_is_derived():
     assert flagged("ETH trailed BTC by 5 points.") == [("5", "value_mismatch")]
 
 
+def test_a_target_level_is_a_premise_and_the_distance_to_it_is_derived():
+    assert flagged("BTC needs to gain about 2.8% to reach $100,000.") == []
+    assert [r for _, r in flagged("BTC needs to gain about 5% to reach $100,000.")] == ["wrong_subject"]  # SOL's 5.20 %
+    assert flagged("Your alert for BTC at $100,000 is set.") == []
+
+
+def test_a_cross_rate_is_derived_from_both_legs():
+    assert flagged("The BTC/ETH ratio is about 28.5.") == []
+    assert flagged("The BTC/ETH ratio is about 35.") == [("35", "value_mismatch")]
+
+
+def test_holding_near_a_level_is_a_price_not_a_holding():
+    assert flagged("Bitcoin is holding near the $97K level.") == []
+
+
 def test_a_generic_statement_without_a_subject_is_not_a_claim():
     assert claims("Prices can move 5-10% in a day.") == []
 

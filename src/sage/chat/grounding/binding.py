@@ -28,11 +28,11 @@ class Comparison(StrEnum):
     BELOW = "below"
 
 
-_HINTS: tuple[tuple[re.Pattern[str], frozenset[Field]], ...] = tuple(
-    (re.compile(pattern, re.IGNORECASE), frozenset(fields))
+_HINT_WORDS: tuple[tuple[str, frozenset[Field]], ...] = tuple(
+    (pattern, frozenset(fields))
     for pattern, fields in (
         (
-            r"average\s(?:cost|price)|avg\.?\s(?:cost|price)|entry(?:\sprice)?|bought\s(?:at|for)|평균\s?단가|평단",
+            r"average\s(?:cost|price)|avg\.?\s(?:cost|price)|entry(?:\sprice)?|bought\s(?:at|for)|평균\s?(?:단가|매입가)|평단",
             {Field.AVERAGE_COST},
         ),
         (r"\bcost(?:\sbasis)?\b|\bpaid\b|\binvested\b|매입|원가", {Field.COST}),
@@ -111,7 +111,7 @@ _LEVEL_AFTER_DIRECTION = re.compile(
 )
 _COMPARATIVE_WORDS = re.compile(r"(?:higher|lower|more|less|greater)\s+than", re.IGNORECASE)
 _PERSONAL = re.compile(
-    r"\byou(?:r|'re|'ve)?\b|\bmy\b|\bheld\b|\bholdings?\b|\bpositions?\b|p&l|\bpnl\b|보유|포트폴리오|내\s",
+    r"\byou(?:r|'re|'ve)?\b|\bmy\b|\bheld\b|\bholdings\b|\bpositions?\b|p&l|\bpnl\b|보유|포트폴리오|내\s",
     re.IGNORECASE,
 )
 _LIST_SEPARATOR = re.compile(r"^\s*(?:,|;|/|&|and|or|,\s*and|,\s*or)\s*$", re.IGNORECASE)
@@ -140,12 +140,16 @@ class Binding:
         return self.number.explicit_sign or self.direction
 
 
+# one pass over the text: each keyword family is a named group inside a lookahead, so keywords
+# that overlap ("below its 24h high" is both a distance and a high) are all found
+_HINTS = re.compile("|".join(f"(?=(?P<h{i}>{pattern}))" for i, (pattern, _) in enumerate(_HINT_WORDS)), re.IGNORECASE)
+
+
 def _hints(window: str) -> frozenset[Field] | None:
     """Every field a keyword in `window` names ("lowest price" -> low or price)."""
     found: set[Field] = set()
-    for pattern, fields in _HINTS:
-        if pattern.search(window):
-            found |= fields
+    for match in _HINTS.finditer(window):
+        found |= _HINT_WORDS[int((match.lastgroup or "h0")[1:])][1]
     return frozenset(found) if found else None
 
 
@@ -233,9 +237,12 @@ def bind(
         and bool(_POINTS_AFTER.match(after))
     )
     fields = _fields(number, subject, hint, direction, points)
+    personal = bool(_PERSONAL.search(text, s_start, s_end))
+    if hint is not None and Field.QUANTITY in hint and not personal and quantity_of is None:
+        hint = hint - {Field.QUANTITY} or None  # "BTC is holding near $97K" is not a holding
+        fields, hinted = _fields(number, subject, hint, direction, points), hint is not None
     if previous is not None and hint is None and previous.percent == number.percent and _LIST_SEPARATOR.match(before):
         fields, hinted = previous.fields, previous.hinted  # "closes of $94,000, $96,500 and $95,100"
-    personal = bool(_PERSONAL.search(text, s_start, s_end))
     return Binding(number, subject, fields, hinted, direction, comparison, personal, points)
 
 

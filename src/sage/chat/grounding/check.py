@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from sage.chat.grounding.binding import Binding, bind, coin_after, is_index_value
 from sage.chat.grounding.dates import DateMention, find_dates
@@ -63,6 +64,12 @@ _QUOTED_OR_HYPOTHETICAL = re.compile(
 _PAST = re.compile(
     r"\b(?:was|were|had|ago|yesterday|earlier|last|previous|past|window|since|peaked|bottomed|closed|opened|hit|days?|weeks?|months?)\b"
     r"|어제|전날|지난|전에|였|었",
+    re.IGNORECASE,
+)
+_ALERT = re.compile(r"\balerts?\b|알림", re.IGNORECASE)
+_TARGET_BEFORE = re.compile(
+    r"(?:\bto\s(?:reach|hit|get\sto|break(?:\sthrough)?|touch|retake|reclaim|return\sto|climb\sto|fall\sto|drop\sto)"
+    r"|\btarget(?:\sof)?|\bgoal\sof)\s*(?:the\s)?$",
     re.IGNORECASE,
 )
 _GENERIC = re.compile(r"\b(?:can|may|might|could|typically|usually|often|tends?\sto|historically)\b", re.IGNORECASE)
@@ -138,6 +145,59 @@ def _premises(
     return found
 
 
+def _levels(numbers: list[NumberMention], text: str, spans: list[tuple[int, int]]) -> list[NumberMention]:
+    """Price levels an answer sets as a target or an alert ("to reach $100,000"): premises."""
+    found = []
+    for start, end in spans:
+        alert = _ALERT.search(text, start, end) is not None
+        for number in numbers:
+            if not start <= number.start < end or number.percent:
+                continue
+            before = text[max(start, number.start - 30) : number.start]
+            if (alert and (number.currency or number.grouped_or_decimal)) or _TARGET_BEFORE.search(before):
+                found.append(number)
+    return found
+
+
+def _distances(levels: list[NumberMention], subjects: set[Subject], facts: Facts) -> list[Fact]:
+    """How far a coin's price is from a target level, in percent and in quote currency."""
+    derived = []
+    for subject in subjects:
+        for price in facts.about(subject):
+            if price.field is not Field.PRICE or price.subject.kind is not SubjectKind.SYMBOL or not price.number:
+                continue
+            for level in levels:
+                target = abs(level.value)
+                derived.append(
+                    Fact(subject, Field.RELATIVE_PCT, (target / price.number - 1) * 100, price.time, "target", True)
+                )
+                derived.append(Fact(subject, Field.CHANGE_ABS, target - price.number, price.time, "target", True))
+    return derived
+
+
+def _cross_rates(mentions: list[SubjectMention], facts: Facts) -> list[Fact]:
+    """BTC/ETH from BTC/USDT and ETH/USDT, when the answer names a pair Sage has no price for."""
+    derived = []
+    for mention in mentions:
+        subject = mention.subject
+        if subject.kind is not SubjectKind.SYMBOL or facts.about(subject):
+            continue
+        base, _, quote = subject.key.partition("/")
+        legs = [_usdt_price(facts, coin) for coin in (base, quote)]
+        if legs[0] is not None and legs[1]:
+            derived.append(Fact(subject, Field.PRICE, legs[0] / legs[1], None, "cross rate", True))
+    return derived
+
+
+def _usdt_price(facts: Facts, coin: str) -> Decimal | None:
+    if coin in ("USDT", "USD", "USDC"):
+        return Decimal(1)
+    return next(
+        (f.number for f in facts.about(Subject.symbol(f"{coin}/USDT")) if f.field is Field.PRICE and f.number),
+        None,
+    )
+
+
 def _gaps(subjects: set[Subject], facts: Facts) -> list[Fact]:
     """Percentage points between the 24 h moves of the coins a sentence names."""
     moves = [
@@ -189,7 +249,8 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
     scale_spans = [(m.start(), m.end()) for m in _INDEX_SCALE.finditer(answer)]
     spans = sentences(answer)
     supposed = _premises(numbers, answer, spans, coins)
-    extra = _derived_from_user([*typed, *supposed], facts)
+    levels = _levels(numbers, answer, spans)
+    extra = [*_derived_from_user([*typed, *supposed], facts), *_cross_rates(mentions, facts)]
     year = _year(facts.timed())
     claims: list[Claim] = []
     bound: list[_Bound] = []
@@ -199,12 +260,18 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
         window_start = s_start
         in_time = _scope(facts, answer[s_start:s_end], year)
         inside_mentions = [m for m in mentions if s_start <= m.start < s_end]
-        derived = [*extra, *_gaps({m.subject for m in inside_mentions}, in_time)]
+        named = {m.subject for m in inside_mentions}
+        here = [n for n in levels if s_start <= n.start < s_end]
+        derived = [
+            *extra,
+            *_gaps(named, in_time),
+            *_distances(here, named | ({carried} if carried else set()), in_time),
+        ]
         for number in (n for n in numbers if s_start <= n.start < s_end):
             start_of_window, window_start = window_start, number.end
             if _not_a_claim(number, answer, coins) or any(a <= number.start < b for a, b in scale_spans):
                 continue
-            if number in supposed:
+            if number in supposed or number in levels:
                 continue
             previous = bound[-1].binding if bound and bound[-1].sentence == index else None
             binding = bind(number, answer, (s_start, s_end), start_of_window, mentions, carried, coins, previous)

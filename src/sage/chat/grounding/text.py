@@ -10,7 +10,7 @@ from sage.chat.mentions import symbol_mentions
 
 _SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\n+")
 _INDEX_WORDS = re.compile(
-    r"fear\s?(?:&|and)\s?greed|\bf\s?&\s?g\b|\bsentiment\b|\bindex\b|공포|탐욕|심리\s?지수|지수",
+    r"fear\s?(?:&|and)\s?greed|\bf\s?&\s?g\b|\bsentiment\b|\bindex\b|\breading\b|공포|탐욕|심리\s?지수|지수",
     re.IGNORECASE,
 )
 _PORTFOLIO_WORDS = re.compile(r"\bportfolio\b|\bholdings\b|\baccount\b|포트폴리오", re.IGNORECASE)
