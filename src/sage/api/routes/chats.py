@@ -122,7 +122,7 @@ class MessageIn(BaseModel):
 class UnverifiedFigure(BaseModel):
     """A figure of an answer the grounding check could not verify (offsets in `content`)."""
 
-    start: int = Field(description="Character offset in the message content where the figure starts")
+    start: int = Field(description="Offset in the message content, in Unicode code points, where the figure starts")
     end: int = Field(description="Character offset where it ends (exclusive)")
     text: str
     reason: str | None = Field(
