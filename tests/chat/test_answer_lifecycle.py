@@ -64,11 +64,12 @@ async def test_the_unverified_claims_are_stored_with_the_message(chat_settings, 
         headers = await register(client)
         stream = await ask(client, headers, await new_chat(client, headers), "eth?")
     assert stream.last.data["grounding"]["unverified_claims"][0]["text"] == "$4,100"
+    span = {"text": "$4,100", "start": 10, "end": 16, "reason": "value_mismatch"}
+    assert span.items() <= stream.last.data["unverified"][0].items()
     async with server.runtime.db.session() as session:
         row = (await session.execute(select(ChatMessage).where(ChatMessage.role == "assistant"))).scalar_one()
-    assert row.meta["unverified_claims"] == [
-        {"text": "$4,100", "value": "4100", "kind": "amount", "verified": False, "matched": None}
-    ]
+    assert [span.items() <= figure.items() for figure in row.unverified] == [True]
+    assert row.unverified == stream.last.data["unverified"] == row.meta["unverified_claims"]
     assert row.meta["context"]["prices"][0]["symbol"] == "ETH/USDT"
 
 

@@ -93,8 +93,8 @@ async def test_the_portfolio_summary_is_in_the_prompt_when_the_user_has_one():
         in prompt
     )
     assert "Portfolio total: value 55,538.81, cost 38,000.00, P&L +17,538.81 (+46.15%)" in prompt
-    labels = {f.label for f in context.facts}
-    assert {"portfolio value", "BTC/USDT P&L", "ETH/USDT quantity"} <= labels
+    labels = {f.label for f in context.facts()}
+    assert {"portfolio value", "position:BTC/USDT pnl", "position:ETH/USDT quantity"} <= labels
 
 
 async def test_the_fingerprint_ignores_ticks_below_the_stated_precision_but_not_real_moves():

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from sage.chat.context import ContextBuilder
-from sage.chat.grounding import check_answer
+from sage.chat.grounding import Facts, check_answer
 from sage.chat.providers.offline import chunks, compose_answer
 from sage.portfolio.service import summarize
 from sage.store.chat_tables import ChatMessage, PortfolioPosition
@@ -54,7 +54,7 @@ async def _context(question: str, *, market: FakeMarket | None = None, with_port
 async def test_every_figure_in_an_offline_answer_is_grounded(question):
     context = await _context(question)
     answer = compose_answer(question, context)
-    result = check_answer(answer, context.facts, question=question)
+    result = check_answer(answer, context.facts(), question=question)
     assert result.grounded, result.unverified
 
 
@@ -92,7 +92,7 @@ async def test_without_market_data_it_quotes_no_prices():
     question = "How's the market?"
     answer = compose_answer(question, await _context(question, market=FakeMarket(fail=True), with_portfolio=False))
     assert "can't see live market data" in answer
-    assert not check_answer(answer, []).has_claims
+    assert not check_answer(answer, Facts()).has_claims
 
 
 async def test_stale_prices_are_flagged():

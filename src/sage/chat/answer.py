@@ -290,9 +290,9 @@ class AnswerRun:
             grounding_data = dict(cached.grounding)
             unverified = list(cached.unverified_claims)
         else:
-            result = check_answer(text, job.context.facts, question=job.question) if text else GroundingResult(())
+            result = check_answer(text, job.context.facts(), question=job.question) if text else GroundingResult(())
             grounding_data = result.as_dict()
-            unverified = [c.as_dict() for c in result.unverified]
+            unverified = result.spans()
             deps.grounding.record(result)
         latency = {
             "first_token": None
@@ -351,6 +351,7 @@ class AnswerRun:
                     status=status,
                     meta=meta,
                     reply_to_id=job.user_message_id,
+                    unverified=meta["unverified_claims"],
                 )
                 await repo.touch_chat(session, chat_id=job.chat_id)
                 if job.cached is None:

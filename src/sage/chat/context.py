@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 import orjson
 
 from sage.chat.formatting import fmt_number, fmt_pct, fmt_price, fmt_time, quantize, significant
+from sage.chat.grounding.facts import Facts
 from sage.chat.mentions import mentioned_symbols
 from sage.market.reader import FearGreedQuote, MarketReader, PriceQuote
 from sage.portfolio.service import PortfolioSummary
@@ -29,7 +29,6 @@ from sage.portfolio.service import PortfolioSummary
 __all__ = [
     "ChatContext",
     "ContextBuilder",
-    "Fact",
     "MarketReader",
     "PriceFact",
     "SentimentFact",
@@ -64,14 +63,6 @@ class PriceFact:
     def quote_currency(self) -> str:
         return self.symbol.split("/")[1]
 
-    @property
-    def change_abs_24h(self) -> Decimal | None:
-        """The 24h move in quote currency, derived from price and percent."""
-        if self.change_pct_24h is None or self.change_pct_24h <= -100:
-            return None
-        opening = self.price / (1 + self.change_pct_24h / 100)
-        return self.price - opening
-
 
 @dataclass(frozen=True)
 class SentimentFact:
@@ -82,15 +73,6 @@ class SentimentFact:
     @classmethod
     def of(cls, reading: FearGreedQuote) -> SentimentFact:
         return cls(reading.value, reading.classification, reading.as_of)
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One figure the context states, for the grounding check."""
-
-    label: str
-    value: Decimal
-    kind: str  # price | percent | index | amount | quantity
 
 
 @dataclass(frozen=True)
@@ -175,37 +157,17 @@ class ChatContext:
         )
 
     # -- grounding ------------------------------------------------------------------------------------
-    @cached_property
-    def facts(self) -> tuple[Fact, ...]:
-        facts: list[Fact] = []
+    def facts(self) -> Facts:
+        """The figures this context states, as grounding facts: a new collection per call, so the
+        tool results of one answer can be added to it without touching the context."""
+        facts = Facts(now=self.generated_at)
         for p in self.prices:
-            facts.append(Fact(f"{p.symbol} price", p.price, "price"))
-            if p.change_pct_24h is not None:
-                facts.append(Fact(f"{p.symbol} 24h change", p.change_pct_24h, "percent"))
-            if (move := p.change_abs_24h) is not None:
-                facts.append(Fact(f"{p.symbol} 24h move", move, "amount"))
-        if self.fear_greed is not None:
-            facts.append(Fact("Fear & Greed Index", Decimal(self.fear_greed.value), "index"))
-        if (summary := self.portfolio) is not None:
-            for row in summary.positions:
-                facts.append(Fact(f"{row.symbol} quantity", row.quantity, "quantity"))
-                facts.append(Fact(f"{row.symbol} average cost", row.average_cost, "price"))
-                facts.append(Fact(f"{row.symbol} cost basis", row.cost, "amount"))
-                for label, value, kind in (
-                    ("value", row.value, "amount"),
-                    ("P&L", row.pnl, "amount"),
-                    ("P&L %", row.pnl_pct, "percent"),
-                    ("weight", row.weight_pct, "percent"),
-                    ("price", row.price, "price"),
-                ):
-                    if value is not None:
-                        facts.append(Fact(f"{row.symbol} {label}", value, kind))
-            facts.append(Fact("portfolio value", summary.total_value, "amount"))
-            facts.append(Fact("portfolio cost", summary.total_cost, "amount"))
-            facts.append(Fact("portfolio P&L", summary.total_pnl, "amount"))
-            if summary.total_pnl_pct is not None:
-                facts.append(Fact("portfolio P&L %", summary.total_pnl_pct, "percent"))
-        return tuple(facts)
+            facts.add_ticker(p.symbol, price=p.price, change_pct=p.change_pct_24h, as_of=p.as_of, source="context")
+        if (fg := self.fear_greed) is not None:
+            facts.add_fear_greed(fg.value, fg.classification, as_of=fg.as_of, source="context")
+        if self.portfolio is not None:
+            facts.add_portfolio(self.portfolio, source="context")
+        return facts
 
     # -- caching ----------------------------------------------------------------------------------------
     def fingerprint(self) -> str:

@@ -69,6 +69,7 @@ class AnswerRecord:
             "usage": self.usage.as_dict(),
             "latency_ms": self.latency_ms,
             "grounding": {**self.grounding, "unverified_claims": self.unverified_claims},
+            "unverified": self.unverified_claims,  # spans the UI underlines (same as the stored column)
         }
 
     def metadata(self) -> dict[str, Any]:

@@ -83,6 +83,7 @@ async def add_message(
     status: str,
     meta: dict[str, Any],
     reply_to_id: uuid.UUID | None = None,
+    unverified: list[dict[str, Any]] | None = None,
 ) -> ChatMessage:
     message = ChatMessage(
         id=message_id,
@@ -91,6 +92,7 @@ async def add_message(
         content=content,
         status=status,
         meta=meta,
+        unverified=unverified or [],
         reply_to_id=reply_to_id,
         created_at=datetime.now(UTC),
     )

@@ -118,6 +118,20 @@ class MessageIn(BaseModel):
         return value
 
 
+class UnverifiedFigure(BaseModel):
+    """A figure of an answer the grounding check could not verify (offsets in `content`)."""
+
+    start: int = Field(description="Offset in the message content, in Unicode code points, where the figure starts")
+    end: int = Field(description="Character offset where it ends (exclusive)")
+    text: str
+    reason: str | None = Field(
+        description="wrong_subject | wrong_field | wrong_direction | comparison_false | comparison_loose | "
+        "class_mismatch | time_mismatch | value_mismatch | no_matching_fact"
+    )
+    subject: str | None = None
+    field: str | None = None
+
+
 class MessageOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: uuid.UUID
@@ -127,6 +141,7 @@ class MessageOut(BaseModel):
     status: str
     reply_to_id: uuid.UUID | None
     metadata: dict[str, Any] = Field(validation_alias="meta")
+    unverified: list[UnverifiedFigure] = Field(default_factory=list)
     created_at: datetime
 
 
