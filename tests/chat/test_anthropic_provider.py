@@ -13,7 +13,7 @@ from sage.chat.providers import build_model
 from sage.chat.providers.anthropic import AnthropicModel, parse_retry_after
 from sage.chat.providers.base import ChatTurn, Finished, ModelRequest, ProviderError, TextDelta, UsageUpdate
 from sage.chat.providers.offline import OfflineModel
-from sage.settings import Settings
+from sage.settings import LLMProvider, Settings
 from tests.chat.fake_anthropic import FakeAnthropic, Reply
 
 
@@ -148,8 +148,9 @@ def test_anthropic_base_url_is_honoured(monkeypatch, make_settings):
     assert str(provider.client.base_url).startswith("http://127.0.0.1:9")
 
 
-def test_the_offline_provider_is_the_default_without_a_key(make_settings):
-    settings = make_settings(llm_provider=None, anthropic_api_key=None)
+def test_the_offline_provider_is_the_default_without_a_key(tmp_path):
+    settings = Settings(data_dir=tmp_path, anthropic_api_key=None)
+    assert settings.llm_provider is LLMProvider.OFFLINE
     assert isinstance(build_model(settings), OfflineModel)
 
 
