@@ -374,6 +374,9 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
     if hosted_zone is not None and re.match(r"^Z[A-Z0-9]{1,31}$", hosted_zone) is None:
         raise ConfigError(f"sage-infra:hostedZoneId must be a Route 53 zone id such as Z123ABC, not {hosted_zone!r}")
     router_path = _text(values, "alarmRouterPath")
+    router_dir = Path(router_path) if router_path else INFRA_DIR / "alarm_router"
+    if not (router_dir / "handler.py").is_file():
+        raise ConfigError(f"sage-infra:alarmRouterPath {router_dir} has no handler.py (the alarm router's code)")
 
     return StackConfig(
         stack=stack,
@@ -401,7 +404,7 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         trusted_proxy_hops=_int(values, "trustedProxyHops", 1, low=0, high=5),
         cloudfront_price_class=_choice(values, "cloudfrontPriceClass", "PriceClass_200", PRICE_CLASSES),
         metrics_environment=_text(values, "metricsEnvironment", "production") or "production",
-        alarm_router_path=Path(router_path) if router_path else INFRA_DIR / "alarm_router",
+        alarm_router_path=router_dir,
         region=region,
     )
 

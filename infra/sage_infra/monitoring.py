@@ -4,11 +4,11 @@ The topic is encrypted with a customer-managed KMS key because CloudWatch alarms
 publish to a topic encrypted with the AWS-managed `aws/sns` key (its key policy does not let
 cloudwatch.amazonaws.com use it).
 
-The Lambda's code is `infra/alarm_router/` (the observability issue owns it): a stdlib +
-boto3 `handler.handler(event, context)` that reads the three webhook URLs from the secrets
-named by DISCORD_WEBHOOK_{ERRORS,PERFORMANCE,BUSINESS}_ARN. The package is exactly that
-directory's top-level `.py` files (no `__pycache__`, no editor or test leftovers). Until the
-directory holds a handler.py, a stand-in that only logs the alarm is deployed.
+The Lambda's code is `infra/alarm_router/handler.py`, a stdlib + boto3
+`handler.handler(event, context)` that reads the three webhook URLs from the secrets named by
+DISCORD_WEBHOOK_{ERRORS,PERFORMANCE,BUSINESS}_ARN. Its package (router_package.py) is that
+directory's top-level `.py` files plus the app's `src/sage/notify/discord_limits.py`, taken as
+an asset, so there is one file of Discord rules. The program stops if the handler is missing.
 """
 
 from __future__ import annotations
@@ -36,30 +36,15 @@ from sage_infra.alarms import (
     alarm_name,
 )
 from sage_infra.common import child, policy_document, service_role
+from sage_infra.router_package import router_files
 
 ROUTER_RUNTIME = "python3.12"
 ROUTER_HANDLER = "handler.handler"
-PLACEHOLDER_HANDLER = '''"""Stand-in alarm router: logs each alarm until infra/alarm_router/handler.py exists."""
-import json
-import logging
-
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
-
-
-def handler(event, context):
-    for record in event.get("Records", []):
-        logger.info("alarm %s", json.dumps(record.get("Sns", {}).get("Message")))
-    return {"routed": 0}
-'''
 
 
 def router_code(path: Path) -> pulumi.Archive:
-    """The observability issue's router (its top-level .py files) when present, else the logging stand-in."""
-    if (path / "handler.py").is_file():
-        modules = sorted(f for f in path.glob("*.py") if f.is_file())
-        return pulumi.AssetArchive({f.name: pulumi.FileAsset(str(f)) for f in modules})
-    return pulumi.AssetArchive({"handler.py": pulumi.StringAsset(PLACEHOLDER_HANDLER)})
+    """The router's package (router_package.router_files) as a Lambda code archive."""
+    return pulumi.AssetArchive({name: pulumi.FileAsset(str(f)) for name, f in router_files(path).items()})
 
 
 @dataclass(frozen=True)

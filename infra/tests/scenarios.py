@@ -34,18 +34,19 @@ def scenario(
     }
 
 
-def scenarios(router_dir: Path) -> dict[str, dict[str, Any]]:
+def scenarios() -> dict[str, dict[str, Any]]:
     return {
         "prod-mvp": scenario("prod"),
-        # The alarm router's code not written yet: the stand-in handler is deployed.
-        "prod-growth": scenario("prod", config={"phase": "growth", "alarmRouterPath": str(router_dir / "missing")}),
+        "prod-growth": scenario("prod", config={"phase": "growth"}),
         "prod-scale": scenario("prod", config={"phase": "scale"}),
         "dev": scenario(
             "dev",
-            config={"hostedZoneId": "Z0123456789ABCDEFGHIJ", "alarmRouterPath": str(router_dir)},
+            config={"hostedZoneId": "Z0123456789ABCDEFGHIJ"},
             secrets={**SECRETS, "sentryDsn": "https://SENTRY-SENTINEL@o1.ingest.sentry.io/2"},
         ),
         # The spec's incident, in configuration form: more API tasks than db.t3.micro can serve.
         "oversized": scenario("prod", config={"apiMaxTasks": "20"}),
+        # No stand-in router: a path without the handler stops the program.
+        "router-missing": scenario("prod", config={"alarmRouterPath": "/nonexistent/alarm_router"}),
         "missing-secret": scenario("prod", secrets={k: v for k, v in SECRETS.items() if k != "jwtSecret"}),
     }
