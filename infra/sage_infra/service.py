@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from sage_infra.alarms import ALERT_RULES_OFF
 from sage_infra.backups import BACKUP_PREFIX
 from sage_infra.common import child
 from sage_infra.constants import APP_PORT
@@ -257,6 +258,7 @@ class Services(pulumi.ComponentResource):
             "SAGE_INGEST_IN_PROCESS": "false",
             "SAGE_LLM_PROVIDER": "anthropic",
             "SAGE_CORS_ORIGINS": f"https://{args.app_domain}",
+            "SAGE_ALERT_RULES_OFF": ALERT_RULES_OFF,
         }
         self.api_task_definition = task_definition(
             "backend",
@@ -355,7 +357,7 @@ class Services(pulumi.ComponentResource):
                 image=image,
                 command=("ingest",),
                 environment=small_env(INGESTOR_SIZE.db_pool_size, INGESTOR_SIZE.db_max_overflow)
-                | {"SAGE_MARKET_SOURCE": "live"},
+                | {"SAGE_MARKET_SOURCE": "live", "SAGE_ALERT_RULES_OFF": ALERT_RULES_OFF},
                 secrets=core,
                 log_group=ingestor_logs.name,
                 log_stream_prefix="ingestor",

@@ -85,6 +85,7 @@ APP_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "HallucinationRate": ("level",),
     "LLMQueueSize": (),
     "DBPoolUsage": (),
+    "RequestLatency": ("route", "method"),
     "FeedStaleSymbols": ("exchange",),
     "BackupSuccess": (),
     "BackupFailure": (),
