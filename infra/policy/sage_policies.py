@@ -37,6 +37,7 @@ from policy_common import (
     SECRET_ENV_NAME,
     SECRET_VALUE,
     SNS_TOPIC,
+    SQS_QUEUE,
     TASK_DEFINITION,
     is_production,
     parse_document,
@@ -48,6 +49,7 @@ from policy_common import (
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 from sage_stack_policies import (
     STACK_POLICIES,
+    alarms_never_lost,
     connection_budget,
     data_tier_isolated,
     open_ingress_only_alb_web,
@@ -68,11 +70,13 @@ def _storage_encryption(args: ResourceValidationArgs, report: ReportViolation) -
             report("ElastiCache must encrypt in transit (transitEncryptionEnabled: true).", None)
     elif args.resource_type == SNS_TOPIC and not props.get("kmsMasterKeyId"):
         report("SNS topics must be encrypted with a KMS key (kmsMasterKeyId).", None)
+    elif args.resource_type == SQS_QUEUE and not (props.get("kmsMasterKeyId") or props.get("sqsManagedSseEnabled")):
+        report("SQS queues must be encrypted (kmsMasterKeyId or sqsManagedSseEnabled).", None)
 
 
 storage_encryption = ResourceValidationPolicy(
     name="storage-encryption",
-    description="RDS, ElastiCache (at rest and in transit) and SNS store data encrypted.",
+    description="RDS, ElastiCache (at rest and in transit), SNS and SQS store data encrypted.",
     enforcement_level=MANDATORY,
     validate=_storage_encryption,
 )
@@ -299,6 +303,7 @@ __all__ = [
     "ALL_POLICIES",
     "RESOURCE_POLICIES",
     "STACK_POLICIES",
+    "alarms_never_lost",
     "connection_budget",
     "data_tier_isolated",
     "data_tier_not_public",

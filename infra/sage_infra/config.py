@@ -75,6 +75,9 @@ class StackConfig:
     cloudfront_price_class: str = "PriceClass_200"
     metrics_environment: str = "production"
     alarm_router_path: Path = field(default_factory=lambda: INFRA_DIR / "alarm_router")
+    # Where alarms about the alarm path itself (router errors, throttles, dead letters) go by
+    # e-mail, independent of the Lambda and Discord. Required in prod.
+    alarm_emails: tuple[str, ...] = ()
     region: str = "us-west-2"
 
     @property
@@ -201,11 +204,13 @@ PLAIN_KEYS = (
     "cloudfrontPriceClass",
     "metricsEnvironment",
     "alarmRouterPath",
+    "alarmEmails",
 )
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_EMAIL = re.compile(r"^[^@\s,]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 _ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 _WEBHOOK = re.compile(
     r"^https://(discord\.com|discordapp\.com|ptb\.discord\.com|canary\.discord\.com)/api/webhooks/\S+$"
@@ -373,6 +378,15 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
     hosted_zone = _text(values, "hostedZoneId")
     if hosted_zone is not None and re.match(r"^Z[A-Z0-9]{1,31}$", hosted_zone) is None:
         raise ConfigError(f"sage-infra:hostedZoneId must be a Route 53 zone id such as Z123ABC, not {hosted_zone!r}")
+    emails = tuple(e.strip() for e in (_text(values, "alarmEmails") or "").split(",") if e.strip())
+    for email in emails:
+        if _EMAIL.match(email) is None:
+            raise ConfigError(f"sage-infra:alarmEmails: {email!r} is not an e-mail address")
+    if environment == "prod" and not emails:
+        raise ConfigError(
+            "sage-infra:alarmEmails is required in prod (comma-separated): where alarms about the alarm "
+            "router and its dead-letter queue go without Discord"
+        )
     router_path = _text(values, "alarmRouterPath")
     router_dir = Path(router_path) if router_path else INFRA_DIR / "alarm_router"
     if not (router_dir / "handler.py").is_file():
@@ -405,6 +419,7 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         cloudfront_price_class=_choice(values, "cloudfrontPriceClass", "PriceClass_200", PRICE_CLASSES),
         metrics_environment=_text(values, "metricsEnvironment", "production") or "production",
         alarm_router_path=router_dir,
+        alarm_emails=emails,
         region=region,
     )
 

@@ -243,6 +243,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             },
             alarm_router_path=cfg.alarm_router_path,
             task_failure_rule_name=task_failures.rule.name,
+            alarm_emails=cfg.alarm_emails,
         ),
     )
 

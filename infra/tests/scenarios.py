@@ -20,7 +20,13 @@ SECRETS = {
     "valkeyAuthToken": "VALKEY-SENTINEL-token#01234567",
     "dbMasterPassword": "DB-SENTINEL-pass%word:1",
 }
-REQUIRED = {"imageTag": IMAGE_TAG, "albCertificateArn": ALB_CERT, "cdnCertificateArn": CDN_CERT}
+ALARM_EMAILS = "oncall@sage.example, ops@sage.example"
+REQUIRED = {
+    "imageTag": IMAGE_TAG,
+    "albCertificateArn": ALB_CERT,
+    "cdnCertificateArn": CDN_CERT,
+    "alarmEmails": ALARM_EMAILS,
+}
 
 
 def scenario(

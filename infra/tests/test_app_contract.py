@@ -8,9 +8,6 @@ tests hold them to the app's Settings and rule catalogue.
 from __future__ import annotations
 
 import pytest
-from sage.observability import alerts as app_alerts
-from sage.serving import uvicorn_options
-from sage.settings import Settings
 from sage_infra import constants
 from sage_infra.alarms import (
     ALARMS,
@@ -20,6 +17,10 @@ from sage_infra.alarms import (
     ERROR_RATE_KEY,
 )
 from stack_record import StackRecord, environment
+
+from sage.observability import alerts as app_alerts
+from sage.serving import uvicorn_options
+from sage.settings import Settings
 
 DEFAULTS = {name: field.default for name, field in Settings.model_fields.items()}
 

@@ -63,7 +63,8 @@ def alarms(stack: StackRecord) -> dict[str, Resource]:
 
 
 def topic(stack: StackRecord) -> Resource:
-    return stack.one("sns/topic")
+    (main,) = [t for t in stack.of_type("sns/topic") if not t["name"].endswith("-fallback")]
+    return main
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -149,8 +150,8 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok(deployable: list[Stac
     for stack in deployable:
         arn = topic(stack).state["arn"]
         for name, alarm in alarms(stack).items():
-            assert alarm["alarmActions"] == [arn], name
-            assert alarm["okActions"] == [arn], name
+            assert arn in alarm["alarmActions"], name
+            assert alarm["okActions"] == alarm["alarmActions"], name
 
 
 def test_every_alarm_names_its_discord_channel(deployable: list[StackRecord]) -> None:
@@ -205,7 +206,7 @@ def webhook_arns(stack: StackRecord) -> dict[str, str]:
 def test_router_is_a_python_handler_subscribed_to_the_topic(prod: StackRecord) -> None:
     fn = router(prod)
     assert (fn["runtime"], fn["handler"]) == ("python3.12", "handler.handler")
-    subscription = prod.one("sns/topicSubscription")
+    (subscription,) = [s for s in prod.of_type("sns/topicSubscription") if s["protocol"] == "lambda"]
     assert subscription["protocol"] == "lambda"
     assert prod.resolve(subscription.refers_to("topic")) == [topic(prod)]
     assert prod.resolve(subscription.refers_to("endpoint")) == [fn]
@@ -236,7 +237,7 @@ def test_router_may_read_exactly_the_webhook_secrets(prod: StackRecord) -> None:
     (role,) = prod.resolve(router(prod).refers_to("role"))
     (policy,) = [p for p in prod.of_type("iam/rolePolicy") if p.refers_to("role") == [role.urn]]
     by_sid = {s["Sid"]: s for s in statements(policy.json("policy"))}
-    assert set(by_sid) == {"WriteLogs", "ReadWebhooks"}
+    assert set(by_sid) == {"WriteLogs", "ReadWebhooks", "DeadLetterUndelivered", "EncryptDeadLetters"}
     assert by_sid["ReadWebhooks"]["Action"] == "secretsmanager:GetSecretValue"
     assert set(as_list(by_sid["ReadWebhooks"]["Resource"])) == set(webhook_arns(prod).values())
 
@@ -277,12 +278,12 @@ def test_router_package_leaves_out_bytecode_and_everything_but_top_level_modules
 def test_a_copy_of_the_discord_rules_in_the_router_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "handler.py").write_text("def handler(event, context): ...\n")
     (tmp_path / "discord_limits.py").write_text("CONTENT_LIMIT = 2000\n")
-    with pytest.raises(RouterPackageError, match="discord_limits.py, which the package takes from the app"):
+    with pytest.raises(RouterPackageError, match=r"discord_limits\.py, which the package takes from the app"):
         router_code(tmp_path)
 
 
 def test_a_router_directory_without_handler_py_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(RouterPackageError, match="has no handler.py"):
+    with pytest.raises(RouterPackageError, match=r"has no handler\.py"):
         router_code(tmp_path)
 
 

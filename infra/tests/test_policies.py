@@ -55,6 +55,7 @@ def test_the_pack_holds_every_mandatory_rule_of_the_issue() -> None:
         "no-wildcard-iam-actions",
         "no-plaintext-secrets-in-environment",
         "connection-budget",
+        "alarms-never-lost",
     }
     assert all(p.enforcement_level.value == "mandatory" for p in policies.ALL_POLICIES)
 
@@ -71,6 +72,7 @@ RDS = "aws:rds/instance:Instance"
         ("aws:elasticache/replicationGroup:ReplicationGroup", {"transitEncryptionEnabled": True}, "at rest"),
         ("aws:elasticache/replicationGroup:ReplicationGroup", {"atRestEncryptionEnabled": True}, "in transit"),
         ("aws:sns/topic:Topic", {"name": "sage-alerts"}, "SNS topics must be encrypted"),
+        ("aws:sqs/queue:Queue", {"name": "sage-alarms-dlq"}, "SQS queues must be encrypted"),
     ],
 )
 def test_storage_encryption_rejects(resource_type: str, props: dict[str, Any], message: str) -> None:
@@ -372,3 +374,27 @@ def test_s3_policy_rejects_a_bucket_without_encryption_or_access_block(prod: Sta
     stack = edited(prod, "", {}, drop=("frontend-bucket-encryption", "frontend-bucket-public-access"))
     found = stack_violations(policies.s3_buckets_private_and_encrypted, stack)
     assert len(found) == 2 and any("encryption" in f for f in found) and any("public access" in f for f in found)
+
+
+# --- alarms-never-lost: the real stack with one safeguard taken away -------------------------------
+
+
+def test_alarms_never_lost_rejects_a_subscription_without_redrive(prod: StackRecord) -> None:
+    (found,) = stack_violations(
+        policies.alarms_never_lost, edited(prod, "monitoring-router-subscription", {"redrivePolicy": None})
+    )
+    assert "needs a redrive policy" in found
+
+
+def test_alarms_never_lost_rejects_a_router_without_an_on_failure_destination(prod: StackRecord) -> None:
+    (found,) = stack_violations(
+        policies.alarms_never_lost, edited(prod, "", {}, drop=("monitoring-router-on-failure",))
+    )
+    assert "has no on-failure destination" in found
+
+
+def test_alarms_never_lost_rejects_a_router_nobody_watches(prod: StackRecord) -> None:
+    (found,) = stack_violations(
+        policies.alarms_never_lost, edited(prod, "", {}, drop=("monitoring-path-alarm-router-errors",))
+    )
+    assert "no alarm watches its Errors" in found
