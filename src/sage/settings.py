@@ -208,6 +208,11 @@ class Settings(BaseSettings):
     backup_retention: int = Field(default=7, ge=1)
     pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql; default: the wheel's PostgreSQL 18, then PATH
 
+    # --- database roles (`sage db bootstrap-roles`, run with the master user's DATABASE_URL) -----
+    db_owner_password: SecretStr | None = None  # sage_owner: migrations, verify-backup
+    db_app_password: SecretStr | None = None  # sage_app: the API and the ingestor (DML only)
+    db_readonly_password: SecretStr | None = None  # sage_readonly: sage db backup
+
     # ------------------------------------------------------------------------------------------
     @field_validator("cors_origins", "symbols", "alert_dau_milestones", "alert_rules_off", mode="before")
     @classmethod
