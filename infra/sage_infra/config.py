@@ -17,6 +17,7 @@ from pathlib import Path
 from sage_infra.budget import (
     PG_TOOL_CONNECTIONS,
     RDS_INSTANCE_MEMORY_GIB,
+    RELEASE,
     SCHEDULED_MAINTENANCE,
     Workload,
 )
@@ -118,7 +119,11 @@ class StackConfig:
             # One ingestor, replaced stop-then-start (deployment maximum 100 %).
             Workload("ingestor", 1, 1, INGESTOR_SIZE.db_pool_size, INGESTOR_SIZE.db_max_overflow),
             # `sage db migrate` backs up first: its pg_dump is a connection too.
-            Workload("migration", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, PG_TOOL_CONNECTIONS),
+            Workload(
+                "migration", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, PG_TOOL_CONNECTIONS, RELEASE
+            ),
+            # Creates the database roles before a migration; never beside one.
+            Workload("bootstrap-roles", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, 0, RELEASE),
             # The daily backup and the weekly verification are scheduled hours apart.
             Workload(
                 "backup",
@@ -154,6 +159,9 @@ class SecretValues:
     discord_webhook_business: str
     valkey_auth_token: str
     db_master_password: str
+    db_owner_password: str = ""
+    db_app_password: str = ""
+    db_readonly_password: str = ""
     sentry_dsn: str | None = None
 
     def __repr__(self) -> str:
@@ -168,6 +176,9 @@ SECRET_KEYS = (
     "discordWebhookBusiness",
     "valkeyAuthToken",
     "dbMasterPassword",
+    "dbOwnerPassword",
+    "dbAppPassword",
+    "dbReadonlyPassword",
     "sentryDsn",
 )
 PLAIN_KEYS = (
@@ -461,6 +472,13 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
         raise ConfigError(
             "sage-infra:dbMasterPassword must be 8-128 printable ASCII characters without spaces, '\"', '/' or '@'"
         )
+    roles = {key: need(key) for key in ("dbOwnerPassword", "dbAppPassword", "dbReadonlyPassword")}
+    for key, value in roles.items():
+        # `sage db bootstrap-roles` takes 16+ printable ASCII characters (sage.ops.roles.check_password).
+        if not 16 <= len(value) <= 128 or not _printable_without(value, ""):
+            raise ConfigError(f"sage-infra:{key} must be 16-128 printable ASCII characters without spaces")
+    if len({password, *roles.values()}) != 1 + len(roles):
+        raise ConfigError("sage-infra:dbMasterPassword and the three role passwords must all differ")
     return SecretValues(
         anthropic_api_key=need("anthropicApiKey"),
         jwt_secret=jwt,
@@ -469,6 +487,9 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
         discord_webhook_business=webhooks["discordWebhookBusiness"],
         valkey_auth_token=token,
         db_master_password=password,
+        db_owner_password=roles["dbOwnerPassword"],
+        db_app_password=roles["dbAppPassword"],
+        db_readonly_password=roles["dbReadonlyPassword"],
         sentry_dsn=_text(values, "sentryDsn"),
     )
 

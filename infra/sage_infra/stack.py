@@ -81,6 +81,11 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             subnet_ids=network.database_subnet_ids,
             security_group_id=groups.database.id,
             master_password=secret(secrets.db_master_password),
+            role_passwords={
+                "owner": secret(secrets.db_owner_password),
+                "app": secret(secrets.db_app_password),
+                "readonly": secret(secrets.db_readonly_password),
+            },
             protect=cfg.protect,
             final_snapshot=cfg.final_snapshot,
             apply_immediately=cfg.apply_immediately,
@@ -134,6 +139,10 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         https_listener=lb.https_listener,
         secrets=app_secrets,
         database_url_secret_arn=database.database_url_secret.arn,
+        owner_database_url_secret_arn=database.url_secrets["database-url-owner"].arn,
+        readonly_database_url_secret_arn=database.url_secrets["database-url-readonly"].arn,
+        master_database_url_secret_arn=database.url_secrets["database-url-master"].arn,
+        role_passwords_secret_arn=database.role_passwords_secret.arn,
         valkey_url_secret_arn=cache.url_secret.arn,
         backup_bucket_arn=backups.bucket.arn,
         backup_url=backups.url,
@@ -146,6 +155,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         expression: str,
         task: aws.ecs.TaskDefinition,
         role: aws.iam.Role,
+        execution: aws.iam.Role,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         ScheduledTask(
@@ -160,7 +170,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
                 schedule_expression=expression,
                 cluster=services.cluster,
                 task_definition=task,
-                execution_role=services.ops_execution_role,
+                execution_role=execution,
                 task_role=role,
                 subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.backend.id,
@@ -175,6 +185,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         cfg.backup_schedule,
         services.backup_task_definition,
         services.backup_task_role,
+        services.backup_execution_role,
         # This component was `ScheduledBackup` before the verification got a schedule too.
         pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="sage:infra:ScheduledBackup")]),
     )
@@ -184,6 +195,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         cfg.verify_backup_schedule,
         services.verify_backup_task_definition,
         services.verify_backup_task_role,
+        services.ops_execution_role,
     )
     task_failures = TaskFailureWatch(
         "db-task-failures",
@@ -261,6 +273,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         "apiServiceName": services.api_service.name,
         "ingestorServiceName": services.ingestor_service.name,
         "alertsTopicArn": monitoring.topic.arn,
+        "bootstrapRolesCommand": services.run_task_command(services.bootstrap_roles_task_definition, services_args),
         "migrateCommand": services.run_task_command(services.migrate_task_definition, services_args),
         # On demand, e.g. before a risky change (append --overrides to run `db restore` from it).
         "backupCommand": services.run_task_command(services.backup_task_definition, services_args),

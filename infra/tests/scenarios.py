@@ -19,6 +19,9 @@ SECRETS = {
     "discordWebhookBusiness": "https://discord.com/api/webhooks/333/BUSINESS-SENTINEL",
     "valkeyAuthToken": "VALKEY-SENTINEL-token#01234567",
     "dbMasterPassword": "DB-SENTINEL-pass%word:1",
+    "dbOwnerPassword": "OWNER-SENTINEL-pass%word:2",
+    "dbAppPassword": "APP-SENTINEL-pass%word:3",
+    "dbReadonlyPassword": "READONLY-SENTINEL-pass%word:4",
 }
 ALARM_EMAILS = "oncall@sage.example, ops@sage.example"
 REQUIRED = {

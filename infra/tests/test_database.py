@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import unquote, urlsplit
 
+import pytest
 from scenarios import SECRETS
 from stack_record import StackRecord
 
@@ -93,16 +94,49 @@ def test_master_password_is_a_secret_input(prod: StackRecord) -> None:
     assert db["username"] == "sage_admin" and db["dbName"] == "sage"
 
 
-def test_database_url_secret_embeds_the_quoted_password_and_requires_tls(prod: StackRecord) -> None:
-    secret = prod.one("secretsmanager/secret", "database-url")
-    assert secret["name"] == "sage/database-url"
-    version = prod.one("secretsmanager/secretVersion", "database-url-value")
+@pytest.mark.parametrize(
+    ("secret_name", "user", "password_key"),
+    [
+        ("database-url", "sage_app", "dbAppPassword"),
+        ("database-url-owner", "sage_owner", "dbOwnerPassword"),
+        ("database-url-readonly", "sage_readonly", "dbReadonlyPassword"),
+        ("database-url-master", "sage_admin", "dbMasterPassword"),
+    ],
+)
+def test_each_roles_database_url_embeds_its_quoted_password_and_requires_tls(
+    prod: StackRecord, secret_name: str, user: str, password_key: str
+) -> None:
+    secret = prod.one("secretsmanager/secret", secret_name)
+    assert secret["name"] == f"sage/{secret_name}"
+    version = prod.one("secretsmanager/secretVersion", f"{secret_name}-value")
     assert version.secret_paths == ("secretString",)
     url = urlsplit(version["secretString"])
     assert url.scheme == "postgresql"
-    assert url.username == "sage_admin" and unquote(url.password or "") == SECRETS["dbMasterPassword"]
+    assert url.username == user and unquote(url.password or "") == SECRETS[password_key]
     assert url.hostname == "sage-postgres.c9akciq32.us-west-2.rds.amazonaws.com" and url.port == 5432
     assert url.path == "/sage" and url.query == "sslmode=require"
+
+
+def test_the_role_passwords_secret_holds_what_bootstrap_roles_sets(prod: StackRecord) -> None:
+    version = prod.one("secretsmanager/secretVersion", "database-role-passwords-value")
+    assert version.secret_paths == ("secretString",)
+    assert json.loads(version["secretString"]) == {
+        "owner": SECRETS["dbOwnerPassword"],
+        "app": SECRETS["dbAppPassword"],
+        "readonly": SECRETS["dbReadonlyPassword"],
+    }
+
+
+def test_infra_names_the_roles_the_app_creates() -> None:
+    from sage_infra import constants
+
+    from sage.ops import roles
+
+    assert (constants.DB_OWNER_ROLE, constants.DB_APP_ROLE, constants.DB_READONLY_ROLE) == (
+        roles.OWNER,
+        roles.APP,
+        roles.READONLY,
+    )
 
 
 def test_master_credentials_are_kept_in_rds_secret_shape(prod: StackRecord) -> None:

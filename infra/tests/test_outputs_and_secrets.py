@@ -65,7 +65,7 @@ def test_every_secret_input_is_marked_secret(prod: StackRecord) -> None:
     assert ("database-primary", "password") in marked
     assert ("cache-valkey", "authToken") in marked
     versions = prod.of_type("secretsmanager/secretVersion")
-    assert len(versions) == 9
+    assert len(versions) == 13  # STACK_SECRETS
     assert all(v.secret_paths == ("secretString",) for v in versions)
 
 
