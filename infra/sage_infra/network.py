@@ -171,15 +171,19 @@ class Network(pulumi.ComponentResource):
             policy=policy_document(
                 [
                     {
+                        "Sid": "WriteFlowLogs",
                         "Effect": "Allow",
-                        "Action": [
-                            "logs:CreateLogStream",
-                            "logs:PutLogEvents",
-                            "logs:DescribeLogGroups",
-                            "logs:DescribeLogStreams",
-                        ],
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                         "Resource": [flow_log_group.arn, pulumi.Output.concat(flow_log_group.arn, ":*")],
-                    }
+                    },
+                    {
+                        # DescribeLogGroups lists groups account-wide: it has no resource-level
+                        # permissions, so scoped to one group it never matches (parliament).
+                        "Sid": "FindLogGroup",
+                        "Effect": "Allow",
+                        "Action": "logs:DescribeLogGroups",
+                        "Resource": "*",
+                    },
                 ]
             ),
             opts=child(self),
