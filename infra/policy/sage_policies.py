@@ -47,6 +47,7 @@ from policy_common import (
     wildcard_actions,
 )
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from sage_github_policies import github_oidc_trust_pinned
 from sage_stack_policies import (
     STACK_POLICIES,
     alarms_never_lost,
@@ -296,6 +297,7 @@ RESOURCE_POLICIES: tuple[ResourceValidationPolicy, ...] = (
     ecr_scan_immutable,
     no_wildcard_iam_actions,
     no_plaintext_secrets,
+    github_oidc_trust_pinned,
 )
 ALL_POLICIES = (*RESOURCE_POLICIES, *STACK_POLICIES)
 
@@ -308,6 +310,7 @@ __all__ = [
     "data_tier_isolated",
     "data_tier_not_public",
     "ecr_scan_immutable",
+    "github_oidc_trust_pinned",
     "log_retention",
     "no_plaintext_secrets",
     "no_wildcard_iam_actions",

@@ -79,6 +79,11 @@ class StackConfig:
     # Where alarms about the alarm path itself (router errors, throttles, dead letters) go by
     # e-mail, independent of the Lambda and Discord. Required in prod.
     alarm_emails: tuple[str, ...] = ()
+    # GitHub Actions OIDC (github_oidc.py): owner/name of the repository whose workflows may
+    # assume the deploy, infra and preview roles; unset: no GitHub access is declared.
+    github_repository: str | None = None
+    github_oidc_provider_arn: str | None = None
+    pulumi_secrets_key_arn: str | None = None
     region: str = "us-west-2"
 
     @property
@@ -216,6 +221,9 @@ PLAIN_KEYS = (
     "metricsEnvironment",
     "alarmRouterPath",
     "alarmEmails",
+    "githubRepository",
+    "githubOidcProviderArn",
+    "pulumiSecretsKeyArn",
 )
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
@@ -398,6 +406,25 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
             "sage-infra:alarmEmails is required in prod (comma-separated): where alarms about the alarm "
             "router and its dead-letter queue go without Discord"
         )
+    github_repository = _text(values, "githubRepository")
+    if (
+        github_repository is not None
+        and re.match(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$", github_repository) is None
+    ):
+        raise ConfigError(f"sage-infra:githubRepository must be owner/name, not {github_repository!r}")
+    provider_arn = _text(values, "githubOidcProviderArn")
+    if (
+        provider_arn is not None
+        and re.match(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$", provider_arn)
+        is None
+    ):
+        raise ConfigError("sage-infra:githubOidcProviderArn must be the ARN of GitHub's OIDC provider in IAM")
+    secrets_key = _text(values, "pulumiSecretsKeyArn")
+    if (
+        secrets_key is not None
+        and re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$", secrets_key) is None
+    ):
+        raise ConfigError("sage-infra:pulumiSecretsKeyArn must be a KMS key ARN")
     router_path = _text(values, "alarmRouterPath")
     router_dir = Path(router_path) if router_path else INFRA_DIR / "alarm_router"
     if not (router_dir / "handler.py").is_file():
@@ -431,6 +458,9 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         metrics_environment=_text(values, "metricsEnvironment", "production") or "production",
         alarm_router_path=router_dir,
         alarm_emails=emails,
+        github_repository=github_repository,
+        github_oidc_provider_arn=provider_arn,
+        pulumi_secrets_key_arn=secrets_key,
         region=region,
     )
 

@@ -13,6 +13,7 @@ from sage_infra.config import SecretValues, StackConfig
 from sage_infra.database import Database, DatabaseArgs
 from sage_infra.dns import Dns, DnsArgs
 from sage_infra.frontend import Frontend, FrontendArgs
+from sage_infra.github_oidc import GitHubAccess, GitHubAccessArgs
 from sage_infra.loadbalancer import LoadBalancer, LoadBalancerArgs
 from sage_infra.monitoring import Monitoring, MonitoringArgs
 from sage_infra.network import Network, NetworkArgs
@@ -259,7 +260,40 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         ),
     )
 
+    github_roles: dict[str, pulumi.Output[str]] = {}
+    if cfg.github_repository:
+        github = GitHubAccess(
+            "github",
+            GitHubAccessArgs(
+                prefix=p,
+                stack=cfg.stack,
+                environment=cfg.environment,
+                tags=tags,
+                region=cfg.region,
+                account_id=account_id,
+                repository=cfg.github_repository,
+                provider_arn=cfg.github_oidc_provider_arn,
+                pulumi_secrets_key_arn=cfg.pulumi_secrets_key_arn,
+                cluster_arn=services.cluster.arn,
+                cluster_name=services.cluster.name,
+                service_names=[services.api_service.name, services.ingestor_service.name],
+                task_families=[
+                    f"{p}-{key}"
+                    for key in ("backend", "ingestor", "migrate", "backup", "verify-backup", "bootstrap-roles")
+                ],
+                ecr_repository_arn=services.repository.arn,
+                frontend_bucket_arn=frontend.bucket.arn,
+                distribution_arn=frontend.distribution.arn,
+            ),
+        )
+        github_roles = {
+            "githubDeployRoleArn": github.deploy_role.arn,
+            "githubInfraRoleArn": github.infra_role.arn,
+            "githubPreviewRoleArn": github.preview_role.arn,
+        }
+
     return {
+        **github_roles,
         "albDnsName": lb.alb.dns_name,
         "cloudfrontDomain": frontend.distribution.domain_name,
         "cloudfrontDistributionId": frontend.distribution.id,

@@ -24,11 +24,15 @@ SECRETS = {
     "dbReadonlyPassword": "READONLY-SENTINEL-pass%word:4",
 }
 ALARM_EMAILS = "oncall@sage.example, ops@sage.example"
+GITHUB_REPOSITORY = "sage-ai/sage"
+# The dev stack shares the account's GitHub OIDC provider, which prod's stack created.
+GITHUB_PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
 REQUIRED = {
     "imageTag": IMAGE_TAG,
     "albCertificateArn": ALB_CERT,
     "cdnCertificateArn": CDN_CERT,
     "alarmEmails": ALARM_EMAILS,
+    "githubRepository": GITHUB_REPOSITORY,
 }
 
 
@@ -50,7 +54,7 @@ def scenarios() -> dict[str, dict[str, Any]]:
         "prod-scale": scenario("prod", config={"phase": "scale"}),
         "dev": scenario(
             "dev",
-            config={"hostedZoneId": "Z0123456789ABCDEFGHIJ"},
+            config={"hostedZoneId": "Z0123456789ABCDEFGHIJ", "githubOidcProviderArn": GITHUB_PROVIDER_ARN},
             secrets={**SECRETS, "sentryDsn": "https://SENTRY-SENTINEL@o1.ingest.sentry.io/2"},
         ),
         # The spec's incident, in configuration form: more API tasks than db.t3.micro can serve.

@@ -56,6 +56,7 @@ def test_the_pack_holds_every_mandatory_rule_of_the_issue() -> None:
         "no-plaintext-secrets-in-environment",
         "connection-budget",
         "alarms-never-lost",
+        "github-oidc-trust-pinned",
     }
     assert all(p.enforcement_level.value == "mandatory" for p in policies.ALL_POLICIES)
 
