@@ -295,3 +295,19 @@ def test_infra_previews_pull_requests_with_the_policy_pack_and_applies_main_per_
         assert job["environment"] == f"infra-{stack}"
     assert jobs["up-prod"]["needs"] == "up-dev"
     assert "refs/heads/main" in jobs["up-dev"]["if"]
+
+
+def test_infra_applies_only_after_ci_passes_on_the_merged_commit():
+    jobs = workflow("infra.yml")["jobs"]
+    assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml"
+    assert jobs["up-dev"]["needs"] == "ci"
+    assert jobs["up-prod"]["needs"] == "up-dev"
+
+
+def test_infra_previews_run_only_for_this_repositorys_branches_in_the_reviewed_environment():
+    preview = workflow("infra.yml")["jobs"]["preview"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
+    assert preview["environment"] == "infra-preview"
+    (login,) = uses(preview, "aws-actions/configure-aws-credentials")
+    assert login["with"]["role-to-assume"] == "${{ vars.AWS_INFRA_PREVIEW_ROLE_ARN }}"
+    assert "pulumi up" not in runs(preview)
