@@ -1,4 +1,6 @@
-"""Roles GitHub Actions may assume trust one repository's one environment, for AWS STS only.
+"""Access rules: GitHub's roles trust one repository environment; CloudFront sits behind WAF.
+
+Roles GitHub Actions may assume trust one repository's one environment, for AWS STS only.
 
 A trust policy naming GitHub's OIDC provider without an exact `sub` lets any repository on
 GitHub (or any branch, or a fork's pull request) assume the role; without `aud` the token may
@@ -45,4 +47,21 @@ github_oidc_trust_pinned = ResourceValidationPolicy(
     description="Roles trusted by GitHub's OIDC provider require the STS audience and an exact subject.",
     enforcement_level=MANDATORY,
     validate=_github_oidc_trust_pinned,
+)
+
+
+# --- the edge (kept here with the other access rules) ------------------------------------------------
+CLOUDFRONT_DISTRIBUTION = "aws:cloudfront/distribution:Distribution"
+
+
+def _cloudfront_behind_waf(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == CLOUDFRONT_DISTRIBUTION and not args.props.get("webAclId"):
+        report("A CloudFront distribution must have an AWS WAF web ACL (webAclId).", None)
+
+
+cloudfront_behind_waf = ResourceValidationPolicy(
+    name="cloudfront-behind-waf",
+    description="Every CloudFront distribution is protected by a WAF web ACL.",
+    enforcement_level=MANDATORY,
+    validate=_cloudfront_behind_waf,
 )

@@ -47,7 +47,7 @@ from policy_common import (
     wildcard_actions,
 )
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
-from sage_github_policies import github_oidc_trust_pinned
+from sage_github_policies import cloudfront_behind_waf, github_oidc_trust_pinned
 from sage_stack_policies import (
     STACK_POLICIES,
     alarms_never_lost,
@@ -298,6 +298,7 @@ RESOURCE_POLICIES: tuple[ResourceValidationPolicy, ...] = (
     no_wildcard_iam_actions,
     no_plaintext_secrets,
     github_oidc_trust_pinned,
+    cloudfront_behind_waf,
 )
 ALL_POLICIES = (*RESOURCE_POLICIES, *STACK_POLICIES)
 
@@ -306,6 +307,7 @@ __all__ = [
     "RESOURCE_POLICIES",
     "STACK_POLICIES",
     "alarms_never_lost",
+    "cloudfront_behind_waf",
     "connection_budget",
     "data_tier_isolated",
     "data_tier_not_public",

@@ -72,7 +72,10 @@ class StackConfig:
     backup_schedule: str = BACKUP_SCHEDULE
     verify_backup_schedule: str = VERIFY_BACKUP_SCHEDULE
     slow_query_ms: int = 1000
-    trusted_proxy_hops: int = 1
+    # Browser -> CloudFront -> ALB -> app: CloudFront appends the viewer's address to
+    # X-Forwarded-For and the ALB appends CloudFront's, so the client is the second from the end.
+    trusted_proxy_hops: int = 2
+    www_domain: str | None = None
     cloudfront_price_class: str = "PriceClass_200"
     metrics_environment: str = "production"
     alarm_router_path: Path = field(default_factory=lambda: INFRA_DIR / "alarm_router")
@@ -167,6 +170,7 @@ class SecretValues:
     db_owner_password: str = ""
     db_app_password: str = ""
     db_readonly_password: str = ""
+    origin_verify_secret: str = ""
     sentry_dsn: str | None = None
 
     def __repr__(self) -> str:
@@ -184,6 +188,7 @@ SECRET_KEYS = (
     "dbOwnerPassword",
     "dbAppPassword",
     "dbReadonlyPassword",
+    "originVerifySecret",
     "sentryDsn",
 )
 PLAIN_KEYS = (
@@ -222,6 +227,7 @@ PLAIN_KEYS = (
     "alarmRouterPath",
     "alarmEmails",
     "githubRepository",
+    "wwwDomain",
     "githubOidcProviderArn",
     "pulumiSecretsKeyArn",
 )
@@ -406,6 +412,9 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
             "sage-infra:alarmEmails is required in prod (comma-separated): where alarms about the alarm "
             "router and its dead-letter queue go without Discord"
         )
+    www_domain = _hostname(values, "wwwDomain") if _text(values, "wwwDomain") else None
+    if www_domain is not None and www_domain in (app_domain, api_domain):
+        raise ConfigError("sage-infra:wwwDomain must differ from appDomain and apiDomain")
     github_repository = _text(values, "githubRepository")
     if (
         github_repository is not None
@@ -453,7 +462,8 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         backup_schedule=schedule,
         verify_backup_schedule=verify_schedule,
         slow_query_ms=_int(values, "slowQueryMs", 1000, low=0, high=600_000),
-        trusted_proxy_hops=_int(values, "trustedProxyHops", 1, low=0, high=5),
+        trusted_proxy_hops=_int(values, "trustedProxyHops", 2, low=0, high=5),
+        www_domain=www_domain,
         cloudfront_price_class=_choice(values, "cloudfrontPriceClass", "PriceClass_200", PRICE_CLASSES),
         metrics_environment=_text(values, "metricsEnvironment", "production") or "production",
         alarm_router_path=router_dir,
@@ -509,6 +519,10 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
             raise ConfigError(f"sage-infra:{key} must be 16-128 printable ASCII characters without spaces")
     if len({password, *roles.values()}) != 1 + len(roles):
         raise ConfigError("sage-infra:dbMasterPassword and the three role passwords must all differ")
+    origin_secret = need("originVerifySecret")
+    # Sent by CloudFront in a header and matched by the ALB: printable, no spaces, hard to guess.
+    if not 32 <= len(origin_secret) <= 128 or not _printable_without(origin_secret, ""):
+        raise ConfigError("sage-infra:originVerifySecret must be 32-128 printable ASCII characters without spaces")
     return SecretValues(
         anthropic_api_key=need("anthropicApiKey"),
         jwt_secret=jwt,
@@ -520,6 +534,7 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
         db_owner_password=roles["dbOwnerPassword"],
         db_app_password=roles["dbAppPassword"],
         db_readonly_password=roles["dbReadonlyPassword"],
+        origin_verify_secret=origin_secret,
         sentry_dsn=_text(values, "sentryDsn"),
     )
 

@@ -21,6 +21,7 @@ from sage_infra.scheduled import ScheduledTask, ScheduledTaskArgs, TaskFailureWa
 from sage_infra.secrets import AppSecrets, AppSecretsArgs
 from sage_infra.security import SecurityGroups, SecurityGroupsArgs
 from sage_infra.service import PLATFORM_VERSION, Services, ServicesArgs
+from sage_infra.waf import EdgeFirewall, EdgeFirewallArgs
 
 
 class BudgetExceededError(pulumi.RunError):
@@ -118,6 +119,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             security_group_id=groups.alb.id,
             certificate_arn=cfg.alb_certificate_arn,
             protect=cfg.protect,
+            origin_verify_secret=secret(secrets.origin_verify_secret),
         ),
     )
     services_args = ServicesArgs(
@@ -210,6 +212,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             log_retention_days=cfg.log_retention_days,
         ),
     )
+    firewall = EdgeFirewall("waf", EdgeFirewallArgs(prefix=p, tags=tags, log_retention_days=cfg.log_retention_days))
     frontend = Frontend(
         "frontend",
         FrontendArgs(
@@ -220,6 +223,9 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             certificate_arn=cfg.cdn_certificate_arn,
             price_class=cfg.cloudfront_price_class,
             protect=cfg.protect,
+            web_acl_arn=firewall.web_acl.arn,
+            origin_verify_secret=secret(secrets.origin_verify_secret),
+            www_domain=cfg.www_domain,
         ),
     )
     if cfg.hosted_zone_id:
@@ -231,6 +237,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
                 api_domain=cfg.api_domain,
                 distribution=frontend.distribution,
                 alb=lb.alb,
+                www_domain=cfg.www_domain,
             ),
         )
     monitoring = Monitoring(

@@ -136,6 +136,8 @@ class SageMocks(pulumi.runtime.Mocks):
             return {"names": names, "zoneIds": [f"usw2-az{i + 1}" for i in range(4)], "id": REGION}, []
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA", "id": ACCOUNT}, []
+        if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+            return {"id": "pl-82a045eb", "name": args.args.get("name"), "maxEntries": 55, "addressFamily": "IPv4"}, []
         if args.token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"arn": "arn:aws:iam::797873946194:root", "id": "797873946194"}, []
         raise NotImplementedError(f"the program invoked {args.token}, which the harness does not mock")

@@ -22,6 +22,7 @@ SECRETS = {
     "dbOwnerPassword": "OWNER-SENTINEL-pass%word:2",
     "dbAppPassword": "APP-SENTINEL-pass%word:3",
     "dbReadonlyPassword": "READONLY-SENTINEL-pass%word:4",
+    "originVerifySecret": "ORIGIN-SENTINEL-0123456789abcdef0123456789",
 }
 ALARM_EMAILS = "oncall@sage.example, ops@sage.example"
 GITHUB_REPOSITORY = "sage-ai/sage"
@@ -54,7 +55,11 @@ def scenarios() -> dict[str, dict[str, Any]]:
         "prod-scale": scenario("prod", config={"phase": "scale"}),
         "dev": scenario(
             "dev",
-            config={"hostedZoneId": "Z0123456789ABCDEFGHIJ", "githubOidcProviderArn": GITHUB_PROVIDER_ARN},
+            config={
+                "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+                "githubOidcProviderArn": GITHUB_PROVIDER_ARN,
+                "wwwDomain": "www.dev.sage.ai",
+            },
             secrets={**SECRETS, "sentryDsn": "https://SENTRY-SENTINEL@o1.ingest.sentry.io/2"},
         ),
         # The spec's incident, in configuration form: more API tasks than db.t3.micro can serve.

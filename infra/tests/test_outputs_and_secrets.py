@@ -51,7 +51,7 @@ def test_secret_values_only_travel_as_pulumi_secrets(deployable: list[StackRecor
         for resource in stack:
             for path, text in strings(resource.inputs):
                 if any(s in text for s in sentinels):
-                    assert any(path == p or path.startswith(f"{p}.") for p in resource.secret_paths), (
+                    assert any(path == p or path.startswith((f"{p}.", f"{p}[")) for p in resource.secret_paths), (
                         stack.scenario,
                         resource.name,
                         path,

@@ -57,6 +57,7 @@ def test_the_pack_holds_every_mandatory_rule_of_the_issue() -> None:
         "connection-budget",
         "alarms-never-lost",
         "github-oidc-trust-pinned",
+        "cloudfront-behind-waf",
     }
     assert all(p.enforcement_level.value == "mandatory" for p in policies.ALL_POLICIES)
 
@@ -352,7 +353,9 @@ def test_data_tier_isolated_rejects_address_based_database_ingress(prod: StackRe
 
 
 def test_open_ingress_rejects_ssh_from_anywhere(prod: StackRecord) -> None:
-    stack = edited(prod, "security-alb-https", {"fromPort": 22, "toPort": 22})
+    stack = edited(
+        prod, "security-alb-https", {"fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0", "prefixListId": None}
+    )
     (found,) = stack_violations(policies.open_ingress_only_alb_web, stack)
     assert "0.0.0.0/0 ingress is allowed only on the ALB's ports 80 and 443" in found
 

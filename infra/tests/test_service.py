@@ -140,7 +140,7 @@ def test_api_environment_matches_the_app_settings(prod: StackRecord) -> None:
     env = environment(prod.container("backend"))
     assert env["SAGE_ENV"] == "production"
     assert (env["SAGE_HOST"], env["SAGE_PORT"]) == ("0.0.0.0", "3000")
-    assert env["SAGE_TRUSTED_PROXY_HOPS"] == "1"
+    assert env["SAGE_TRUSTED_PROXY_HOPS"] == "2"  # viewer -> CloudFront -> ALB (X-Forwarded-For: ..., viewer, edge)
     assert (env["SAGE_DB_POOL_SIZE"], env["SAGE_DB_MAX_OVERFLOW"], env["SAGE_WORKERS"]) == ("5", "2", "1")
     assert env["SAGE_MARKET_SOURCE"] == "live" and env["SAGE_INGEST_IN_PROCESS"] == "false"
     assert env["SAGE_RELEASE"] == IMAGE_TAG
