@@ -76,6 +76,8 @@ class StackConfig:
     # X-Forwarded-For and the ALB appends CloudFront's, so the client is the second from the end.
     trusted_proxy_hops: int = 2
     www_domain: str | None = None
+    # The second region the backups are copied to (dr.py).
+    dr_region: str = "us-east-2"
     cloudfront_price_class: str = "PriceClass_200"
     metrics_environment: str = "production"
     alarm_router_path: Path = field(default_factory=lambda: INFRA_DIR / "alarm_router")
@@ -228,6 +230,7 @@ PLAIN_KEYS = (
     "alarmEmails",
     "githubRepository",
     "wwwDomain",
+    "drRegion",
     "githubOidcProviderArn",
     "pulumiSecretsKeyArn",
 )
@@ -412,6 +415,11 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
             "sage-infra:alarmEmails is required in prod (comma-separated): where alarms about the alarm "
             "router and its dead-letter queue go without Discord"
         )
+    dr_region = _text(values, "drRegion", "us-east-2") or "us-east-2"
+    if re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", dr_region) is None:
+        raise ConfigError(f"sage-infra:drRegion must be an AWS region such as us-east-2, not {dr_region!r}")
+    if dr_region == region:
+        raise ConfigError(f"sage-infra:drRegion must differ from the stack's region ({region})")
     www_domain = _hostname(values, "wwwDomain") if _text(values, "wwwDomain") else None
     if www_domain is not None and www_domain in (app_domain, api_domain):
         raise ConfigError("sage-infra:wwwDomain must differ from appDomain and apiDomain")
@@ -464,6 +472,7 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         slow_query_ms=_int(values, "slowQueryMs", 1000, low=0, high=600_000),
         trusted_proxy_hops=_int(values, "trustedProxyHops", 2, low=0, high=5),
         www_domain=www_domain,
+        dr_region=dr_region,
         cloudfront_price_class=_choice(values, "cloudfrontPriceClass", "PriceClass_200", PRICE_CLASSES),
         metrics_environment=_text(values, "metricsEnvironment", "production") or "production",
         alarm_router_path=router_dir,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -62,6 +63,11 @@ class DatabaseArgs:
     performance_insights: bool
     slow_query_ms: int
     secret_recovery_window_in_days: int
+
+
+def final_snapshot_identifier(identifier: str, now: datetime | None = None) -> str:
+    """`<identifier>-final-<UTC creation time>`: RDS refuses a final snapshot name already taken."""
+    return f"{identifier}-final-{(now or datetime.now(UTC)):%Y%m%d%H%M%S}"
 
 
 def database_url(address: str, password: str, user: str = DB_USERNAME) -> str:
@@ -163,10 +169,12 @@ class Database(pulumi.ComponentResource):
             maintenance_window=DB_MAINTENANCE_WINDOW,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             skip_final_snapshot=not args.final_snapshot,
-            final_snapshot_identifier=f"{identifier}-final" if args.final_snapshot else None,
+            # Unique per instance: the name is fixed when the instance is created (ignore_changes
+            # keeps it), so a replacement's deletion never collides with an earlier final snapshot.
+            final_snapshot_identifier=final_snapshot_identifier(identifier) if args.final_snapshot else None,
             delete_automated_backups=not args.final_snapshot,
             tags={**tags, "Name": identifier},
-            opts=child(self, protect=args.protect),
+            opts=child(self, protect=args.protect, ignore_changes=["finalSnapshotIdentifier"]),
             **common,
         )
         # Same-region replicas inherit engine, storage and subnet group from the primary. They
@@ -178,6 +186,8 @@ class Database(pulumi.ComponentResource):
                 identifier=f"{identifier}-replica-{i + 1}",
                 replicate_source_db=self.primary.identifier,
                 storage_type="gp3",
+                # A replica's own slow queries and errors, like the primary's.
+                enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
                 skip_final_snapshot=True,
                 tags={**tags, "Name": f"{identifier}-replica-{i + 1}", "Role": "read-replica"},
                 opts=child(self),

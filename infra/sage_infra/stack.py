@@ -12,6 +12,7 @@ from sage_infra.cache import Cache, CacheArgs
 from sage_infra.config import SecretValues, StackConfig
 from sage_infra.database import Database, DatabaseArgs
 from sage_infra.dns import Dns, DnsArgs
+from sage_infra.dr import DisasterRecovery, DisasterRecoveryArgs
 from sage_infra.frontend import Frontend, FrontendArgs
 from sage_infra.github_oidc import GitHubAccess, GitHubAccessArgs
 from sage_infra.loadbalancer import LoadBalancer, LoadBalancerArgs
@@ -21,6 +22,7 @@ from sage_infra.scheduled import ScheduledTask, ScheduledTaskArgs, TaskFailureWa
 from sage_infra.secrets import AppSecrets, AppSecretsArgs
 from sage_infra.security import SecurityGroups, SecurityGroupsArgs
 from sage_infra.service import PLATFORM_VERSION, Services, ServicesArgs
+from sage_infra.sizing import Phase
 from sage_infra.waf import EdgeFirewall, EdgeFirewallArgs
 
 
@@ -94,6 +96,20 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             performance_insights=cfg.performance_insights,
             slow_query_ms=cfg.slow_query_ms,
             secret_recovery_window_in_days=recovery_days,
+        ),
+    )
+    DisasterRecovery(
+        "dr",
+        DisasterRecoveryArgs(
+            prefix=p,
+            tags=tags,
+            dr_region=cfg.dr_region,
+            account_id=account_id,
+            protect=cfg.protect,
+            source_bucket=backups.bucket,
+            source_component=backups,
+            database_arn=database.primary.arn,
+            replicate_database_backups=cfg.phase is not Phase.MVP,
         ),
     )
     cache = Cache(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from sage_infra.database import final_snapshot_identifier
 from scenarios import SECRETS
 from stack_record import StackRecord
 
@@ -40,8 +43,23 @@ def test_prod_is_protected_and_keeps_a_final_snapshot(prod: StackRecord) -> None
     db = prod.named("database-primary")
     assert db["deletionProtection"] is True
     assert db["skipFinalSnapshot"] is False
-    assert db["finalSnapshotIdentifier"] == "sage-postgres-final"
+    assert re.fullmatch(r"sage-postgres-final-\d{14}", db["finalSnapshotIdentifier"])
     assert db.protect is True, "pulumi destroy refuses too"
+
+
+def test_the_final_snapshot_name_is_fixed_when_the_instance_is_created(prod: StackRecord) -> None:
+    # RDS refuses a final snapshot name already taken: a replacement instance gets its own.
+    assert "finalSnapshotIdentifier" in prod.named("database-primary").ignore_changes
+    earlier = final_snapshot_identifier("sage-postgres", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    later = final_snapshot_identifier("sage-postgres", datetime(2026, 6, 1, 0, 0, 0, tzinfo=UTC))
+    assert (earlier, later) == ("sage-postgres-final-20260102030405", "sage-postgres-final-20260601000000")
+
+
+def test_read_replicas_export_their_logs_like_the_primary(scale: StackRecord) -> None:
+    replicas = [r for r in scale.of_type("rds/instance") if r.get("replicateSourceDb")]
+    assert len(replicas) == 2
+    for replica in replicas:
+        assert replica["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
 
 
 def test_dev_can_be_torn_down(dev: StackRecord) -> None:

@@ -23,7 +23,7 @@ def test_the_web_acl_guards_cloudfront_from_us_east_1(deployable: list[StackReco
     for stack in deployable:
         acl = web_acl(stack)
         assert acl["scope"] == "CLOUDFRONT"
-        provider = next(r for r in stack.resources if r.type == "pulumi:providers:aws")
+        (provider,) = [r for r in stack.resources if r.type == "pulumi:providers:aws" and r.name == "waf-us-east-1"]
         assert provider["region"] == "us-east-1"
         assert stack.one("cloudfront/distribution")["webAclId"] == acl.state["arn"]
 
