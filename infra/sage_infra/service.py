@@ -57,6 +57,7 @@ MIGRATE_COMMAND = ("db", "migrate")
 BACKUP_COMMAND = ("db", "backup")
 VERIFY_BACKUP_COMMAND = ("db", "verify-backup", "latest", "--jobs", "1")
 BOOTSTRAP_ROLES_COMMAND = ("db", "bootstrap-roles")
+OPS_IMAGE_SUFFIX = "-ops"
 ROLE_PASSWORD_KEYS = ("owner", "app", "readonly")
 
 
@@ -161,6 +162,9 @@ class Services(pulumi.ComponentResource):
             opts=child(self),
         )
         image = pulumi.Output.concat(self.repository.repository_url, ":", args.image_tag)
+        # The Dockerfile's `ops` target (runtime plus PostgreSQL's client tools), pushed by the
+        # deploy as <sha>-ops: only the one-off database tasks carry pg_dump and psql.
+        ops_image = pulumi.Output.concat(self.repository.repository_url, ":", args.image_tag, OPS_IMAGE_SUFFIX)
 
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
@@ -422,7 +426,7 @@ class Services(pulumi.ComponentResource):
                 key,
                 ContainerSpec(
                     name=key,
-                    image=image,
+                    image=ops_image,
                     command=command,
                     environment=environment,
                     secrets=secrets,

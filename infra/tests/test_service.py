@@ -511,3 +511,20 @@ def test_bootstrap_roles_is_a_one_off_task_with_its_run_command(prod: StackRecor
     services = {u for s in prod.of_type("ecs/service") for u in s.refers_to("taskDefinition")}
     assert task_definition(prod, "bootstrap-roles").urn not in services
     assert "--task-definition sage-bootstrap-roles" in prod.output("bootstrapRolesCommand")
+
+
+@pytest.mark.parametrize(
+    ("family", "tag"),
+    [
+        ("backend", IMAGE_TAG),
+        ("ingestor", IMAGE_TAG),
+        ("migrate", f"{IMAGE_TAG}-ops"),
+        ("backup", f"{IMAGE_TAG}-ops"),
+        ("verify-backup", f"{IMAGE_TAG}-ops"),
+        ("bootstrap-roles", f"{IMAGE_TAG}-ops"),
+    ],
+)
+def test_only_the_database_tasks_run_the_ops_image_with_the_postgresql_tools(
+    prod: StackRecord, family: str, tag: str
+) -> None:
+    assert prod.container(family)["image"].rsplit(":", 1)[1] == tag

@@ -210,8 +210,19 @@ def test_ci_covers_lint_types_infra_and_the_image():
     assert any("mypy" in c for c in commands.values())
     assert any("infra/tests" in c for c in commands.values())
     image = jobs["image"]
-    assert uses(image, "docker/build-push-action")
-    assert "sage db migrate" in runs(image) and "sage db backup" in runs(image) and "--read-only" in runs(image)
+    builds = {step["with"]["target"]: step for step in uses(image, "docker/build-push-action")}
+    assert set(builds) == {"runtime", "ops"}
+    assert '"$OPS_IMAGE" sage db migrate' in runs(image) and '"$OPS_IMAGE" sage db backup' in runs(image)
+    assert "--read-only" in runs(image)
+
+
+def test_ci_gates_the_runtime_image_on_its_measured_unpacked_size():
+    image = workflow("ci.yml")["jobs"]["image"]
+    script = runs(image)
+    assert "docker image inspect" in script and "{{.Size}}" in script
+    assert "RUNTIME_UNPACKED_BUDGET_BYTES" in script and "exit 1" in script
+    assert int(image["env"]["RUNTIME_UNPACKED_BUDGET_BYTES"]) < int(image["env"]["IMAGE_BUDGET_BYTES"]) * 2
+    assert "command -v pg_dump" in script, "the runtime image must not carry the PostgreSQL client"
 
 
 def test_ci_caches_dependencies():
@@ -237,9 +248,13 @@ def test_backend_deploys_from_main_when_the_service_changes():
 
 def test_backend_image_is_tagged_with_the_commit_and_latest():
     job = workflow("deploy-backend.yml")["jobs"]["deploy"]
-    (build,) = uses(job, "docker/build-push-action")
-    assert build["with"]["tags"].endswith(":${{ github.sha }}") and build["with"]["push"] is True
+    builds = {step["with"]["target"]: step for step in uses(job, "docker/build-push-action")}
+    assert builds["runtime"]["with"]["tags"].endswith(":${{ github.sha }}")
+    assert builds["ops"]["with"]["tags"].endswith(":${{ github.sha }}-ops")
+    assert all(b["with"]["push"] is True for b in builds.values())
     assert "--image-tag latest" in runs(job)
+    for family in ("MIGRATION", "BACKUP", "VERIFY_BACKUP", "BOOTSTRAP_ROLES"):
+        assert f'register "$ECS_{family}_TASK_FAMILY" "$OPS_IMAGE"' in runs(job)
 
 
 def test_backend_migrates_before_updating_services_and_stops_if_the_migration_fails():
