@@ -27,10 +27,20 @@ from sage_infra.constants import (
     APP_WORKERS,
     AZ_COUNT,
     BACKUP_SCHEDULE,
+    CACHE_NODES,
     LOG_RETENTION_CHOICES,
     VERIFY_BACKUP_SCHEDULE,
 )
-from sage_infra.sizing import FARGATE_MEMORY, INGESTOR_SIZE, OPS_SIZE, PHASES, Phase, PhaseSizing
+from sage_infra.sizing import (
+    FARGATE_MEMORY,
+    INGESTOR_SIZE,
+    LEAN_CACHE_NODES,
+    LEAN_MVP,
+    OPS_SIZE,
+    PHASES,
+    Phase,
+    PhaseSizing,
+)
 
 PROJECT = "sage-infra"
 INFRA_DIR = Path(__file__).resolve().parent.parent
@@ -47,6 +57,12 @@ class ConfigError(ValueError):
 class NatMode(StrEnum):
     PER_AZ = "per-az"
     SINGLE = "single"
+    INSTANCE = "instance"  # one NAT instance (fck-nat, t4g.nano) instead of NAT gateways
+
+
+class Profile(StrEnum):
+    STANDARD = "standard"
+    LEAN = "lean"  # the MVP within the spec's $115/month (sizing.LEAN_MVP)
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,11 @@ class StackConfig:
     # X-Forwarded-For and the ALB appends CloudFront's, so the client is the second from the end.
     trusted_proxy_hops: int = 2
     www_domain: str | None = None
+    profile: Profile = Profile.STANDARD
+    cache_nodes: int = CACHE_NODES
+    cpu_architecture: str = "X86_64"
+    container_insights: bool = True
+    flow_log_traffic: str = "ALL"
     # The second region the backups are copied to (dr.py).
     dr_region: str = "us-east-2"
     cloudfront_price_class: str = "PriceClass_200"
@@ -107,6 +128,8 @@ class StackConfig:
 
     @property
     def nat_gateway_count(self) -> int:
+        if self.nat_mode is NatMode.INSTANCE:
+            return 0
         return AZ_COUNT if self.nat_mode is NatMode.PER_AZ else 1
 
     def tags(self, name: str | None = None) -> dict[str, str]:
@@ -231,6 +254,7 @@ PLAIN_KEYS = (
     "githubRepository",
     "wwwDomain",
     "drRegion",
+    "profile",
     "githubOidcProviderArn",
     "pulumiSecretsKeyArn",
 )
@@ -343,7 +367,11 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         phase = Phase(phase_name)
     except ValueError:
         raise ConfigError(f"sage-infra:phase must be one of mvp, growth, scale, not {phase_name!r}") from None
-    base = PHASES[phase]
+    profile = Profile(_choice(values, "profile", Profile.STANDARD.value, {m.value for m in Profile}))
+    lean = profile is Profile.LEAN
+    if lean and phase is not Phase.MVP:
+        raise ConfigError("sage-infra:profile lean is a sizing of the mvp phase; use it with phase mvp")
+    base = LEAN_MVP if lean else PHASES[phase]
 
     environment = _text(values, "environment", stack) or stack
     if _ENVIRONMENT.match(environment) is None:
@@ -452,7 +480,16 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         environment=environment,
         phase=phase,
         sizing=sizing,
-        nat_mode=NatMode(_choice(values, "natGateways", NatMode.PER_AZ.value, {m.value for m in NatMode})),
+        nat_mode=NatMode(
+            _choice(
+                values, "natGateways", (NatMode.INSTANCE if lean else NatMode.PER_AZ).value, {m.value for m in NatMode}
+            )
+        ),
+        profile=profile,
+        cache_nodes=LEAN_CACHE_NODES if lean else CACHE_NODES,
+        cpu_architecture="ARM64" if lean else "X86_64",
+        container_insights=not lean,
+        flow_log_traffic="REJECT" if lean else "ALL",
         image_tag=image_tag,
         app_domain=app_domain,
         api_domain=api_domain,

@@ -9,7 +9,7 @@ from sage_infra import budget
 from sage_infra.alarms import Channel
 from sage_infra.backups import BackupBucket, BackupBucketArgs
 from sage_infra.cache import Cache, CacheArgs
-from sage_infra.config import SecretValues, StackConfig
+from sage_infra.config import NatMode, SecretValues, StackConfig
 from sage_infra.database import Database, DatabaseArgs
 from sage_infra.dns import Dns, DnsArgs
 from sage_infra.dr import DisasterRecovery, DisasterRecoveryArgs
@@ -54,6 +54,8 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             prefix=p,
             tags=tags,
             nat_gateway_count=cfg.nat_gateway_count,
+            nat_instance=cfg.nat_mode is NatMode.INSTANCE,
+            flow_log_traffic=cfg.flow_log_traffic,
             flow_log_retention_days=cfg.log_retention_days,
             region=cfg.region,
         ),
@@ -118,6 +120,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             prefix=p,
             tags=tags,
             node_type=cfg.sizing.cache_node_type,
+            nodes=cfg.cache_nodes,
             subnet_ids=network.database_subnet_ids,
             security_group_id=groups.cache.id,
             auth_token=secret(secrets.valkey_auth_token),
@@ -162,6 +165,8 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         readonly_database_url_secret_arn=database.url_secrets["database-url-readonly"].arn,
         master_database_url_secret_arn=database.url_secrets["database-url-master"].arn,
         role_passwords_secret_arn=database.role_passwords_secret.arn,
+        cpu_architecture=cfg.cpu_architecture,
+        container_insights=cfg.container_insights,
         valkey_url_secret_arn=cache.url_secret.arn,
         backup_bucket_arn=backups.bucket.arn,
         backup_url=backups.url,

@@ -67,6 +67,11 @@ def scale(stack_runs: dict[str, StackRecord]) -> StackRecord:
 
 
 @pytest.fixture(scope="session")
+def lean(stack_runs: dict[str, StackRecord]) -> StackRecord:
+    return stack_runs["prod-lean"].ok()
+
+
+@pytest.fixture(scope="session")
 def dev(stack_runs: dict[str, StackRecord]) -> StackRecord:
     return stack_runs["dev"].ok()
 

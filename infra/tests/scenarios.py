@@ -53,6 +53,7 @@ def scenarios() -> dict[str, dict[str, Any]]:
         "prod-mvp": scenario("prod"),
         "prod-growth": scenario("prod", config={"phase": "growth"}),
         "prod-scale": scenario("prod", config={"phase": "scale"}),
+        "prod-lean": scenario("prod", config={"profile": "lean"}),
         "dev": scenario(
             "dev",
             config={

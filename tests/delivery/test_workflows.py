@@ -326,3 +326,10 @@ def test_infra_previews_run_only_for_this_repositorys_branches_in_the_reviewed_e
     (login,) = uses(preview, "aws-actions/configure-aws-credentials")
     assert login["with"]["role-to-assume"] == "${{ vars.AWS_INFRA_PREVIEW_ROLE_ARN }}"
     assert "pulumi up" not in runs(preview)
+
+
+def test_the_deploy_builds_for_the_stacks_task_architecture_natively():
+    job = workflow("deploy-backend.yml")["jobs"]["deploy"]
+    assert "ubuntu-24.04-arm" in job["runs-on"] and "IMAGE_PLATFORM" in job["runs-on"]
+    for build in uses(job, "docker/build-push-action"):
+        assert build["with"]["platforms"] == "${{ vars.IMAGE_PLATFORM || 'linux/amd64' }}"
