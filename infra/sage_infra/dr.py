@@ -154,7 +154,8 @@ class DisasterRecovery(pulumi.ComponentResource):
                     },
                 }
             ],
-            opts=child(self, depends_on=[args.source_component]),
+            # Both buckets must be versioned before S3 accepts a replication configuration.
+            opts=child(self, depends_on=[args.source_component, site]),
         )
         if args.replicate_database_backups:
             aws.rds.InstanceAutomatedBackupsReplication(

@@ -76,6 +76,8 @@ def nat_instance(
         source_dest_check=False,  # it forwards other hosts' packets
         vpc_security_group_ids=[group.id],
         metadata_options={"http_tokens": "required", "http_endpoint": "enabled"},
+        # EC2 restarts it on healthy hardware when a system status check fails (no alarm needed).
+        maintenance_options={"auto_recovery": "default"},
         root_block_device={"encrypted": True, "volume_type": "gp3", "volume_size": NAT_VOLUME_GB},
         tags={**tags, "Name": f"{prefix}-nat"},
         opts=child(parent),

@@ -31,6 +31,7 @@ def test_one_nat_instance_replaces_the_nat_gateways(lean: StackRecord) -> None:
     assert instance["ami"] == "ami-0fc4a7b1c2d3e4f50"  # the mocked fck-nat arm64 AMI lookup
     assert instance["metadataOptions"]["httpTokens"] == "required"
     assert instance["rootBlockDevice"]["encrypted"] is True
+    assert instance["maintenanceOptions"] == {"autoRecovery": "default"}
     for table in [t for t in lean.of_type("ec2/routeTable") if t.name.startswith("network-private-rt")]:
         (route,) = table["routes"]
         assert route["networkInterfaceId"] == instance.state.get(
