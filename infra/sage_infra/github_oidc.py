@@ -181,7 +181,13 @@ class GitHubAccess(pulumi.ComponentResource):
                     "Action": ["ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition"],
                     "Resource": "*",
                 },
-                {"Sid": "TagRevisions", "Effect": "Allow", "Action": "ecs:TagResource", "Resource": families},
+                {
+                    "Sid": "TagRevisions",
+                    "Effect": "Allow",
+                    # describe-task-definition --include TAGS reads them; register --tags writes them.
+                    "Action": ["ecs:TagResource", "ecs:ListTagsForResource"],
+                    "Resource": families,
+                },
                 {
                     "Sid": "RunMigration",
                     "Effect": "Allow",

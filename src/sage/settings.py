@@ -123,7 +123,7 @@ class Settings(BaseSettings):
     auth_rate_limit_per_ip: int = Field(default=20, ge=1)  # attempts per window per client IP
     auth_rate_limit_per_email: int = Field(default=5, ge=1)  # attempts per window per email
     auth_rate_limit_window_seconds: int = Field(default=60, ge=1)
-    trusted_proxy_hops: int = Field(default=0, ge=0)  # 1 behind the ALB: X-Forwarded-For's last hop
+    trusted_proxy_hops: int = Field(default=0, ge=0)  # 2 behind CloudFront + the ALB (infra/), 1 behind one proxy
 
     # --- market data ----------------------------------------------------------------------
     market_source: MarketSource | None = None  # default: live in production, replay otherwise
