@@ -47,10 +47,11 @@ from policy_common import (
     wildcard_actions,
 )
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
-from sage_github_policies import cloudfront_behind_waf, github_oidc_trust_pinned
+from sage_access_policies import cloudfront_behind_waf, github_oidc_trust_pinned
 from sage_stack_policies import (
     STACK_POLICIES,
     alarms_never_lost,
+    alb_admits_only_cloudfront,
     connection_budget,
     data_tier_isolated,
     open_ingress_only_alb_web,
@@ -307,6 +308,7 @@ __all__ = [
     "RESOURCE_POLICIES",
     "STACK_POLICIES",
     "alarms_never_lost",
+    "alb_admits_only_cloudfront",
     "cloudfront_behind_waf",
     "connection_budget",
     "data_tier_isolated",

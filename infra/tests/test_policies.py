@@ -58,6 +58,7 @@ def test_the_pack_holds_every_mandatory_rule_of_the_issue() -> None:
         "alarms-never-lost",
         "github-oidc-trust-pinned",
         "cloudfront-behind-waf",
+        "alb-admits-only-cloudfront",
     }
     assert all(p.enforcement_level.value == "mandatory" for p in policies.ALL_POLICIES)
 
@@ -402,3 +403,9 @@ def test_alarms_never_lost_rejects_a_router_nobody_watches(prod: StackRecord) ->
         policies.alarms_never_lost, edited(prod, "", {}, drop=("monitoring-path-alarm-router-errors",))
     )
     assert "no alarm watches its Errors" in found
+
+
+def test_alb_admits_only_cloudfront_rejects_an_address_range(prod: StackRecord) -> None:
+    stack = edited(prod, "security-alb-https", {"prefixListId": None, "cidrIpv4": "0.0.0.0/0"})
+    (found,) = stack_violations(policies.alb_admits_only_cloudfront, stack)
+    assert "admits only CloudFront" in found

@@ -1,4 +1,5 @@
-"""Access rules: GitHub's roles trust one repository environment; CloudFront sits behind WAF.
+"""Access rules: GitHub's roles trust one repository environment; CloudFront sits behind WAF and
+is the only client of the load balancer.
 
 Roles GitHub Actions may assume trust one repository's one environment, for AWS STS only.
 
@@ -11,8 +12,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy_common import IAM_ROLE, MANDATORY, parse_document, statements
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from policy_common import IAM_ROLE, INGRESS_RULE, LB, LEGACY_RULE, MANDATORY, deps, of_type, parse_document, statements
+from pulumi_policy import (
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
 
 GITHUB_ISSUER = "token.actions.githubusercontent.com"
 
@@ -64,4 +71,27 @@ cloudfront_behind_waf = ResourceValidationPolicy(
     description="Every CloudFront distribution is protected by a WAF web ACL.",
     enforcement_level=MANDATORY,
     validate=_cloudfront_behind_waf,
+)
+
+
+def _alb_admits_only_cloudfront(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Every ingress rule of a load balancer's security groups names a prefix list (CloudFront's)."""
+    resources = list(args.resources)
+    guarded = {sg.urn for lb in of_type(resources, *LB) for sg in deps(lb, "securityGroups")}
+    for rule in of_type(resources, INGRESS_RULE, LEGACY_RULE):
+        if rule.resource_type == LEGACY_RULE and rule.props.get("type") != "ingress":
+            continue
+        if not guarded & {sg.urn for sg in deps(rule, "securityGroupId")}:
+            continue
+        if not (rule.props.get("prefixListId") or rule.props.get("prefixListIds")):
+            report(
+                "The load balancer admits only CloudFront: ingress must come from its managed prefix list.", rule.urn
+            )
+
+
+alb_admits_only_cloudfront = StackValidationPolicy(
+    name="alb-admits-only-cloudfront",
+    description="The ALB's security groups admit only CloudFront's origin-facing prefix list.",
+    enforcement_level=MANDATORY,
+    validate=_alb_admits_only_cloudfront,
 )
