@@ -125,7 +125,7 @@ class Settings(BaseSettings):
     auth_rate_limit_per_ip: int = Field(default=20, ge=1)  # attempts per window per client IP
     auth_rate_limit_per_email: int = Field(default=5, ge=1)  # attempts per window per email
     auth_rate_limit_window_seconds: int = Field(default=60, ge=1)
-    trusted_proxy_hops: int = Field(default=0, ge=0)  # 1 behind the ALB: X-Forwarded-For's last hop
+    trusted_proxy_hops: int = Field(default=0, ge=0)  # 2 behind CloudFront + the ALB (infra/), 1 behind one proxy
 
     # --- market data ----------------------------------------------------------------------
     market_source: MarketSource = Field(
@@ -217,6 +217,11 @@ class Settings(BaseSettings):
     backup_url: str = Field(default_factory=lambda d: (d["data_dir"] / "backups").resolve().as_uri())
     backup_retention: int = Field(default=7, ge=1)
     pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql; default: the wheel's PostgreSQL 18, then PATH
+
+    # --- database roles (`sage db bootstrap-roles`, run with the master user's DATABASE_URL) -----
+    db_owner_password: SecretStr | None = None  # sage_owner: migrations, verify-backup
+    db_app_password: SecretStr | None = None  # sage_app: the API and the ingestor (DML only)
+    db_readonly_password: SecretStr | None = None  # sage_readonly: sage db backup
 
     # ------------------------------------------------------------------------------------------
     @field_validator("cors_origins", "symbols", "alert_dau_milestones", "alert_rules_off", mode="before")
