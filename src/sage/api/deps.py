@@ -92,9 +92,10 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 async def client_ip(request: Request, settings: SettingsDep) -> str:
-    """The client's address. Behind the ALB (SAGE_TRUSTED_PROXY_HOPS=1) the last
-    X-Forwarded-For entry is the one the ALB appended; earlier entries are client-supplied
-    and cannot be trusted for rate limiting."""
+    """The client's address. Each trusted proxy appends the address it received the request
+    from to X-Forwarded-For, so with N trusted hops (SAGE_TRUSTED_PROXY_HOPS; 2 in production:
+    CloudFront, then the ALB) the N-th entry from the end is the viewer. Earlier entries are
+    client-supplied and cannot be trusted for rate limiting."""
     hops = settings.trusted_proxy_hops
     if hops > 0:
         forwarded = request.headers.get("x-forwarded-for", "")
