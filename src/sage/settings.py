@@ -8,6 +8,7 @@ field below with its default; keep the two in step (a test checks they match).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -208,6 +209,10 @@ class Settings(BaseSettings):
     backup_url: str | None = None  # default: file://<data_dir>/backups
     backup_retention: int = Field(default=7, ge=1)
     pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql; default: the wheel's PostgreSQL 18, then PATH
+
+    # --- shadow portfolio ------------------------------------------------------------------
+    portfolio_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)  # of notional, in base currency
+    portfolio_starting_cash: Decimal = Field(default=Decimal("10000"), ge=0, max_digits=38, decimal_places=18)
 
     # ------------------------------------------------------------------------------------------
     @field_validator("cors_origins", "symbols", "alert_dau_milestones", "alert_rules_off", mode="before")

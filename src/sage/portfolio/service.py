@@ -1,199 +1,461 @@
-"""The shadow portfolio: paper positions per user, valued at consolidated prices.
+"""The shadow portfolio as a paper-trading ledger: portfolios, booking, editing history,
+valuation. (CSV import/export, performance and the deprecated positions API are in
+`sage.portfolio.ledger_io`, `performance` and `legacy`.)
 
-A position is (symbol, quantity, average cost). The summary values each position at the
-market's consolidated price; positions without a price are listed but left out of the
-totals (and `priced_all` says so), so the chat never presents a partial total as whole.
+Every write locks the portfolio's row (`SELECT ... FOR UPDATE`), replays the whole history
+with the change in place, and writes only when the replay holds (no overselling, no cash
+going negative at any point). So concurrent trades on one portfolio queue up and can never
+overdraw it, and a past trade or an edit is checked against everything that followed it.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from decimal import Decimal
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote
-from sage.store.chat_tables import PortfolioPosition
+from sage.market.symbols import split_symbol
+from sage.portfolio.book import (
+    FEE_QUANTUM,
+    MAX_AMOUNT,
+    Booked,
+    InvalidTransaction,
+    PriceRefused,
+    TradeRequest,
+    check,
+    checked_time,
+    entry_of,
+    invalid_field,
+    key_query,
+    load_entries,
+    lock_portfolio,
+    new_row,
+)
+from sage.portfolio.daily import DayReturns, day_returns
+from sage.portfolio.ledger import Entry, Ledger, replay
+from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
+from sage.portfolio.performance import RANGES, Performance, performance
+from sage.portfolio.symbols import SymbolValidator
+from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
+from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 
 log = logging.getLogger(__name__)
 
-MAX_POSITIONS = 100
-_HUNDRED = Decimal(100)
+__all__ = [
+    "Booked",
+    "InvalidTransaction",
+    "PortfolioService",
+    "PortfolioSummary",
+    "PriceRefused",
+    "TradeRequest",
+    "summarize",
+]
 
-
-@dataclass(frozen=True)
-class PositionValue:
-    symbol: str
-    quantity: Decimal
-    average_cost: Decimal
-    cost: Decimal
-    price: Decimal | None
-    value: Decimal | None
-    pnl: Decimal | None
-    pnl_pct: Decimal | None
-    weight_pct: Decimal | None  # share of the priced total value
-    price_as_of: datetime | None
-    stale: bool
-
-
-@dataclass(frozen=True)
-class PortfolioSummary:
-    positions: tuple[PositionValue, ...]
-    total_value: Decimal
-    total_cost: Decimal
-    total_pnl: Decimal
-    total_pnl_pct: Decimal | None
-    priced_all: bool
-    as_of: datetime
-
-
-def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
-    return None if whole == 0 else part / whole * _HUNDRED
-
-
-def summarize(positions: list[PortfolioPosition], quotes: dict[str, PriceQuote], now: datetime) -> PortfolioSummary:
-    """Value and P&L of `positions` at `quotes` (pure; the service and tests call it)."""
-    rows: list[PositionValue] = []
-    total_value = Decimal(0)
-    total_cost = Decimal(0)
-    for position in positions:
-        cost = position.quantity * position.average_cost
-        quote = quotes.get(position.symbol)
-        if quote is None:
-            rows.append(
-                PositionValue(
-                    position.symbol,
-                    position.quantity,
-                    position.average_cost,
-                    cost,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    False,
-                )
-            )
-            continue
-        value = position.quantity * quote.price
-        total_value += value
-        total_cost += cost
-        rows.append(
-            PositionValue(
-                symbol=position.symbol,
-                quantity=position.quantity,
-                average_cost=position.average_cost,
-                cost=cost,
-                price=quote.price,
-                value=value,
-                pnl=value - cost,
-                pnl_pct=_pct(value - cost, cost),
-                weight_pct=None,
-                price_as_of=quote.as_of,
-                stale=quote.stale,
-            )
-        )
-    weighted = tuple(
-        replace(row, weight_pct=_pct(row.value, total_value)) if row.value is not None else row for row in rows
-    )
-    total_pnl = total_value - total_cost
-    return PortfolioSummary(
-        positions=weighted,
-        total_value=total_value,
-        total_cost=total_cost,
-        total_pnl=total_pnl,
-        total_pnl_pct=_pct(total_pnl, total_cost),
-        priced_all=all(row.price is not None for row in rows),
-        as_of=now,
-    )
+MAX_PORTFOLIOS = 20
+DEFAULT_NAME = "Default"
 
 
 class PortfolioService:
-    def __init__(self, db: Database, market: MarketReader) -> None:
+    def __init__(
+        self,
+        db: Database,
+        market: MarketReader,
+        symbols: SymbolValidator,
+        *,
+        fee_rate: Decimal,
+        starting_cash: Decimal,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.db = db
-        self._market = market
+        self.market = market
+        self.symbols = symbols
+        self.fee_rate = fee_rate
+        self.starting_cash = starting_cash
+        self.clock = clock
 
-    async def positions(self, user_id: uuid.UUID) -> list[PortfolioPosition]:
+    # -- portfolios -------------------------------------------------------------------------------
+    async def portfolios(self, user_id: uuid.UUID) -> list[Portfolio]:
+        """The user's portfolios, oldest first; a default one is created on first use."""
+        await self.default(user_id)
         async with self.db.session() as session:
-            result = await session.execute(
-                select(PortfolioPosition).where(PortfolioPosition.user_id == user_id).order_by(PortfolioPosition.symbol)
+            rows = await session.execute(
+                select(Portfolio).where(Portfolio.user_id == user_id).order_by(Portfolio.created_at, Portfolio.id)
             )
-            return list(result.scalars())
+            return list(rows.scalars())
 
-    async def upsert(
-        self, user_id: uuid.UUID, *, symbol: str, quantity: Decimal, average_cost: Decimal
-    ) -> PortfolioPosition:
-        """Create or replace the position in `symbol` (PUT semantics)."""
+    async def default(self, user_id: uuid.UUID, *, create: bool = True) -> Portfolio | None:
+        async with self.db.session() as session:
+            found = await session.scalar(select(Portfolio).where(Portfolio.user_id == user_id, Portfolio.is_default))
+            if found is not None or not create:
+                return found
+            # concurrent first uses: the partial unique index lets exactly one insert win
+            created = await self._insert(session, user_id, DEFAULT_NAME, "USDT", self.starting_cash, default=True)
+            if created is None:
+                await session.rollback()
+                found = await session.scalar(
+                    select(Portfolio).where(Portfolio.user_id == user_id, Portfolio.is_default)
+                )
+                if found is not None:
+                    return found
+                raise Conflict("A portfolio is already named Default; rename it or make it the default")
+            await session.commit()
+            return created
+
+    async def create(
+        self,
+        user_id: uuid.UUID,
+        *,
+        name: str,
+        base_currency: str = "USDT",
+        starting_cash: Decimal | None = None,
+        make_default: bool = False,
+    ) -> Portfolio:
+        await self.default(user_id)
         async with self.db.session() as session:
             count = await session.scalar(
-                select(func.count()).select_from(PortfolioPosition).where(PortfolioPosition.user_id == user_id)
+                select(func.count()).select_from(Portfolio).where(Portfolio.user_id == user_id)
             )
-            exists = await session.scalar(
-                select(PortfolioPosition.id).where(
-                    PortfolioPosition.user_id == user_id, PortfolioPosition.symbol == symbol
+            if (count or 0) >= MAX_PORTFOLIOS:
+                raise Conflict(f"A user has at most {MAX_PORTFOLIOS} portfolios", details={"limit": MAX_PORTFOLIOS})
+            cash = self.starting_cash if starting_cash is None else starting_cash
+            created = await self._insert(session, user_id, name, base_currency, cash, default=False)
+            if created is None:
+                raise Conflict(f"A portfolio named {name!r} already exists")
+            if make_default:
+                await self._make_default(session, user_id, created.id)
+                created.is_default = True
+            await session.commit()
+            return created
+
+    async def _insert(
+        self, session: AsyncSession, user_id: uuid.UUID, name: str, base: str, cash: Decimal, *, default: bool
+    ) -> Portfolio | None:
+        now = self.clock()
+        statement = (
+            insert(Portfolio)
+            .values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                name=name,
+                base_currency=base,
+                starting_cash=cash,
+                is_default=default,
+                created_at=now,
+                updated_at=now,
+            )
+            .on_conflict_do_nothing()
+            .returning(Portfolio)
+        )
+        created = (await session.execute(statement)).scalar_one_or_none()
+        if created is not None and cash > 0:
+            session.add(
+                PortfolioTransaction(
+                    portfolio_id=created.id,
+                    kind="deposit",
+                    quantity=cash,
+                    fee=Decimal(0),
+                    executed_at=now,
+                    note="Starting cash",
                 )
             )
-            if exists is None and (count or 0) >= MAX_POSITIONS:
-                raise Conflict(f"A portfolio holds at most {MAX_POSITIONS} positions", details={"limit": MAX_POSITIONS})
-            now = datetime.now(UTC)
-            statement = (
-                insert(PortfolioPosition)
-                .values(
-                    id=uuid.uuid4(),
-                    user_id=user_id,
-                    symbol=symbol,
-                    quantity=quantity,
-                    average_cost=average_cost,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_update(
-                    constraint="uq_portfolio_positions_user_id_symbol",
-                    set_={"quantity": quantity, "average_cost": average_cost, "updated_at": now},
-                )
-                .returning(PortfolioPosition)
+            await session.flush()
+        return created
+
+    async def _make_default(self, session: AsyncSession, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> None:
+        await session.execute(
+            update(Portfolio).where(Portfolio.user_id == user_id, Portfolio.is_default).values(is_default=False)
+        )
+        await session.execute(update(Portfolio).where(Portfolio.id == portfolio_id).values(is_default=True))
+
+    async def get(self, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> Portfolio:
+        async with self.db.session() as session:
+            found = await session.scalar(
+                select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.user_id == user_id)
             )
-            row = (await session.execute(statement)).scalar_one()
+        if found is None:
+            raise NotFound("No such portfolio")
+        return found
+
+    async def resolve(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None, *, create: bool = True
+    ) -> Portfolio | None:
+        """The named portfolio (404 when it is not the user's) or the default one."""
+        if portfolio_id is not None:
+            return await self.get(user_id, portfolio_id)
+        return await self.default(user_id, create=create)
+
+    async def update(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID, *, name: str | None = None, make_default: bool = False
+    ) -> Portfolio:
+        async with self.db.session() as session:
+            portfolio = await lock_portfolio(session, user_id, portfolio_id)
+            if name is not None and name != portfolio.name:
+                taken = await session.scalar(
+                    select(Portfolio.id).where(Portfolio.user_id == user_id, Portfolio.name == name)
+                )
+                if taken is not None:
+                    raise Conflict(f"A portfolio named {name!r} already exists")
+                portfolio.name = name
+            if make_default and not portfolio.is_default:
+                await self._make_default(session, user_id, portfolio_id)
+            portfolio.updated_at = self.clock()
+            await session.commit()
+        return await self.get(user_id, portfolio_id)
+
+    async def delete(self, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> None:
+        """Deleting the default makes the oldest remaining portfolio the default (a new one is
+        created on next use when none remains)."""
+        async with self.db.session() as session:
+            portfolio = await lock_portfolio(session, user_id, portfolio_id)
+            await session.execute(delete(Portfolio).where(Portfolio.id == portfolio_id))
+            if portfolio.is_default:
+                oldest = await session.scalar(
+                    select(Portfolio.id).where(Portfolio.user_id == user_id).order_by(Portfolio.created_at).limit(1)
+                )
+                if oldest is not None:
+                    await self._make_default(session, user_id, oldest)
+            await session.commit()
+
+    # -- the ledger ---------------------------------------------------------------------------------
+    async def transactions(
+        self,
+        user_id: uuid.UUID,
+        portfolio_id: uuid.UUID | None = None,
+        *,
+        limit: int = 100,
+        symbol: str | None = None,
+        offset: int = 0,
+    ) -> list[PortfolioTransaction]:
+        """Newest first."""
+        portfolio = await self.resolve(user_id, portfolio_id, create=False)
+        if portfolio is None:
+            return []
+        query = select(PortfolioTransaction).where(PortfolioTransaction.portfolio_id == portfolio.id)
+        if symbol is not None:
+            query = query.where(PortfolioTransaction.symbol == symbol)
+        query = query.order_by(PortfolioTransaction.executed_at.desc(), PortfolioTransaction.seq.desc())
+        async with self.db.session() as session:
+            return list((await session.execute(query.offset(offset).limit(limit))).scalars())
+
+    async def ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> Ledger:
+        portfolio = await self.resolve(user_id, portfolio_id, create=False)
+        if portfolio is None:
+            return Ledger()
+        async with self.db.session() as session:
+            return replay(await load_entries(session, portfolio.id))
+
+    async def prepare(self, request: TradeRequest) -> TradeRequest:
+        """Validate and complete a request outside any lock: symbol known, market price and
+        time filled in for a market order, the default fee computed."""
+        now = self.clock()
+        if request.kind in ("deposit", "withdraw"):
+            if request.symbol is not None or request.price is not None:
+                raise invalid_field("symbol", f"a {request.kind} has no symbol or price")
+            if request.fee not in (None, Decimal(0)):
+                raise invalid_field("fee", f"a {request.kind} has no fee")
+            return TradeRequest(
+                request.kind,
+                request.quantity,
+                None,
+                None,
+                checked_time(request.executed_at, now),
+                Decimal(0),
+                request.note,
+            )
+        if request.kind not in ("buy", "sell"):
+            raise invalid_field("kind", "kind must be buy, sell, deposit or withdraw")
+        if request.symbol is None:
+            raise invalid_field("symbol", f"a {request.kind} needs a symbol")
+        symbol = await self.symbols.require(request.symbol)
+        price, executed_at = request.price, request.executed_at
+        if price is None:
+            if executed_at is not None:
+                raise invalid_field("price", "a trade recorded in the past needs its price")
+            quote = await self.fill_price(symbol)
+            price, executed_at = quote.price, now
+        executed_at = checked_time(executed_at, now)
+        fee = request.fee
+        if fee is None:
+            fee = (request.quantity * price * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
+        if fee >= MAX_AMOUNT or request.quantity * price >= MAX_AMOUNT:
+            raise invalid_field("quantity", "the trade's notional is too large")
+        return TradeRequest(request.kind, request.quantity, symbol, price, executed_at, fee, request.note)
+
+    async def fill_price(self, symbol: str) -> PriceQuote:
+        try:
+            quotes = await self.market.consolidated([symbol])
+        except Exception as exc:
+            raise PriceRefused(f"No price for {symbol} right now: market data is unavailable") from exc
+        quote = next((q for q in quotes if q.symbol == symbol), None)
+        if quote is None:
+            raise PriceRefused(f"No current price for {symbol}; a market order cannot fill")
+        if quote.stale:
+            raise PriceRefused(
+                f"The price of {symbol} is stale (last tick {quote.as_of.isoformat()}); a market order cannot fill",
+                details={"symbol": symbol, "as_of": quote.as_of.isoformat(), "reason": "stale"},
+            )
+        if quote.diverged:
+            raise PriceRefused(
+                f"Exchanges disagree on the price of {symbol}; a market order cannot fill until they agree",
+                details={"symbol": symbol, "reason": "diverged"},
+            )
+        return quote
+
+    async def book(
+        self,
+        user_id: uuid.UUID,
+        portfolio_id: uuid.UUID | None,
+        request: TradeRequest,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Booked:
+        """Book one transaction; with an idempotency key, a retry returns the original booking."""
+        portfolio = await self.resolve(user_id, portfolio_id)
+        assert portfolio is not None
+        if idempotency_key is not None:
+            original = await self._by_key(portfolio.id, idempotency_key)
+            if original is not None:
+                return Booked(_same_request(original, request), replayed=True)
+        ready = await self.prepare(request)
+        if ready.symbol is not None and split_symbol(ready.symbol)[1] != portfolio.base_currency:
+            raise invalid_field(
+                "symbol", f"{ready.symbol} is not quoted in the portfolio's base currency {portfolio.base_currency}"
+            )
+        try:
+            async with self.db.session() as session:
+                await lock_portfolio(session, user_id, portfolio.id)
+                if idempotency_key is not None:
+                    original = await session.scalar(key_query(portfolio.id, idempotency_key))
+                    if original is not None:  # a concurrent request with the key won the lock first
+                        return Booked(_same_request(original, request), replayed=True)
+                entries = await load_entries(session, portfolio.id)
+                check([*entries, entry_of(ready)])
+                row = new_row(portfolio.id, ready, idempotency_key)
+                session.add(row)
+                await session.commit()
+                return Booked(row, replayed=False)
+        except IntegrityError:
+            # the unique (portfolio, key) constraint: the lock makes this unreachable in practice
+            original = await self._by_key(portfolio.id, idempotency_key) if idempotency_key else None
+            if original is None:
+                raise
+            return Booked(_same_request(original, request), replayed=True)
+
+    async def _by_key(self, portfolio_id: uuid.UUID, key: str) -> PortfolioTransaction | None:
+        async with self.db.session() as session:
+            return await session.scalar(key_query(portfolio_id, key))
+
+    async def delete_transaction(self, user_id: uuid.UUID, portfolio_id: uuid.UUID, tx_id: uuid.UUID) -> None:
+        """Remove one transaction; refused (422) when the rest of history would not hold without it."""
+        async with self.db.session() as session:
+            await lock_portfolio(session, user_id, portfolio_id)
+            entries = await load_entries(session, portfolio_id)
+            if not any(e.ref == tx_id for e in entries):
+                raise NotFound("No such transaction in this portfolio")
+            check([e for e in entries if e.ref != tx_id])
+            await session.execute(delete(PortfolioTransaction).where(PortfolioTransaction.id == tx_id))
+            await session.commit()
+
+    async def correct_transaction(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID, tx_id: uuid.UUID, changes: dict[str, object]
+    ) -> PortfolioTransaction:
+        """Change a recorded transaction's quantity, price, fee, time or note; everything after
+        it is re-checked. The kind and symbol stay (delete and book again to change those)."""
+        async with self.db.session() as session:
+            await lock_portfolio(session, user_id, portfolio_id)
+            row = await session.scalar(
+                select(PortfolioTransaction).where(
+                    PortfolioTransaction.id == tx_id, PortfolioTransaction.portfolio_id == portfolio_id
+                )
+            )
+            if row is None:
+                raise NotFound("No such transaction in this portfolio")
+            if "price" in changes and row.kind in ("deposit", "withdraw"):
+                raise invalid_field("price", f"a {row.kind} has no price")
+            if changes.get("fee") not in (None, Decimal(0)) and row.kind in ("deposit", "withdraw"):
+                raise invalid_field("fee", f"a {row.kind} has no fee")
+            for name in ("quantity", "price", "fee", "note"):
+                if name in changes and changes[name] is not None:
+                    setattr(row, name, changes[name])
+            if changes.get("executed_at") is not None:
+                row.executed_at = checked_time(changes["executed_at"], self.clock())  # type: ignore[arg-type]
+            entries = [e for e in await load_entries(session, portfolio_id) if e.ref != tx_id]
+            check([*entries, Entry(row.kind, row.symbol, row.quantity, row.price, row.fee, row.executed_at, row.id)])
             await session.commit()
             return row
 
-    async def delete(self, user_id: uuid.UUID, symbol: str) -> None:
-        async with self.db.session() as session:
-            result = await session.execute(
-                delete(PortfolioPosition)
-                .where(PortfolioPosition.user_id == user_id, PortfolioPosition.symbol == symbol)
-                .returning(PortfolioPosition.id)
-            )
-            removed = result.first()
-            await session.commit()
-        if removed is None:
-            raise NotFound(f"No position in {symbol}")
+    async def import_csv(self, user_id: uuid.UUID, portfolio_id: uuid.UUID, text: str) -> ImportResult:
+        """Book every row of a CSV file, or none (see sage.portfolio.ledger_io)."""
+        return await import_csv(self.db, self.symbols, user_id, portfolio_id, text, self.clock())
 
-    async def clear(self, user_id: uuid.UUID) -> int:
-        async with self.db.session() as session:
-            result = await session.execute(
-                delete(PortfolioPosition).where(PortfolioPosition.user_id == user_id).returning(PortfolioPosition.id)
-            )
-            removed = len(result.all())
-            await session.commit()
-        return removed
+    async def export_csv(self, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> str:
+        portfolio = await self.get(user_id, portfolio_id)
+        return await export_csv(self.db, portfolio.id)
 
-    async def summary(self, user_id: uuid.UUID) -> PortfolioSummary | None:
-        """None when the user holds no positions."""
-        positions = await self.positions(user_id)
-        if not positions:
+    # -- valuation ----------------------------------------------------------------------------------
+    async def summary(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> PortfolioSummary | None:
+        """The portfolio valued now; None when the user has no portfolio yet (and none was named)."""
+        portfolio = await self.resolve(user_id, portfolio_id, create=False)
+        if portfolio is None:
             return None
-        quotes: dict[str, PriceQuote] = {}
+        async with self.db.session() as session:
+            ledger = replay(await load_entries(session, portfolio.id))
+        holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
+        quotes = await self.quotes([h.symbol for h in holdings])
+        return summarize(
+            holdings,
+            quotes,
+            self.clock(),
+            ledger=ledger,
+            portfolio_id=portfolio.id,
+            name=portfolio.name,
+            base_currency=portfolio.base_currency,
+        )
+
+    async def performance(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None, range_: str = "1m"
+    ) -> Performance | None:
+        """Value series, time-weighted return, max drawdown and the BTC benchmark over `range_`
+        (1d, 1w, 1m, 3m, 1y, all); None when the user has no portfolio yet (and none was named)."""
+        if range_ not in RANGES:
+            raise invalid_field("range", f"range must be one of {', '.join(RANGES)}")
+        portfolio = await self.resolve(user_id, portfolio_id, create=False)
+        if portfolio is None:
+            return None
+        async with self.db.session() as session:
+            entries = await load_entries(session, portfolio.id)
+        return await performance(self.db, entries, range_=range_, now=self.clock(), created_at=portfolio.created_at)
+
+    async def day_returns(self, day: date) -> DayReturns:
+        """Every portfolio's return over one UTC day (no identities), for the business summary."""
+        return await day_returns(self.db, day)
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, PriceQuote]:
+        if not symbols:
+            return {}
         try:
-            for quote in await self._market.consolidated(sorted({p.symbol for p in positions})):
-                quotes[quote.symbol] = quote
-        except Exception as exc:  # a market outage must not hide the positions themselves
+            return {q.symbol: q for q in await self.market.consolidated(sorted(set(symbols)))}
+        except Exception as exc:  # a market outage must not hide the holdings themselves
             log.warning("portfolio prices unavailable", extra={"error": type(exc).__name__})
-        return summarize(positions, quotes, datetime.now(UTC))
+            return {}
+
+
+def _same_request(original: PortfolioTransaction, request: TradeRequest) -> PortfolioTransaction:
+    """A key reused for a different transaction is the client's bug: say so instead of
+    silently returning something else."""
+    if original.kind != request.kind or original.quantity != request.quantity:
+        raise Conflict(
+            "This Idempotency-Key was already used for a different transaction",
+            details={"transaction_id": str(original.id)},
+        )
+    return original
