@@ -92,7 +92,7 @@ def upgrade() -> None:
         """
         INSERT INTO portfolios (id, user_id, name, base_currency, starting_cash, is_default, created_at, updated_at)
         SELECT gen_random_uuid(), user_id, 'Default', 'USDT',
-               sum(ceil(quantity * average_cost * 1e18) / 1e18), true, min(created_at), now()
+               sum(ceil(quantity * average_cost * 1e18) * 1e-18), true, min(created_at), now()
           FROM portfolio_positions
       GROUP BY user_id
         """
