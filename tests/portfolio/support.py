@@ -5,6 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
+
+import httpx
 
 
 @dataclass(frozen=True)
@@ -15,3 +18,23 @@ class Position:
     quantity: Decimal
     average_cost: Decimal
     user_id: uuid.UUID | None = None
+
+
+async def default_portfolio(client: httpx.AsyncClient, headers: dict[str, str]) -> str:
+    listed = await client.get("/api/v1/portfolios", headers=headers)
+    assert listed.status_code == 200, listed.text
+    return next(p["id"] for p in listed.json() if p["is_default"])
+
+
+async def book(client: httpx.AsyncClient, headers: dict[str, str], portfolio_id: str, **body: Any) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/portfolios/{portfolio_id}/transactions",
+        json={k: str(v) if isinstance(v, Decimal) else v for k, v in body.items()},
+        headers=headers,
+    )
+
+
+async def summary(client: httpx.AsyncClient, headers: dict[str, str], portfolio_id: str) -> dict[str, Any]:
+    response = await client.get(f"/api/v1/portfolios/{portfolio_id}/summary", headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()  # type: ignore[no-any-return]
