@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
+
+from sage.store.db import Database
+from sage.store.market_tables import CandleRow
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,23 @@ async def summary(client: httpx.AsyncClient, headers: dict[str, str], portfolio_
     response = await client.get(f"/api/v1/portfolios/{portfolio_id}/summary", headers=headers)
     assert response.status_code == 200, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+async def add_closes(db: Database, symbol: str, closes: dict[datetime, Decimal], exchange: str = "binance") -> None:
+    """One-minute candles whose close at `t` is the given price (the bar started a minute before)."""
+    async with db.session() as session:
+        for at, price in closes.items():
+            session.add(
+                CandleRow(
+                    exchange=exchange,
+                    symbol=symbol,
+                    start=at - timedelta(minutes=1),
+                    open=price,
+                    high=price,
+                    low=price,
+                    close=price,
+                    volume=Decimal(1),
+                    ticks=1,
+                )
+            )
+        await session.commit()
