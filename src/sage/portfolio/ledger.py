@@ -90,20 +90,24 @@ class Ledger:
 
     def apply(self, entry: Entry) -> None:
         with decimal.localcontext(prec=PRECISION):
-            if entry.kind == "deposit":
-                self.cash += entry.quantity
-                self.deposits += entry.quantity
-            elif entry.kind == "withdraw":
-                if entry.quantity > self.cash:
-                    raise LedgerError(entry.ref, f"withdraws {_fmt(entry.quantity)} but the cash is {_fmt(self.cash)}")
-                self.cash -= entry.quantity
-                self.withdrawals += entry.quantity
-            elif entry.kind == "buy":
-                self._buy(entry)
-            elif entry.kind == "sell":
-                self._sell(entry)
-            else:
-                raise LedgerError(entry.ref, f"unknown kind {entry.kind!r}")
+            self.apply_exact(entry)
+
+    def apply_exact(self, entry: Entry) -> None:
+        """`apply` for callers that already run at PRECISION (a replay sets it once)."""
+        if entry.kind == "deposit":
+            self.cash += entry.quantity
+            self.deposits += entry.quantity
+        elif entry.kind == "withdraw":
+            if entry.quantity > self.cash:
+                raise LedgerError(entry.ref, f"withdraws {_fmt(entry.quantity)} but the cash is {_fmt(self.cash)}")
+            self.cash -= entry.quantity
+            self.withdrawals += entry.quantity
+        elif entry.kind == "buy":
+            self._buy(entry)
+        elif entry.kind == "sell":
+            self._sell(entry)
+        else:
+            raise LedgerError(entry.ref, f"unknown kind {entry.kind!r}")
 
     def _buy(self, entry: Entry) -> None:
         symbol, price = _trade(entry)
@@ -166,8 +170,9 @@ def replay(entries: Iterable[Entry]) -> Ledger:
     """The state after `entries` (already in execution order); raises LedgerError at the first
     entry the history cannot hold."""
     ledger = Ledger()
-    for entry in entries:
-        ledger.apply(entry)
+    with decimal.localcontext(prec=PRECISION):
+        for entry in entries:
+            ledger.apply_exact(entry)
     return ledger
 
 

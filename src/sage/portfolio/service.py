@@ -14,7 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -25,8 +25,6 @@ from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote
 from sage.market.symbols import split_symbol
 from sage.portfolio.book import (
-    FEE_QUANTUM,
-    MAX_AMOUNT,
     Booked,
     InvalidTransaction,
     PriceRefused,
@@ -43,6 +41,7 @@ from sage.portfolio.book import (
 from sage.portfolio.daily import DayReturns, day_returns
 from sage.portfolio.ledger import Entry, Ledger, replay
 from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
+from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Performance, performance
 from sage.portfolio.symbols import SymbolValidator
 from sage.portfolio.valuation import PortfolioSummary, summarize
@@ -255,61 +254,8 @@ class PortfolioService:
             return replay(await load_entries(session, portfolio.id))
 
     async def prepare(self, request: TradeRequest) -> TradeRequest:
-        """Validate and complete a request outside any lock: symbol known, market price and
-        time filled in for a market order, the default fee computed."""
-        now = self.clock()
-        if request.kind in ("deposit", "withdraw"):
-            if request.symbol is not None or request.price is not None:
-                raise invalid_field("symbol", f"a {request.kind} has no symbol or price")
-            if request.fee not in (None, Decimal(0)):
-                raise invalid_field("fee", f"a {request.kind} has no fee")
-            return TradeRequest(
-                request.kind,
-                request.quantity,
-                None,
-                None,
-                checked_time(request.executed_at, now),
-                Decimal(0),
-                request.note,
-            )
-        if request.kind not in ("buy", "sell"):
-            raise invalid_field("kind", "kind must be buy, sell, deposit or withdraw")
-        if request.symbol is None:
-            raise invalid_field("symbol", f"a {request.kind} needs a symbol")
-        symbol = await self.symbols.require(request.symbol)
-        price, executed_at = request.price, request.executed_at
-        if price is None:
-            if executed_at is not None:
-                raise invalid_field("price", "a trade recorded in the past needs its price")
-            quote = await self.fill_price(symbol)
-            price, executed_at = quote.price, now
-        executed_at = checked_time(executed_at, now)
-        fee = request.fee
-        if fee is None:
-            fee = (request.quantity * price * self.fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-        if fee >= MAX_AMOUNT or request.quantity * price >= MAX_AMOUNT:
-            raise invalid_field("quantity", "the trade's notional is too large")
-        return TradeRequest(request.kind, request.quantity, symbol, price, executed_at, fee, request.note)
-
-    async def fill_price(self, symbol: str) -> PriceQuote:
-        try:
-            quotes = await self.market.consolidated([symbol])
-        except Exception as exc:
-            raise PriceRefused(f"No price for {symbol} right now: market data is unavailable") from exc
-        quote = next((q for q in quotes if q.symbol == symbol), None)
-        if quote is None:
-            raise PriceRefused(f"No current price for {symbol}; a market order cannot fill")
-        if quote.stale:
-            raise PriceRefused(
-                f"The price of {symbol} is stale (last tick {quote.as_of.isoformat()}); a market order cannot fill",
-                details={"symbol": symbol, "as_of": quote.as_of.isoformat(), "reason": "stale"},
-            )
-        if quote.diverged:
-            raise PriceRefused(
-                f"Exchanges disagree on the price of {symbol}; a market order cannot fill until they agree",
-                details={"symbol": symbol, "reason": "diverged"},
-            )
-        return quote
+        """Validate and complete a request outside any lock (see sage.portfolio.orders)."""
+        return await prepare_order(request, self.symbols, self.market, self.fee_rate, self.clock())
 
     async def book(
         self,
