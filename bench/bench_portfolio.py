@@ -37,7 +37,7 @@ import asyncpg
 from sage.errors import SageError
 from sage.ops import schema
 from sage.portfolio.ledger import Entry, Ledger
-from sage.portfolio.performance import _CLOSES, grid, window
+from sage.portfolio.performance import CLOSES_SQL, grid, window
 from sage.portfolio.service import PortfolioService, TradeRequest
 from sage.portfolio.symbols import MarketSymbols
 from sage.settings import Settings
@@ -178,15 +178,13 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
     )
     start, step = window("1y", NOW, None)
     times = grid(start, NOW, step)
-    closes_sql = str(_CLOSES.compile(compile_kwargs={"literal_binds": False})).replace(":symbols", "$1")
-    closes_sql = closes_sql.replace(":times", "$2").replace(":exchanges", "$3").replace(":step", "$4")
 
     async def raw_summary() -> None:
         await conn.fetch(read_rows, portfolio_id)
 
     async def raw_performance() -> None:
         await conn.fetch(read_rows, portfolio_id)
-        await conn.fetch(closes_sql, SYMBOLS, times, ["binance", "gateio"], step)
+        await conn.fetch(CLOSES_SQL, SYMBOLS, times, ["binance", "gateio"], step)
 
     summary = await timed(runs, lambda: service.summary(user_id, portfolio_id))
     summary_raw = await timed(runs, raw_summary)
