@@ -302,7 +302,9 @@ async def main(runs: int, users: int, buys: int, transactions: int) -> None:
         url = server.url
     try:
         await schema.upgrade(url)
-        settings = Settings(database_url=url, market_source="off", llm_provider="offline")
+        # one process's pool (5 + 2) takes all 1,000 orders here, where production spreads them
+        # over tasks: the pool wait is allowed 120 s so the run measures the ledger, not the queue
+        settings = Settings(database_url=url, market_source="off", llm_provider="offline", db_pool_timeout_seconds=120)
         await ledger_and_performance(url, settings, runs, transactions)
         await concurrent_buys(url, settings, users, buys)
     finally:

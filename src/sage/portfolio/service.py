@@ -265,13 +265,11 @@ class PortfolioService:
         *,
         idempotency_key: str | None = None,
     ) -> Booked:
-        """Book one transaction; with an idempotency key, a retry returns the original booking."""
-        portfolio = await self.resolve(user_id, portfolio_id)
-        assert portfolio is not None
-        if idempotency_key is not None:
-            original = await self._by_key(portfolio.id, idempotency_key)
-            if original is not None:
-                return Booked(_same_request(original, request), replayed=True)
+        """Book one transaction; with an idempotency key, a retry returns the original booking
+        (checked before pricing too, so a retry after the price went stale still answers)."""
+        portfolio, original = await self._target(user_id, portfolio_id, idempotency_key)
+        if original is not None:
+            return Booked(_same_request(original, request), replayed=True)
         ready = await self.prepare(request)
         if ready.symbol is not None and split_symbol(ready.symbol)[1] != portfolio.base_currency:
             raise invalid_field(
@@ -296,6 +294,28 @@ class PortfolioService:
             if original is None:
                 raise
             return Booked(_same_request(original, request), replayed=True)
+
+    async def _target(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None, key: str | None
+    ) -> tuple[Portfolio, PortfolioTransaction | None]:
+        """The portfolio to book into and the transaction already booked under `key`, in one
+        pooled connection (a burst of orders waits for connections, not for queries)."""
+        async with self.db.session() as session:
+            query = select(Portfolio).where(Portfolio.user_id == user_id)
+            query = (
+                query.where(Portfolio.id == portfolio_id)
+                if portfolio_id is not None
+                else query.where(Portfolio.is_default)
+            )
+            portfolio = await session.scalar(query)
+            if portfolio is not None and key is not None:
+                return portfolio, await session.scalar(key_query(portfolio.id, key))
+        if portfolio is None:
+            if portfolio_id is not None:
+                raise NotFound("No such portfolio")
+            portfolio = await self.default(user_id)
+            assert portfolio is not None
+        return portfolio, None
 
     async def _by_key(self, portfolio_id: uuid.UUID, key: str) -> PortfolioTransaction | None:
         async with self.db.session() as session:
