@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sage.portfolio.ledger import PRECISION, Entry, Ledger, LedgerError, replay
+from sage.portfolio.ledger import PRECISION, Entry, Ledger, LedgerError, replay, to_places
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 D = Decimal
@@ -113,7 +113,7 @@ def _valid_history(plan: list[tuple[str, str, Decimal, Decimal]]) -> tuple[list[
         if kind == "deposit":
             entry = Entry("deposit", None, amount, None, D(0), when, i)
         elif kind == "withdraw":
-            quantity = (ledger.cash * fraction).quantize(D("1e-18"), rounding="ROUND_DOWN")
+            quantity = to_places(ledger.cash * fraction, decimal.ROUND_DOWN)
             if quantity <= 0:
                 continue
             entry = Entry("withdraw", None, quantity, None, D(0), when, i)
@@ -123,14 +123,14 @@ def _valid_history(plan: list[tuple[str, str, Decimal, Decimal]]) -> tuple[list[
             quantity = (budget / price).quantize(D("1e-8"), rounding="ROUND_DOWN")
             if quantity <= 0:
                 continue
-            fee = (quantity * price * D("0.001")).quantize(D("1e-18"))
+            fee = to_places(quantity * price * D("0.001"))
             entry = Entry("buy", symbol, quantity, price, fee, when, i)
         else:
             held = ledger.holdings.get(symbol)
             if held is None:
                 continue
             quantity = (held.quantity * fraction).quantize(D("1e-8"), rounding="ROUND_DOWN") or held.quantity
-            fee = (quantity * amount * D("0.001")).quantize(D("1e-18"))
+            fee = to_places(quantity * amount * D("0.001"))
             entry = Entry("sell", symbol, quantity, amount, fee, when, i)
         ledger.apply(entry)
         entries.append(entry)
@@ -147,7 +147,9 @@ def test_cash_plus_cost_basis_equals_deposits_minus_withdrawals_plus_realized_mi
         right = replayed.deposits - replayed.withdrawals + replayed.realized_pnl - replayed.buy_fees
         # and with quantity x average cost, equal up to the average's rounding at 80 digits
         at_average = replayed.cash + sum((h.quantity * h.average_cost for h in replayed.holdings.values()), D(0))
-    assert left == right  # exact: the cost basis removed by a sell is the one realized against
+    # exact but for the 80th significant digit: the cost basis a partial sell removes is the
+    # one it realizes against, and only that share (a division) is rounded, at 80 digits
+    assert abs(left - right) <= abs(right) * D("1e-75") + D("1e-75")
     assert abs(at_average - right) < D("1e-40")
     assert replayed.cash >= 0
     assert replayed == ledger  # replay is deterministic: derived state never depends on how it was built

@@ -79,6 +79,7 @@ async def test_bad_positions_are_422(app_client, auth_headers, market):
         {"quantity": "lots", "average_cost": 1},
         {"quantity": 1},
         {"quantity": 1, "average_cost": 1, "leverage": 10},
+        {"quantity": "99999999999999999999", "average_cost": "99999999999999999999"},  # no 500 on overflow
     ):
         response = await app_client.put("/api/v1/portfolio/positions/BTC", json=body, headers=auth_headers)
         assert response.status_code == 422, body

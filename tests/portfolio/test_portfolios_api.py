@@ -137,6 +137,8 @@ async def test_bad_amounts_are_422_naming_the_field(app_client, auth_headers, ma
         {"kind": "deposit", "quantity": "1", "symbol": "BTC"},
         {"kind": "buy", "quantity": "1"},
         {"kind": "buy", "symbol": "BTC", "quantity": "1", "leverage": 5},
+        {"kind": "buy", "symbol": "BTC", "quantity": "99999999999999999999", "price": "99999999999999999999"},
+        {"kind": "buy", "symbol": "BTC", "quantity": "1", "price": "1", "executed_at": "2026-01-01T00:00:00"},
     ):
         response = await book(app_client, auth_headers, pid, **body)
         assert response.status_code == 422, (body, response.text)

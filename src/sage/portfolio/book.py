@@ -46,6 +46,13 @@ class InvalidTransaction(SageError):
     code = "invalid_transaction"
 
 
+class InvalidInput(SageError):
+    """A field of the request is unusable (the API's usual 422 validation error)."""
+
+    status = 422
+    code = "validation_error"
+
+
 class PriceRefused(SageError):
     """A market order cannot fill: no fresh, agreed consolidated price right now."""
 
@@ -105,8 +112,8 @@ async def lock_portfolio(session: AsyncSession, user_id: uuid.UUID, portfolio_id
     return portfolio
 
 
-def invalid_field(name: str, message: str) -> InvalidTransaction:
-    return InvalidTransaction(message, details=[{"field": name, "message": message}])
+def invalid_field(name: str, message: str) -> InvalidInput:
+    return InvalidInput(message, details=[{"field": name, "message": message}])
 
 
 def checked_time(executed_at: datetime | None, now: datetime) -> datetime:

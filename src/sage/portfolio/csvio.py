@@ -14,6 +14,7 @@ other asset (BNB) cannot be converted without a price of that time, so the row i
 from __future__ import annotations
 
 import csv
+import decimal
 import hashlib
 import io
 import re
@@ -25,12 +26,14 @@ from decimal import Decimal, InvalidOperation
 from typing import Protocol
 
 from sage.market.symbols import SymbolError, parse_symbol, split_symbol
+from sage.portfolio.ledger import PRECISION, to_places
 
 BINANCE_HEADER = ("Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee")
 EXPORT_HEADER = ("executed_at", "kind", "symbol", "quantity", "price", "fee", "note", "id")
 MAX_ROWS = 10_000
 MAX_INTEGER_DIGITS = 20
 MAX_DECIMAL_PLACES = 18
+LIMIT = Decimal("1e20")  # NUMERIC(38, 18) holds 20 integer digits
 _AMOUNT = re.compile(r"^([0-9][0-9,]*(?:\.[0-9]+)?)([A-Z0-9]*)$")
 
 
@@ -117,9 +120,13 @@ def _binance(
     if fee_asset in ("", quote):
         fee_in_base = fee
     elif fee_asset == base:
-        fee_in_base = fee * price
+        fee_in_base = to_places(fee * price)  # stored at 18 places
     else:
         raise _Bad(f"the fee is in {fee_asset}, which cannot be converted to {base_currency} (edit the row)")
+    with decimal.localcontext(prec=PRECISION):
+        too_large = quantity * price >= LIMIT or fee_in_base >= LIMIT
+    if too_large:
+        raise _Bad("the trade's amount is too large")
     return kind, symbol, quantity, price, fee_in_base, _time(date, now)
 
 
@@ -140,6 +147,10 @@ def _ours(cells: list[str], now: datetime) -> CsvRowParts:
         price = decimal_in_bounds(price_raw, "price")
     elif symbol_raw or price_raw:
         raise _Bad(f"a {kind} has no symbol or price")
+    with decimal.localcontext(prec=PRECISION):
+        too_large = price is not None and quantity * price >= LIMIT
+    if too_large:
+        raise _Bad("the trade's amount is too large")
     return kind, symbol, quantity, price, fee, _time(executed_at, now), note[:500] or None
 
 

@@ -12,6 +12,7 @@ alias of the user's default portfolio.
 
 from __future__ import annotations
 
+import decimal
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -19,8 +20,8 @@ from decimal import Decimal
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import Conflict, NotFound
-from sage.portfolio.book import check, load_entries, lock_portfolio
-from sage.portfolio.ledger import Entry, Holding, Ledger
+from sage.portfolio.book import MAX_AMOUNT, check, invalid_field, load_entries, lock_portfolio
+from sage.portfolio.ledger import PRECISION, Entry, Holding, Ledger, to_places
 from sage.portfolio.service import PortfolioService
 from sage.store.portfolio_tables import PortfolioTransaction
 
@@ -49,13 +50,16 @@ async def set_holding(
         if held is None and len(ledger.holdings) >= MAX_POSITIONS:
             raise Conflict(f"A portfolio holds at most {MAX_POSITIONS} positions", details={"limit": MAX_POSITIONS})
         difference = quantity - (held.quantity if held is not None else _ZERO)
+        with decimal.localcontext(prec=PRECISION):
+            too_large = abs(difference) * average_cost >= MAX_AMOUNT
+        if too_large:
+            raise invalid_field("quantity", "quantity x average_cost is too large")
         new: list[PortfolioTransaction] = []
         if difference > 0:
-            shortfall = difference * average_cost - ledger.cash
+            with decimal.localcontext(prec=PRECISION):
+                shortfall = difference * average_cost - ledger.cash
             if shortfall > 0:
-                new.append(
-                    _tx(portfolio.id, "deposit", None, shortfall.quantize(Decimal("1e-18"), "ROUND_CEILING"), None, now)
-                )
+                new.append(_tx(portfolio.id, "deposit", None, to_places(shortfall, decimal.ROUND_CEILING), None, now))
             new.append(_tx(portfolio.id, "buy", symbol, difference, average_cost, now))
         elif difference < 0:
             new.append(_tx(portfolio.id, "sell", symbol, -difference, average_cost, now))
@@ -104,7 +108,7 @@ def _tx(
         kind=kind,
         symbol=symbol,
         quantity=quantity,
-        price=price.quantize(Decimal("1e-18")) if price is not None else None,
+        price=to_places(price) if price is not None else None,
         fee=_ZERO,
         executed_at=now,
         note=NOTE,

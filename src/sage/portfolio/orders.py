@@ -6,11 +6,13 @@ This runs outside the portfolio's lock: the market call must not hold other writ
 
 from __future__ import annotations
 
+import decimal
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from sage.market.reader import MarketReader, PriceQuote
 from sage.portfolio.book import FEE_QUANTUM, MAX_AMOUNT, PriceRefused, TradeRequest, checked_time, invalid_field
+from sage.portfolio.ledger import PRECISION
 from sage.portfolio.symbols import SymbolValidator
 
 
@@ -45,11 +47,13 @@ async def prepare_order(
         quote = await fill_price(market, symbol)
         price, executed_at = quote.price, now
     executed_at = checked_time(executed_at, now)
-    fee = request.fee
-    if fee is None:
-        fee = (request.quantity * price * fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
-    if fee >= MAX_AMOUNT or request.quantity * price >= MAX_AMOUNT:
-        raise invalid_field("quantity", "the trade's notional is too large")
+    with decimal.localcontext(prec=PRECISION):  # exact products; quantize cannot overflow the context
+        notional = request.quantity * price
+        if notional >= MAX_AMOUNT:
+            raise invalid_field("quantity", "the trade's notional (quantity x price) is too large")
+        fee = request.fee
+        if fee is None:
+            fee = (notional * fee_rate).quantize(FEE_QUANTUM, rounding=ROUND_HALF_UP)
     return TradeRequest(request.kind, request.quantity, symbol, price, executed_at, fee, request.note)
 
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from sage.market.reader import PriceQuote
-from sage.portfolio.ledger import ZERO, Ledger
+from sage.portfolio.ledger import ZERO, Ledger, to_places
 
 _HUNDRED = Decimal(100)
 
@@ -71,6 +71,13 @@ class PortfolioSummary:
     base_currency: str = "USDT"
 
 
+@dataclass(frozen=True)
+class _Shown:
+    symbol: str
+    quantity: Decimal
+    average_cost: Decimal
+
+
 def pct(part: Decimal, whole: Decimal) -> Decimal | None:
     return None if whole == 0 else part / whole * _HUNDRED
 
@@ -90,7 +97,9 @@ def summarize(
     rows: list[PositionValue] = []
     total_value = ZERO
     total_cost = ZERO
-    for position in positions:
+    for held in positions:
+        # 18 places, as stored: an average of 1/3 would otherwise print 80 digits
+        position = _Shown(held.symbol, held.quantity, to_places(held.average_cost))
         cost = position.quantity * position.average_cost
         quote = quotes.get(position.symbol)
         if quote is None:

@@ -21,7 +21,7 @@ from sage.api.deps import CurrentUser, PortfolioDep
 from sage.errors import NotFound, SageError
 from sage.market.symbols import parse_symbol
 from sage.portfolio import legacy
-from sage.portfolio.ledger import Holding
+from sage.portfolio.ledger import Holding, to_places
 from sage.portfolio.service import PortfolioSummary
 
 router = APIRouter(prefix="/portfolio", tags=["portfolio (deprecated)"], deprecated=True)
@@ -54,7 +54,7 @@ class PositionOut(BaseModel):
         return cls(
             symbol=h.symbol,
             quantity=h.quantity,
-            average_cost=h.average_cost.quantize(Decimal("1e-18")),
+            average_cost=to_places(h.average_cost),
             created_at=h.first_at,
             updated_at=h.last_at,
         )

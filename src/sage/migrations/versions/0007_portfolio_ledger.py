@@ -16,6 +16,7 @@ Revises: 0004_alerts
 Create Date: 2026-12-05
 """
 
+import decimal
 from collections.abc import Sequence
 from decimal import Decimal
 
@@ -150,26 +151,28 @@ def downgrade() -> None:
     )
     # weighted average cost, as sage.portfolio.ledger derives it (kept inline: a migration
     # must not change when application code does)
-    held: dict[tuple[object, str], list[Decimal]] = {}
-    for user_id, kind, symbol, quantity, price, _ in rows:
-        quantity_held, cost = held.get((user_id, symbol), [Decimal(0), Decimal(0)])
-        if kind == "buy":
-            quantity_held, cost = quantity_held + quantity, cost + quantity * price
-        else:
-            sold = min(quantity, quantity_held)
-            cost = cost - cost * sold / quantity_held if quantity_held else Decimal(0)
-            quantity_held -= sold
-        held[(user_id, symbol)] = [quantity_held, cost]
-    positions = [
-        {
-            "user_id": user_id,
-            "symbol": symbol,
-            "quantity": quantity,
-            "average_cost": (cost / quantity).quantize(Decimal("1e-18")),
-        }
-        for (user_id, symbol), (quantity, cost) in held.items()
-        if quantity > 0
-    ]
+    context = decimal.Context(prec=80)  # products and sums of NUMERIC(38, 18) values, exactly
+    with decimal.localcontext(context):
+        held: dict[tuple[object, str], list[Decimal]] = {}
+        for user_id, kind, symbol, quantity, price, _ in rows:
+            quantity_held, cost = held.get((user_id, symbol), [Decimal(0), Decimal(0)])
+            if kind == "buy":
+                quantity_held, cost = quantity_held + quantity, cost + quantity * price
+            else:
+                sold = min(quantity, quantity_held)
+                cost = cost - cost * sold / quantity_held if quantity_held else Decimal(0)
+                quantity_held -= sold
+            held[(user_id, symbol)] = [quantity_held, cost]
+        positions = [
+            {
+                "user_id": user_id,
+                "symbol": symbol,
+                "quantity": quantity,
+                "average_cost": context.divide(cost, quantity).quantize(Decimal("1e-18"), context=context),
+            }
+            for (user_id, symbol), (quantity, cost) in held.items()
+            if quantity > 0
+        ]
     if positions:
         bind.execute(
             sa.text(
