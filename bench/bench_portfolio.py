@@ -36,8 +36,9 @@ import asyncpg
 
 from sage.errors import SageError
 from sage.ops import schema
+from sage.portfolio.book import load_entries
 from sage.portfolio.ledger import Entry, Ledger
-from sage.portfolio.performance import CLOSES_SQL, grid, window
+from sage.portfolio.performance import BENCHMARK, CLOSES_SQL, grid, held_at, window
 from sage.portfolio.service import PortfolioService, TradeRequest
 from sage.portfolio.symbols import MarketSymbols
 from sage.settings import Settings
@@ -179,12 +180,16 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
     start, step = window("1y", NOW, None)
     times = grid(start, NOW, step)
 
+    async with db.session() as session:
+        entries = await load_entries(session, portfolio_id)
+    wanted = sorted(set(held_at(entries, times)) | {(BENCHMARK, t) for t in times})
+
     async def raw_summary() -> None:
         await conn.fetch(read_rows, portfolio_id)
 
     async def raw_performance() -> None:
         await conn.fetch(read_rows, portfolio_id)
-        await conn.fetch(CLOSES_SQL, SYMBOLS, times, ["binance", "gateio"], step)
+        await conn.fetch(CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], ["binance", "gateio"], step)
 
     summary = await timed(runs, lambda: service.summary(user_id, portfolio_id))
     summary_raw = await timed(runs, raw_summary)

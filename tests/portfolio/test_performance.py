@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from sage.portfolio.ledger import Entry
-from sage.portfolio.performance import Point, grid, performance, time_weighted, values_at, window
+from sage.portfolio.performance import Point, grid, held_at, performance, time_weighted, values_at, window
 from sage.store.db import Database, create_engine
 from tests.chat.support import FakeMarket
 from tests.portfolio.support import add_closes, default_portfolio
@@ -118,3 +118,17 @@ async def test_the_performance_endpoint_reports_its_range_and_refuses_unknown_on
     assert any(g["symbol"] == "BTC/USDT (benchmark)" for g in body["missing"])
     bad = await app_client.get(f"/api/v1/portfolios/{pid}/performance?range=5y", headers=auth_headers)
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"
+
+
+def test_only_symbols_held_at_a_point_are_priced_there():
+    t0, t1, t2 = NOW - 2 * H, NOW - H, NOW
+    entries = [
+        deposit("1000", t0 - H),
+        buy("SOL/USDT", "2", "100", t0 - H),
+        Entry("sell", "SOL/USDT", D(2), D(110), D(0), t0 + timedelta(minutes=5)),
+        buy("ETH/USDT", "0.1", "2000", t1 + timedelta(minutes=5)),
+    ]
+    assert held_at(entries, [t0, t1, t2]) == [("SOL/USDT", t0), ("ETH/USDT", t2)]
+    # so a position closed before a point leaves no gap there
+    points, gaps = values_at(entries, [t1], {})
+    assert points[0].value == D(1020) and gaps == []

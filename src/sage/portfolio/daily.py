@@ -52,7 +52,7 @@ async def day_returns(db: Database, day: date) -> DayReturns:
         for portfolio_id, kind, symbol, quantity, price, fee, executed_at in rows:
             by_portfolio[portfolio_id].append(Entry(kind, symbol, quantity, price, fee, executed_at))
     symbols = sorted({e.symbol for entries in by_portfolio.values() for e in entries if e.symbol is not None})
-    prices = await candle_closes(db, symbols, [start, end], HOUR)
+    prices = await candle_closes(db, [(s, t) for s in symbols for t in (start, end)], HOUR)
     returns: list[Decimal] = []
     for entries in by_portfolio.values():
         points, _ = values_at(entries, [start, end], prices)

@@ -38,24 +38,23 @@ RANGES: dict[str, timedelta | None] = {
 }
 _HUNDRED = Decimal(100)
 
-# The last close in the step before each point, per exchange (one index probe each on the
+# The last close in the step before each (symbol, point) asked for, per exchange (one index probe each on the
 # candles' primary key), averaged over the exchanges that have one. asyncpg parameters: the
 # result is read as records through the session's own connection (18,000 rows for a year of
 # 50 symbols; ORM rows would cost more than the query).
 CLOSES_SQL = """
-    SELECT s.symbol, g.t, avg(c.close) AS close
-      FROM unnest($1::text[]) AS s(symbol)
-     CROSS JOIN unnest($2::timestamptz[]) AS g(t)
+    SELECT p.symbol, p.t, avg(c.close) AS close
+      FROM unnest($1::text[], $2::timestamptz[]) AS p(symbol, t)
      CROSS JOIN unnest($3::text[]) AS e(exchange)
      CROSS JOIN LATERAL (
             SELECT m.close
               FROM market_candles m
-             WHERE m.exchange = e.exchange AND m.symbol = s.symbol
-               AND m.start < g.t AND m.start >= g.t - $4::interval
+             WHERE m.exchange = e.exchange AND m.symbol = p.symbol
+               AND m.start < p.t AND m.start >= p.t - $4::interval
           ORDER BY m.start DESC
              LIMIT 1
            ) c
-  GROUP BY s.symbol, g.t
+  GROUP BY p.symbol, p.t
 """
 
 Prices = dict[tuple[str, datetime], Decimal]
@@ -113,16 +112,33 @@ def grid(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
     return times
 
 
-async def candle_closes(db: Database, symbols: Sequence[str], times: Sequence[datetime], step: timedelta) -> Prices:
-    if not symbols or not times:
+async def candle_closes(db: Database, wanted: Sequence[tuple[str, datetime]], step: timedelta) -> Prices:
+    """Closes for the (symbol, time) pairs asked for: only what a valuation needs is probed."""
+    if not wanted:
         return {}
     async with db.session() as session:
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
-            CLOSES_SQL, list(symbols), list(times), list(EXCHANGES), step
+            CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], list(EXCHANGES), step
         )
     return {(symbol, t): Decimal(close) for symbol, t, close in rows}
+
+
+def held_at(entries: Sequence[Entry], times: Sequence[datetime]) -> list[tuple[str, datetime]]:
+    """(symbol, time) for every symbol held at each time (entries valid, in execution order)."""
+    quantities: dict[str, Decimal] = {}
+    pairs: list[tuple[str, datetime]] = []
+    index = 0
+    for t in times:
+        while index < len(entries) and entries[index].executed_at <= t:
+            entry = entries[index]
+            index += 1
+            if entry.symbol is not None:
+                change = entry.quantity if entry.kind == "buy" else -entry.quantity
+                quantities[entry.symbol] = quantities.get(entry.symbol, Decimal(0)) + change
+        pairs.extend((symbol, t) for symbol, quantity in quantities.items() if quantity > 0)
+    return pairs
 
 
 def values_at(entries: Sequence[Entry], times: Sequence[datetime], prices: Prices) -> tuple[list[Point], list[Gap]]:
@@ -197,8 +213,8 @@ async def performance(
     first = entries[0].executed_at if entries else created_at
     start, step = window(range_, now, min(first, created_at))
     times = grid(start, now, step)
-    symbols = sorted({e.symbol for e in entries if e.symbol is not None and e.executed_at <= now} | {BENCHMARK})
-    prices = await candle_closes(db, symbols, times, step)
+    wanted = set(held_at(entries, times)) | {(BENCHMARK, t) for t in times}
+    prices = await candle_closes(db, sorted(wanted), step)
     points, gaps = values_at(entries, times, prices)
     twr, drawdown = time_weighted(points)
     points, benchmark_return = with_benchmark(points, prices)
