@@ -189,7 +189,7 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
 
     async def raw_performance() -> None:
         await conn.fetch(read_rows, portfolio_id)
-        await conn.fetch(CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], ["binance", "gateio"], step)
+        await conn.fetch(CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], step, "binance", "gateio")
 
     summary = await timed(runs, lambda: service.summary(user_id, portfolio_id))
     summary_raw = await timed(runs, raw_summary)

@@ -1,8 +1,8 @@
 """Portfolio value over time, recomputed from the ledger and the market's stored candles.
 
 Each point values the holdings at time t (replaying the ledger up to t, so a trade recorded
-in the past moves the curve) at the last one-minute candle close in the step before t,
-averaged over the exchanges that have one. A held symbol with no candle in that step makes
+in the past moves the curve) at the last one-minute candle close in the step before t, from
+the first exchange (Binance, then Gate.io) that has one. A held symbol with no candle in that step makes
 the point's value unknown (null) and is listed in `missing`: values are never invented.
 
 Time-weighted return chains the per-step returns `(V_i - F_i) / V_(i-1) - 1`, where `F_i`
@@ -38,24 +38,18 @@ RANGES: dict[str, timedelta | None] = {
 }
 _HUNDRED = Decimal(100)
 
-# The last close in the step before each (symbol, point) asked for, per exchange (one index probe each on the
-# candles' primary key), averaged over the exchanges that have one. asyncpg parameters: the
-# result is read as records through the session's own connection (18,000 rows for a year of
-# 50 symbols; ORM rows would cost more than the query).
-CLOSES_SQL = """
-    SELECT p.symbol, p.t, avg(c.close) AS close
-      FROM unnest($1::text[], $2::timestamptz[]) AS p(symbol, t)
-     CROSS JOIN unnest($3::text[]) AS e(exchange)
-     CROSS JOIN LATERAL (
-            SELECT m.close
-              FROM market_candles m
-             WHERE m.exchange = e.exchange AND m.symbol = p.symbol
-               AND m.start < p.t AND m.start >= p.t - $4::interval
-          ORDER BY m.start DESC
-             LIMIT 1
-           ) c
-  GROUP BY p.symbol, p.t
-"""
+# The close of the last one-minute candle in the step before each (symbol, point) asked for,
+# from the first exchange in EXCHANGES order that has one (COALESCE stops at the first hit:
+# one primary-key probe per pair when Binance has the bar, a second only when it has not).
+# asyncpg parameters; the result is read as records through the session's own connection.
+_PROBE = """(SELECT m.close FROM market_candles m
+              WHERE m.exchange = ${n} AND m.symbol = p.symbol AND m.start < p.t AND m.start >= p.t - $3::interval
+           ORDER BY m.start DESC LIMIT 1)"""
+CLOSES_SQL = (
+    "SELECT p.symbol, p.t, COALESCE("
+    + ", ".join(_PROBE.format(n=4 + i) for i in range(len(EXCHANGES)))
+    + ") AS close FROM unnest($1::text[], $2::timestamptz[]) AS p(symbol, t)"
+)
 
 Prices = dict[tuple[str, datetime], Decimal]
 
@@ -120,9 +114,9 @@ async def candle_closes(db: Database, wanted: Sequence[tuple[str, datetime]], st
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
-            CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], list(EXCHANGES), step
+            CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], step, *EXCHANGES
         )
-    return {(symbol, t): Decimal(close) for symbol, t, close in rows}
+    return {(symbol, t): close for symbol, t, close in rows if close is not None}
 
 
 def held_at(entries: Sequence[Entry], times: Sequence[datetime]) -> list[tuple[str, datetime]]:
