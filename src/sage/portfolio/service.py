@@ -16,10 +16,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote
@@ -43,6 +41,7 @@ from sage.portfolio.ledger import Entry, Ledger, replay
 from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Performance, performance
+from sage.portfolio.portfolios import PortfolioDirectory
 from sage.portfolio.symbols import SymbolValidator
 from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
@@ -60,11 +59,10 @@ __all__ = [
     "summarize",
 ]
 
-MAX_PORTFOLIOS = 20
-DEFAULT_NAME = "Default"
 
+class PortfolioService(PortfolioDirectory):
+    """Portfolios (from PortfolioDirectory), their ledgers, valuation and performance."""
 
-class PortfolioService:
     def __init__(
         self,
         db: Database,
@@ -81,149 +79,6 @@ class PortfolioService:
         self.fee_rate = fee_rate
         self.starting_cash = starting_cash
         self.clock = clock
-
-    # -- portfolios -------------------------------------------------------------------------------
-    async def portfolios(self, user_id: uuid.UUID) -> list[Portfolio]:
-        """The user's portfolios, oldest first; a default one is created on first use."""
-        await self.default(user_id)
-        async with self.db.session() as session:
-            rows = await session.execute(
-                select(Portfolio).where(Portfolio.user_id == user_id).order_by(Portfolio.created_at, Portfolio.id)
-            )
-            return list(rows.scalars())
-
-    async def default(self, user_id: uuid.UUID, *, create: bool = True) -> Portfolio | None:
-        async with self.db.session() as session:
-            found = await session.scalar(select(Portfolio).where(Portfolio.user_id == user_id, Portfolio.is_default))
-            if found is not None or not create:
-                return found
-            # concurrent first uses: the partial unique index lets exactly one insert win
-            created = await self._insert(session, user_id, DEFAULT_NAME, "USDT", self.starting_cash, default=True)
-            if created is None:
-                await session.rollback()
-                found = await session.scalar(
-                    select(Portfolio).where(Portfolio.user_id == user_id, Portfolio.is_default)
-                )
-                if found is not None:
-                    return found
-                raise Conflict("A portfolio is already named Default; rename it or make it the default")
-            await session.commit()
-            return created
-
-    async def create(
-        self,
-        user_id: uuid.UUID,
-        *,
-        name: str,
-        base_currency: str = "USDT",
-        starting_cash: Decimal | None = None,
-        make_default: bool = False,
-    ) -> Portfolio:
-        await self.default(user_id)
-        async with self.db.session() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(Portfolio).where(Portfolio.user_id == user_id)
-            )
-            if (count or 0) >= MAX_PORTFOLIOS:
-                raise Conflict(f"A user has at most {MAX_PORTFOLIOS} portfolios", details={"limit": MAX_PORTFOLIOS})
-            cash = self.starting_cash if starting_cash is None else starting_cash
-            created = await self._insert(session, user_id, name, base_currency, cash, default=False)
-            if created is None:
-                raise Conflict(f"A portfolio named {name!r} already exists")
-            if make_default:
-                await self._make_default(session, user_id, created.id)
-                created.is_default = True
-            await session.commit()
-            return created
-
-    async def _insert(
-        self, session: AsyncSession, user_id: uuid.UUID, name: str, base: str, cash: Decimal, *, default: bool
-    ) -> Portfolio | None:
-        now = self.clock()
-        statement = (
-            insert(Portfolio)
-            .values(
-                id=uuid.uuid4(),
-                user_id=user_id,
-                name=name,
-                base_currency=base,
-                starting_cash=cash,
-                is_default=default,
-                created_at=now,
-                updated_at=now,
-            )
-            .on_conflict_do_nothing()
-            .returning(Portfolio)
-        )
-        created = (await session.execute(statement)).scalar_one_or_none()
-        if created is not None and cash > 0:
-            session.add(
-                PortfolioTransaction(
-                    portfolio_id=created.id,
-                    kind="deposit",
-                    quantity=cash,
-                    fee=Decimal(0),
-                    executed_at=now,
-                    note="Starting cash",
-                )
-            )
-            await session.flush()
-        return created
-
-    async def _make_default(self, session: AsyncSession, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> None:
-        await session.execute(
-            update(Portfolio).where(Portfolio.user_id == user_id, Portfolio.is_default).values(is_default=False)
-        )
-        await session.execute(update(Portfolio).where(Portfolio.id == portfolio_id).values(is_default=True))
-
-    async def get(self, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> Portfolio:
-        async with self.db.session() as session:
-            found = await session.scalar(
-                select(Portfolio).where(Portfolio.id == portfolio_id, Portfolio.user_id == user_id)
-            )
-        if found is None:
-            raise NotFound("No such portfolio")
-        return found
-
-    async def resolve(
-        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None, *, create: bool = True
-    ) -> Portfolio | None:
-        """The named portfolio (404 when it is not the user's) or the default one."""
-        if portfolio_id is not None:
-            return await self.get(user_id, portfolio_id)
-        return await self.default(user_id, create=create)
-
-    async def update(
-        self, user_id: uuid.UUID, portfolio_id: uuid.UUID, *, name: str | None = None, make_default: bool = False
-    ) -> Portfolio:
-        async with self.db.session() as session:
-            portfolio = await lock_portfolio(session, user_id, portfolio_id)
-            if name is not None and name != portfolio.name:
-                taken = await session.scalar(
-                    select(Portfolio.id).where(Portfolio.user_id == user_id, Portfolio.name == name)
-                )
-                if taken is not None:
-                    raise Conflict(f"A portfolio named {name!r} already exists")
-                portfolio.name = name
-            if make_default and not portfolio.is_default:
-                await self._make_default(session, user_id, portfolio_id)
-            portfolio.updated_at = self.clock()
-            await session.commit()
-        return await self.get(user_id, portfolio_id)
-
-    async def delete(self, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> None:
-        """Deleting the default makes the oldest remaining portfolio the default (a new one is
-        created on next use when none remains)."""
-        async with self.db.session() as session:
-            portfolio = await lock_portfolio(session, user_id, portfolio_id)
-            await session.execute(delete(Portfolio).where(Portfolio.id == portfolio_id))
-            if portfolio.is_default:
-                oldest = await session.scalar(
-                    select(Portfolio.id).where(Portfolio.user_id == user_id).order_by(Portfolio.created_at).limit(1)
-                )
-                if oldest is not None:
-                    await self._make_default(session, user_id, oldest)
-            await session.commit()
 
     # -- the ledger ---------------------------------------------------------------------------------
     async def transactions(
@@ -371,11 +226,11 @@ class PortfolioService:
     # -- valuation ----------------------------------------------------------------------------------
     async def summary(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> PortfolioSummary | None:
         """The portfolio valued now; None when the user has no portfolio yet (and none was named)."""
-        portfolio = await self.resolve(user_id, portfolio_id, create=False)
-        if portfolio is None:
+        found = await self._read(user_id, portfolio_id)
+        if found is None:
             return None
-        async with self.db.session() as session:
-            ledger = replay(await load_entries(session, portfolio.id))
+        portfolio, entries = found
+        ledger = replay(entries)
         holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
         quotes = await self.quotes([h.symbol for h in holdings])
         return summarize(
@@ -395,12 +250,27 @@ class PortfolioService:
         (1d, 1w, 1m, 3m, 1y, all); None when the user has no portfolio yet (and none was named)."""
         if range_ not in RANGES:
             raise invalid_field("range", f"range must be one of {', '.join(RANGES)}")
-        portfolio = await self.resolve(user_id, portfolio_id, create=False)
-        if portfolio is None:
+        found = await self._read(user_id, portfolio_id)
+        if found is None:
             return None
-        async with self.db.session() as session:
-            entries = await load_entries(session, portfolio.id)
+        portfolio, entries = found
         return await performance(self.db, entries, range_=range_, now=self.clock(), created_at=portfolio.created_at)
+
+    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, list[Entry]] | None:
+        """The portfolio (named: 404 when not the user's; else the default, None when there is
+        none) and its history, through one pooled connection."""
+        async with self.db.session() as session:
+            query = select(Portfolio).where(Portfolio.user_id == user_id)
+            if portfolio_id is not None:
+                query = query.where(Portfolio.id == portfolio_id)
+            else:
+                query = query.where(Portfolio.is_default)
+            portfolio = await session.scalar(query)
+            if portfolio is None:
+                if portfolio_id is not None:
+                    raise NotFound("No such portfolio")
+                return None
+            return portfolio, await load_entries(session, portfolio.id)
 
     async def day_returns(self, day: date) -> DayReturns:
         """Every portfolio's return over one UTC day (no identities), for the business summary."""
