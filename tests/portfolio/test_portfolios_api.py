@@ -265,3 +265,28 @@ async def test_the_old_positions_routes_are_deprecated_in_openapi(app_client):
     spec = (await app_client.get("/openapi.json")).json()
     assert spec["paths"]["/api/v1/portfolio/positions"]["get"]["deprecated"] is True
     assert "deprecated" not in spec["paths"]["/api/v1/portfolios"]["get"]
+
+
+async def test_a_correction_keeps_its_booking_order_among_transactions_of_the_same_time(
+    app_client, auth_headers, market
+):
+    pid = await default_portfolio(app_client, auth_headers)
+    ok = await book(app_client, auth_headers, pid, kind="deposit", quantity="1000", executed_at="2026-01-01T00:00:00Z")
+    assert ok.status_code == 201
+    recorded = {"symbol": "SOL/USDT", "price": "100", "fee": "0"}
+    await book(app_client, auth_headers, pid, kind="buy", quantity="1", executed_at="2026-01-02T00:00:00Z", **recorded)
+    sell = await book(
+        app_client, auth_headers, pid, kind="sell", quantity="1", executed_at="2026-01-04T00:00:00Z", **recorded
+    )
+    late_buy = await book(
+        app_client, auth_headers, pid, kind="buy", quantity="1", executed_at="2026-01-03T00:00:00Z", **recorded
+    )
+    assert sell.status_code == 201 and late_buy.status_code == 201
+    # selling 2 at the late buy's time: the sell was booked first, so at that time it comes
+    # first (as the database reads the history back), when only 1 is held: refused
+    moved = await app_client.patch(
+        f"/api/v1/portfolios/{pid}/transactions/{sell.json()['id']}",
+        json={"executed_at": "2026-01-03T00:00:00Z", "quantity": "2"},
+        headers=auth_headers,
+    )
+    assert moved.status_code == 422 and "only 1 is held" in moved.json()["error"]["message"]

@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import NotFound, SageError
-from sage.portfolio.ledger import Entry, Ledger, LedgerError, ordered, replay
+from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger, LedgerError, ordered, replay
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 
 FEE_QUANTUM = Decimal("1e-18")
@@ -25,17 +25,8 @@ EARLIEST = datetime(2009, 1, 3, tzinfo=UTC)  # the first bitcoin block: no trade
 CLOCK_SKEW = timedelta(minutes=1)
 
 _LEDGER_SQL = (
-    "SELECT id, kind, symbol, quantity, price, fee, executed_at FROM portfolio_transactions"
+    "SELECT id, kind, symbol, quantity, price, fee, executed_at, seq FROM portfolio_transactions"
     " WHERE portfolio_id = $1 ORDER BY executed_at, seq"
-)
-TX_COLUMNS = (
-    PortfolioTransaction.id,
-    PortfolioTransaction.kind,
-    PortfolioTransaction.symbol,
-    PortfolioTransaction.quantity,
-    PortfolioTransaction.price,
-    PortfolioTransaction.fee,
-    PortfolioTransaction.executed_at,
 )
 
 
@@ -86,7 +77,7 @@ async def load_entries(session: AsyncSession, portfolio_id: uuid.UUID) -> list[E
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     rows = await raw.driver_connection.fetch(_LEDGER_SQL, portfolio_id)  # type: ignore[union-attr]
-    return [Entry(r[1], r[2], r[3], r[4], r[5], r[6], r[0]) for r in rows]
+    return [Entry(r[1], r[2], r[3], r[4], r[5], r[6], r[0], r[7]) for r in rows]
 
 
 def check(entries: Sequence[Entry]) -> Ledger:
@@ -130,7 +121,9 @@ def checked_time(executed_at: datetime | None, now: datetime) -> datetime:
 
 def entry_of(request: TradeRequest) -> Entry:
     assert request.executed_at is not None and request.fee is not None
-    return Entry(request.kind, request.symbol, request.quantity, request.price, request.fee, request.executed_at, None)
+    return Entry(
+        request.kind, request.symbol, request.quantity, request.price, request.fee, request.executed_at, None, NEW_SEQ
+    )
 
 
 def new_row(portfolio_id: uuid.UUID, request: TradeRequest, key: str | None) -> PortfolioTransaction:

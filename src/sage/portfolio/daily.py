@@ -50,7 +50,9 @@ async def day_returns(db: Database, day: date) -> DayReturns:
         )
         by_portfolio: dict[uuid.UUID, list[Entry]] = defaultdict(list)
         for portfolio_id, kind, symbol, quantity, price, fee, executed_at in rows:
-            by_portfolio[portfolio_id].append(Entry(kind, symbol, quantity, price, fee, executed_at))
+            by_portfolio[portfolio_id].append(
+                Entry(kind, symbol, quantity, price, fee, executed_at)
+            )  # rows come in (time, seq) order
     symbols = sorted({e.symbol for entries in by_portfolio.values() for e in entries if e.symbol is not None})
     prices = await candle_closes(db, [(s, t) for s in symbols for t in (start, end)], HOUR)
     returns: list[Decimal] = []

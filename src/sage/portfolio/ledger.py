@@ -50,6 +50,10 @@ class Entry:
     fee: Decimal
     executed_at: datetime
     ref: object = None
+    seq: int = 0  # booking order: breaks ties between equal times (NEW_SEQ and up: not booked yet)
+
+
+NEW_SEQ = 2**62  # above every stored seq: a transaction being booked sorts after its equals in time
 
 
 @dataclass(frozen=True)
@@ -186,6 +190,5 @@ def replay(entries: Iterable[Entry]) -> Ledger:
 
 
 def ordered(entries: Iterable[Entry]) -> list[Entry]:
-    """Execution order; `sorted` is stable, so equal times keep the order they were given in
-    (the service passes them in booking order)."""
-    return sorted(entries, key=lambda e: e.executed_at)
+    """Execution order, as the database reads it back: time, then booking order (seq)."""
+    return sorted(entries, key=lambda e: (e.executed_at, e.seq))

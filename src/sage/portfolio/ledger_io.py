@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sage.errors import SageError
 from sage.portfolio.book import check, load_entries, lock_portfolio
 from sage.portfolio.csvio import CsvError, format_transactions, parse_transactions
-from sage.portfolio.ledger import Entry, LedgerError
+from sage.portfolio.ledger import NEW_SEQ, Entry, LedgerError
 from sage.portfolio.symbols import SymbolValidator
 from sage.store.db import Database
 from sage.store.portfolio_tables import PortfolioTransaction
@@ -67,7 +67,13 @@ async def import_csv(
         entries = await load_entries(session, portfolio_id)
         try:
             check(
-                [*entries, *(Entry(r.kind, r.symbol, r.quantity, r.price, r.fee, r.executed_at, r.row) for r in fresh)]
+                [
+                    *entries,
+                    *(
+                        Entry(r.kind, r.symbol, r.quantity, r.price, r.fee, r.executed_at, r.row, NEW_SEQ + i)
+                        for i, r in enumerate(fresh)
+                    ),
+                ]
             )
         except SageError as exc:
             cause = exc.__cause__

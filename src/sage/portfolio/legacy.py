@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import Conflict, NotFound
 from sage.portfolio.book import MAX_AMOUNT, check, invalid_field, load_entries, lock_portfolio
-from sage.portfolio.ledger import PRECISION, Entry, Holding, Ledger, to_places
+from sage.portfolio.ledger import NEW_SEQ, PRECISION, Entry, Holding, Ledger, to_places
 from sage.portfolio.service import PortfolioService
 from sage.store.portfolio_tables import PortfolioTransaction
 
@@ -116,7 +116,15 @@ def _tx(
 
 
 async def _write(session: AsyncSession, entries: list[Entry], new: list[PortfolioTransaction]) -> Ledger:
-    ledger = check([*entries, *(Entry(t.kind, t.symbol, t.quantity, t.price, _ZERO, t.executed_at, t.id) for t in new)])
+    ledger = check(
+        [
+            *entries,
+            *(
+                Entry(t.kind, t.symbol, t.quantity, t.price, _ZERO, t.executed_at, t.id, NEW_SEQ + i)
+                for i, t in enumerate(new)
+            ),
+        ]
+    )
     session.add_all(new)
     await session.flush()
     return ledger

@@ -211,7 +211,9 @@ class PortfolioService(PortfolioDirectory):
             if changes.get("executed_at") is not None:
                 row.executed_at = checked_time(changes["executed_at"], self.clock())  # type: ignore[arg-type]
             entries = [e for e in await load_entries(session, portfolio_id) if e.ref != tx_id]
-            check([*entries, Entry(row.kind, row.symbol, row.quantity, row.price, row.fee, row.executed_at, row.id)])
+            # it keeps its booking order (seq) among transactions of the same time
+            corrected = Entry(row.kind, row.symbol, row.quantity, row.price, row.fee, row.executed_at, row.id, row.seq)
+            check([*entries, corrected])
             await session.commit()
             return row
 
