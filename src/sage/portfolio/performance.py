@@ -145,7 +145,7 @@ def values_at(entries: Sequence[Entry], times: Sequence[datetime], prices: Price
     with decimal.localcontext(prec=PRECISION):
         for t in times:
             while index < len(entries) and entries[index].executed_at <= t:
-                ledger.apply(entries[index])
+                ledger.apply_exact(entries[index])
                 index += 1
             value: Decimal | None = ledger.cash
             for symbol, held in ledger.holdings.items():
