@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sage.portfolio.ledger import Entry
 from sage.portfolio.performance import Point, grid, held_at, performance, time_weighted, values_at, window
@@ -132,3 +134,36 @@ def test_only_symbols_held_at_a_point_are_priced_there():
     # so a position closed before a point leaves no gap there
     points, gaps = values_at(entries, [t1], {})
     assert points[0].value == D(1020) and gaps == []
+
+
+flows = st.lists(
+    st.tuples(
+        st.sampled_from(["deposit", "withdraw", "buy"]), st.decimals(min_value=D(1), max_value=D(1000), places=2)
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(flows)
+def test_with_flat_prices_and_no_fees_cash_flows_are_never_performance(plan):
+    """Whatever is deposited, withdrawn or bought between points, an unchanged price means a
+    time-weighted return of exactly 0 and no drawdown."""
+    times = [NOW - 3 * H + i * H for i in range(4)]
+    entries = [deposit("1000", times[0] - H)]
+    cash = D(1000)
+    for i, (kind, amount) in enumerate(plan):
+        at = times[i % 3] + timedelta(minutes=1 + i)
+        if kind == "deposit":
+            entries.append(deposit(str(amount), at))
+            cash += amount
+        elif kind == "withdraw" and amount <= cash:
+            entries.append(Entry("withdraw", None, amount, None, D(0), at))
+            cash -= amount
+        elif kind == "buy" and amount <= cash:
+            entries.append(buy("ETH/USDT", str(amount / 100), "100", at))
+            cash -= amount
+    entries.sort(key=lambda e: e.executed_at)
+    points, _ = values_at(entries, times, {("ETH/USDT", t): D(100) for t in times})
+    assert time_weighted(points) == (D(0), D(0))
