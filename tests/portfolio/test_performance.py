@@ -154,7 +154,7 @@ def test_with_flat_prices_and_no_fees_cash_flows_are_never_performance(plan):
     entries = [deposit("1000", times[0] - H)]
     cash = D(1000)
     for i, (kind, amount) in enumerate(plan):
-        at = times[i % 3] + timedelta(minutes=1 + i)
+        at = times[0] + timedelta(minutes=1 + 14 * i)  # in order, spread over the three steps
         if kind == "deposit":
             entries.append(deposit(str(amount), at))
             cash += amount
@@ -164,6 +164,5 @@ def test_with_flat_prices_and_no_fees_cash_flows_are_never_performance(plan):
         elif kind == "buy" and amount <= cash:
             entries.append(buy("ETH/USDT", str(amount / 100), "100", at))
             cash -= amount
-    entries.sort(key=lambda e: e.executed_at)
     points, _ = values_at(entries, times, {("ETH/USDT", t): D(100) for t in times})
     assert time_weighted(points) == (D(0), D(0))
