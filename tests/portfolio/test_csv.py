@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from sage.portfolio.csvio import CsvError, parse_transactions
+from sage.portfolio.csvio import CsvError, format_transactions, parse_transactions
 from tests.chat.support import FakeMarket
 from tests.portfolio.support import default_portfolio, summary
 
@@ -168,3 +168,20 @@ async def test_the_export_reimports_into_another_portfolio_as_the_same_ledger(ap
     original, copied = await summary(app_client, auth_headers, pid), await summary(app_client, auth_headers, copy["id"])
     for key in ("cash", "realized_pnl", "fees_paid", "net_deposits"):
         assert D(original[key]) == D(copied[key]), key
+
+
+def test_an_exported_note_cannot_run_as_a_spreadsheet_formula():
+    from types import SimpleNamespace
+
+    row = SimpleNamespace(
+        id="x",
+        executed_at=NOW,
+        kind="deposit",
+        symbol=None,
+        quantity=D(1),
+        price=None,
+        fee=D(0),
+        note='=HYPERLINK("http://evil.example","click")',
+    )
+    line = format_transactions([row]).splitlines()[1]
+    assert ",\"'=HYPERLINK(" in line

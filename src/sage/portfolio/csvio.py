@@ -236,11 +236,17 @@ def format_transactions(rows: Iterable[CsvRowOut]) -> str:
                 _plain(row.quantity),
                 "" if row.price is None else _plain(row.price),
                 _plain(row.fee),
-                row.note or "",
+                _cell(row.note or ""),
                 str(row.id),
             ]
         )
     return out.getvalue()
+
+
+def _cell(text: str) -> str:
+    """A user's text made inert for spreadsheets: a leading = + - @ would run as a formula
+    when the export is opened (OWASP "CSV injection"), so it gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _plain(value: Decimal) -> str:
