@@ -38,6 +38,7 @@ from sage.observability.portfolio_summary import portfolio_source
 from sage.observability.service import AlertRuleRunner, start_alert_rules, start_observability
 from sage.ops import schema
 from sage.portfolio.service import PortfolioService
+from sage.portfolio.symbols import MarketSymbols
 from sage.settings import Settings
 from sage.store.cache import Cache
 from sage.store.cache_setup import build_cache
@@ -108,7 +109,13 @@ class Runtime:
         observability = await start_observability(settings, cache, metrics, stack)
         market = await start_market(settings, cache, db, metrics, stack)
         prices: MarketReader = market_reader or market.service
-        portfolio = PortfolioService(db, prices)
+        portfolio = PortfolioService(
+            db,
+            prices,
+            MarketSymbols(prices, settings.symbols),  # the lead swaps in the market's SymbolCatalog
+            fee_rate=settings.portfolio_fee_rate,
+            starting_cash=settings.portfolio_starting_cash,
+        )
         price_alerts = PriceAlertService(db, metrics)
         start_price_alert_checks(
             price_alerts,
@@ -134,7 +141,7 @@ class Runtime:
             cache,
             metrics,
             observability,
-            {"portfolio": portfolio_source(db, prices)},
+            {"portfolio": portfolio_source(portfolio)},
             stack,
         )
         services = Services(

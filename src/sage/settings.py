@@ -8,6 +8,7 @@ field below with its default; keep the two in step (a test checks they match).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -222,6 +223,9 @@ class Settings(BaseSettings):
     db_owner_password: SecretStr | None = None  # sage_owner: migrations, verify-backup
     db_app_password: SecretStr | None = None  # sage_app: the API and the ingestor (DML only)
     db_readonly_password: SecretStr | None = None  # sage_readonly: sage db backup
+    # --- shadow portfolio ------------------------------------------------------------------
+    portfolio_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)  # of notional, in base currency
+    portfolio_starting_cash: Decimal = Field(default=Decimal("10000"), ge=0, max_digits=38, decimal_places=18)
 
     # ------------------------------------------------------------------------------------------
     @field_validator("cors_origins", "symbols", "alert_dau_milestones", "alert_rules_off", mode="before")

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from sage.chat.grounding import Facts
 from sage.portfolio.service import summarize
-from sage.store.chat_tables import PortfolioPosition
+from tests.portfolio.support import Position as PortfolioPosition
 
 NOW = datetime(2026, 11, 22, 9, 59, 58, tzinfo=UTC)
 

@@ -11,8 +11,8 @@ import pytest
 
 from sage.chat.context import ContextBuilder, mentioned_symbols
 from sage.portfolio.service import summarize
-from sage.store.chat_tables import PortfolioPosition
 from tests.chat.support import FakeMarket, Quote, Reading
+from tests.portfolio.support import Position as PortfolioPosition
 
 KNOWN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "BNB/USDT", "DOGE/USDT"]
 CLOCK = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)

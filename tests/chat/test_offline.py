@@ -14,8 +14,9 @@ from sage.chat.context import ContextBuilder
 from sage.chat.grounding import Facts, check_answer
 from sage.chat.providers.offline import chunks, compose_answer
 from sage.portfolio.service import summarize
-from sage.store.chat_tables import ChatMessage, PortfolioPosition
+from sage.store.chat_tables import ChatMessage
 from tests.chat.support import FakeMarket, Quote, ask, new_chat, register
+from tests.portfolio.support import Position as PortfolioPosition
 
 CLOCK = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 QUESTIONS = [

@@ -1,4 +1,4 @@
-"""Chats, their messages, per-user daily token usage, and shadow-portfolio positions.
+"""Chats, their messages and per-user daily token usage.
 
 Messages carry a `seq` from one sequence so pagination has a stable total order even
 when two messages share a timestamp. An assistant message is inserted once, when its
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -20,10 +19,8 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
-    Numeric,
     String,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -89,25 +86,3 @@ class ChatTokenUsage(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     requests: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
-
-
-class PortfolioPosition(Base):
-    """One holding of a user's shadow portfolio (paper positions, no exchange account)."""
-
-    __tablename__ = "portfolio_positions"
-
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
-    symbol: Mapped[str] = mapped_column(String(32), nullable=False)  # BASE/QUOTE, e.g. BTC/USDT
-    quantity: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False)
-    average_cost: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-    __table_args__ = (
-        UniqueConstraint("user_id", "symbol", name="uq_portfolio_positions_user_id_symbol"),
-        CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("average_cost >= 0", name="average_cost_non_negative"),
-    )
