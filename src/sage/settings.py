@@ -68,10 +68,11 @@ def default_data_dir() -> Path:
 
 
 def default_frontend_dir() -> Path | None:
-    """The repository's frontend/ when Sage runs from a source checkout; an installed wheel
-    (the container image) has none, and the front end is then served by CloudFront."""
-    candidate = Path(__file__).resolve().parents[2] / "frontend"
-    return candidate if (candidate / "index.html").is_file() else None
+    """The built web app (frontend/dist) when Sage runs from a source checkout; an installed
+    wheel (the container image) has none, and the front end is then served by CloudFront.
+    `python3 dev.py serve` builds it when missing or stale."""
+    checkout = Path(__file__).resolve().parents[2] / "frontend"
+    return checkout / "dist" if (checkout / "package.json").is_file() else None
 
 
 class Settings(BaseSettings):
