@@ -25,10 +25,14 @@ export function sseDecoder(): (chunk: string) => SseEvent[] {
   };
 }
 
-export async function* readEventStream(response: Response): AsyncGenerator<SseEvent> {
+/** The response's events; `signal` cancels the read at once (also where fetch's own abort
+ * does not reach the body, as with a service worker or a test double). */
+export async function* readEventStream(response: Response, signal?: AbortSignal): AsyncGenerator<SseEvent> {
   if (!response.body) return;
   const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
   const decode = sseDecoder();
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  signal?.addEventListener("abort", cancel);
   try {
     for (;;) {
       const { value, done } = await reader.read();
@@ -36,6 +40,7 @@ export async function* readEventStream(response: Response): AsyncGenerator<SseEv
       yield* decode(value);
     }
   } finally {
+    signal?.removeEventListener("abort", cancel);
     reader.releaseLock();
   }
 }

@@ -62,7 +62,7 @@ async function follow(chatId: string, request: Request, controller: AbortControl
       update(chatId, (a) => ({ ...a, status: a.messageId ? "failed" : "rejected", error: describe(error) }));
       return;
     }
-    for await (const event of readEventStream(response)) {
+    for await (const event of readEventStream(response, controller.signal)) {
       update(chatId, (a) => applyEvent(a, event));
       const answer = answers.get(chatId);
       if (answer?.messageId && !isFinished(answer.status)) setPending(chatId, { messageId: answer.messageId, question: answer.question });
