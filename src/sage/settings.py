@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # Pause between the offline model's chunks: 0 answers at once; a few ms shows streaming
+    # as a real model does (the browser tests use it to stop and reload mid-answer).
+    llm_offline_chunk_delay_ms: float = Field(default=0.0, ge=0, le=5000)
 
     # --- observability and alerting --------------------------------------------------------
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))
