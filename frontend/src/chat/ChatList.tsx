@@ -1,10 +1,11 @@
+import { useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { NavLink, useNavigate } from "react-router";
 
 import { describe, field } from "../api/errors";
 import { forgetAnswer } from "./answers";
 import { setPending } from "./pending";
-import { useChats, useCreateChat, useDeleteChat, useRenameChat, type Chat } from "./queries";
+import { chatsKey, useChats, useCreateChat, useDeleteChat, useRenameChat, type Chat } from "./queries";
 
 export function ChatList({ currentId, onOpen }: { currentId: string | undefined; onOpen: () => void }) {
   const chats = useChats();
@@ -42,6 +43,7 @@ function ChatItem({ chat, current, onOpen }: { chat: Chat; current: boolean; onO
   const rename = useRenameChat();
   const remove = useDeleteChat();
   const navigate = useNavigate();
+  const client = useQueryClient();
   const title = chat.title || "Untitled";
 
   const submitRename = (event: FormEvent<HTMLFormElement>) => {
@@ -72,7 +74,8 @@ function ChatItem({ chat, current, onOpen }: { chat: Chat; current: boolean; onO
   }
   if (mode === "delete") {
     return (
-      <li role="alertdialog" aria-labelledby={`delete-${chat.id}`} className="confirm">
+      <li className="confirm">
+        <div role="alertdialog" aria-labelledby={`delete-${chat.id}`}>
         <p id={`delete-${chat.id}`}>Delete “{title}” and all its messages? This cannot be undone.</p>
         <button
           type="button"
@@ -84,6 +87,7 @@ function ChatItem({ chat, current, onOpen }: { chat: Chat; current: boolean; onO
                 forgetAnswer(chat.id);
                 setPending(chat.id, null);
                 if (current) void navigate("/chat");
+                void client.invalidateQueries({ queryKey: chatsKey });
               },
             });
           }}
@@ -94,6 +98,7 @@ function ChatItem({ chat, current, onOpen }: { chat: Chat; current: boolean; onO
           Cancel
         </button>
         {remove.isError && <p className="error" role="alert">{describe(remove.error)}</p>}
+        </div>
       </li>
     );
   }

@@ -68,11 +68,13 @@ export function ChatView({ chatId }: { chatId: string }) {
       <div
         className="messages"
         ref={scroller}
+        role="log"
+        aria-label="Messages"
+        tabIndex={0}
         onScroll={(e) => {
           const el = e.currentTarget;
           stuckToBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight < 40;
         }}
-        aria-live="polite"
         aria-relevant="additions text"
       >
         {messages.hasNextPage && (

@@ -52,13 +52,12 @@ export function useRenameChat() {
   });
 }
 
+/** The caller refreshes the list (after leaving the deleted chat, whose item then unmounts). */
 export function useDeleteChat() {
-  const client = useQueryClient();
   return useMutation({
     mutationFn: async (id: string) => {
       const { response, error } = await api.DELETE("/api/v1/chats/{chat_id}", { params: { path: { chat_id: id } } });
       if (!response.ok) throw toApiError(response, error);
     },
-    onSuccess: () => client.invalidateQueries({ queryKey: chatsKey }),
   });
 }

@@ -1,9 +1,11 @@
 import { useCandles } from "../market/hooks";
 
-/** The last hour of one-minute closes as a small line (decorative: the table states the figures). */
-export function Sparkline({ symbol }: { symbol: string }) {
+/** The last hour of one-minute closes ending at the live price, as a small line
+ * (decorative: the table states the figures). */
+export function Sparkline({ symbol, price }: { symbol: string; price: string }) {
   const { data } = useCandles(symbol, "1m", 60);
-  const closes = (data?.candles ?? []).map((c) => Number(c.close)).filter(Number.isFinite);
+  const sorted = [...(data?.candles ?? [])].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  const closes = [...sorted.map((c) => Number(c.close)), Number(price)].filter(Number.isFinite);
   if (closes.length < 2) return <span className="sparkline empty" aria-hidden="true" />;
   const low = Math.min(...closes);
   const high = Math.max(...closes);

@@ -8,7 +8,7 @@ export function ChatPage() {
   const { chatId } = useParams();
   const [listOpen, setListOpen] = useState(false);
   return (
-    <div className={`page chat ${listOpen ? "list-open" : ""}`}>
+    <div className={`page chat ${listOpen ? "list-open" : ""} ${chatId ? "" : "no-chat"}`}>
       <h1 className="sr-only">Chat</h1>
       <button type="button" className="list-toggle" aria-expanded={listOpen} aria-controls="chat-sidebar" onClick={() => setListOpen(!listOpen)}>
         {listOpen ? "Hide chats" : "Chats"}

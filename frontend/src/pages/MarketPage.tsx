@@ -47,7 +47,7 @@ export function MarketPage() {
                       <td className="num price">{formatPrice(t.price)}</td>
                       <td className={`num ${change > 0 ? "up" : change < 0 ? "down" : ""}`}>{formatPct(t.change_pct_24h)}</td>
                       <td className="hide-narrow">
-                        <Sparkline symbol={t.symbol} />
+                        <Sparkline symbol={t.symbol} price={t.price} />
                       </td>
                       <td className="num hide-narrow">{Number(t.spread_pct).toFixed(3)}%</td>
                       <td className="num hide-narrow">{formatVolume(volume)}</td>
