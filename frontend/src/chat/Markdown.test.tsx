@@ -43,3 +43,10 @@ describe("Markdown", () => {
     expect(container.textContent).toBe("plain");
   });
 });
+
+describe("Markdown line breaks", () => {
+  it("keeps a single newline as a line break", () => {
+    const { container } = render(<Markdown text={"first line\nsecond line"} />);
+    expect(container.querySelector("br")).not.toBeNull();
+  });
+});

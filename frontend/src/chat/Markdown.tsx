@@ -1,9 +1,11 @@
 // Answers are markdown from a model: rendered with react-markdown (no raw HTML is parsed at
 // all) and then sanitised by rehype-sanitize (GitHub's allow-list), so neither a `javascript:`
-// link nor an injected element can reach the page.
+// link nor an injected element can reach the page. GitHub-flavoured tables and lists
+// (remark-gfm); a single newline is a line break (remark-breaks), as chat answers mean it.
 import type { Element, ElementContent, Root, Text } from "hast";
 import ReactMarkdown from "react-markdown";
 import rehypeSanitize, { defaultSchema } from "rehype-sanitize";
+import remarkBreaks from "remark-breaks";
 import remarkGfm from "remark-gfm";
 
 import type { UnverifiedSpan } from "./unverified";
@@ -68,7 +70,7 @@ export function Markdown({ text, unverified = [] }: { text: string; unverified?:
   return (
     <div className="markdown">
       <ReactMarkdown
-        remarkPlugins={[remarkGfm]}
+        remarkPlugins={[remarkGfm, remarkBreaks]}
         rehypePlugins={[rehypeUnverified(unverified), [rehypeSanitize, schema]]}
         components={{
           a: ({ href, children }) => (

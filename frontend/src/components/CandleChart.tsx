@@ -20,11 +20,16 @@ export function CandleChart({ candles, label }: { candles: Candles["candles"]; l
       autoSize: true,
       layout: { background: { type: ColorType.Solid, color: "transparent" }, textColor: "#c9d1d9", attributionLogo: false },
       grid: { vertLines: { color: "#21262d" }, horzLines: { color: "#21262d" } },
-      timeScale: { timeVisible: true, secondsVisible: false },
+      timeScale: { timeVisible: true, secondsVisible: false, barSpacing: 10, rightOffset: 4 },
       rightPriceScale: { borderColor: "#30363d" },
     });
     const price = instance.addSeries(CandlestickSeries, { upColor: UP, downColor: DOWN, wickUpColor: UP, wickDownColor: DOWN, borderVisible: false });
-    const volume = instance.addSeries(HistogramSeries, { priceScaleId: "volume", priceFormat: { type: "volume" } });
+    const volume = instance.addSeries(HistogramSeries, {
+      priceScaleId: "volume",
+      priceFormat: { type: "volume" },
+      lastValueVisible: false,
+      priceLineVisible: false,
+    });
     instance.priceScale("volume").applyOptions({ scaleMargins: { top: 0.8, bottom: 0 } });
     chart.current = instance;
     series.current = { price, volume };
@@ -43,7 +48,9 @@ export function CandleChart({ candles, label }: { candles: Candles["candles"]; l
     series.current.volume.setData(
       sorted.map((c) => ({ time: time(c.start), value: Number(c.volume), color: Number(c.close) >= Number(c.open) ? `${UP}80` : `${DOWN}80` })),
     );
-    chart.current?.timeScale().fitContent();
+    // A few candles (a fresh install) keep their natural width instead of filling the chart.
+    if (sorted.length >= 80) chart.current?.timeScale().fitContent();
+    else chart.current?.timeScale().scrollToRealTime();
   }, [candles]);
 
   return <div ref={container} className="chart" role="img" aria-label={label} />;
