@@ -9,15 +9,21 @@ async function newChat(page: Page) {
 }
 
 const QUESTION = "Give me a market overview: prices, movers and sentiment";
-const question = () => QUESTION;
+let asked = 0;
+/** Each test asks its own question: an identical one would come from the answer cache at once. */
+const question = () => {
+  asked += 1;
+  return `${QUESTION} (question ${asked} of run ${process.pid})`;
+};
 
 test("ask a question and see the answer stream in, rendered as markdown", async ({ page }) => {
   await signInQuickly(page);
   await newChat(page);
   await expectAccessible(page);
-  await page.getByLabel("Your question").fill(question());
+  const text = question();
+  await page.getByLabel("Your question").fill(text);
   await page.getByLabel("Your question").press("Enter");
-  await expect(page.getByRole("article", { name: "You asked" })).toHaveText(question());
+  await expect(page.getByRole("article", { name: "You asked" })).toHaveText(text);
   // While it streams: the Stop button, and text arriving.
   await expect(page.getByRole("button", { name: "Stop" })).toBeVisible();
   const answer = page.getByRole("article", { name: /Sage (is answering|answered)/ }).last();

@@ -3,6 +3,7 @@ import { createBrowserRouter, Navigate } from "react-router";
 
 import { Layout, RequireSignIn } from "./components/Layout";
 import { AccountPage } from "./pages/AccountPage";
+import { AlertsPage } from "./pages/AlertsPage";
 import { ChatPage } from "./pages/ChatPage";
 import { LoginPage } from "./pages/LoginPage";
 import { MarketPage } from "./pages/MarketPage";
@@ -24,6 +25,7 @@ export const router = createBrowserRouter([
         children: [
           { path: "chat", element: <ChatPage /> },
           { path: "chat/:chatId", element: <ChatPage /> },
+          { path: "alerts", element: <AlertsPage /> },
           { path: "account", element: <AccountPage /> },
         ],
       },
