@@ -48,6 +48,8 @@ export default defineConfig({
     url: `http://127.0.0.1:${port}/health/ready`,
     timeout: 180_000,
     reuseExistingServer: false,
+    // SIGTERM, as a deploy would: sage stops its embedded PostgreSQL on the way out
+    gracefulShutdown: { signal: "SIGTERM", timeout: 30_000 },
     stdout: "pipe",
     stderr: "pipe",
     env: {
