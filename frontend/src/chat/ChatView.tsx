@@ -1,4 +1,4 @@
-import { useQueryClient } from "@tanstack/react-query";
+import { useQueryClient, type InfiniteData } from "@tanstack/react-query";
 import { useEffect, useLayoutEffect, useRef, useState } from "react";
 
 import { describe } from "../api/errors";
@@ -6,7 +6,7 @@ import { ask, getLiveAnswer, onAnswerFinished, resume, stop, useLiveAnswer } fro
 import { Composer } from "./Composer";
 import { LiveMessage, StoredMessage } from "./MessageView";
 import { decideResume, getPending, setPending } from "./pending";
-import { chatsKey, flatten, messagesKey, useMessages } from "./queries";
+import { chatsKey, flatten, messagesKey, useMessages, type MessagePage } from "./queries";
 
 const drafts = new Map<string, string>(); // per chat, kept while the app is open
 
@@ -40,7 +40,8 @@ export function ChatView({ chatId }: { chatId: string }) {
   useEffect(() => {
     if (!loaded) return;
     const current = getLiveAnswer(chatId);
-    const decision = decideResume(current, getPending(chatId), flatten(client.getQueryData<{ pages: { items: never[] }[] }>(messagesKey(chatId))?.pages));
+    const stored = flatten(client.getQueryData<InfiniteData<MessagePage>>(messagesKey(chatId))?.pages);
+    const decision = decideResume(current, getPending(chatId), stored);
     if (decision.kind === "forget") setPending(chatId, null);
     if (decision.kind === "resume") {
       const question = current?.question ?? getPending(chatId)?.question ?? "";

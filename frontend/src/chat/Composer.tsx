@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent, type KeyboardEvent } from "react";
+import { useId, type FormEvent, type KeyboardEvent } from "react";
 
 import { counterState } from "./counter";
 
@@ -18,13 +18,11 @@ export function Composer({
   onStop: () => void;
 }) {
   const id = useId();
-  const [touched, setTouched] = useState(false);
   const counter = counterState(draft.length);
   const blank = draft.trim().length === 0;
 
   const submit = (event?: FormEvent) => {
     event?.preventDefault();
-    setTouched(true);
     if (blank || counter.over || disabled || streaming) return;
     onSend(draft);
   };
@@ -55,7 +53,6 @@ export function Composer({
         <span id={`${id}-counter`} className={`counter ${counter.over ? "error" : "muted"}`} aria-live="polite">
           {counter.visible ? counter.text : ""}
           {counter.over ? " — too long to send; shorten it" : ""}
-          {touched && blank && !counter.over ? "" : ""}
         </span>
         {streaming ? (
           <button type="button" className="danger" onClick={onStop}>

@@ -6,6 +6,7 @@ import type { components } from "../api/schema";
 
 export type Chat = components["schemas"]["ChatOut"];
 export type Message = components["schemas"]["MessageOut"];
+export type MessagePage = components["schemas"]["MessagePage"];
 
 /** The API's limit on a question (MessageIn.content max_length). */
 export const MAX_MESSAGE_CHARS = 4000;
