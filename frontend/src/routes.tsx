@@ -2,15 +2,16 @@ import { lazy } from "react";
 import { createBrowserRouter, Navigate } from "react-router";
 
 import { Layout, RequireSignIn } from "./components/Layout";
-import { AccountPage } from "./pages/AccountPage";
-import { AlertsPage } from "./pages/AlertsPage";
-import { ChatPage } from "./pages/ChatPage";
 import { LoginPage } from "./pages/LoginPage";
 import { MarketPage } from "./pages/MarketPage";
 import { NotFoundPage } from "./pages/NotFoundPage";
 
-// The symbol page carries the chart library: loaded when first opened.
+// The first page (market or sign-in) is in the entry chunk; the others load when first
+// opened: the symbol page carries the chart library, the chat the markdown renderer.
 const SymbolPage = lazy(() => import("./pages/SymbolPage"));
+const ChatPage = lazy(() => import("./pages/ChatPage").then((m) => ({ default: m.ChatPage })));
+const AlertsPage = lazy(() => import("./pages/AlertsPage").then((m) => ({ default: m.AlertsPage })));
+const AccountPage = lazy(() => import("./pages/AccountPage").then((m) => ({ default: m.AccountPage })));
 
 export const router = createBrowserRouter([
   {
