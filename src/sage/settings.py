@@ -69,10 +69,11 @@ def default_data_dir() -> Path:
 
 
 def default_frontend_dir() -> Path | None:
-    """The repository's frontend/ when Sage runs from a source checkout; an installed wheel
-    (the container image) has none, and the front end is then served by CloudFront."""
-    candidate = Path(__file__).resolve().parents[2] / "frontend"
-    return candidate if (candidate / "index.html").is_file() else None
+    """The built web app (frontend/dist) when Sage runs from a source checkout; an installed
+    wheel (the container image) has none, and the front end is then served by CloudFront.
+    `python3 dev.py serve` builds it when missing or stale."""
+    checkout = Path(__file__).resolve().parents[2] / "frontend"
+    return checkout / "dist" if (checkout / "package.json").is_file() else None
 
 
 class Settings(BaseSettings):
@@ -177,6 +178,9 @@ class Settings(BaseSettings):
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # Pause between the offline model's chunks: 0 answers at once; a few ms shows streaming
+    # as a real model does (the browser tests use it to stop and reload mid-answer).
+    llm_offline_chunk_delay_ms: float = Field(default=0.0, ge=0, le=5000)
 
     # --- observability and alerting --------------------------------------------------------
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))

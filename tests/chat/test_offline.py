@@ -141,3 +141,20 @@ async def test_a_portfolio_question_is_not_buried_in_every_price():
     answer = compose_answer(question, await _context(question))
     assert answer.startswith("Your shadow portfolio is worth")
     assert "ETH/USDT is at" not in answer
+
+
+async def test_a_chunk_delay_paces_the_offline_answer_without_changing_it():
+    from sage.chat.providers import build_model
+    from sage.chat.providers.base import ChatTurn, ModelRequest, TextDelta
+    from sage.settings import Settings
+
+    question = "What is the BTC price?"
+    context = await _context(question)
+    paced = build_model(Settings(llm_provider="offline", llm_offline_chunk_delay_ms=5))
+    assert getattr(paced, "chunk_delay_seconds", None) == 0.005
+    request = ModelRequest(
+        system="", turns=[ChatTurn("user", question)], max_tokens=1024, context=context, deadline=0.0
+    )
+    pieces = [event.text async for event in paced.stream(request) if isinstance(event, TextDelta)]
+    assert pieces == chunks(compose_answer(question, context))
+    assert Settings(llm_provider="offline").llm_offline_chunk_delay_ms == 0

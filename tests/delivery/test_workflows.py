@@ -278,7 +278,7 @@ def test_backend_reports_a_circuit_breaker_rollback():
 
 
 # --- deploy-frontend.yml --------------------------------------------------------------------
-def test_frontend_syncs_with_delete_and_the_right_cache_headers_then_invalidates():
+def test_frontend_builds_with_pnpm_uploads_with_the_right_cache_headers_then_invalidates():
     document = workflow("deploy-frontend.yml")
     assert "frontend/**" in document["on"]["push"]["paths"]
     job = document["jobs"]["deploy"]
@@ -286,10 +286,22 @@ def test_frontend_syncs_with_delete_and_the_right_cache_headers_then_invalidates
     env = job["env"]
     assert "immutable" in env["LONG_CACHE"] and "max-age=31536000" in env["LONG_CACHE"]
     assert env["NO_CACHE"] == "no-cache"
-    assert "fingerprint_frontend.py" in script
-    assert re.search(r"aws s3 sync dist/assets .*LONG_CACHE.*--delete", script)
-    assert re.search(r'aws s3 sync dist .*--exclude "assets/\*".*\n?.*NO_CACHE', script)
+    assert "pnpm install --frozen-lockfile" in script and "pnpm run build" in script
+    assert re.search(r"aws s3 sync frontend/dist/assets .*LONG_CACHE", script)
+    assert re.search(r'aws s3 sync frontend/dist .*--exclude "assets/\*"(.|\n)*NO_CACHE', script)
     assert "aws cloudfront create-invalidation" in script and "/index.html" in script
+    assert "fingerprint_frontend" not in script
+
+
+def test_frontend_deploy_keeps_the_previous_releases_assets():
+    """An open page must still load its lazy chunks after a deploy: no `--delete` on the
+    hashed assets; only assets older than the retention and unused by this build go."""
+    job = workflow("deploy-frontend.yml")["jobs"]["deploy"]
+    for line in runs(job).splitlines():
+        if "s3 sync" in line and "assets" in line.split("s3://")[-1]:
+            assert "--delete" not in line, line
+    assert int(job["env"]["ASSET_RETENTION_DAYS"]) >= 1
+    assert "LastModified<" in runs(job) and "frontend/dist/$key" in runs(job)
 
 
 # --- infra.yml ------------------------------------------------------------------------------

@@ -220,14 +220,15 @@ class OfflineModel:
     model = "sage-offline-1"
     offline = True
 
-    def __init__(self, *, words_per_chunk: int = 3) -> None:
+    def __init__(self, *, words_per_chunk: int = 3, chunk_delay_seconds: float = 0.0) -> None:
         self.words_per_chunk = words_per_chunk
+        self.chunk_delay_seconds = chunk_delay_seconds
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         question = next((t.content for t in reversed(request.turns) if t.role == "user"), "")
         for piece in chunks(compose_answer(question, request.context), self.words_per_chunk):
             yield TextDelta(piece)
-            await asyncio.sleep(0)  # one chunk per loop turn, like a network stream
+            await asyncio.sleep(self.chunk_delay_seconds)  # at least one loop turn per chunk, like a network stream
         yield Finished("end_turn", Usage())
 
     async def aclose(self) -> None:
