@@ -169,6 +169,8 @@ class Settings(BaseSettings):
     chat_daily_token_budget: int = Field(default=200_000, ge=1)
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
+    chat_max_tool_rounds: int = Field(default=6, ge=0)  # model rounds that may call tools per answer
+    chat_tool_timeout_seconds: float = Field(default=5.0, gt=0)  # one tool call (also bounded by the deadline)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
     # --- observability and alerting --------------------------------------------------------

@@ -46,7 +46,7 @@ async def test_the_request_carries_model_system_turns_and_an_opaque_user(model, 
     body = fake_anthropic.requests[0].body
     assert fake_anthropic.requests[0].path == "/v1/messages"
     assert body["model"] == "claude-sonnet-5-5" and body["stream"] is True and body["max_tokens"] == 64
-    assert body["system"] == "You are a test."
+    assert body["system"] == [{"type": "text", "text": "You are a test."}]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["metadata"] == {"user_id": "opaque-user"}
 

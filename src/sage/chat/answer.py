@@ -16,7 +16,7 @@ import math
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +28,21 @@ from sage.chat.context import ChatContext
 from sage.chat.grounding import GroundingResult, GroundingStats, check_answer
 from sage.chat.limits import QueueTimeout, Ticket
 from sage.chat.outcome import CANCEL_MESSAGES, AnswerRecord, Outcome
-from sage.chat.providers.base import ChatModel, Finished, ModelRequest, ProviderError, TextDelta, Usage, UsageUpdate
-from sage.chat.sse import DELTA, ERROR, MESSAGE, StreamEvent
+from sage.chat.providers.base import (
+    ChatModel,
+    Finished,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    ToolRound,
+    ToolUse,
+    Usage,
+    UsageUpdate,
+)
+from sage.chat.sse import DELTA, ERROR, MESSAGE, TOOL, StreamEvent
 from sage.chat.streaming import AnswerChannel, EventLog
+from sage.chat.tools.base import ToolBox, ToolCaller, ToolOutcome
 from sage.observability.metrics import Metrics
 from sage.store.db import Database
 
@@ -67,12 +79,17 @@ class AnswerDeps:
     keepalive: float
     on_saved: Callable[[AnswerRun], Any]  # awaited after the message is stored
     on_finished: Callable[[AnswerRun], None]
+    tools: ToolBox | None = None
+    max_tool_rounds: int = 6
 
 
 @dataclass
 class _Progress:
     parts: list[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage)  # every model round so far, the current one included
+    spent: Usage = field(default_factory=Usage)  # rounds already finished
+    tool_outcomes: list[ToolOutcome] = field(default_factory=list)  # in call order (grounding reads them)
+    tool_events: list[dict[str, Any]] = field(default_factory=list)  # stored with the message, replayed on resume
     stop_reason: str | None = None
     first_token_at: float | None = None
     queued_seconds: float = 0.0
@@ -233,15 +250,54 @@ class AnswerRun:
         self.channel.publish(DELTA, {"text": text}, text=text)
 
     async def _generate(self, request: ModelRequest) -> None:
+        """Model rounds until it answers in text: each `tool_use` stop runs the calls and continues.
+
+        The last allowed round (SAGE_CHAT_MAX_TOOL_ROUNDS) offers no tools, so the model
+        must answer with what it has. Usage adds up over rounds; tool time counts toward
+        the answer's deadline (the whole loop runs inside it).
+        """
+        tools = self.deps.tools
+        rounds: list[ToolRound] = []
+        while True:
+            allow = tools is not None and len(rounds) < self.deps.max_tool_rounds
+            calls, text = await self._model_round(replace(request, rounds=tuple(rounds), allow_tools=allow))
+            if self.progress.stop_reason != "tool_use" or not calls or tools is None:
+                return
+            outcomes = await self._run_tools(tools, calls, len(rounds) + 1)
+            rounds.append(ToolRound(text, tuple(calls), tuple(o.result for o in outcomes)))
+
+    async def _model_round(self, request: ModelRequest) -> tuple[list[ToolCall], str]:
+        progress = self.progress
+        progress.spent = progress.usage
+        calls: list[ToolCall] = []
+        text: list[str] = []
         async with aclosing(self.deps.model.stream(request)) as events:
             async for event in events:
                 if isinstance(event, TextDelta):
                     self._emit(event.text)
+                    text.append(event.text)
+                elif isinstance(event, ToolUse):
+                    calls.append(event.call)
                 elif isinstance(event, UsageUpdate):
-                    self.progress.usage = event.usage
+                    progress.usage = _plus(progress.spent, event.usage)
                 elif isinstance(event, Finished):
-                    self.progress.usage = event.usage
-                    self.progress.stop_reason = event.stop_reason
+                    progress.usage = _plus(progress.spent, event.usage)
+                    progress.stop_reason = event.stop_reason
+        return calls, "".join(text)
+
+    async def _run_tools(self, tools: ToolBox, calls: list[ToolCall], round_no: int) -> list[ToolOutcome]:
+        caller = ToolCaller(user_id=self.job.user_id, now=datetime.now(UTC))
+        outcomes = await asyncio.gather(*(tools.run(call, caller, deadline=self.job.deadline) for call in calls))
+        metrics = self.deps.metrics
+        for outcome in outcomes:
+            data = {**outcome.event(), "round": round_no}
+            event = self.channel.publish(TOOL, data)
+            self.progress.tool_outcomes.append(outcome)
+            self.progress.tool_events.append({**data, "seq": event.seq})
+            status = "error" if outcome.is_error else "ok"
+            metrics.incr("ChatToolCalls", tool=outcome.call.name, status=status)
+            metrics.observe("ChatToolLatency", outcome.duration_ms, tool=outcome.call.name)
+        return list(outcomes)
 
     async def _replay(self, cached: CachedAnswer) -> None:
         for chunk in cached.chunks:
@@ -290,7 +346,8 @@ class AnswerRun:
             grounding_data = dict(cached.grounding)
             unverified = list(cached.unverified_claims)
         else:
-            result = check_answer(text, job.context.facts, question=job.question) if text else GroundingResult(())
+            facts = (*job.context.facts, *(f for o in progress.tool_outcomes for f in o.facts))
+            result = check_answer(text, facts, question=job.question) if text else GroundingResult(())
             grounding_data = result.as_dict()
             unverified = [c.as_dict() for c in result.unverified]
             deps.grounding.record(result)
@@ -314,13 +371,25 @@ class AnswerRun:
             grounding=grounding_data,
             unverified_claims=unverified,
             context=job.context.snapshot(),
+            tools=list(progress.tool_events),
         )
         provider, model_name = record.provider, record.model
         terminal_event, terminal = record.terminal()
         meta = record.metadata()
         await self._save(text, outcome.status, meta, usage)
         self._record_metrics(outcome, usage, latency, provider)
-        if cached is None and job.cache_key is not None and outcome.status == "complete" and text and not unverified:
+        # an answer that used tools is never replayed: its figures came from calls the cache
+        # cannot repeat (a range relative to now), and replaying must not skip a side effect
+        # such as creating an alert
+        cacheable = not progress.tool_events
+        if (
+            cacheable
+            and cached is None
+            and job.cache_key is not None
+            and outcome.status == "complete"
+            and text
+            and not unverified
+        ):
             async with deps.events.slots:
                 await deps.answer_cache.put(
                     job.cache_key,
@@ -376,12 +445,22 @@ class AnswerRun:
         metrics.observe("ChatTotalLatency", latency["total"], provider=provider, cached=cached)
         metrics.incr("ChatAnswers", provider=provider, cached=cached, status=outcome.status)
         for kind, count in (
-            ("input", usage.input_tokens + usage.cache_creation_tokens),
+            ("input", usage.input_tokens),
             ("output", usage.output_tokens),
             ("cache_read", usage.cache_read_tokens),
+            ("cache_creation", usage.cache_creation_tokens),
         ):
             if count:
                 metrics.incr("TokensUsed", count, kind=kind)
+
+
+def _plus(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        input_tokens=a.input_tokens + b.input_tokens,
+        output_tokens=a.output_tokens + b.output_tokens,
+        cache_read_tokens=a.cache_read_tokens + b.cache_read_tokens,
+        cache_creation_tokens=a.cache_creation_tokens + b.cache_creation_tokens,
+    )
 
 
 # asyncio keeps only weak references to tasks: background work is held here until it ends

@@ -26,11 +26,13 @@ from sage.chat.answer import AnswerDeps, AnswerJob, AnswerRun
 from sage.chat.cache import AnswerCache
 from sage.chat.context import ContextBuilder
 from sage.chat.grounding import GroundingStats
+from sage.chat.instructions import STATIC_INSTRUCTIONS
 from sage.chat.limits import ChatLimits, ModelCallLimiter
 from sage.chat.outcome import opaque_user_id
 from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
-from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, ResumePoint, StreamEvent
+from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, TOOL, ResumePoint, StreamEvent
 from sage.chat.streaming import EventLog
+from sage.chat.tools.base import ToolBox
 from sage.errors import NotFound, Unavailable
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
@@ -67,12 +69,14 @@ class ChatService:
         model: ChatModel,
         market: MarketReader,
         portfolio: PortfolioService | None,
+        tools: ToolBox | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.cache = cache
         self.metrics = metrics
         self.model = model
+        self.tools = tools
         self.calls = ModelCallLimiter(settings.llm_max_concurrency, settings.llm_queue_size, metrics)
         self.limits = ChatLimits(
             limiter, rate_per_minute=settings.chat_rate_per_minute, daily_token_budget=settings.chat_daily_token_budget
@@ -216,6 +220,8 @@ class ChatService:
             context=context,
             request=ModelRequest(
                 system=context.system_prompt(),
+                instructions=STATIC_INSTRUCTIONS,
+                tools=self.tools.specs if self.tools is not None else (),
                 turns=turns,
                 max_tokens=settings.llm_max_tokens,
                 context=context,
@@ -251,6 +257,8 @@ class ChatService:
             keepalive=self.settings.sse_keepalive_seconds,
             on_saved=saved,
             on_finished=finished,
+            tools=self.tools,
+            max_tool_rounds=self.settings.chat_max_tool_rounds,
         )
 
     async def resume(
@@ -342,6 +350,13 @@ async def stored_events(message: ChatMessage, last: ResumePoint | None) -> Strea
             },
             0,
         )
+    seen = last.seq if last else 0
+    for tool in message.meta.get("tools") or ():
+        # tool events the reader has not seen (by their live seq), before the rest of the text;
+        # their ids carry the reader's text position, so a later resume neither skips nor repeats
+        if int(tool.get("seq", 0)) > seen:
+            seq += 1
+            yield StreamEvent(seq, TOOL, {k: v for k, v in tool.items() if k != "seq"}, chars)
     if chars < len(content):
         seq += 1
         yield StreamEvent(seq, DELTA, {"text": content[chars:]}, len(content))
