@@ -10,7 +10,6 @@ from decimal import Decimal
 import orjson
 from sqlalchemy import select
 
-from sage.store.alert_tables import MarketAlert
 from sage.store.chat_tables import ChatMessage
 from sage.store.market_tables import CandleRow
 from tests.chat.fake_anthropic import Reply, ToolUseScript
