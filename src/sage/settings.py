@@ -171,6 +171,7 @@ class Settings(BaseSettings):
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
     chat_max_tool_rounds: int = Field(default=6, ge=0)  # model rounds that may call tools per answer
     chat_tool_timeout_seconds: float = Field(default=5.0, gt=0)  # one tool call (also bounded by the deadline)
+    chat_orphan_grace_seconds: float = Field(default=60.0, ge=0)  # an answer whose readers left keeps running
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
 
     # --- observability and alerting --------------------------------------------------------

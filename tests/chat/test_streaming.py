@@ -91,11 +91,11 @@ async def test_token_usage_is_recorded_per_user_per_day(chat_settings, live_serv
     assert server.runtime.metrics.value("TokensUsed", kind="output") == 25
 
 
-async def test_client_disconnect_cancels_the_upstream_call_and_keeps_the_partial_answer(
+async def test_with_no_orphan_grace_a_client_disconnect_cancels_the_upstream_call_and_keeps_the_partial_answer(
     chat_settings, live_server, fake_anthropic
 ):
     fake_anthropic.queue(Reply(chunks=["Partial ", "answer ", "never ", "finished"], hold_after_chunks=2))
-    server = await live_server(chat_settings())
+    server = await live_server(chat_settings(chat_orphan_grace_seconds=0))
     async with server.client() as client:
         headers = await register(client)
         chat_id = await new_chat(client, headers)

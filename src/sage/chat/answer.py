@@ -81,6 +81,7 @@ class AnswerDeps:
     on_finished: Callable[[AnswerRun], None]
     tools: ToolBox | None = None
     max_tool_rounds: int = 6
+    orphan_grace: float = 0.0  # seconds an answer with no reader keeps running
 
 
 @dataclass
@@ -147,12 +148,20 @@ class AnswerRun:
                 self._spawn(self._cancel_if_abandoned())
 
     async def _cancel_if_abandoned(self) -> None:
-        """No reader here: cancel now unless a reader on another task holds the answer."""
+        """No reader here: keep answering for the orphan grace period, then cancel unless a
+        reader came back (here, or on another task holding a lease in Valkey).
+
+        A reload or a flaky network must not kill the answer: a reconnect within the grace
+        period resumes it. An explicit stop and chat deletion cancel at once elsewhere."""
+        grace = self.deps.orphan_grace
+        give_up = self._loop.time() + grace
         while not self.finishing and not self.done and self.channel.consumers <= 0:
-            if not await self.deps.events.any_reader(self.message_id):
+            if await self.deps.events.any_reader(self.message_id):
+                give_up = self._loop.time() + grace
+            elif self._loop.time() >= give_up:
                 self.cancel("client_disconnected")
                 return
-            await asyncio.sleep(ABANDON_POLL_SECONDS)
+            await asyncio.sleep(min(ABANDON_POLL_SECONDS, max(0.0, give_up - self._loop.time())) or 0.01)
 
     def cancel(self, reason: str) -> None:
         if self.task is None or self.task.done() or self.finishing:
@@ -218,7 +227,10 @@ class AnswerRun:
             if current is not None:
                 current.uncancel()
             reason = self.cancel_reason or "cancelled"
-            outcome = Outcome("incomplete", reason, CANCEL_MESSAGES.get(reason, "The answer was stopped."))
+            if reason == "stopped":  # the user pressed stop: a normal end, the partial answer kept
+                outcome = Outcome("stopped", stop_reason="stopped")
+            else:
+                outcome = Outcome("incomplete", reason, CANCEL_MESSAGES.get(reason, "The answer was stopped."))
         except Exception:
             log.exception("chat answer failed", extra={"message_id": str(job.message_id)})
             outcome = Outcome("error", "internal_error", "Sage failed while answering; please try again.")

@@ -24,7 +24,7 @@ CANCEL_MESSAGES = {
 
 @dataclass
 class Outcome:
-    status: str  # complete | incomplete | error
+    status: str  # complete | incomplete | stopped | error
     code: str | None = None
     message: str | None = None
     retry_after: float | None = None

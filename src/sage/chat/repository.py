@@ -175,3 +175,7 @@ async def tokens_used(session: AsyncSession, *, user_id: uuid.UUID, day: date) -
         )
     ).scalar_one_or_none()
     return int(row or 0)
+
+
+async def usage_of_day(session: AsyncSession, *, user_id: uuid.UUID, day: date) -> ChatTokenUsage | None:
+    return await session.get(ChatTokenUsage, (user_id, day))

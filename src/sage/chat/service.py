@@ -17,23 +17,24 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sage.chat import repository as repo
 from sage.chat.answer import AnswerDeps, AnswerJob, AnswerRun
 from sage.chat.cache import AnswerCache
 from sage.chat.context import ContextBuilder
+from sage.chat.controls import ControlChannel
 from sage.chat.grounding import GroundingStats
 from sage.chat.instructions import STATIC_INSTRUCTIONS
 from sage.chat.limits import ChatLimits, ModelCallLimiter
 from sage.chat.outcome import opaque_user_id
 from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
-from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, TOOL, ResumePoint, StreamEvent
+from sage.chat.replay import StreamItems, gone_event, stored_events
+from sage.chat.sse import ResumePoint
 from sage.chat.streaming import EventLog
 from sage.chat.tools.base import ToolBox
-from sage.errors import NotFound, Unavailable
+from sage.errors import Conflict, NotFound, Unavailable
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.portfolio.service import PortfolioService
@@ -44,8 +45,6 @@ from sage.store.db import Database
 from sage.store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-
-StreamItems = AsyncGenerator[StreamEvent | None, None]  # None: nothing happened for a keep-alive interval
 
 
 def chat_json(chat: Chat) -> dict[str, Any]:
@@ -98,6 +97,7 @@ class ChatService:
             slots=self.valkey_slots,
         )
         self.runs: dict[uuid.UUID, AnswerRun] = {}
+        self.controls = ControlChannel(cache, self._on_command)
         self.active_streams = 0
         self._closing = False
 
@@ -149,10 +149,46 @@ class ChatService:
             await session.commit()
         if not removed:
             raise NotFound("Chat not found")
+        self._cancel_chat(chat_id)
+        await self.controls.send({"chat_id": str(chat_id)})  # answers of this chat on other tasks
+        await self.invalidate_list(user_id)
+
+    def _cancel_chat(self, chat_id: uuid.UUID) -> None:
         for run in list(self.runs.values()):
             if run.job.chat_id == chat_id:
                 run.cancel("chat_deleted")
-        await self.invalidate_list(user_id)
+
+    def _on_command(self, command: dict[str, Any]) -> None:
+        """A command from any task (see controls): stop one answer, or a deleted chat's answers."""
+        try:
+            if "stop" in command:
+                run = self.runs.get(uuid.UUID(str(command["stop"])))
+                if run is not None:
+                    run.cancel("stopped")
+            elif "chat_id" in command:
+                self._cancel_chat(uuid.UUID(str(command["chat_id"])))
+        except ValueError:
+            log.warning("malformed chat control command ignored")
+
+    async def stop(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> dict[str, Any]:
+        """Stop an answer in progress on whichever task runs it; its partial text is saved as `stopped`."""
+        async with self.db.session() as session:
+            if await repo.get_chat(session, user_id=user_id, chat_id=chat_id) is None:
+                raise NotFound("Chat not found")
+            stored = await repo.get_message(session, chat_id=chat_id, message_id=message_id)
+        if stored is not None:
+            if stored.role != "assistant":
+                raise NotFound("No answer with this id")
+            raise Conflict("The answer has already finished", details={"status": stored.status})
+        run = self.runs.get(message_id)
+        if run is not None and run.job.chat_id == chat_id:
+            run.cancel("stopped")
+            return {"message_id": str(message_id), "status": "stopping"}
+        meta = await self.events.meta(message_id)
+        if meta is None or meta.get("chat_id") != str(chat_id) or meta.get("user_id") != str(user_id):
+            raise NotFound("No answer in progress with this id")
+        await self.controls.send({"stop": str(message_id)})
+        return {"message_id": str(message_id), "status": "stopping"}
 
     async def messages(
         self, user_id: uuid.UUID, chat_id: uuid.UUID, *, limit: int, before: int | None
@@ -162,6 +198,29 @@ class ChatService:
                 raise NotFound("Chat not found")
             rows, more = await repo.page_messages(session, chat_id=chat_id, limit=limit, before_seq=before)
         return rows, (rows[0].seq if more and rows else None)
+
+    async def usage(self, user_id: uuid.UUID) -> dict[str, Any]:
+        """Today's (UTC) tokens against the daily budget; the budget counts every token processed."""
+        now = datetime.now(UTC)
+        async with self.db.session() as session:
+            row = await repo.usage_of_day(session, user_id=user_id, day=now.date())
+        counts = {
+            "input_tokens": row.input_tokens if row else 0,
+            "output_tokens": row.output_tokens if row else 0,
+            "cache_read_tokens": row.cache_read_tokens if row else 0,
+            "requests": row.requests if row else 0,
+        }
+        used = counts["input_tokens"] + counts["output_tokens"] + counts["cache_read_tokens"]
+        budget = self.settings.chat_daily_token_budget
+        tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        return {
+            "day": now.date().isoformat(),
+            "tokens_used": used,
+            "daily_budget": budget,
+            "remaining": max(0, budget - used),
+            **counts,
+            "resets_at": tomorrow.isoformat(),
+        }
 
     # -- answering -------------------------------------------------------------------------------------
     async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> StreamItems:
@@ -210,6 +269,7 @@ class ChatService:
                 ticket.release()
             raise
         await self.invalidate_list(user_id)
+        self.controls.start()
         turns = _turns(earlier, text)
         job = AnswerJob(
             chat_id=chat_id,
@@ -259,6 +319,7 @@ class ChatService:
             on_finished=finished,
             tools=self.tools,
             max_tool_rounds=self.settings.chat_max_tool_rounds,
+            orphan_grace=self.settings.chat_orphan_grace_seconds,
         )
 
     async def resume(
@@ -279,7 +340,7 @@ class ChatService:
         meta = await self.events.meta(message_id)
         if meta is not None and meta.get("chat_id") == str(chat_id) and meta.get("user_id") == str(user_id):
             after = last.seq if last else 0
-            return self._counted(self.events.follow(message_id, after, on_gone=_gone(message_id)))
+            return self._counted(self.events.follow(message_id, after, on_gone=gone_event(message_id)))
         raise NotFound("No answer stream for this message")
 
     async def _counted(self, items: StreamItems) -> StreamItems:
@@ -303,6 +364,7 @@ class ChatService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(1.0, self.settings.shutdown_grace_seconds)):
                     await asyncio.gather(*(run.wait_closed() for run in runs), return_exceptions=True)
+        await self.controls.close()
         await self.model.aclose()
 
 
@@ -310,57 +372,3 @@ def _turns(earlier: list[ChatTurn], question: str) -> list[ChatTurn]:
     if earlier and earlier[-1].role == "user":
         return [*earlier[:-1], ChatTurn("user", earlier[-1].content + "\n\n" + question)]
     return [*earlier, ChatTurn("user", question)]
-
-
-def _gone(message_id: uuid.UUID) -> Any:
-    def closing(seq: int, chars: int) -> StreamEvent:
-        return StreamEvent(
-            seq=seq + 1,
-            event=ERROR,
-            data={
-                "message_id": str(message_id),
-                "status": "incomplete",
-                "code": "stream_lost",
-                "message": "The answer's stream was lost; reload the chat to see what was saved.",
-            },
-            chars=chars,
-        )
-
-    return closing
-
-
-async def stored_events(message: ChatMessage, last: ResumePoint | None) -> StreamItems:
-    """A stored answer as a stream, continuing after `last` without repeating text."""
-    content = message.content
-    seq = last.seq if last else 0
-    chars = min(last.chars, len(content)) if last else 0
-    if last is None:
-        seq += 1
-        yield StreamEvent(
-            seq,
-            MESSAGE,
-            {
-                "chat_id": str(message.chat_id),
-                "user_message_id": str(message.reply_to_id) if message.reply_to_id else None,
-                "assistant_message_id": str(message.id),
-                "cached": bool(message.meta.get("cached")),
-                "provider": message.meta.get("provider"),
-                "model": message.meta.get("model"),
-                "stored": True,
-            },
-            0,
-        )
-    seen = last.seq if last else 0
-    for tool in message.meta.get("tools") or ():
-        # tool events the reader has not seen (by their live seq), before the rest of the text;
-        # their ids carry the reader's text position, so a later resume neither skips nor repeats
-        if int(tool.get("seq", 0)) > seen:
-            seq += 1
-            yield StreamEvent(seq, TOOL, {k: v for k, v in tool.items() if k != "seq"}, chars)
-    if chars < len(content):
-        seq += 1
-        yield StreamEvent(seq, DELTA, {"text": content[chars:]}, len(content))
-    terminal = message.meta.get("terminal") or {}
-    event = ERROR if terminal.get("event") == ERROR else DONE
-    data = dict(terminal.get("data") or {"message_id": str(message.id), "status": message.status})
-    yield StreamEvent(seq + 1, event, data, len(content))

@@ -21,10 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from starlette.types import Receive, Scope, Send
 
 from sage.api.deps import ChatDep, CurrentUser
-from sage.chat.service import StreamItems
+from sage.chat.replay import StreamItems
 from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
 
 router = APIRouter(prefix="/chats", tags=["chats"])
+usage_router = APIRouter(prefix="/users/me", tags=["chats"])
 
 Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -204,3 +205,35 @@ async def resume(
     point = parse_last_event_id(last_event_id or last_event_id_query)
     items = await chat.resume(user.id, chat_id, message_id, point)
     return EventStreamResponse(items)
+
+
+class StopOut(BaseModel):
+    message_id: uuid.UUID
+    status: str = Field(description="`stopping`: the answer's task was told; it saves the partial answer as `stopped`")
+
+
+@router.post("/{chat_id}/messages/{message_id}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=StopOut)
+async def stop(chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> Any:
+    """Stop an answer in progress, on whichever API task generates it. 404 when there is no
+    such answer in progress; 409 when it has already finished."""
+    return await chat.stop(user.id, chat_id, message_id)
+
+
+class UsageOut(BaseModel):
+    day: str = Field(description="The UTC day counted")
+    tokens_used: int = Field(
+        description="Every token processed today (input, output, cache reads), as the budget counts"
+    )
+    daily_budget: int
+    remaining: int
+    input_tokens: int = Field(description="Uncached input plus cache writes")
+    output_tokens: int
+    cache_read_tokens: int
+    requests: int
+    resets_at: str
+
+
+@usage_router.get("/usage", response_model=UsageOut)
+async def usage(user: CurrentUser, chat: ChatDep) -> Any:
+    """Today's chat tokens against SAGE_CHAT_DAILY_TOKEN_BUDGET."""
+    return await chat.usage(user.id)
