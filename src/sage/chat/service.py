@@ -1,14 +1,12 @@
-"""The chat service: chats and messages, and answering a question as a resumable stream.
+"""The chat service: answering a question as a resumable stream, and controlling answers.
 
-`ask()` does everything that can refuse a question before the response starts (the
+`ask()` (and `regenerate()` / `edit()`, which answer the last turn again) does everything that can refuse a question before the response starts (the
 chat's owner, rate limit, daily budget, a place in the model queue), stores the user's
 message, and starts an `AnswerRun`; the caller streams its events. `resume()` serves a
 reconnect: the stored message once the answer is saved, else the live run on this task,
 else the Valkey buffer of a run on another task.
-
-The chat list is cached for the spec's 30 s under a per-user version token; every write
-to a user's chats (create, rename, delete, a new message) replaces the token, so a list
-is never served stale after a write.
+`stop()` cancels an answer on whichever task runs it (controls.ControlChannel). Reading and
+writing chats themselves is `ChatLibrary`'s job (`self.library`).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sage.chat import repository as repo
@@ -27,6 +25,7 @@ from sage.chat.context import ContextBuilder
 from sage.chat.controls import ControlChannel
 from sage.chat.grounding import GroundingStats
 from sage.chat.instructions import STATIC_INSTRUCTIONS
+from sage.chat.library import ChatLibrary
 from sage.chat.limits import ChatLimits, ModelCallLimiter
 from sage.chat.outcome import opaque_user_id
 from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
@@ -45,15 +44,6 @@ from sage.store.db import Database
 from sage.store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-
-
-def chat_json(chat: Chat) -> dict[str, Any]:
-    return {
-        "id": str(chat.id),
-        "title": chat.title,
-        "created_at": chat.created_at.isoformat(),
-        "updated_at": chat.updated_at.isoformat(),
-    }
 
 
 class ChatService:
@@ -96,53 +86,13 @@ class ChatService:
             keepalive=settings.sse_keepalive_seconds,
             slots=self.valkey_slots,
         )
+        self.library = ChatLibrary(settings=settings, db=db, cache=cache, slots=self.valkey_slots)
         self.runs: dict[uuid.UUID, AnswerRun] = {}
         self.controls = ControlChannel(cache, self._on_command)
         self.active_streams = 0
         self._closing = False
 
-    # -- chats ----------------------------------------------------------------------------------------
-    def _list_version_key(self, user_id: uuid.UUID) -> str:
-        return self.cache.key("chats", "ver", user_id)
-
-    async def invalidate_list(self, user_id: uuid.UUID) -> None:
-        async with self.valkey_slots:
-            await self.cache.set_bytes(self._list_version_key(user_id), uuid.uuid4().hex.encode(), 86_400)
-
-    async def create_chat(self, user_id: uuid.UUID, title: str | None) -> dict[str, Any]:
-        async with self.db.session() as session:
-            chat = await repo.create_chat(session, user_id=user_id, title=title)
-            await session.commit()
-        await self.invalidate_list(user_id)
-        return chat_json(chat)
-
-    async def list_chats(self, user_id: uuid.UUID, *, limit: int, offset: int) -> dict[str, Any]:
-        version = (await self.cache.get_bytes(self._list_version_key(user_id)) or b"0").decode()
-        key = self.cache.key("chats", "list", user_id, version, limit, offset)
-
-        async def load() -> dict[str, Any]:
-            async with self.db.session() as session:
-                chats, total = await repo.list_chats(session, user_id=user_id, limit=limit, offset=offset)
-            return {"items": [chat_json(c) for c in chats], "total": total, "limit": limit, "offset": offset}
-
-        return await self.cache.get_or_compute(key, self.cache.ttl.user_chat_list, load)
-
-    async def get_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID) -> dict[str, Any]:
-        async with self.db.session() as session:
-            chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
-        if chat is None:
-            raise NotFound("Chat not found")
-        return chat_json(chat)
-
-    async def rename_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID, title: str) -> dict[str, Any]:
-        async with self.db.session() as session:
-            chat = await repo.rename_chat(session, user_id=user_id, chat_id=chat_id, title=title)
-            if chat is None:
-                raise NotFound("Chat not found")
-            await session.commit()
-        await self.invalidate_list(user_id)
-        return chat_json(chat)
-
+    # -- chats (reading and writing them is ChatLibrary's job) -----------------------------------------
     async def delete_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID) -> None:
         async with self.db.session() as session:
             removed = await repo.delete_chat(session, user_id=user_id, chat_id=chat_id)
@@ -151,7 +101,7 @@ class ChatService:
             raise NotFound("Chat not found")
         self._cancel_chat(chat_id)
         await self.controls.send({"chat_id": str(chat_id)})  # answers of this chat on other tasks
-        await self.invalidate_list(user_id)
+        await self.library.invalidate_list(user_id)
 
     def _cancel_chat(self, chat_id: uuid.UUID) -> None:
         for run in list(self.runs.values()):
@@ -190,52 +140,88 @@ class ChatService:
         await self.controls.send({"stop": str(message_id)})
         return {"message_id": str(message_id), "status": "stopping"}
 
-    async def messages(
-        self, user_id: uuid.UUID, chat_id: uuid.UUID, *, limit: int, before: int | None
-    ) -> tuple[list[ChatMessage], int | None]:
-        async with self.db.session() as session:
-            if await repo.get_chat(session, user_id=user_id, chat_id=chat_id) is None:
-                raise NotFound("Chat not found")
-            rows, more = await repo.page_messages(session, chat_id=chat_id, limit=limit, before_seq=before)
-        return rows, (rows[0].seq if more and rows else None)
-
-    async def usage(self, user_id: uuid.UUID) -> dict[str, Any]:
-        """Today's (UTC) tokens against the daily budget; the budget counts every token processed."""
-        now = datetime.now(UTC)
-        async with self.db.session() as session:
-            row = await repo.usage_of_day(session, user_id=user_id, day=now.date())
-        counts = {
-            "input_tokens": row.input_tokens if row else 0,
-            "output_tokens": row.output_tokens if row else 0,
-            "cache_read_tokens": row.cache_read_tokens if row else 0,
-            "requests": row.requests if row else 0,
-        }
-        used = counts["input_tokens"] + counts["output_tokens"] + counts["cache_read_tokens"]
-        budget = self.settings.chat_daily_token_budget
-        tomorrow = datetime.combine(now.date() + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
-        return {
-            "day": now.date().isoformat(),
-            "tokens_used": used,
-            "daily_budget": budget,
-            "remaining": max(0, budget - used),
-            **counts,
-            "resets_at": tomorrow.isoformat(),
-        }
-
     # -- answering -------------------------------------------------------------------------------------
     async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> StreamItems:
         """Refuse now (404, 429, 503) or store the question, start the answer, return its stream."""
+        received = self._received()
+        async with self.db.session() as session:
+            chat = await self._chat(session, user_id, chat_id)
+            earlier = await repo.history(session, chat_id=chat_id, limit=self.settings.chat_history_messages)
+            first_message = await repo.count_messages(session, chat_id=chat_id) == 0
+        title = repo.title_from(text) if first_message and chat.title == repo.DEFAULT_TITLE else None
+        return await self._start(user_id, chat_id, text, earlier, received, new_question={}, title=title)
+
+    async def regenerate(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> StreamItems:
+        """A new answer to the chat's last question, bypassing the answer cache; the earlier
+        answer stays as a version of the turn (GET .../versions)."""
+        received = self._received()
+        async with self.db.session() as session:
+            await self._chat(session, user_id, chat_id)
+            answer, question = await self._last_turn(session, chat_id)
+            if answer is None or answer.id != message_id:
+                raise Conflict(
+                    "Only the chat's latest answer can be regenerated", details={"message_id": str(message_id)}
+                )
+            earlier = await repo.history(
+                session, chat_id=chat_id, limit=self.settings.chat_history_messages, before_seq=question.seq
+            )
+        return await self._start(
+            user_id, chat_id, question.content, earlier, received, question_id=question.id, supersede=[answer.id]
+        )
+
+    async def edit(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, text: str) -> StreamItems:
+        """Replace the chat's last question and answer it again; the previous exchange stays as a version."""
+        received = self._received()
+        async with self.db.session() as session:
+            await self._chat(session, user_id, chat_id)
+            answer, question = await self._last_turn(session, chat_id)
+            if question.id != message_id:
+                raise Conflict("Only the chat's latest question can be edited", details={"message_id": str(message_id)})
+            earlier = await repo.history(
+                session, chat_id=chat_id, limit=self.settings.chat_history_messages, before_seq=question.seq
+            )
+        turn = {"turn": str(question.meta.get("turn") or question.id), "edited_from": str(question.id)}
+        replaced = [question.id] + ([answer.id] if answer is not None else [])
+        return await self._start(user_id, chat_id, text, earlier, received, new_question=turn, supersede=replaced)
+
+    def _received(self) -> float:
         if self._closing:
             raise Unavailable("Sage is restarting; please ask again in a moment", retry_after=5)
-        loop = asyncio.get_running_loop()
-        received = loop.time()
+        return asyncio.get_running_loop().time()
+
+    @staticmethod
+    async def _chat(session: Any, user_id: uuid.UUID, chat_id: uuid.UUID) -> Chat:
+        chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
+        if chat is None:
+            raise NotFound("Chat not found")
+        return chat
+
+    async def _last_turn(self, session: Any, chat_id: uuid.UUID) -> tuple[ChatMessage | None, ChatMessage]:
+        """The chat's last question and its stored answer (None while none is stored)."""
+        if any(run.job.chat_id == chat_id for run in self.runs.values()):
+            raise Conflict("An answer is still being written in this chat; wait for it or stop it first")
+        newest = await repo.last_messages(session, chat_id=chat_id, count=2)
+        if newest and newest[0].role == "user":
+            return None, newest[0]
+        if len(newest) == 2 and newest[1].role == "user" and newest[0].reply_to_id == newest[1].id:
+            return newest[0], newest[1]
+        raise Conflict("This chat has no question to answer again")
+
+    async def _start(
+        self,
+        user_id: uuid.UUID,
+        chat_id: uuid.UUID,
+        text: str,
+        earlier: list[ChatTurn],
+        received: float,
+        *,
+        new_question: dict[str, Any] | None = None,  # store a new question with this metadata
+        question_id: uuid.UUID | None = None,  # or answer a stored question again (cache bypassed)
+        supersede: list[uuid.UUID] | None = None,
+        title: str | None = None,
+    ) -> StreamItems:
         settings = self.settings
         async with self.db.session() as session:
-            chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
-            if chat is None:
-                raise NotFound("Chat not found")
-            earlier = await repo.history(session, chat_id=chat_id, limit=settings.chat_history_messages)
-            first_message = await repo.count_messages(session, chat_id=chat_id) == 0
             used_today = await repo.tokens_used(session, user_id=user_id, day=datetime.now(UTC).date())
         await self.limits.take_request(user_id)
         self.limits.check_budget(used_today)
@@ -247,30 +233,31 @@ class ChatService:
             provider=self.model.name,
             model=self.model.model,
         )
-        cached = await self.answers.get(cache_key)
+        cached = await self.answers.get(cache_key) if question_id is None else None
         ticket = None if cached is not None else self.calls.reserve()
-        user_message_id, message_id = uuid.uuid4(), uuid.uuid4()
+        user_message_id, message_id = question_id or uuid.uuid4(), uuid.uuid4()
         try:
             async with self.db.session() as session:
-                await repo.add_message(
-                    session,
-                    message_id=user_message_id,
-                    chat_id=chat_id,
-                    role="user",
-                    content=text,
-                    status="complete",
-                    meta={"mentioned": list(context.mentioned)},
-                )
-                title = repo.title_from(text) if first_message and chat.title == repo.DEFAULT_TITLE else None
+                if new_question is not None:
+                    await repo.add_message(
+                        session,
+                        message_id=user_message_id,
+                        chat_id=chat_id,
+                        role="user",
+                        content=text,
+                        status="complete",
+                        meta={"mentioned": list(context.mentioned), **new_question},
+                    )
+                await repo.supersede(session, message_ids=supersede or [])
                 await repo.touch_chat(session, chat_id=chat_id, title=title)
                 await session.commit()
         except BaseException:
             if ticket is not None:
                 ticket.release()
             raise
-        await self.invalidate_list(user_id)
+        await self.library.invalidate_list(user_id)
         self.controls.start()
-        turns = _turns(earlier, text)
+        deadline = received + settings.chat_request_deadline_seconds
         job = AnswerJob(
             chat_id=chat_id,
             user_id=user_id,
@@ -282,14 +269,14 @@ class ChatService:
                 system=context.system_prompt(),
                 instructions=STATIC_INSTRUCTIONS,
                 tools=self.tools.specs if self.tools is not None else (),
-                turns=turns,
+                turns=_turns(earlier, text),
                 max_tokens=settings.llm_max_tokens,
                 context=context,
-                deadline=received + settings.chat_request_deadline_seconds,
+                deadline=deadline,
                 metadata_user_id=opaque_user_id(user_id),
             ),
             received_at=received,
-            deadline=received + settings.chat_request_deadline_seconds,
+            deadline=deadline,
             queue_timeout=settings.llm_queue_timeout_seconds,
             ticket=ticket,
             cached=cached,
@@ -302,7 +289,7 @@ class ChatService:
 
     def _deps(self) -> AnswerDeps:
         async def saved(run: AnswerRun) -> None:
-            await self.invalidate_list(run.job.user_id)
+            await self.library.invalidate_list(run.job.user_id)
 
         def finished(run: AnswerRun) -> None:
             self.runs.pop(run.message_id, None)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, computed_field, field_validator
 from starlette.types import Receive, Scope, Send
 
 from sage.api.deps import ChatDep, CurrentUser
@@ -124,10 +124,36 @@ class MessageOut(BaseModel):
     seq: int
     role: str
     content: str
-    status: str
+    status: str = Field(description="`complete`, `incomplete`, `stopped` or `error`")
     reply_to_id: uuid.UUID | None
     metadata: dict[str, Any] = Field(validation_alias="meta")
     created_at: datetime
+    superseded_at: datetime | None = Field(
+        default=None, description="Set on earlier versions of a turn (replaced by regenerate or edit)"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The tokens this answer used (every model round; cache reads and writes apart)."""
+        value = self.metadata.get("usage")
+        return value if isinstance(value, dict) else None
+
+
+class MessageVersions(BaseModel):
+    items: list[MessageOut] = Field(description="Every version of the turn: questions and answers, oldest first")
+
+
+class SearchHit(BaseModel):
+    chat_id: uuid.UUID
+    title: str
+    message_id: uuid.UUID | None = Field(description="null when the chat's title matched")
+    role: str | None
+    snippet: str = Field(description="The matching text with the matched words in <b>...</b>")
+
+
+class SearchResults(BaseModel):
+    items: list[SearchHit]
 
 
 class MessagePage(BaseModel):
@@ -136,9 +162,23 @@ class MessagePage(BaseModel):
 
 
 # -- routes -----------------------------------------------------------------------------------------------
+@router.get("/search", response_model=SearchResults)
+async def search_chats(
+    user: CurrentUser,
+    chat: ChatDep,
+    q: Annotated[
+        str, Query(min_length=1, max_length=200, description='Words to find (web-search syntax: "phrase", -word, or)')
+    ],
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> SearchResults:
+    """Full-text search in the user's chat titles and messages (PostgreSQL, GIN-indexed), best first."""
+    hits = await chat.library.search(user.id, q, limit=limit)
+    return SearchResults(items=[SearchHit.model_validate(h) for h in hits])
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
 async def create_chat(body: ChatCreate, user: CurrentUser, chat: ChatDep) -> Any:
-    return await chat.create_chat(user.id, body.title)
+    return await chat.library.create_chat(user.id, body.title)
 
 
 @router.get("", response_model=ChatList)
@@ -149,17 +189,17 @@ async def list_chats(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Any:
     """Newest first; cached for SAGE_CACHE_TTL_USER_CHAT_LIST seconds, refreshed by every write."""
-    return await chat.list_chats(user.id, limit=limit, offset=offset)
+    return await chat.library.list_chats(user.id, limit=limit, offset=offset)
 
 
 @router.get("/{chat_id}", response_model=ChatOut)
 async def get_chat(chat_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> Any:
-    return await chat.get_chat(user.id, chat_id)
+    return await chat.library.get_chat(user.id, chat_id)
 
 
 @router.patch("/{chat_id}", response_model=ChatOut)
 async def rename_chat(chat_id: uuid.UUID, body: ChatRename, user: CurrentUser, chat: ChatDep) -> Any:
-    return await chat.rename_chat(user.id, chat_id, body.title)
+    return await chat.library.rename_chat(user.id, chat_id, body.title)
 
 
 @router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -176,7 +216,7 @@ async def list_messages(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page")] = None,
 ) -> MessagePage:
-    rows, next_before = await chat.messages(user.id, chat_id, limit=limit, before=before)
+    rows, next_before = await chat.library.messages(user.id, chat_id, limit=limit, before=before)
     return MessagePage(items=[MessageOut.model_validate(r) for r in rows], next_before=next_before)
 
 
@@ -236,4 +276,31 @@ class UsageOut(BaseModel):
 @usage_router.get("/usage", response_model=UsageOut)
 async def usage(user: CurrentUser, chat: ChatDep) -> Any:
     """Today's chat tokens against SAGE_CHAT_DAILY_TOKEN_BUDGET."""
-    return await chat.usage(user.id)
+    return await chat.library.usage(user.id)
+
+
+@router.post("/{chat_id}/messages/{message_id}/regenerate", response_class=EventStreamResponse, responses=_SSE_DOC)
+async def regenerate(
+    chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep
+) -> EventStreamResponse:
+    """A new answer to the chat's last question (`message_id`: its latest answer), bypassing
+    the answer cache; the earlier answer stays as a version. 409 for any other message."""
+    items = await chat.regenerate(user.id, chat_id, message_id)
+    return EventStreamResponse(items)
+
+
+@router.post("/{chat_id}/messages/{message_id}/edit", response_class=EventStreamResponse, responses=_SSE_DOC)
+async def edit(
+    chat_id: uuid.UUID, message_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep
+) -> EventStreamResponse:
+    """Replace the chat's last question (`message_id`) and answer it; the previous exchange
+    stays as a version of the turn. 409 for any other message or while an answer is running."""
+    items = await chat.edit(user.id, chat_id, message_id, body.content)
+    return EventStreamResponse(items)
+
+
+@router.get("/{chat_id}/messages/{message_id}/versions", response_model=MessageVersions)
+async def versions(chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> MessageVersions:
+    """Every version of the turn `message_id` belongs to (edited questions, regenerated answers)."""
+    rows = await chat.library.versions(user.id, chat_id, message_id)
+    return MessageVersions(items=[MessageOut.model_validate(r) for r in rows])
