@@ -370,8 +370,8 @@ class FakeAnthropic:
                 },
             },
         )
-        record.stop_sent_at = time.perf_counter()
         await send("message_stop", {"type": "message_stop"})
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+        record.stop_sent_at = time.perf_counter()
         return True

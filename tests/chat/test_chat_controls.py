@@ -7,6 +7,8 @@ import uuid
 
 from sqlalchemy import select
 
+from sage.chat.controls import ControlChannel
+from sage.store.cache_setup import build_cache
 from sage.store.chat_tables import ChatMessage
 from tests.chat.fake_anthropic import Reply
 from tests.chat.support import SSEStream, ask, eventually, iter_sse, new_chat, read_all, register
@@ -140,3 +142,21 @@ async def test_usage_reports_todays_tokens_against_the_budget(chat_settings, liv
     assert after["tokens_used"] == total and after["remaining"] == 50_000 - total
     assert after["output_tokens"] == 20 and after["requests"] == 1 and after["daily_budget"] == 50_000
     assert anonymous.status_code == 401
+
+
+async def test_a_stop_sent_while_no_listener_was_subscribed_is_applied_by_the_sweep(make_settings, valkey_url):
+    cache = build_cache(make_settings(valkey_url=valkey_url))
+    received: list[dict] = []
+    try:
+        await ControlChannel(cache, received.append, list).send({"stop": "m1"})
+        listener = ControlChannel(cache, received.append, lambda: [("m1", "c1"), ("m2", "c2")])
+        listener.start()
+
+        async def swept() -> bool:
+            return bool(received)
+
+        await eventually(swept)
+        await listener.close()
+    finally:
+        await cache.close()
+    assert received == [{"stop": "m1"}]

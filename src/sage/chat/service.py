@@ -88,7 +88,11 @@ class ChatService:
         )
         self.library = ChatLibrary(settings=settings, db=db, cache=cache, slots=self.valkey_slots)
         self.runs: dict[uuid.UUID, AnswerRun] = {}
-        self.controls = ControlChannel(cache, self._on_command)
+        self.controls = ControlChannel(
+            cache,
+            self._on_command,
+            lambda: [(str(m), str(r.job.chat_id)) for m, r in self.runs.items()],
+        )
         self.active_streams = 0
         self._closing = False
 
