@@ -239,3 +239,22 @@ async def test_a_tool_taking_too_long_is_an_error_result_within_the_tool_timeout
     (event,) = stream.named("tool")
     assert event.data["is_error"] and "took longer than" in event.data["summary"]
     assert stream.last.data["status"] == "complete"
+
+
+async def test_get_portfolio_reads_only_the_asking_users_positions(chat_settings, live_server, fake_anthropic):
+    server = await live_server(chat_settings())
+    async with server.client() as client:
+        alice = await register(client)
+        bob = await register(client)
+        await client.put(
+            "/api/v1/portfolio/positions/BTC", json={"quantity": "2", "average_cost": "50000"}, headers=alice
+        )
+        for headers in (alice, bob):
+            fake_anthropic.queue(
+                Reply(chunks=[""], tool_calls=[ToolUseScript("get_portfolio", {})]), Reply(chunks=["Here it is."])
+            )
+            chat_id = await new_chat(client, headers)
+            await ask(client, headers, chat_id, "my portfolio?")
+    alices, bobs = (orjson.loads(_tool_results(r.body)[0]["content"]) for r in fake_anthropic.requests[1::2])
+    assert [(p["symbol"], p["quantity"]) for p in alices["positions"]] == [("BTC/USDT", "2")]
+    assert bobs == {"positions": [], "note": "the user holds no positions"}

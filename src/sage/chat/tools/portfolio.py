@@ -8,6 +8,7 @@ When the ledger lands (trades, performance over a range), `get_trades` /
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -25,8 +26,8 @@ class NoArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _dec(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _dec(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value.normalize():f}"
 
 
 class PortfolioTools:
@@ -65,9 +66,9 @@ class PortfolioTools:
         ]
         data = {
             "positions": positions,
-            "total_value": str(summary.total_value),
-            "total_cost": str(summary.total_cost),
-            "total_pnl": str(summary.total_pnl),
+            "total_value": _dec(summary.total_value),
+            "total_cost": _dec(summary.total_cost),
+            "total_pnl": _dec(summary.total_pnl),
             "total_pnl_pct": _dec(summary.total_pnl_pct),
             "priced_all": summary.priced_all,
             "as_of": summary.as_of.isoformat(),
