@@ -35,7 +35,7 @@ SSE_HEADERS = {
 }
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "`text/event-stream`: events `message`, `delta`, `done`, `error`, each with an id; "
+        "description": "`text/event-stream`: events `message`, `delta`, `tool`, `done`, `error`, each with an id; "
         "keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS.",
         "content": {"text/event-stream": {}},
     }
