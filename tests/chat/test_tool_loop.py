@@ -258,3 +258,21 @@ async def test_get_portfolio_reads_only_the_asking_users_positions(chat_settings
     alices, bobs = (orjson.loads(_tool_results(r.body)[0]["content"]) for r in fake_anthropic.requests[1::2])
     assert [(p["symbol"], p["quantity"]) for p in alices["positions"]] == [("BTC/USDT", "2")]
     assert bobs == {"positions": [], "note": "the user holds no positions"}
+
+
+async def test_tool_rounds_stop_when_the_answer_has_used_the_rest_of_the_daily_budget(
+    chat_settings, live_server, fake_anthropic
+):
+    looping = Reply(
+        chunks=[""], input_tokens=3_000, output_tokens=100, tool_calls=[ToolUseScript("get_fear_greed", {})]
+    )
+    fake_anthropic.queue(looping, Reply(chunks=["Out of budget, here is what I have."]))
+    server = await live_server(chat_settings(chat_daily_token_budget=3_000))
+    async with server.client() as client:
+        headers = await register(client)
+        chat_id = await new_chat(client, headers)
+        stream = await ask(client, headers, chat_id, "Sentiment?")
+    first, second = fake_anthropic.requests
+    assert first.body.get("tool_choice") is None  # the first round used up what was left
+    assert second.body["tool_choice"] == {"type": "none"}
+    assert stream.text == "Out of budget, here is what I have."

@@ -66,6 +66,7 @@ class AnswerJob:
     ticket: Ticket | None = None  # None for cached answers: they call no model
     cached: CachedAnswer | None = None
     cache_key: str | None = None
+    budget_left: int | None = None  # the user's daily tokens left when asked: tool rounds stop there
 
 
 @dataclass
@@ -271,12 +272,18 @@ class AnswerRun:
         tools = self.deps.tools
         rounds: list[ToolRound] = []
         while True:
-            allow = tools is not None and len(rounds) < self.deps.max_tool_rounds
+            allow = tools is not None and len(rounds) < self.deps.max_tool_rounds and not self._over_budget()
             calls, text = await self._model_round(replace(request, rounds=tuple(rounds), allow_tools=allow))
             if self.progress.stop_reason != "tool_use" or not calls or tools is None:
                 return
             outcomes = await self._run_tools(tools, calls, len(rounds) + 1)
             rounds.append(ToolRound(text, tuple(calls), tuple(o.result for o in outcomes)))
+
+    def _over_budget(self) -> bool:
+        """Every round counts against the daily budget: once this answer has used what was
+        left, the model gets one last round without tools to answer with what it has."""
+        left = self.job.budget_left
+        return left is not None and self.progress.usage.total >= left
 
     async def _model_round(self, request: ModelRequest) -> tuple[list[ToolCall], str]:
         progress = self.progress

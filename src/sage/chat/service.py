@@ -285,6 +285,7 @@ class ChatService:
             ticket=ticket,
             cached=cached,
             cache_key=cache_key,
+            budget_left=max(0, settings.chat_daily_token_budget - used_today),
         )
         run = AnswerRun(job, self._deps())
         self.runs[message_id] = run
