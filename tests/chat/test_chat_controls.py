@@ -160,3 +160,24 @@ async def test_a_stop_sent_while_no_listener_was_subscribed_is_applied_by_the_sw
     finally:
         await cache.close()
     assert received == [{"stop": "m1"}]
+
+
+async def test_deleting_the_chat_on_another_task_cancels_its_answer_at_once(chat_settings, live_server, fake_anthropic):
+    fake_anthropic.queue(Reply(chunks=WORDS, hold_after_chunks=2))
+    settings = chat_settings(chat_orphan_grace_seconds=60)
+    task_a = await live_server(settings)
+    task_b = await live_server(settings)
+    async with task_a.client() as asking, task_b.client() as other:
+        headers = await register(asking)
+        chat_id = await new_chat(asking, headers)
+        async with asking.stream(
+            "POST", f"/api/v1/chats/{chat_id}/messages", json={"content": "go"}, headers=headers
+        ) as response:
+            seen, _items = await _first_deltas(response, 2)
+            await asyncio.wait_for(task_a.runtime.services.chat.controls.listening.wait(), 10)
+            deleted = await other.delete(f"/api/v1/chats/{chat_id}", headers=headers)
+            assert deleted.status_code == 204
+            # the asking client is still reading (and the orphan grace is long): only the
+            # deletion, sent through the control channel, can cut the model call
+            async with asyncio.timeout(20):
+                await fake_anthropic.requests[-1].client_closed.wait()
