@@ -173,7 +173,7 @@ async def test_deleting_the_chat_on_another_task_cancels_its_answer_at_once(chat
         async with asking.stream(
             "POST", f"/api/v1/chats/{chat_id}/messages", json={"content": "go"}, headers=headers
         ) as response:
-            seen, _items = await _first_deltas(response, 2)
+            _seen, _items = await _first_deltas(response, 2)
             await asyncio.wait_for(task_a.runtime.services.chat.controls.listening.wait(), 10)
             deleted = await other.delete(f"/api/v1/chats/{chat_id}", headers=headers)
             assert deleted.status_code == 204
