@@ -8,7 +8,7 @@ from sqlalchemy import text
 
 from sage.chat.repository import search_statement
 from tests.chat.fake_anthropic import Reply
-from tests.chat.support import ask, new_chat, read_all, register
+from tests.chat.support import ask, iter_sse, new_chat, read_all, register
 
 
 async def _post_stream(client, url: str, headers, json=None):
@@ -164,3 +164,24 @@ async def test_search_uses_the_full_text_indexes(chat_settings, live_server):
         plan = "\n".join(row[0] for row in await session.execute(text(f"EXPLAIN {compiled}")))
         await session.rollback()
     assert "ix_chat_messages_search" in plan and "ix_chats_title_search" in plan
+
+
+async def test_a_question_being_answered_on_another_task_cannot_be_edited(chat_settings, live_server, fake_anthropic):
+    fake_anthropic.queue(Reply(chunks=["a ", "b ", "c"], hold_after_chunks=1))
+    settings = chat_settings()
+    task_a = await live_server(settings)
+    task_b = await live_server(settings)
+    async with task_a.client() as asking, task_b.client() as other:
+        headers = await register(asking)
+        chat_id = await new_chat(asking, headers)
+        async with asking.stream(
+            "POST", f"/api/v1/chats/{chat_id}/messages", json={"content": "go"}, headers=headers
+        ) as response:
+            async for item in iter_sse(response):
+                if getattr(item, "event", None) == "message":
+                    question_id = item.data["user_message_id"]
+                    break
+            edited, _ = await _post_stream(
+                other, f"/api/v1/chats/{chat_id}/messages/{question_id}/edit", headers, json={"content": "x"}
+            )
+    assert edited.status_code == 409 and "still being written" in edited.json()["error"]["message"]

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sage.chat import repository as repo
@@ -206,6 +206,10 @@ class ChatService:
             raise Conflict("An answer is still being written in this chat; wait for it or stop it first")
         newest = await repo.last_messages(session, chat_id=chat_id, count=2)
         if newest and newest[0].role == "user":
+            # no stored answer: it may still be written on another task, until its deadline
+            settled = datetime.now(UTC) - timedelta(seconds=self.settings.chat_request_deadline_seconds + 30)
+            if newest[0].created_at > settled:
+                raise Conflict("An answer is still being written in this chat; wait for it or stop it first")
             return None, newest[0]
         if len(newest) == 2 and newest[1].role == "user" and newest[0].reply_to_id == newest[1].id:
             return newest[0], newest[1]
