@@ -59,6 +59,7 @@ class Tool(Generic[ArgsT]):
     description: str
     args: type[ArgsT]
     handler: Callable[[ArgsT, ToolCaller], Awaitable[ToolOutput]]
+    timeout: float | None = None  # seconds; None: the tool box's (SAGE_CHAT_TOOL_TIMEOUT_SECONDS)
 
     def spec(self) -> ToolSpec:
         schema = self.args.model_json_schema()
@@ -120,7 +121,7 @@ class ToolBox:
                 args = tool.args.model_validate(arguments)
             except ValidationError as exc:
                 raise ToolError("Invalid arguments: " + _validation_message(exc)) from None
-            timeout = self.timeout
+            timeout = tool.timeout if tool.timeout is not None else self.timeout
             if deadline is not None:
                 timeout = min(timeout, deadline - asyncio.get_running_loop().time())
             try:

@@ -151,4 +151,5 @@ def calculate_tool() -> Tool[Any]:
         ),
         args=CalculateArgs,
         handler=_calculate,
+        timeout=1.0,  # pure arithmetic on bounded input: anything slower is a bug, not a slow source
     )
