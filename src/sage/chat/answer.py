@@ -15,8 +15,7 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,20 +27,10 @@ from sage.chat.context import ChatContext
 from sage.chat.grounding import GroundingResult, GroundingStats, check_answer
 from sage.chat.limits import QueueTimeout, Ticket
 from sage.chat.outcome import CANCEL_MESSAGES, AnswerRecord, Outcome
-from sage.chat.providers.base import (
-    ChatModel,
-    Finished,
-    ModelRequest,
-    ProviderError,
-    TextDelta,
-    ToolCall,
-    ToolRound,
-    ToolUse,
-    Usage,
-    UsageUpdate,
-)
-from sage.chat.sse import DELTA, ERROR, MESSAGE, TOOL, StreamEvent
+from sage.chat.providers.base import ChatModel, ModelRequest, ProviderError, Usage
+from sage.chat.sse import DELTA, ERROR, MESSAGE, StreamEvent
 from sage.chat.streaming import AnswerChannel, EventLog
+from sage.chat.tool_loop import ModelRounds
 from sage.chat.tools.base import ToolBox, ToolCaller, ToolOutcome
 from sage.observability.metrics import Metrics
 from sage.store.db import Database
@@ -263,60 +252,19 @@ class AnswerRun:
         self.channel.publish(DELTA, {"text": text}, text=text)
 
     async def _generate(self, request: ModelRequest) -> None:
-        """Model rounds until it answers in text: each `tool_use` stop runs the calls and continues.
-
-        The last allowed round (SAGE_CHAT_MAX_TOOL_ROUNDS) offers no tools, so the model
-        must answer with what it has. Usage adds up over rounds; tool time counts toward
-        the answer's deadline (the whole loop runs inside it).
-        """
-        tools = self.deps.tools
-        rounds: list[ToolRound] = []
-        while True:
-            allow = tools is not None and len(rounds) < self.deps.max_tool_rounds and not self._over_budget()
-            calls, text = await self._model_round(replace(request, rounds=tuple(rounds), allow_tools=allow))
-            if self.progress.stop_reason != "tool_use" or not calls or tools is None:
-                return
-            outcomes = await self._run_tools(tools, calls, len(rounds) + 1)
-            rounds.append(ToolRound(text, tuple(calls), tuple(o.result for o in outcomes)))
-
-    def _over_budget(self) -> bool:
-        """Every round counts against the daily budget: once this answer has used what was
-        left, the model gets one last round without tools to answer with what it has."""
-        left = self.job.budget_left
-        return left is not None and self.progress.usage.total >= left
-
-    async def _model_round(self, request: ModelRequest) -> tuple[list[ToolCall], str]:
-        progress = self.progress
-        progress.spent = progress.usage
-        calls: list[ToolCall] = []
-        text: list[str] = []
-        async with aclosing(self.deps.model.stream(request)) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    self._emit(event.text)
-                    text.append(event.text)
-                elif isinstance(event, ToolUse):
-                    calls.append(event.call)
-                elif isinstance(event, UsageUpdate):
-                    progress.usage = _plus(progress.spent, event.usage)
-                elif isinstance(event, Finished):
-                    progress.usage = _plus(progress.spent, event.usage)
-                    progress.stop_reason = event.stop_reason
-        return calls, "".join(text)
-
-    async def _run_tools(self, tools: ToolBox, calls: list[ToolCall], round_no: int) -> list[ToolOutcome]:
-        caller = ToolCaller(user_id=self.job.user_id, now=datetime.now(UTC))
-        outcomes = await asyncio.gather(*(tools.run(call, caller, deadline=self.job.deadline) for call in calls))
-        metrics = self.deps.metrics
-        for outcome in outcomes:
-            data = {**outcome.event(), "round": round_no}
-            event = self.channel.publish(TOOL, data)
-            self.progress.tool_outcomes.append(outcome)
-            self.progress.tool_events.append({**data, "seq": event.seq})
-            status = "error" if outcome.is_error else "ok"
-            metrics.incr("ChatToolCalls", tool=outcome.call.name, status=status)
-            metrics.observe("ChatToolLatency", outcome.duration_ms, tool=outcome.call.name)
-        return list(outcomes)
+        deps = self.deps
+        await ModelRounds(
+            model=deps.model,
+            tools=deps.tools,
+            max_rounds=deps.max_tool_rounds,
+            progress=self.progress,
+            emit=self._emit,
+            publish=self.channel.publish,
+            metrics=deps.metrics,
+            caller=ToolCaller(user_id=self.job.user_id, now=datetime.now(UTC)),
+            deadline=self.job.deadline,
+            budget_left=self.job.budget_left,
+        ).run(request)
 
     async def _replay(self, cached: CachedAnswer) -> None:
         for chunk in cached.chunks:
@@ -471,15 +419,6 @@ class AnswerRun:
         ):
             if count:
                 metrics.incr("TokensUsed", count, kind=kind)
-
-
-def _plus(a: Usage, b: Usage) -> Usage:
-    return Usage(
-        input_tokens=a.input_tokens + b.input_tokens,
-        output_tokens=a.output_tokens + b.output_tokens,
-        cache_read_tokens=a.cache_read_tokens + b.cache_read_tokens,
-        cache_creation_tokens=a.cache_creation_tokens + b.cache_creation_tokens,
-    )
 
 
 # asyncio keeps only weak references to tasks: background work is held here until it ends
