@@ -1,5 +1,5 @@
 // Chats: the list, one conversation, and a question answered as a stream of
-// `message` / `delta` / `done` / `error` events (see sse.js for why fetch, not EventSource).
+// `message` / `delta` / `tool` / `done` / `error` events (see sse.js for why fetch, not EventSource).
 
 import { ApiError, json, request } from "./api.js";
 import { readEventStream } from "./sse.js";
@@ -113,6 +113,9 @@ async function ask(content) {
         answer.classList.remove("pending");
         text.textContent += data.text;
         answer.scrollIntoView({ block: "end" });
+      } else if (event.type === "tool") {
+        // "looked up BTC/USDT 1h candles ...": shown while the model works with the result
+        note(answer, `${data.is_error ? "could not use" : "used"} ${data.name}: ${data.summary}`, data.is_error);
       } else if (event.type === "done") {
         answer.classList.remove("pending");
         note(answer, describeDone(data));
