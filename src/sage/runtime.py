@@ -27,6 +27,8 @@ from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
 from sage.chat.providers import build_model
 from sage.chat.service import ChatService
+from sage.chat.tools.toolbox import build_toolbox
+from sage.market.history import CandleHistory
 from sage.market.ingest import Ingestor
 from sage.market.reader import MarketReader
 from sage.market.service import MarketService
@@ -133,6 +135,15 @@ class Runtime:
             model=build_model(settings),
             market=prices,
             portfolio=portfolio,
+            tools=build_toolbox(
+                prices=prices,
+                candles=CandleHistory(db, market.service.exchanges),
+                fear_greed=market.service,
+                portfolio=portfolio,
+                alerts=price_alerts,
+                history_days=settings.candle_retention_days,
+                timeout=settings.chat_tool_timeout_seconds,
+            ),
         )
         stack.push_async_callback(chat.close)
         alert_rules = start_alert_rules(

@@ -177,6 +177,9 @@ class Settings(BaseSettings):
     chat_daily_token_budget: int = Field(default=200_000, ge=1)
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
+    chat_max_tool_rounds: int = Field(default=6, ge=0)  # model rounds that may call tools per answer
+    chat_tool_timeout_seconds: float = Field(default=5.0, gt=0)  # one tool call (also bounded by the deadline)
+    chat_orphan_grace_seconds: float = Field(default=60.0, ge=0)  # an answer whose readers left keeps running
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     # Pause between the offline model's chunks: 0 answers at once; a few ms shows streaming
     # as a real model does (the browser tests use it to stop and reload mid-answer).

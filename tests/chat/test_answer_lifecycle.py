@@ -25,11 +25,12 @@ async def test_the_model_gets_the_live_context_history_and_the_users_portfolio(
         await ask(client, headers, chat_id, "How is ETH?")
         await ask(client, headers, chat_id, "And my portfolio?")
     first, second = (r.body for r in fake_anthropic.requests)
-    assert "ETH/USDT: 3,456.78 USDT, 24h change -1.25% (as of 2026-11-22 09:59:58 UTC)" in first["system"]
-    assert "BTC/USDT" not in first["system"].split("<market_context>")[1].split("Crypto Fear")[0]
-    assert "Crypto Fear & Greed Index: 72 (Greed)" in first["system"]
-    assert "- BTC/USDT: quantity 0.5, average cost 60,000.00, price 97,250.50" in second["system"]
-    assert "Never state a figure you were not given" in second["system"]
+    (static, live), (_, live2) = first["system"], second["system"]
+    assert "ETH/USDT: 3,456.78 USDT, 24h change -1.25% (as of 2026-11-22 09:59:58 UTC)" in live["text"]
+    assert "BTC/USDT" not in live["text"].split("<market_context>")[1].split("Crypto Fear")[0]
+    assert "Crypto Fear & Greed Index: 72 (Greed)" in live["text"]
+    assert "- BTC/USDT: quantity 0.5, average cost 60,000.00, price 97,250.50" in live2["text"]
+    assert "State only figures that appear in the context" in static["text"]
     assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
     assert second["messages"][-1]["content"] == "And my portfolio?"
 

@@ -111,6 +111,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chats/search": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Search Chats
+         * @description Full-text search in the user's chat titles and messages (PostgreSQL, GIN-indexed), best first.
+         */
+        get: operations["search_chats_api_v1_chats_search_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chats/{chat_id}": {
         parameters: {
             query?: never;
@@ -154,6 +174,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/chats/{chat_id}/messages/{message_id}/edit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Edit
+         * @description Replace the chat's last question (`message_id`) and answer it; the previous exchange
+         *     stays as a version of the turn. 409 for any other message or while an answer is running.
+         */
+        post: operations["edit_api_v1_chats__chat_id__messages__message_id__edit_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chats/{chat_id}/messages/{message_id}/regenerate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Regenerate
+         * @description A new answer to the chat's last question (`message_id`: its latest answer), bypassing
+         *     the answer cache; the earlier answer stays as a version. 409 for any other message.
+         */
+        post: operations["regenerate_api_v1_chats__chat_id__messages__message_id__regenerate_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chats/{chat_id}/messages/{message_id}/stop": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Stop
+         * @description Stop an answer in progress, on whichever API task generates it. 404 when there is no
+         *     such answer in progress; 409 when it has already finished.
+         */
+        post: operations["stop_api_v1_chats__chat_id__messages__message_id__stop_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/chats/{chat_id}/messages/{message_id}/stream": {
         parameters: {
             query?: never;
@@ -167,6 +250,26 @@ export interface paths {
          *     query for clients that cannot set headers); a finished answer is served from storage.
          */
         get: operations["resume_api_v1_chats__chat_id__messages__message_id__stream_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/chats/{chat_id}/messages/{message_id}/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Versions
+         * @description Every version of the turn `message_id` belongs to (edited questions, regenerated answers).
+         */
+        get: operations["versions_api_v1_chats__chat_id__messages__message_id__versions_get"];
         put?: never;
         post?: never;
         delete?: never;
@@ -519,6 +622,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/users/me/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Usage
+         * @description Today's chat tokens against SAGE_CHAT_DAILY_TOKEN_BUDGET.
+         */
+        get: operations["usage_api_v1_users_me_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/health": {
         parameters: {
             query?: never;
@@ -795,10 +918,25 @@ export interface components {
             role: string;
             /** Seq */
             seq: number;
-            /** Status */
+            /**
+             * Status
+             * @description `complete`, `incomplete`, `stopped` or `error`
+             */
             status: string;
+            /**
+             * Superseded At
+             * @description Set on earlier versions of a turn (replaced by regenerate or edit)
+             */
+            superseded_at?: string | null;
             /** Unverified */
             unverified?: components["schemas"]["UnverifiedFigure"][];
+            /**
+             * Usage
+             * @description The tokens this answer used (every model round; cache reads and writes apart).
+             */
+            readonly usage: {
+                [key: string]: unknown;
+            } | null;
         };
         /** MessagePage */
         MessagePage: {
@@ -809,6 +947,14 @@ export interface components {
              * @description Pass as `before` to load the older page; null when none is left
              */
             next_before: number | null;
+        };
+        /** MessageVersions */
+        MessageVersions: {
+            /**
+             * Items
+             * @description Every version of the turn: questions and answers, oldest first
+             */
+            items: components["schemas"]["MessageOut"][];
         };
         /** PerformanceOut */
         PerformanceOut: {
@@ -1019,6 +1165,46 @@ export interface components {
             /** Password */
             password: string;
         };
+        /** SearchHit */
+        SearchHit: {
+            /**
+             * Chat Id
+             * Format: uuid
+             */
+            chat_id: string;
+            /**
+             * Message Id
+             * @description null when the chat's title matched
+             */
+            message_id: string | null;
+            /** Role */
+            role: string | null;
+            /**
+             * Snippet
+             * @description The matching text with the matched words in <b>...</b>
+             */
+            snippet: string;
+            /** Title */
+            title: string;
+        };
+        /** SearchResults */
+        SearchResults: {
+            /** Items */
+            items: components["schemas"]["SearchHit"][];
+        };
+        /** StopOut */
+        StopOut: {
+            /**
+             * Message Id
+             * Format: uuid
+             */
+            message_id: string;
+            /**
+             * Status
+             * @description `stopping`: the answer's task was told; it saves the partial answer as `stopped`
+             */
+            status: string;
+        };
         /** SummaryOut */
         SummaryOut: {
             /**
@@ -1220,6 +1406,36 @@ export interface components {
             subject?: string | null;
             /** Text */
             text: string;
+        };
+        /** UsageOut */
+        UsageOut: {
+            /** Cache Read Tokens */
+            cache_read_tokens: number;
+            /** Daily Budget */
+            daily_budget: number;
+            /**
+             * Day
+             * @description The UTC day counted
+             */
+            day: string;
+            /**
+             * Input Tokens
+             * @description Uncached input plus cache writes
+             */
+            input_tokens: number;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Remaining */
+            remaining: number;
+            /** Requests */
+            requests: number;
+            /** Resets At */
+            resets_at: string;
+            /**
+             * Tokens Used
+             * @description Every token processed today (input, output, cache reads), as the budget counts
+             */
+            tokens_used: number;
         };
         /** UserOut */
         UserOut: {
@@ -1561,6 +1777,39 @@ export interface operations {
             };
         };
     };
+    search_chats_api_v1_chats_search_get: {
+        parameters: {
+            query: {
+                /** @description Words to find (web-search syntax: "phrase", -word, or) */
+                q: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SearchResults"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_chat_api_v1_chats__chat_id__get: {
         parameters: {
             query?: never;
@@ -1706,13 +1955,113 @@ export interface operations {
             };
         };
         responses: {
-            /** @description `text/event-stream`: events `message`, `delta`, `done`, `error`, each with an id; keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS. */
+            /** @description `text/event-stream`: events `message`, `delta`, `tool`, `done`, `error`, each with an id; keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    edit_api_v1_chats__chat_id__messages__message_id__edit_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MessageIn"];
+            };
+        };
+        responses: {
+            /** @description `text/event-stream`: events `message`, `delta`, `tool`, `done`, `error`, each with an id; keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    regenerate_api_v1_chats__chat_id__messages__message_id__regenerate_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `text/event-stream`: events `message`, `delta`, `tool`, `done`, `error`, each with an id; keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    stop_api_v1_chats__chat_id__messages__message_id__stop_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["StopOut"];
                 };
             };
             /** @description Validation Error */
@@ -1742,13 +2091,45 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description `text/event-stream`: events `message`, `delta`, `done`, `error`, each with an id; keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS. */
+            /** @description `text/event-stream`: events `message`, `delta`, `tool`, `done`, `error`, each with an id; keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS. */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     "text/event-stream": string;
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    versions_api_v1_chats__chat_id__messages__message_id__versions_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                chat_id: string;
+                message_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageVersions"];
                 };
             };
             /** @description Validation Error */
@@ -2520,6 +2901,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UserOut"];
+                };
+            };
+        };
+    };
+    usage_api_v1_users_me_usage_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
                 };
             };
         };

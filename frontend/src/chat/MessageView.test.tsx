@@ -12,6 +12,7 @@ const stored = (over: Partial<Message>): Message => ({
   status: "complete",
   reply_to_id: "u1",
   metadata: {},
+  usage: null,
   created_at: "2026-01-01T00:00:00Z",
   ...over,
 });

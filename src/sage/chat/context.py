@@ -136,25 +136,9 @@ class ChatContext:
         return lines
 
     def system_prompt(self) -> str:
+        """The live part of the system prompt (after the cached static instructions)."""
         data = "\n".join(self.data_lines())
-        return (
-            "You are Sage, an assistant for crypto-market investors. You answer questions about the "
-            "crypto market using the live data below, which Sage collected for this question.\n\n"
-            f"Current time: {fmt_time(self.generated_at)}\n\n"
-            "<market_context>\n"
-            f"{data}\n"
-            "</market_context>\n\n"
-            "Rules:\n"
-            "- State only figures (prices, percentages, index values, amounts, dates) that appear in the "
-            "market context above or in the user's own message. Never state a figure you were not given, "
-            "and do not compute new figures from them; rounding a given figure is fine.\n"
-            "- If the user asks for data that is not in the context (another coin, a forecast, older "
-            "history), say that you do not have that data right now instead of guessing.\n"
-            "- Say when the data is from (the 'as of' time), and warn when a price is marked STALE or "
-            "the exchanges disagree.\n"
-            "- This is market information, not financial advice. Be concise. Answer in the language "
-            "of the user's message."
-        )
+        return f"Current time: {fmt_time(self.generated_at)}\n\n<market_context>\n{data}\n</market_context>"
 
     # -- grounding ------------------------------------------------------------------------------------
     def facts(self) -> Facts:

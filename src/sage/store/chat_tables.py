@@ -54,7 +54,7 @@ class ChatMessage(Base):
     )
     role: Mapped[str] = mapped_column(String(16), nullable=False)  # user | assistant
     content: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # complete | incomplete | error
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # complete | incomplete | stopped | error
     reply_to_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     # provider, model, offline, cached, usage, latency_ms, grounding, unverified_claims, context
     meta: Mapped[dict[str, Any]] = mapped_column(
@@ -65,12 +65,27 @@ class ChatMessage(Base):
         JSONB, nullable=False, default=list, server_default=text("'[]'::jsonb")
     )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    # set when a regenerated answer or an edited question replaced this message; the
+    # conversation (list, history) shows only messages where it is NULL, versions show all
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_chat_messages_chat_id_seq", "chat_id", "seq"),
         CheckConstraint("role IN ('user', 'assistant')", name="role"),
-        CheckConstraint("status IN ('complete', 'incomplete', 'error')", name="status"),
+        CheckConstraint("status IN ('complete', 'incomplete', 'stopped', 'error')", name="status"),
     )
+
+
+# full-text search over titles and messages (revision 0009_chat_tools); queries use the same expression
+SEARCH_CONFIG = "simple"
+Index(
+    "ix_chat_messages_search",
+    func.to_tsvector(text(f"'{SEARCH_CONFIG}'::regconfig"), ChatMessage.content),
+    postgresql_using="gin",
+)
+Index(
+    "ix_chats_title_search", func.to_tsvector(text(f"'{SEARCH_CONFIG}'::regconfig"), Chat.title), postgresql_using="gin"
+)
 
 
 class ChatTokenUsage(Base):

@@ -36,6 +36,7 @@ from sage.chat.mentions import COIN_ALIASES, WELL_KNOWN_TICKERS
 _UNIT_AFTER = re.compile(
     r"^[\s\-]?(?:h|hr|hrs|hours?|d|days?|w|wks?|weeks?|mo|months?|y|yrs?|years?|mins?|minutes?|m|s|secs?|seconds?"
     r"|x|st|nd|rd|th|candles?|bars?|times?)(?![A-Za-z])"
+    r"|^\s\d+[mhdw]\s(?:candles?|bars?)\b"  # "48 1h bars": a count of bars of an interval
     r"|^\s?(?:시간|일|주|개월|달|년|분|초|개|명|건|회|가지|위|번|종목?|배|차례)",
     re.IGNORECASE,
 )
@@ -247,6 +248,7 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
     mentions = subject_mentions(answer, facts)
     numbers = find_numbers(answer)
     scale_spans = [(m.start(), m.end()) for m in _INDEX_SCALE.finditer(answer)]
+    scale_spans += _restated_expressions(answer, facts)
     spans = sentences(answer)
     supposed = _premises(numbers, answer, spans, coins)
     levels = _levels(numbers, answer, spans)
@@ -297,6 +299,19 @@ def check_answer(answer: str, facts: Facts, *, question: str = "") -> GroundingR
     claims += _label_claims(answer, spans, mentions, bound, facts, scale_spans)
     claims += _date_claims(answer, spans, mentions, facts)
     return GroundingResult(claims=tuple(sorted(claims, key=lambda c: c.start)), user_numbers_ignored=ignored)
+
+
+def _restated_expressions(answer: str, facts: Facts) -> list[tuple[int, int]]:
+    """Where the answer writes out a `calculate` expression as it was evaluated: its operands
+    are inputs the result was computed from, and the result itself is checked on its own."""
+    found: list[tuple[int, int]] = []
+    for fact in facts.calculations():
+        expression = fact.subject.key
+        start = answer.find(expression)
+        while expression and start >= 0:
+            found.append((start, start + len(expression)))
+            start = answer.find(expression, start + 1)
+    return found
 
 
 def _scope(facts: Facts, sentence: str, year: int | None) -> Facts:

@@ -1,7 +1,7 @@
 """the unverified figures of an assistant message (grounding v2 spans)
 
 Revision ID: 0010_grounding_spans
-Revises: 0007_portfolio_ledger
+Revises: 0009_chat_tools
 Create Date: 2026-12-05
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010_grounding_spans"
-down_revision: str | None = "0007_portfolio_ledger"
+down_revision: str | None = "0009_chat_tools"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
