@@ -101,7 +101,8 @@ async def pipeline_seconds(exchange: str, frames: list[bytes], cache: Any) -> fl
 
 async def throughput(n: int, valkey_url: str, rounds: int) -> list[tuple[str, float, float, float]]:
     """Best of `rounds`, raw and pipeline runs interleaved so both see the same machine load."""
-    from sage.store.cache import Cache, create_backend
+    from sage.store.cache import Cache
+    from sage.store.cache_setup import create_backend
 
     memory_cache = Cache(create_backend(None))
     valkey_cache = Cache(create_backend(valkey_url), prefix="bench:")
@@ -228,7 +229,8 @@ async def latency(seconds: float, valkey_url: str) -> dict[str, Any]:
     from sage.market.live import ExchangeFeedRunner, RunnerOptions
     from sage.market.pipeline import MarketPipeline, ticks_channel
     from sage.observability.metrics import Metrics
-    from sage.store.cache import Cache, create_backend
+    from sage.store.cache import Cache
+    from sage.store.cache_setup import create_backend
 
     ctx = mp.get_context("spawn")
     cache = Cache(create_backend(valkey_url), prefix="bench:")

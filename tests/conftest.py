@@ -25,10 +25,14 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from sage.app import create_app
+from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.ops import schema
+from sage.ops.pgtools import with_database
 from sage.settings import Settings
 from sage.store.db import libpq_url
+from tests.notify.fake_discord import FakeDiscord
+from tests.support.api import register_and_login
 from tests.support.servers import MissingTool, PostgresProcess, ValkeyProcess
 
 TEMPLATE_DB = "sage_test_template"
@@ -69,13 +73,6 @@ def no_network_beyond_loopback() -> Iterator[None]:
     socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
 
 
-def _with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(libpq_url(url))
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A PostgreSQL server URL (maintenance database) for the whole session."""
@@ -110,7 +107,7 @@ def valkey_server_url() -> Iterator[str]:
 
 
 async def _admin(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(_with_database(url, "postgres"))
+    return await asyncpg.connect(with_database(url, "postgres"))
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +118,7 @@ async def template_database(pg_server_url: str) -> str:
         await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
     finally:
         await conn.close()
-    await schema.upgrade(_with_database(pg_server_url, TEMPLATE_DB))
+    await schema.upgrade(with_database(pg_server_url, TEMPLATE_DB))
     return TEMPLATE_DB
 
 
@@ -139,7 +136,7 @@ async def fresh_database(pg_server_url: str) -> AsyncIterator[Callable[..., Any]
         finally:
             await conn.close()
         created.append(name)
-        return _with_database(pg_server_url, name)
+        return with_database(pg_server_url, name)
 
     yield make
     conn = await _admin(pg_server_url)
@@ -196,9 +193,18 @@ def metrics() -> Metrics:
 
 
 @pytest.fixture
-async def app_client(settings: Settings, metrics: Metrics) -> AsyncIterator[httpx.AsyncClient]:
+def market_reader() -> MarketReader | None:
+    """The source of prices for portfolio, chat and alerts: None is the real market service;
+    a test module overrides this fixture to bring its own prices."""
+    return None
+
+
+@pytest.fixture
+async def app_client(
+    settings: Settings, metrics: Metrics, market_reader: MarketReader | None
+) -> AsyncIterator[httpx.AsyncClient]:
     """The real app (lifespan run) over an in-process ASGI transport."""
-    app = create_app(settings, metrics=metrics)
+    app = create_app(settings, metrics=metrics, market_reader=market_reader)
     async with LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager:
         transport = httpx.ASGITransport(app=manager.app, client=("127.0.0.1", 50000))
         async with httpx.AsyncClient(transport=transport, base_url="http://sage.test") as client:
@@ -206,19 +212,17 @@ async def app_client(settings: Settings, metrics: Metrics) -> AsyncIterator[http
             yield client
 
 
-async def register_and_login(
-    client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery"
-) -> dict[str, str]:
-    """Helper for tests: a new user; returns the login response plus the email."""
-    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
-    response = await client.post("/api/v1/auth/register", json={"email": email, "password": password})
-    assert response.status_code == 201, response.text
-    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return {**response.json(), "email": email}
-
-
 @pytest.fixture
 async def auth_headers(app_client: httpx.AsyncClient) -> dict[str, str]:
     tokens = await register_and_login(app_client)
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    """A local Discord webhook server (tests/notify/fake_discord.py)."""
+    fake = FakeDiscord().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -17,13 +17,18 @@ from sage.api.openapi import install_openapi
 from sage.api.router import api_router
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
+from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.observability.setup import configure_observability
 from sage.runtime import Runtime
 from sage.settings import Settings, load_settings
 
 
-def create_app(settings: Settings | None = None, *, metrics: Metrics | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, *, metrics: Metrics | None = None, market_reader: MarketReader | None = None
+) -> FastAPI:
+    """The app; the composition root (`Runtime.start`) builds its services in the lifespan.
+    `market_reader` substitutes the source of prices (tests that bring their own)."""
     settings = settings or load_settings()
     settings.check_production()
     metrics = metrics or Metrics()
@@ -32,7 +37,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.runtime = await Runtime.start(settings, stack, metrics=metrics)
+            app.state.runtime = await Runtime.start(settings, stack, metrics=metrics, market_reader=market_reader)
             yield
 
     app = FastAPI(
@@ -75,5 +80,5 @@ def app_from_env() -> FastAPI:
     from sage.observability.logging import configure_logging
 
     settings = load_settings()
-    configure_logging(settings.log_level, json=settings.log_json if settings.log_json is not None else True)
+    configure_logging(settings.log_level, json=settings.log_json)
     return create_app(settings)

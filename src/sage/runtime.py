@@ -1,38 +1,72 @@
-"""Everything one Sage process holds, started and stopped in order.
+"""The composition root: everything one Sage process holds, built in dependency order.
 
 `Runtime.start()` resolves the embedded default (embedded PostgreSQL with migrations
-applied, in-process cache) or connects to the configured services. Domains that need
-background work (market ingestion, notifier queues, alert rules) register start/stop
-hooks here so the app factory stays free of business logic.
+applied, in-process cache) or connects to the configured services, then builds each domain
+from exactly what it needs, in the order their dependencies require:
+
+    stores (PostgreSQL, cache, rate limiter, auth)
+      -> observability (notifier, active users: every later domain may notify)
+      -> market (service; the ingestor too in the embedded default)
+      -> portfolio, price alerts (+ their checker loop), chat
+      -> the alert-rule runner (its daily summary reads the portfolio and the market)
+
+Cleanups go on one exit stack, so shutdown runs in reverse: the chat stops before the
+market, and the notifier closes after everything that may still raise an alert. Nothing
+else in the code base wires services together; routers read them through `sage.api.deps`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from sage.alerts.checker import start_price_alert_checks
+from sage.alerts.service import PriceAlertService
 from sage.auth.denylist import AccessDenylist
 from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
+from sage.chat.providers import build_model
+from sage.chat.service import ChatService
+from sage.chat.tools.toolbox import build_toolbox
+from sage.market.history import CandleHistory
+from sage.market.ingest import Ingestor
+from sage.market.reader import MarketReader
+from sage.market.service import MarketService
+from sage.market.startup import start_market
+from sage.notify import Notifier
+from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
+from sage.observability.portfolio_summary import portfolio_source
+from sage.observability.service import AlertRuleRunner, start_alert_rules, start_observability
 from sage.ops import schema
+from sage.portfolio.service import PortfolioService
+from sage.portfolio.symbols import MarketSymbols
 from sage.settings import Settings
-from sage.store.cache import TTL, Cache, create_backend
+from sage.store.cache import Cache
+from sage.store.cache_setup import build_cache
 from sage.store.db import Database, create_engine
 from sage.store.embedded_pg import EmbeddedPostgres, start_embedded_postgres
 from sage.store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-Hook = Callable[["Runtime", AsyncExitStack], Awaitable[None]]
-# Domain start-up hooks, in order. Each may push its own cleanup onto the exit stack.
-START_HOOKS: list[Hook] = []
+
+@dataclass(frozen=True)
+class Services:
+    """The domain services of one process, typed; routers reach them through `sage.api.deps`."""
+
+    notifier: Notifier
+    active_users: ActiveUsers
+    market: MarketService
+    ingestor: Ingestor | None  # only where ingestion runs in-process (the embedded default)
+    portfolio: PortfolioService
+    price_alerts: PriceAlertService
+    chat: ChatService
+    alert_rules: AlertRuleRunner
 
 
-@dataclass
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
     db: Database
@@ -41,11 +75,20 @@ class Runtime:
     auth: AuthService
     limiter: RateLimiter
     database_url: str
+    services: Services
     embedded_pg: EmbeddedPostgres | None = None
-    services: dict[str, Any] = field(default_factory=dict)  # domain services by name
 
     @classmethod
-    async def start(cls, settings: Settings, stack: AsyncExitStack, *, metrics: Metrics | None = None) -> Runtime:
+    async def start(
+        cls,
+        settings: Settings,
+        stack: AsyncExitStack,
+        *,
+        metrics: Metrics | None = None,
+        market_reader: MarketReader | None = None,
+    ) -> Runtime:
+        """Build the process. `market_reader` replaces the market service as the source of
+        prices for the portfolio, chat and alerts (tests that bring their own prices)."""
         metrics = metrics or Metrics()
         embedded: EmbeddedPostgres | None = None
         url = settings.database_url
@@ -57,32 +100,80 @@ class Runtime:
             await schema.upgrade(url)
         db = Database(create_engine(settings, url))
         stack.push_async_callback(db.dispose)
-        backend = create_backend(settings.valkey_url, timeout=settings.valkey_timeout_seconds)
-        ttl = TTL(
-            market_price=settings.cache_ttl_market_price,
-            fear_greed=settings.cache_ttl_fear_greed,
-            user_chat_list=settings.cache_ttl_user_chat_list,
-            ai_response=settings.cache_ttl_ai_response,
-        )
-        cache = Cache(backend, ttl=ttl, on_error=lambda: metrics.incr("ValkeyErrors"))
+        cache = build_cache(settings, on_error=lambda: metrics.incr("ValkeyErrors"))
         stack.push_async_callback(cache.close)
         codec = TokenCodec(
             settings.secret_value("jwt_secret") or "",
             access_ttl=settings.jwt_access_ttl_seconds,
             refresh_ttl=settings.jwt_refresh_ttl_seconds,
         )
-        runtime = cls(
+        limiter = RateLimiter(cache)
+
+        observability = await start_observability(settings, cache, metrics, stack)
+        market = await start_market(settings, cache, db, metrics, stack)
+        prices: MarketReader = market_reader or market.service
+        portfolio = PortfolioService(
+            db,
+            prices,
+            MarketSymbols(prices, settings.symbols),  # the lead swaps in the market's SymbolCatalog
+            fee_rate=settings.portfolio_fee_rate,
+            starting_cash=settings.portfolio_starting_cash,
+        )
+        price_alerts = PriceAlertService(db, metrics)
+        start_price_alert_checks(
+            price_alerts,
+            prices,
+            observability.notifier,
+            interval=settings.market_alert_check_seconds,
+            stack=stack,
+        )
+        chat = ChatService(
+            settings=settings,
+            db=db,
+            cache=cache,
+            metrics=metrics,
+            limiter=limiter,
+            model=build_model(settings),
+            market=prices,
+            portfolio=portfolio,
+            tools=build_toolbox(
+                prices=prices,
+                candles=CandleHistory(db, market.service.exchanges),
+                fear_greed=market.service,
+                portfolio=portfolio,
+                alerts=price_alerts,
+                history_days=settings.candle_retention_days,
+                timeout=settings.chat_tool_timeout_seconds,
+            ),
+        )
+        stack.push_async_callback(chat.close)
+        alert_rules = start_alert_rules(
+            settings,
+            db,
+            cache,
+            metrics,
+            observability,
+            {"portfolio": portfolio_source(portfolio)},
+            stack,
+        )
+        services = Services(
+            notifier=observability.notifier,
+            active_users=observability.active_users,
+            market=market.service,
+            ingestor=market.ingestor,
+            portfolio=portfolio,
+            price_alerts=price_alerts,
+            chat=chat,
+            alert_rules=alert_rules,
+        )
+        return cls(
             settings=settings,
             db=db,
             cache=cache,
             metrics=metrics,
             auth=AuthService(db, codec, AccessDenylist(cache)),
-            limiter=RateLimiter(cache),
+            limiter=limiter,
             database_url=url,
+            services=services,
             embedded_pg=embedded,
         )
-        import sage.hooks  # noqa: F401  (registers domain hooks)
-
-        for hook in START_HOOKS:
-            await hook(runtime, stack)
-        return runtime

@@ -10,10 +10,10 @@ from decimal import Decimal
 
 import httpx
 
-from sage.alerts.service import AlertService
+from sage.alerts.service import PriceAlertService
 from sage.observability.metrics import Metrics
 from sage.store.db import Database, create_engine
-from tests.conftest import register_and_login
+from tests.support.api import register_and_login
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ async def test_an_alert_fires_once_even_when_several_processes_evaluate(
     await _create(app_client, auth_headers, symbol="BTC/USDT", condition="above", threshold="90000")
     await _create(app_client, auth_headers, symbol="BTC/USDT", condition="below", threshold="50000")
     metrics = Metrics()
-    services = [AlertService(Database(create_engine(settings, settings.database_url)), metrics) for _ in range(4)]
+    services = [PriceAlertService(Database(create_engine(settings, settings.database_url)), metrics) for _ in range(4)]
     prices = Prices(Price("BTC/USDT", Decimal("91000")))
     results = await asyncio.gather(*(s.evaluate(prices) for s in services))
     fired = [f for batch in results for f in batch]
@@ -95,7 +95,7 @@ async def test_stale_or_diverged_prices_never_fire_an_alert(
 ) -> None:
     await _create(app_client, auth_headers, symbol="BTC/USDT", condition="below", threshold="60000")
     await _create(app_client, auth_headers, symbol="ETH/USDT", condition="below", threshold="3000")
-    service = AlertService(Database(create_engine(settings, settings.database_url)), Metrics())
+    service = PriceAlertService(Database(create_engine(settings, settings.database_url)), Metrics())
     prices = Prices(Price("BTC/USDT", Decimal("10"), stale=True), Price("ETH/USDT", Decimal("10"), diverged=True))
     assert await service.evaluate(prices) == []
     await service.db.dispose()

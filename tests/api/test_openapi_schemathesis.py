@@ -89,7 +89,7 @@ def _settings(data_dir: Path, database_url: str, valkey_url: str | None) -> Sett
 
 @pytest.fixture(scope="module")
 async def api_database(pg_server_url: str, template_database: str) -> AsyncIterator[str]:
-    from tests.conftest import _with_database
+    from sage.ops.pgtools import with_database as _with_database
 
     name = f"sage_st_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(_with_database(pg_server_url, "postgres"))
@@ -175,7 +175,7 @@ class OwnSessionToken(UserToken):
 )
 def test_every_operation_is_what_the_openapi_document_says(case: Any, live_api: LiveAPI) -> None:
     if not _is_endless_stream(case):
-        case.call_and_validate(base_url=live_api.base_url, timeout=30)
+        case.call_and_validate(base_url=live_api.base_url, timeout=30, excluded_checks=_excluded(case))
         return
     # The live market stream never ends: schemathesis reads an event stream until it goes quiet
     # for the read timeout, so a short one checks what it answered up to then. Should the first
@@ -189,6 +189,15 @@ def test_every_operation_is_what_the_openapi_document_says(case: Any, live_api: 
             if read_timeout >= 16:
                 raise
             read_timeout *= 2
+
+
+def _excluded(case: Any) -> list[Any]:
+    """The deprecated `/portfolio/...` aliases book against the market: a well-formed symbol the
+    market has never listed is refused with a 422 naming it, a rule no schema can state (the
+    market's list changes at run time). Every other check still runs on them."""
+    if case.path.startswith("/api/v1/portfolio/"):
+        return [schemathesis.checks.positive_data_acceptance]
+    return []
 
 
 def _is_endless_stream(case: Any) -> bool:

@@ -157,7 +157,7 @@ class LiveServer:
 
 async def start_live_server(settings: Settings, *, market: Any = None, metrics: Metrics | None = None) -> LiveServer:
     """The real app under uvicorn on 127.0.0.1, in this event loop (so tests can reach its runtime)."""
-    app = create_app(settings, metrics=metrics or Metrics())
+    app = create_app(settings, metrics=metrics or Metrics(), market_reader=market)
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", timeout_graceful_shutdown=5
@@ -169,14 +169,11 @@ async def start_live_server(settings: Settings, *, market: Any = None, metrics: 
             if task.done():
                 task.result()
             await asyncio.sleep(0.02)
-    live = LiveServer(app, port, server, task)
-    if market is not None:
-        live.runtime.services["market"] = market
-    return live
+    return LiveServer(app, port, server, task)
 
 
 async def register(client: httpx.AsyncClient) -> dict[str, str]:
-    from tests.conftest import register_and_login
+    from tests.support.api import register_and_login
 
     tokens = await register_and_login(client)
     return {"Authorization": f"Bearer {tokens['access_token']}"}

@@ -11,8 +11,8 @@ import pytest
 
 from sage.chat.context import ContextBuilder, mentioned_symbols
 from sage.portfolio.service import summarize
-from sage.store.chat_tables import PortfolioPosition
 from tests.chat.support import FakeMarket, Quote, Reading
+from tests.portfolio.support import Position as PortfolioPosition
 
 KNOWN = ["BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "BNB/USDT", "DOGE/USDT"]
 CLOCK = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
@@ -37,9 +37,7 @@ def test_mentioned_symbols(question, symbols):
 
 
 def _builder(market: FakeMarket | None, portfolio=None) -> ContextBuilder:
-    return ContextBuilder(
-        market=lambda: market, portfolio=portfolio, top_symbols=["BTC/USDT", "ETH/USDT"], clock=lambda: CLOCK
-    )
+    return ContextBuilder(market=market, portfolio=portfolio, top_symbols=["BTC/USDT", "ETH/USDT"], clock=lambda: CLOCK)
 
 
 async def test_the_context_holds_the_mentioned_symbols_else_the_top_ones():
@@ -56,7 +54,7 @@ async def test_the_prompt_carries_prices_changes_index_times_and_the_rule_on_fig
     assert "BTC/USDT: 97,250.50 USDT, 24h change +2.31% (as of 2026-11-22 09:59:58 UTC)" in prompt
     assert "Fear & Greed Index: 72 (Greed) (as of 2026-11-22 09:59:58 UTC" in prompt
     assert "Current time: 2026-11-22 10:00:00 UTC" in prompt
-    assert "Never state a figure you were not given" in prompt
+    assert "Rules" not in prompt and "<market_context>" in prompt  # only live data: the rules are cached apart
 
 
 async def test_stale_and_diverged_prices_are_flagged_and_missing_symbols_named():
@@ -95,8 +93,8 @@ async def test_the_portfolio_summary_is_in_the_prompt_when_the_user_has_one():
         in prompt
     )
     assert "Portfolio total: value 55,538.81, cost 38,000.00, P&L +17,538.81 (+46.15%)" in prompt
-    labels = {f.label for f in context.facts}
-    assert {"portfolio value", "BTC/USDT P&L", "ETH/USDT quantity"} <= labels
+    labels = {f.label for f in context.facts()}
+    assert {"portfolio value", "position:BTC/USDT pnl", "position:ETH/USDT quantity"} <= labels
 
 
 async def test_the_fingerprint_ignores_ticks_below_the_stated_precision_but_not_real_moves():

@@ -37,7 +37,8 @@ async def test_the_same_question_on_the_same_context_is_answered_from_the_cache_
     assert done["cached"] is True
     assert done["usage"]["input_tokens"] == 0 and done["usage"]["output_tokens"] == 0
     rows = await _usage_rows(server)
-    assert [(r.input_tokens, r.output_tokens, r.requests) for r in rows] == [(500, 9, 1)]
+    prefix = fake_anthropic.requests[0].cache_creation
+    assert [(r.input_tokens, r.output_tokens, r.requests) for r in rows] == [(500 + prefix, 9, 1)]
     async with server.runtime.db.session() as session:
         stored = (
             await session.execute(
@@ -134,7 +135,7 @@ async def test_a_queued_question_waits_for_a_permit_and_then_streams(chat_settin
     gate = asyncio.Event()
     fake_anthropic.queue(Reply(chunks=["first"], gate=gate, gate_after_chunks=0), Reply(chunks=["second"]))
     server = await live_server(chat_settings(llm_max_concurrency=1, llm_queue_size=5))
-    chat = server.runtime.services["chat"]
+    chat = server.runtime.services.chat
     async with server.client() as client:
         headers = await register(client)
         chat_id = await new_chat(client, headers)

@@ -81,7 +81,7 @@ async def test_a_reconnect_on_another_task_follows_through_valkey_and_keeps_the_
             seen = await _read_until(items, 3)
             message_id = seen.named("message")[0].data["assistant_message_id"]
             resumed_task = asyncio.create_task(_resume(second, headers, chat_id, message_id, seen.events[-1].id))
-            chat_a = task_a.runtime.services["chat"]
+            chat_a = task_a.runtime.services.chat
             await eventually(lambda: chat_a.events.any_reader(uuid.UUID(message_id)))
         # the asking client is gone now, but the answer lives on while task B's reader holds it
         await asyncio.sleep(0.3)
@@ -93,11 +93,11 @@ async def test_a_reconnect_on_another_task_follows_through_valkey_and_keeps_the_
     assert not fake_anthropic.requests[-1].client_closed.is_set()
 
 
-async def test_when_the_only_client_leaves_the_answer_is_cut_and_a_reconnect_gets_what_was_saved(
+async def test_with_no_orphan_grace_when_the_only_client_leaves_the_answer_is_cut_and_a_reconnect_gets_what_was_saved(
     chat_settings, live_server, fake_anthropic
 ):
     fake_anthropic.queue(Reply(chunks=WORDS, hold_after_chunks=2))
-    server = await live_server(chat_settings())
+    server = await live_server(chat_settings(chat_orphan_grace_seconds=0))
     async with server.client() as client:
         headers = await register(client)
         chat_id = await new_chat(client, headers)
@@ -108,7 +108,7 @@ async def test_when_the_only_client_leaves_the_answer_is_cut_and_a_reconnect_get
         message_id = seen.named("message")[0].data["assistant_message_id"]
         async with asyncio.timeout(20):
             await fake_anthropic.requests[-1].client_closed.wait()
-        chat = server.runtime.services["chat"]
+        chat = server.runtime.services.chat
         await eventually(lambda: _no_run(chat, message_id))
         resumed = await _resume(client, headers, chat_id, message_id, seen.events[-1].id)
     assert seen.text + resumed.text == "word0 word1 "
@@ -129,7 +129,7 @@ async def test_after_completion_a_reconnect_gets_the_rest_of_the_stored_message(
         chat_id = await new_chat(client, headers)
         full = await ask(client, headers, chat_id, "go")
         message_id = full.named("message")[0].data["assistant_message_id"]
-        await eventually(lambda: _no_run(server.runtime.services["chat"], message_id))
+        await eventually(lambda: _no_run(server.runtime.services.chat, message_id))
         third_delta = full.named("delta")[2]
         rest = await _resume(client, headers, chat_id, message_id, third_delta.id)
         whole = await _resume(client, headers, chat_id, message_id, None)
@@ -148,7 +148,7 @@ async def test_a_malformed_last_event_id_starts_from_the_beginning(chat_settings
         chat_id = await new_chat(client, headers)
         full = await ask(client, headers, chat_id, "go")
         message_id = full.named("message")[0].data["assistant_message_id"]
-        await eventually(lambda: _no_run(server.runtime.services["chat"], message_id))
+        await eventually(lambda: _no_run(server.runtime.services.chat, message_id))
         again = await _resume(client, headers, chat_id, message_id, "not-an-id")
     assert again.text == full.text
 

@@ -10,7 +10,8 @@ import pytest
 
 from sage.observability.metrics import Metrics
 from sage.settings import Settings
-from sage.store.cache import Cache, create_backend
+from sage.store.cache import Cache
+from sage.store.cache_setup import create_backend
 from sage.store.db import Database, create_engine
 from tests.market.fakes import FakeBinance, FakeFearGreed, FakeGateio
 

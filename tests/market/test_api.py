@@ -143,7 +143,7 @@ async def test_fear_greed_before_any_reading_is_empty_not_an_error(app_client):
 
 
 async def test_the_service_contract_the_chat_relies_on(app_client, seeded):
-    market = app_client.app.state.runtime.services["market"]
+    market = app_client.app.state.runtime.services.market
     prices = await market.consolidated(["BTC", "not a symbol", "SOL/USDT"])
     assert [p.symbol for p in prices] == ["BTC/USDT"]
     assert set(prices[0].exchanges) == {"binance", "gateio"}

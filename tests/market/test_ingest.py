@@ -9,7 +9,8 @@ from contextlib import suppress
 
 from sage.market.ingest import IngestOptions, Ingestor
 from sage.market.live import RunnerOptions
-from sage.store.cache import Cache, create_backend
+from sage.store.cache import Cache
+from sage.store.cache_setup import create_backend
 from tests.market.fakes import Scripted, eventually, fng_body
 from tests.support.servers import ValkeyProcess
 

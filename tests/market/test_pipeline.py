@@ -15,7 +15,8 @@ from sage.market.feeds.binance import BinanceFeed
 from sage.market.live import FeedFrameHandler
 from sage.market.models import ticker_from_json
 from sage.market.pipeline import MarketPipeline, ticker_key, ticks_channel
-from sage.store.cache import Cache, create_backend
+from sage.store.cache import Cache
+from sage.store.cache_setup import create_backend
 from tests.market.fakes import binance_ticker, eventually
 from tests.market.helpers import background, ticker
 from tests.support.servers import ValkeyProcess

@@ -175,7 +175,7 @@ async def test_a_client_that_stops_reading_is_dropped_instead_of_buffered(stream
     pipeline = MarketPipeline(cache, metrics)
     start = datetime.now(UTC)
     async with serving(app) as url:
-        hub = app.state.runtime.services["market"].hub
+        hub = app.state.runtime.services.market.hub
         host, port = url.removeprefix("http://").split(":")
         sock = socket.socket()
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -9,8 +9,9 @@ import pytest
 
 from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
-from sage.store.cache import Cache, create_backend
-from tests.conftest import register_and_login
+from sage.store.cache import Cache
+from sage.store.cache_setup import create_backend
+from tests.support.api import register_and_login
 
 DAY = date(2025, 3, 1)
 
@@ -85,7 +86,7 @@ async def test_an_authenticated_request_records_its_user(app_client):
     tokens = await register_and_login(app_client)
     response = await app_client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
     assert response.status_code == 200
-    users: ActiveUsers = app_client.app.state.runtime.services["active_users"]
+    users: ActiveUsers = app_client.app.state.runtime.services.active_users
     await users.drain()
     assert await users.count() == 1
     assert uuid.UUID(response.json()["id"])

@@ -9,7 +9,8 @@ import pytest
 from sage.notify import Alert
 from sage.observability.business import DailySummary, DayTotals, MarketDigest, summary_due, summary_fields
 from sage.observability.metrics import Metrics
-from sage.store.cache import Cache, create_backend
+from sage.store.cache import Cache
+from sage.store.cache_setup import create_backend
 
 
 def ts(text: str) -> float:

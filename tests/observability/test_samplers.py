@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from sage.observability.metrics import Metrics
 from sage.observability.samplers import sample_db_pool, sample_valkey_memory
-from sage.store.cache import Cache, CacheUnavailable, create_backend
+from sage.store.cache import Cache, CacheUnavailable
 from sage.store.cache_memory import MemoryBackend
+from sage.store.cache_setup import create_backend
 from sage.store.db import Database, create_engine
 
 

@@ -1,4 +1,4 @@
-"""The runtime hook: services for other domains, and rules that reach Discord."""
+"""The observability services the composition root builds, and rules that reach Discord."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from sage.app import create_app
 from sage.notify import Notifier
 from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
-from sage.observability.service import AlertService
+from sage.observability.service import AlertRuleRunner
 from sage.store.cache import Cache
 from sage.store.cache_memory import MemoryBackend
 from tests.notify.fake_discord import FakeDiscord
@@ -20,14 +20,14 @@ from tests.notify.fake_discord import FakeDiscord
 
 async def test_the_hook_offers_notifier_active_users_and_rules_to_other_domains(app_client):
     services = app_client.app.state.runtime.services
-    assert isinstance(services["notifier"], Notifier)
-    assert isinstance(services["active_users"], ActiveUsers)
-    assert isinstance(services["alert_rules"], AlertService)
+    assert isinstance(services.notifier, Notifier)
+    assert isinstance(services.active_users, ActiveUsers)
+    assert isinstance(services.alert_rules, AlertRuleRunner)
 
 
 async def test_the_hook_samples_the_database_pool(app_client):
     runtime = app_client.app.state.runtime
-    await runtime.services["alert_rules"].tick()
+    await runtime.services.alert_rules.tick()
     assert runtime.metrics.value("DBPoolSize") == runtime.settings.db_pool_size + runtime.settings.db_max_overflow
 
 
@@ -53,10 +53,10 @@ async def test_a_burst_of_server_errors_reaches_the_errors_channel_once(
         async with httpx.AsyncClient(transport=transport, base_url="http://sage.test") as client:
             for _ in range(10):
                 assert (await client.get("/fail")).status_code == 500
-            service: AlertService = app.state.runtime.services["alert_rules"]
+            service: AlertRuleRunner = app.state.runtime.services.alert_rules
             await service.tick()
             await service.tick()  # still failing: no second message
-            notifier: Notifier = app.state.runtime.services["notifier"]
+            notifier: Notifier = app.state.runtime.services.notifier
             await notifier.flush(10)
     [embed] = discord.embeds("errors")
     assert embed["title"] == "🔴 CRITICAL API error rate above 5 %"
@@ -75,13 +75,11 @@ def shared_cache() -> Cache:
     return Cache(FullValkey())
 
 
-def _task(settings, cache: Cache, notifier: Notifier, name: str) -> AlertService:
+def _task(settings, cache: Cache, notifier: Notifier, name: str) -> AlertRuleRunner:
     metrics = Metrics()
-    runtime = SimpleNamespace(
-        settings=settings, cache=cache, metrics=metrics, db=SimpleNamespace(pool_status=lambda: (1, 7))
-    )
+    db = SimpleNamespace(pool_status=lambda: (1, 7))
     users = ActiveUsers(cache, metrics)
-    return AlertService(runtime, notifier, users, task=name)  # type: ignore[arg-type]
+    return AlertRuleRunner(settings, db, cache, metrics, notifier, users, task=name)  # type: ignore[arg-type]
 
 
 async def test_a_shared_resource_is_announced_by_one_task_only(discord: FakeDiscord, make_settings, shared_cache):
@@ -104,4 +102,4 @@ async def test_alert_rules_can_be_switched_off(discord: FakeDiscord, make_settin
     await task.tick(now=1_000.0)
     await notifier.aclose(10)
     assert discord.embeds("perf") == []
-    assert task.runtime.metrics.value("ValkeyMemoryUsage") == 90.0  # the gauges are still sampled
+    assert task.metrics.value("ValkeyMemoryUsage") == 90.0  # the gauges are still sampled

@@ -41,7 +41,7 @@ class Fired:
     price: Decimal
 
 
-class AlertService:
+class PriceAlertService:
     def __init__(self, db: Database, metrics: Metrics) -> None:
         self.db = db
         self.metrics = metrics

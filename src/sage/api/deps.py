@@ -1,4 +1,10 @@
-"""Dependencies for routers: the runtime, the current user, client identity."""
+"""Dependencies for routers: one `Annotated` alias per service, the current user, client identity.
+
+Every router takes what it needs the same way (`market: MarketDep`, `user: CurrentUser`).
+The dependencies are `async def` so FastAPI calls them on the event loop instead of hopping
+to its thread pool for each one. The runtime is built by the composition root
+(`sage.runtime`) in the app's lifespan; nothing here constructs a service.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +13,72 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from sage.alerts.service import PriceAlertService
+from sage.auth.service import AuthService
+from sage.chat.service import ChatService
 from sage.errors import Unauthorized
-from sage.observability.active_users import record_active
-from sage.runtime import Runtime
-from sage.store.tables import User
+from sage.market.service import MarketService
+from sage.portfolio.service import PortfolioService
+from sage.runtime import Runtime, Services
+from sage.settings import Settings
+from sage.store.ratelimit import RateLimiter
+from sage.store.user_tables import User
 
 _bearer = HTTPBearer(auto_error=False, description="JWT access token from /api/v1/auth/login")
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+async def get_services(runtime: RuntimeDep) -> Services:
+    return runtime.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+async def get_settings(runtime: RuntimeDep) -> Settings:
+    return runtime.settings
+
+
+async def get_auth(runtime: RuntimeDep) -> AuthService:
+    return runtime.auth
+
+
+async def get_limiter(runtime: RuntimeDep) -> RateLimiter:
+    return runtime.limiter
+
+
+async def get_market(services: ServicesDep) -> MarketService:
+    return services.market
+
+
+async def get_portfolio(services: ServicesDep) -> PortfolioService:
+    return services.portfolio
+
+
+async def get_price_alerts(services: ServicesDep) -> PriceAlertService:
+    return services.price_alerts
+
+
+async def get_chat(services: ServicesDep) -> ChatService:
+    return services.chat
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+AuthDep = Annotated[AuthService, Depends(get_auth)]
+LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
+MarketDep = Annotated[MarketService, Depends(get_market)]
+PortfolioDep = Annotated[PortfolioService, Depends(get_portfolio)]
+PriceAlertsDep = Annotated[PriceAlertService, Depends(get_price_alerts)]
+ChatDep = Annotated[ChatService, Depends(get_chat)]
+
+
+async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing bearer token")
     return credentials.credentials
@@ -33,18 +89,19 @@ BearerToken = Annotated[str, Depends(bearer_token)]
 
 async def get_current_user(runtime: RuntimeDep, token: BearerToken) -> User:
     user = await runtime.auth.user_from_access_token(token)
-    record_active(runtime, user.id)  # daily active users (background, never blocks)
+    runtime.services.active_users.record_active(user.id)  # daily active users (background, never blocks)
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-def client_ip(request: Request, runtime: RuntimeDep) -> str:
-    """The client's address. Behind the ALB (SAGE_TRUSTED_PROXY_HOPS=1) the last
-    X-Forwarded-For entry is the one the ALB appended; earlier entries are client-supplied
-    and cannot be trusted for rate limiting."""
-    hops = runtime.settings.trusted_proxy_hops
+async def client_ip(request: Request, settings: SettingsDep) -> str:
+    """The client's address. Each trusted proxy appends the address it received the request
+    from to X-Forwarded-For, so with N trusted hops (SAGE_TRUSTED_PROXY_HOPS; 2 in production:
+    CloudFront, then the ALB) the N-th entry from the end is the viewer. Earlier entries are
+    client-supplied and cannot be trusted for rate limiting."""
+    hops = settings.trusted_proxy_hops
     if hops > 0:
         forwarded = request.headers.get("x-forwarded-for", "")
         parts = [p.strip() for p in forwarded.split(",") if p.strip()]

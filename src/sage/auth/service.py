@@ -13,7 +13,7 @@ from sage.auth.tokens import ACCESS, REFRESH, TokenClaims, TokenCodec
 from sage.errors import Unauthorized
 from sage.store import users as repo
 from sage.store.db import Database
-from sage.store.tables import User
+from sage.store.user_tables import User
 
 
 def normalize_email(email: str) -> str:

@@ -16,20 +16,19 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 import orjson
 
 from sage.chat.formatting import fmt_number, fmt_pct, fmt_price, fmt_time, quantize, significant
+from sage.chat.grounding.facts import Facts
 from sage.chat.mentions import mentioned_symbols
-from sage.portfolio.prices import FearGreedQuote, MarketLookup, MarketReader, PriceQuote
+from sage.market.reader import FearGreedQuote, MarketReader, PriceQuote
 from sage.portfolio.service import PortfolioSummary
 
 __all__ = [
     "ChatContext",
     "ContextBuilder",
-    "Fact",
     "MarketReader",
     "PriceFact",
     "SentimentFact",
@@ -64,14 +63,6 @@ class PriceFact:
     def quote_currency(self) -> str:
         return self.symbol.split("/")[1]
 
-    @property
-    def change_abs_24h(self) -> Decimal | None:
-        """The 24h move in quote currency, derived from price and percent."""
-        if self.change_pct_24h is None or self.change_pct_24h <= -100:
-            return None
-        opening = self.price / (1 + self.change_pct_24h / 100)
-        return self.price - opening
-
 
 @dataclass(frozen=True)
 class SentimentFact:
@@ -82,15 +73,6 @@ class SentimentFact:
     @classmethod
     def of(cls, reading: FearGreedQuote) -> SentimentFact:
         return cls(reading.value, reading.classification, reading.as_of)
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One figure the context states, for the grounding check."""
-
-    label: str
-    value: Decimal
-    kind: str  # price | percent | index | amount | quantity
 
 
 @dataclass(frozen=True)
@@ -154,58 +136,22 @@ class ChatContext:
         return lines
 
     def system_prompt(self) -> str:
+        """The live part of the system prompt (after the cached static instructions)."""
         data = "\n".join(self.data_lines())
-        return (
-            "You are Sage, an assistant for crypto-market investors. You answer questions about the "
-            "crypto market using the live data below, which Sage collected for this question.\n\n"
-            f"Current time: {fmt_time(self.generated_at)}\n\n"
-            "<market_context>\n"
-            f"{data}\n"
-            "</market_context>\n\n"
-            "Rules:\n"
-            "- State only figures (prices, percentages, index values, amounts, dates) that appear in the "
-            "market context above or in the user's own message. Never state a figure you were not given, "
-            "and do not compute new figures from them; rounding a given figure is fine.\n"
-            "- If the user asks for data that is not in the context (another coin, a forecast, older "
-            "history), say that you do not have that data right now instead of guessing.\n"
-            "- Say when the data is from (the 'as of' time), and warn when a price is marked STALE or "
-            "the exchanges disagree.\n"
-            "- This is market information, not financial advice. Be concise. Answer in the language "
-            "of the user's message."
-        )
+        return f"Current time: {fmt_time(self.generated_at)}\n\n<market_context>\n{data}\n</market_context>"
 
     # -- grounding ------------------------------------------------------------------------------------
-    @cached_property
-    def facts(self) -> tuple[Fact, ...]:
-        facts: list[Fact] = []
+    def facts(self) -> Facts:
+        """The figures this context states, as grounding facts: a new collection per call, so the
+        tool results of one answer can be added to it without touching the context."""
+        facts = Facts(now=self.generated_at)
         for p in self.prices:
-            facts.append(Fact(f"{p.symbol} price", p.price, "price"))
-            if p.change_pct_24h is not None:
-                facts.append(Fact(f"{p.symbol} 24h change", p.change_pct_24h, "percent"))
-            if (move := p.change_abs_24h) is not None:
-                facts.append(Fact(f"{p.symbol} 24h move", move, "amount"))
-        if self.fear_greed is not None:
-            facts.append(Fact("Fear & Greed Index", Decimal(self.fear_greed.value), "index"))
-        if (summary := self.portfolio) is not None:
-            for row in summary.positions:
-                facts.append(Fact(f"{row.symbol} quantity", row.quantity, "quantity"))
-                facts.append(Fact(f"{row.symbol} average cost", row.average_cost, "price"))
-                facts.append(Fact(f"{row.symbol} cost basis", row.cost, "amount"))
-                for label, value, kind in (
-                    ("value", row.value, "amount"),
-                    ("P&L", row.pnl, "amount"),
-                    ("P&L %", row.pnl_pct, "percent"),
-                    ("weight", row.weight_pct, "percent"),
-                    ("price", row.price, "price"),
-                ):
-                    if value is not None:
-                        facts.append(Fact(f"{row.symbol} {label}", value, kind))
-            facts.append(Fact("portfolio value", summary.total_value, "amount"))
-            facts.append(Fact("portfolio cost", summary.total_cost, "amount"))
-            facts.append(Fact("portfolio P&L", summary.total_pnl, "amount"))
-            if summary.total_pnl_pct is not None:
-                facts.append(Fact("portfolio P&L %", summary.total_pnl_pct, "percent"))
-        return tuple(facts)
+            facts.add_ticker(p.symbol, price=p.price, change_pct=p.change_pct_24h, as_of=p.as_of, source="context")
+        if (fg := self.fear_greed) is not None:
+            facts.add_fear_greed(fg.value, fg.classification, as_of=fg.as_of, source="context")
+        if self.portfolio is not None:
+            facts.add_portfolio(self.portfolio, source="context")
+        return facts
 
     # -- caching ----------------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -274,7 +220,7 @@ class ContextBuilder:
     def __init__(
         self,
         *,
-        market: MarketLookup,
+        market: MarketReader,
         portfolio: PortfolioLookup | None,
         top_symbols: Sequence[str],
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -290,22 +236,19 @@ class ContextBuilder:
         prices: tuple[PriceFact, ...] = ()
         fear_greed: SentimentFact | None = None
         market_available = True
-        market = self._market()
-        if market is None:
+        market = self._market
+        try:
+            quotes = await market.consolidated(wanted)
+            by_symbol = {q.symbol: PriceFact.of(q) for q in quotes}
+            prices = tuple(by_symbol[s] for s in wanted if s in by_symbol)
+        except Exception as exc:
             market_available = False
-        else:
-            try:
-                quotes = await market.consolidated(wanted)
-                by_symbol = {q.symbol: PriceFact.of(q) for q in quotes}
-                prices = tuple(by_symbol[s] for s in wanted if s in by_symbol)
-            except Exception as exc:
-                market_available = False
-                log.warning("chat context: prices unavailable", extra={"error": type(exc).__name__})
-            try:
-                reading = await market.fear_greed()
-                fear_greed = SentimentFact.of(reading) if reading is not None else None
-            except Exception as exc:
-                log.warning("chat context: fear & greed unavailable", extra={"error": type(exc).__name__})
+            log.warning("chat context: prices unavailable", extra={"error": type(exc).__name__})
+        try:
+            reading = await market.fear_greed()
+            fear_greed = SentimentFact.of(reading) if reading is not None else None
+        except Exception as exc:
+            log.warning("chat context: fear & greed unavailable", extra={"error": type(exc).__name__})
         found = {p.symbol for p in prices}
         missing = tuple(s for s in mentioned if s not in found) if market_available else ()
         summary: PortfolioSummary | None = None

@@ -283,19 +283,12 @@ class Ingestor:
 async def run_standalone(settings: Settings, metrics: Metrics, stop: asyncio.Event) -> None:
     """`sage ingest`: its own engine and cache client; runs until `stop` is set, then
     flushes and releases its leases so a standby takes over at once."""
-    from sage.store.cache import TTL, create_backend
+    from sage.store.cache_setup import build_cache
     from sage.store.db import create_engine
 
     assert settings.database_url is not None
-    db = Database(create_engine(settings, settings.database_url, pool_size=2))
-    backend = create_backend(settings.valkey_url, timeout=settings.valkey_timeout_seconds)
-    ttl = TTL(
-        market_price=settings.cache_ttl_market_price,
-        fear_greed=settings.cache_ttl_fear_greed,
-        user_chat_list=settings.cache_ttl_user_chat_list,
-        ai_response=settings.cache_ttl_ai_response,
-    )
-    cache = Cache(backend, ttl=ttl, on_error=lambda: metrics.incr("ValkeyErrors"))
+    db = Database(create_engine(settings, settings.database_url, pool_size=settings.ingest_db_pool_size))
+    cache = build_cache(settings, on_error=lambda: metrics.incr("ValkeyErrors"))
     ingestor = Ingestor(settings, cache, db, metrics)
     task = ingestor.start()
     stopped = asyncio.create_task(stop.wait())

@@ -35,7 +35,7 @@ from sage.market.pipeline import ticker_key, ticks_channel
 from sage.market.stream import StreamClient, TickerStreamHub
 from sage.market.symbols import SymbolError, parse_symbol
 from sage.observability.metrics import Metrics
-from sage.settings import MarketSource, Settings
+from sage.settings import Settings
 from sage.store.cache import Cache, CacheUnavailable
 from sage.store.db import Database
 
@@ -64,7 +64,7 @@ class MarketService:
         self.clock = clock
         self.exchanges = tuple(exchanges)
         self.symbols: list[str] = list(settings.symbols)
-        self.source: str = (settings.market_source or MarketSource.OFF).value
+        self.source: str = settings.market_source.value
         self.stale_after = settings.ticker_stale_seconds
         self.divergence_percent = settings.divergence_percent
         self.hub = TickerStreamHub(cache, ticks_channel(cache), metrics, queue_size=settings.market_stream_queue_size)

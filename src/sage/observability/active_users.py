@@ -41,6 +41,8 @@ class ActiveUsers:
         self._today = today
         self._day: date | None = None
         self._seen: set[str] = set()
+        self._gauge_day: date | None = None
+        self._gauge_count = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def _member_key(self, day: date, user: str) -> str:
@@ -78,7 +80,13 @@ class ActiveUsers:
             self.cache.report_failure("dau", exc)
             self._seen.discard(user)  # try again on the user's next request
             return
-        self.metrics.gauge("DailyActiveUsers", hit.count, unit="Count")
+        # Replies to concurrent increments can arrive in any order: the day's count only
+        # grows, so the gauge shows the highest reply seen for the day, never a late smaller one.
+        if day != self._gauge_day:
+            self._gauge_day, self._gauge_count = day, 0
+        if hit.count > self._gauge_count:
+            self._gauge_count = hit.count
+            self.metrics.gauge("DailyActiveUsers", hit.count, unit="Count")
         if hit.count in self.milestones and self.on_milestone is not None:
             self.on_milestone(hit.count, day)
 
@@ -95,10 +103,3 @@ class ActiveUsers:
         """Wait for the writes in flight (shutdown, tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
-def record_active(runtime: Any, user_id: Any) -> None:
-    """Record activity through the runtime's tracker, if observability is running."""
-    tracker = getattr(runtime, "services", {}).get("active_users")
-    if tracker is not None:
-        tracker.record_active(user_id)

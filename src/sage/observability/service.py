@@ -1,12 +1,8 @@
-"""The observability runtime hook: notifier, active users, samplers and the alert loop.
-
-Registered first in START_HOOKS so every other domain finds `runtime.services["notifier"]`
-when its own hook runs, and (the exit stack unwinds in reverse) closed last, so alerts
-raised while the other domains shut down are still delivered.
-
-services["notifier"]      sage.notify.Notifier
-services["active_users"]  ActiveUsers (record_active(user_id))
-services["alert_rules"]   AlertService (rules, daily summary; add_summary_source(name, fn))
+"""Observability services: the notifier and active users (started first, so every other
+domain can be given the notifier, and, as the exit stack unwinds in reverse, closed last so
+alerts raised while the other domains shut down are still delivered), and the rule runner
+(gauge samplers, the alert rules, the daily business summary), started last because its
+summary reads the other domains.
 """
 
 from __future__ import annotations
@@ -18,22 +14,20 @@ import os
 import socket
 import time
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import date
-from typing import TYPE_CHECKING
 
 from sage.notify import Alert, Channel, Notifier
 from sage.observability.active_users import ActiveUsers
 from sage.observability.alerts import EngineState, Rule, default_rules, evaluate, transition_alert
 from sage.observability.business import DailySummary, MarketDigest, SummarySource
 from sage.observability.emf import EmfSink
-from sage.observability.portfolio_summary import portfolio_source
+from sage.observability.metrics import Metrics
 from sage.observability.samplers import sample_db_pool, sample_valkey_memory
 from sage.observability.sentry import enable_asyncio
-from sage.runtime import START_HOOKS
-from sage.store.cache import CacheUnavailable
-
-if TYPE_CHECKING:
-    from sage.runtime import Runtime
+from sage.settings import Settings
+from sage.store.cache import Cache, CacheUnavailable
+from sage.store.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +39,23 @@ def task_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class AlertService:
+class AlertRuleRunner:
     """Samples gauges, evaluates the rules and feeds the business channel, every interval."""
 
-    def __init__(self, runtime: Runtime, notifier: Notifier, active_users: ActiveUsers, *, task: str) -> None:
-        settings = runtime.settings
-        self.runtime = runtime
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        cache: Cache,
+        metrics: Metrics,
+        notifier: Notifier,
+        active_users: ActiveUsers,
+        *,
+        task: str,
+    ) -> None:
+        self.db = db
+        self.cache = cache
+        self.metrics = metrics
         self.notifier = notifier
         self.task = task
         self.interval = settings.alert_eval_seconds
@@ -58,7 +63,7 @@ class AlertService:
         self.rules: list[Rule] = default_rules(settings) if self.enabled else []
         self.state = EngineState()
         self.summary = DailySummary(
-            runtime.cache,
+            cache,
             task=task,
             hour=settings.alert_daily_summary_hour,
             delay=max(60.0, 3 * self.interval),  # every task has written its final totals by then
@@ -81,9 +86,9 @@ class AlertService:
             await self._tick(now)
 
     async def _tick(self, at: float | None) -> None:
-        metrics = self.runtime.metrics
-        sample_db_pool(self.runtime.db, metrics)
-        await sample_valkey_memory(self.runtime.cache, metrics)
+        metrics = self.metrics
+        sample_db_pool(self.db, metrics)
+        await sample_valkey_memory(self.cache, metrics)
         started = time.time() if at is None else at
         if started - self._last_dau_refresh >= DAU_REFRESH_SECONDS:  # a SCAN: not every tick
             self._last_dau_refresh = started
@@ -109,7 +114,7 @@ class AlertService:
 
     async def _first_in_cluster(self, rule: str, kind: str) -> bool:
         """A shared resource is seen by every task: only the first to notice announces it."""
-        cache = self.runtime.cache
+        cache = self.cache
         try:
             return await cache.backend.set(
                 cache.key("alerts", "gate", rule, kind), self.task.encode(), max(60.0, 4 * self.interval), nx=True
@@ -144,32 +149,46 @@ def milestone_alert(count: int, day: date) -> Alert:
     )
 
 
-async def start_observability(runtime: Runtime, stack: AsyncExitStack) -> None:
-    settings = runtime.settings
+@dataclass(frozen=True)
+class Observability:
+    notifier: Notifier
+    active_users: ActiveUsers
+
+
+async def start_observability(
+    settings: Settings, cache: Cache, metrics: Metrics, stack: AsyncExitStack
+) -> Observability:
     enable_asyncio()
-    for sink in runtime.metrics.sinks:
+    for sink in metrics.sinks:
         if isinstance(sink, EmfSink):
             stack.callback(sink.flush)
-    notifier = Notifier.from_settings(settings, runtime.metrics)
+    notifier = Notifier.from_settings(settings, metrics)
     await notifier.start()
     stack.push_async_callback(notifier.aclose, NOTIFIER_CLOSE_TIMEOUT)
-    runtime.services["notifier"] = notifier
-
     active_users = ActiveUsers(
-        runtime.cache,
-        runtime.metrics,
+        cache,
+        metrics,
         milestones=settings.alert_dau_milestones if settings.alerts_enabled else (),
         on_milestone=lambda count, day: notifier.send(Channel.BUSINESS, milestone_alert(count, day)),
     )
     stack.push_async_callback(active_users.drain)
-    runtime.services["active_users"] = active_users
-
-    service = AlertService(runtime, notifier, active_users, task=task_id())
-    service.add_summary_source("portfolio", portfolio_source(runtime))
-    runtime.services["alert_rules"] = service
-    task = asyncio.create_task(service.run(), name="alert-rules")
-    stack.push_async_callback(service.stop, task)
+    return Observability(notifier=notifier, active_users=active_users)
 
 
-if start_observability not in START_HOOKS:
-    START_HOOKS.insert(0, start_observability)
+def start_alert_rules(
+    settings: Settings,
+    db: Database,
+    cache: Cache,
+    metrics: Metrics,
+    observability: Observability,
+    summary_sources: dict[str, SummarySource],
+    stack: AsyncExitStack,
+) -> AlertRuleRunner:
+    runner = AlertRuleRunner(
+        settings, db, cache, metrics, observability.notifier, observability.active_users, task=task_id()
+    )
+    for name, source in summary_sources.items():
+        runner.add_summary_source(name, source)
+    task = asyncio.create_task(runner.run(), name="alert-rules")
+    stack.push_async_callback(runner.stop, task)
+    return runner

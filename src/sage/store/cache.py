@@ -19,6 +19,8 @@ from typing import Any, Protocol, TypeVar
 
 import orjson
 
+from sage.settings import Settings
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
@@ -29,12 +31,22 @@ class CacheUnavailable(Exception):
 
 @dataclass(frozen=True)
 class TTL:
-    """The spec's TTL strategy, in seconds; each is configurable (SAGE_CACHE_TTL_*)."""
+    """The spec's TTL strategy, in seconds; each is configurable (SAGE_CACHE_TTL_*), and
+    Settings holds the defaults."""
 
-    market_price: int = 300
-    fear_greed: int = 1800
-    user_chat_list: int = 30
-    ai_response: int = 300
+    market_price: int
+    fear_greed: int
+    user_chat_list: int
+    ai_response: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> TTL:
+        return cls(
+            market_price=settings.cache_ttl_market_price,
+            fear_greed=settings.cache_ttl_fear_greed,
+            user_chat_list=settings.cache_ttl_user_chat_list,
+            ai_response=settings.cache_ttl_ai_response,
+        )
 
 
 @dataclass(frozen=True)
@@ -112,7 +124,7 @@ class Cache:
         on_error: Callable[[], None] | None = None,
     ) -> None:
         self.backend = backend
-        self.ttl = ttl or TTL()
+        self.ttl = ttl or TTL.from_settings(Settings.model_construct())
         self.prefix = prefix
         self._inflight: dict[str, asyncio.Future[Any]] = {}
         self._error_log_interval = error_log_interval
@@ -198,14 +210,3 @@ class Cache:
 
     async def close(self) -> None:
         await self.backend.close()
-
-
-def create_backend(url: str | None, *, timeout: float = 1.0) -> CacheBackend:
-    """Valkey when a URL is given, else the in-process backend (embedded default)."""
-    if url is None:
-        from sage.store.cache_memory import MemoryBackend
-
-        return MemoryBackend()
-    from sage.store.cache_valkey import ValkeyBackend
-
-    return ValkeyBackend(url, timeout=timeout)

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import Conflict
-from sage.store.tables import RefreshToken, User
+from sage.store.user_tables import RefreshToken, User
 
 
 async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:

@@ -10,8 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from sage.alerts.service import AlertService
-from sage.api.deps import CurrentUser, RuntimeDep
+from sage.api.deps import CurrentUser, PriceAlertsDep
 from sage.api.schemas import SYMBOL_PATTERN, PositiveDecimal, RequestModel
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -41,23 +40,17 @@ class AlertOut(BaseModel):
     triggered_price: Decimal | None
 
 
-def _service(runtime: RuntimeDep) -> AlertService:
-    return runtime.services["alerts"]  # type: ignore[no-any-return]
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=AlertOut)
-async def create_alert(body: AlertIn, user: CurrentUser, runtime: RuntimeDep) -> AlertOut:
-    alert = await _service(runtime).create(
-        user_id=user.id, symbol=body.symbol, condition=body.condition, threshold=body.threshold
-    )
+async def create_alert(body: AlertIn, user: CurrentUser, alerts: PriceAlertsDep) -> AlertOut:
+    alert = await alerts.create(user_id=user.id, symbol=body.symbol, condition=body.condition, threshold=body.threshold)
     return AlertOut.model_validate(alert)
 
 
 @router.get("", response_model=list[AlertOut])
-async def list_alerts(user: CurrentUser, runtime: RuntimeDep) -> list[AlertOut]:
-    return [AlertOut.model_validate(a) for a in await _service(runtime).list_for(user_id=user.id)]
+async def list_alerts(user: CurrentUser, alerts: PriceAlertsDep) -> list[AlertOut]:
+    return [AlertOut.model_validate(a) for a in await alerts.list_for(user_id=user.id)]
 
 
 @router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_alert(alert_id: uuid.UUID, user: CurrentUser, runtime: RuntimeDep) -> None:
-    await _service(runtime).delete(user_id=user.id, alert_id=alert_id)
+async def delete_alert(alert_id: uuid.UUID, user: CurrentUser, alerts: PriceAlertsDep) -> None:
+    await alerts.delete(user_id=user.id, alert_id=alert_id)

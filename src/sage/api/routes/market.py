@@ -13,16 +13,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from sage.api.deps import RuntimeDep
+from sage.api.deps import MarketDep, SettingsDep
 from sage.api.schemas import SYMBOL, SYMBOL_PATTERN
 from sage.errors import InvalidInput, NotFound, Unavailable
 from sage.market.consolidate import is_stale
 from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
-from sage.market.service import MarketService
 from sage.market.stream import SlowConsumer
 from sage.market.symbols import parse_symbol
 
@@ -30,16 +29,6 @@ router = APIRouter(prefix="/market", tags=["market"])
 
 Exchange = Literal["binance", "gateio"]
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
-
-
-def market_service(runtime: RuntimeDep) -> MarketService:
-    service = runtime.services.get("market")
-    if not isinstance(service, MarketService):
-        raise Unavailable("Market data is not available in this process")
-    return service
-
-
-Market = Annotated[MarketService, Depends(market_service)]
 
 
 class ExchangeTickerOut(BaseModel):
@@ -174,7 +163,7 @@ SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="BTC, BTCUS
 
 
 @router.get("/tickers", response_model=TickersOut, summary="Latest prices, consolidated and per exchange")
-async def tickers(market: Market, symbols: SymbolsQuery = None) -> TickersOut:
+async def tickers(market: MarketDep, symbols: SymbolsQuery = None) -> TickersOut:
     wanted = _symbols_param(symbols)
     prices = await market.consolidated(wanted)
     now = market.clock()
@@ -190,7 +179,7 @@ async def tickers(market: Market, symbols: SymbolsQuery = None) -> TickersOut:
 
 
 @router.get("/tickers/{symbol:path}", response_model=TickerOut, summary="One symbol's price")
-async def ticker(market: Market, symbol: SymbolPath) -> TickerOut:
+async def ticker(market: MarketDep, symbol: SymbolPath) -> TickerOut:
     resolved = market.resolve_symbol(symbol)
     price = await market.consolidated_one(resolved)
     if price is None:
@@ -202,7 +191,7 @@ async def ticker(market: Market, symbol: SymbolPath) -> TickerOut:
 
 @router.get("/candles/{symbol:path}", response_model=CandlesOut, summary="OHLCV candles")
 async def candles(
-    market: Market,
+    market: MarketDep,
     symbol: SymbolPath,
     exchange: Annotated[Exchange | None, Query(description="default: binance")] = None,
     interval: Interval = "1m",
@@ -229,7 +218,7 @@ def _fng_out(reading: FearGreedReading) -> FearGreedOut:
 
 
 @router.get("/fear-greed", response_model=FearGreedResponse, summary="Crypto Fear & Greed index")
-async def fear_greed(market: Market, limit: Annotated[int, Query(ge=1, le=365)] = 30) -> FearGreedResponse:
+async def fear_greed(market: MarketDep, limit: Annotated[int, Query(ge=1, le=365)] = 30) -> FearGreedResponse:
     current = await market.fear_greed()
     history = await market.fear_greed_history(limit)
     return FearGreedResponse(current=_fng_out(current) if current else None, history=[_fng_out(r) for r in history])
@@ -241,13 +230,13 @@ async def fear_greed(market: Market, limit: Annotated[int, Query(ge=1, le=365)] 
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream(runtime: RuntimeDep, market: Market, symbols: SymbolsQuery = None) -> StreamingResponse:
+async def stream(settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery = None) -> StreamingResponse:
     """`event: ticker` with one exchange's ticker as JSON (decimals as strings, times in
     epoch milliseconds); the current tickers first, then every update. A comment line
     every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle stream. A client
     that falls SAGE_MARKET_STREAM_QUEUE_SIZE updates behind is disconnected."""
     wanted = _symbols_param(symbols)
-    keepalive = runtime.settings.sse_keepalive_seconds
+    keepalive = settings.sse_keepalive_seconds
 
     async def events() -> AsyncIterator[bytes]:
         async with market.stream(wanted) as client:

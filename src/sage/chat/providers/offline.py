@@ -5,6 +5,9 @@ network: it reads the question's intent (prices, movers, sentiment, portfolio, o
 overview), states the context's figures in the same format as the prompt (so the
 grounding check verifies them), says what it has no data for, and answers in Korean when
 the question is Korean. Same question + same context = same answer, token for token.
+With tools offered it runs the same tool loop as Claude (see offline_tools): a question
+about last week calls get_candles, "alert me when ..." calls create_alert, "what's 0.5 of
+my BTC worth" calls calculate, and the answer is written from the results.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from decimal import Decimal
 
 from sage.chat.context import ChatContext, PriceFact
 from sage.chat.formatting import fmt_number, fmt_pct, fmt_price, fmt_time
-from sage.chat.providers.base import Finished, ModelEvent, ModelRequest, TextDelta, Usage
+from sage.chat.providers.base import Finished, ModelEvent, ModelRequest, TextDelta, ToolUse, Usage
+from sage.chat.providers.offline_tools import answer_from_tools, plan_call
 from sage.portfolio.service import PortfolioSummary
 
 _HANGUL = re.compile(r"[가-힣]")
@@ -220,14 +224,26 @@ class OfflineModel:
     model = "sage-offline-1"
     offline = True
 
-    def __init__(self, *, words_per_chunk: int = 3) -> None:
+    def __init__(self, *, words_per_chunk: int = 3, chunk_delay_seconds: float = 0.0) -> None:
         self.words_per_chunk = words_per_chunk
+        self.chunk_delay_seconds = chunk_delay_seconds
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         question = next((t.content for t in reversed(request.turns) if t.role == "user"), "")
-        for piece in chunks(compose_answer(question, request.context), self.words_per_chunk):
+        if request.allow_tools and request.tools and not request.rounds:
+            call = plan_call(question, request.context)
+            if call is not None and call.name in {tool.name for tool in request.tools}:
+                yield ToolUse(call)
+                yield Finished("tool_use", Usage())
+                return
+        if request.rounds:
+            writer = _Writer(korean=bool(_HANGUL.search(question)))
+            text = "\n".join([*answer_from_tools(request, writer.korean), writer.disclaimer()])
+        else:
+            text = compose_answer(question, request.context)
+        for piece in chunks(text, self.words_per_chunk):
             yield TextDelta(piece)
-            await asyncio.sleep(0)  # one chunk per loop turn, like a network stream
+            await asyncio.sleep(self.chunk_delay_seconds)  # at least one loop turn per chunk, like a network stream
         yield Finished("end_turn", Usage())
 
     async def aclose(self) -> None:
