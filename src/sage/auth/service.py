@@ -73,8 +73,8 @@ class AuthService:
 
     async def user_from_access_token(self, token: str) -> User:
         claims = self.codec.decode(token, expected_type="access")
-        async with self.db.session() as session:
-            user = await repo.get_user(session, user_id=claims.user_id)
+        async with self.db.autocommit() as conn:  # every authenticated request: one round trip
+            user = await repo.read_user(conn, user_id=claims.user_id)
         if user is None:
             raise Unauthorized("Invalid token")
         return user

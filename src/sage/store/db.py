@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from sage.settings import Settings
 
@@ -59,7 +59,14 @@ def create_engine(settings: Settings, url: str, *, pool_size: int | None = None)
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip (and a BEGIN/ROLLBACK) on every checkout to catch a
+        # connection that died while idle, which is rare (a database restart or failover). Such a
+        # request fails once with asyncpg's ConnectionDoesNotExistError / InterfaceError, which
+        # SQLAlchemy reports as a disconnect: the pool then invalidates that connection (and the
+        # ones checked out before it), the error handlers answer 503 `database_unavailable`, and
+        # the next checkout opens a fresh connection. pool_recycle retires connections before
+        # idle-timeouts of proxies / RDS can kill them.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "server_settings": server_settings,
@@ -80,6 +87,14 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection outside any transaction, for a single-statement read: the
+        statement is the only round trip (a session would add BEGIN and ROLLBACK, and ORM
+        identity-map work for rows nobody changes)."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

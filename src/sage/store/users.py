@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from sage.errors import Conflict
 from sage.store.user_tables import RefreshToken, User
@@ -15,6 +15,14 @@ from sage.store.user_tables import RefreshToken, User
 
 async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+async def read_user(conn: AsyncConnection, *, user_id: uuid.UUID) -> User | None:
+    """The user by primary key in one round trip (a Core select on an autocommit connection,
+    `Database.autocommit`), for the per-request authentication read. The result is a detached
+    `User`, as `get_user`'s is once its session closes."""
+    row = (await conn.execute(select(User.__table__).where(User.__table__.c.id == user_id))).first()
+    return None if row is None else User(**row._mapping)
 
 
 async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
