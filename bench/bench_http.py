@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 import orjson
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from bench._support import run_load, spawn_server
 from sage.ops import schema

@@ -73,7 +73,7 @@ class AuthService:
 
     async def user_from_access_token(self, token: str) -> User:
         claims = self.codec.decode(token, expected_type="access")
-        async with self.db.autocommit() as conn:  # every authenticated request: one round trip
+        async with self.db.driver_connection() as conn:  # every authenticated request: one round trip
             user = await repo.read_user(conn, user_id=claims.user_id)
         if user is None:
             raise Unauthorized("Invalid token")

@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from sage.settings import Settings
 
@@ -89,12 +90,14 @@ class Database:
             yield session
 
     @asynccontextmanager
-    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
-        """A pooled connection outside any transaction, for a single-statement read: the
-        statement is the only round trip (a session would add BEGIN and ROLLBACK, and ORM
-        identity-map work for rows nobody changes)."""
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The asyncpg connection under a pooled one, for a single-statement read on every
+        request: the statement is the only round trip (asyncpg runs it outside a transaction;
+        a session would add BEGIN and ROLLBACK, statement compilation and ORM identity-map work
+        for rows nobody changes). The pool still checks it out, resets and returns it."""
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            raw = await conn.get_raw_connection()
+            yield raw.driver_connection
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
