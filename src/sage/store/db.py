@@ -94,10 +94,28 @@ class Database:
         """The asyncpg connection under a pooled one, for a single-statement read on every
         request: the statement is the only round trip (asyncpg runs it outside a transaction;
         a session would add BEGIN and ROLLBACK, statement compilation and ORM identity-map work
-        for rows nobody changes). The pool still checks it out, resets and returns it."""
-        async with self.engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            yield raw.driver_connection
+        for rows nobody changes). The pool still checks it out, resets and returns it.
+
+        SQLAlchemy does not see errors raised here, so dead connections are handled here: one
+        the server closed while it sat in the pool (asyncpg noticed the socket close) is
+        replaced before use, at no round trip; one that dies during the statement is
+        invalidated, so the pool never hands it out again, and surfaces as ConnectionError
+        (the API answers 503 database_unavailable)."""
+        for attempt in range(2):
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: asyncpg.Connection = raw.driver_connection
+                if driver.is_closed() and attempt == 0:
+                    await conn.invalidate()
+                    continue
+                try:
+                    yield driver
+                except Exception as exc:
+                    if driver.is_closed():
+                        await conn.invalidate(exc)
+                        raise ConnectionError("the database connection was lost") from exc
+                    raise
+                return
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
