@@ -64,9 +64,10 @@ def create_engine(settings: Settings, url: str, *, pool_size: int | None = None)
         # connection that died while idle, which is rare (a database restart or failover). Such a
         # request fails once with asyncpg's ConnectionDoesNotExistError / InterfaceError, which
         # SQLAlchemy reports as a disconnect: the pool then invalidates that connection (and the
-        # ones checked out before it), the error handlers answer 503 `database_unavailable`, and
-        # the next checkout opens a fresh connection. pool_recycle retires connections before
-        # idle-timeouts of proxies / RDS can kill them.
+        # ones opened before it), the error handlers answer 503 `database_unavailable`, and the
+        # next checkout opens a fresh connection. The per-request read (`driver_connection`)
+        # goes further: it replaces a connection asyncpg already knows is closed before using
+        # it. pool_recycle retires connections before proxy / RDS idle timeouts kill them.
         pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
