@@ -100,10 +100,13 @@ class AuthService:
         claims = self.codec.decode(token, expected_type=ACCESS)
         assert claims.jti is not None and claims.family is not None
         denied = await self.denylist.is_denied(claims.jti, claims.family)
-        async with self.db.session() as session:
-            if denied is None:  # Valkey unreachable: PostgreSQL knows every revoked family
+        if denied is None:  # Valkey unreachable: PostgreSQL knows every revoked family
+            async with self.db.session() as session:
                 denied = await repo.family_revoked(session, family=claims.family)
-            user = None if denied else await repo.get_user(session, user_id=claims.user_id)
+        user = None
+        if not denied:
+            async with self.db.driver_connection() as conn:  # every authenticated request: one round trip
+                user = await repo.read_user(conn, user_id=claims.user_id)
         if denied:
             raise Unauthorized("Token has been revoked; please log in again")
         if user is None:
