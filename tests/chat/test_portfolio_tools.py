@@ -214,3 +214,21 @@ async def test_bad_portfolio_tool_arguments_become_error_results(chat_settings, 
     assert errors[2].startswith("Invalid arguments: range")
     assert errors[3].startswith("Invalid arguments: user_id")
     assert stream.last.data["status"] == "complete"
+
+
+async def test_the_offline_portfolio_answer_states_the_ledgers_cash_equity_and_return_grounded(
+    offline_settings, live_server
+):
+    server = await live_server(offline_settings())
+    async with server.client() as client:
+        headers = await register(client)
+        await ledger_with_history(client, headers, _now())
+        chat_id = await new_chat(client, headers)
+        stream = await ask(client, headers, chat_id, "What's my portfolio worth?")
+    assert stream.named("tool") == []  # the context has the summary
+    # 5,495.50 cash + 0.05 x 97,250.50 = 10,358.025 equity on 10,000 deposited
+    assert (
+        "With 5,495.50 in cash, the portfolio's equity is 10,358.03; realized P&L 0.00, total return +358.03 (+3.58%)."
+        in stream.text
+    )
+    assert stream.last.data["grounding"]["unverified_claims"] == []
