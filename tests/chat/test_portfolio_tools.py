@@ -232,3 +232,19 @@ async def test_the_offline_portfolio_answer_states_the_ledgers_cash_equity_and_r
         in stream.text
     )
     assert stream.last.data["grounding"]["unverified_claims"] == []
+
+
+async def test_a_korean_performance_question_gets_a_korean_grounded_answer(offline_settings, live_server):
+    server = await live_server(offline_settings())
+    now = _now()
+    await add_btc_step(server.runtime.db, now)
+    async with server.client() as client:
+        headers = await register(client)
+        await ledger_with_history(client, headers, now)
+        chat_id = await new_chat(client, headers)
+        stream = await ask(client, headers, chat_id, "내 포트폴리오 이번 주 수익률은 BTC 대비 어때?")
+    (tool,) = stream.named("tool")
+    assert tool.data["arguments"] == {"range": "1w"}
+    assert "지난 일주일 동안 포트폴리오의 시간가중 수익률은 +4.46%이고, 최대 낙폭은" in stream.text
+    assert "같은 기간 BTC/USDT 보유 수익률은 +10.00%로, 포트폴리오가 뒤처졌습니다." in stream.text
+    assert stream.last.data["grounding"]["unverified_claims"] == []

@@ -36,7 +36,7 @@ _HINT_WORDS: tuple[tuple[str, frozenset[Field]], ...] = tuple(
             {Field.AVERAGE_COST},
         ),
         (r"\bcost(?:\sbasis)?\b|\bpaid\b|\binvested\b|매입|원가", {Field.COST}),
-        (r"p&l|\bpnl\b|\bprofit\b|unreali[sz]ed|\bloss\b|손익|수익|손실", {Field.PNL, Field.PNL_PCT}),
+        (r"p&l|\bpnl\b|\bprofit\b|unreali[sz]ed|\bloss\b|손익|수익(?!률)|손실", {Field.PNL, Field.PNL_PCT}),
         (r"\bworth\b|\bvalued?\b|\bequity\b|평가액|가치|총액", {Field.VALUE}),
         (r"\bvolume\b|거래량|거래대금", {Field.VOLUME}),
         (r"\bhighs?\b|\bhighest\b|\bpeak(?:ed)?\b|고가|최고", {Field.HIGH}),

@@ -206,8 +206,8 @@ def _performance(data: dict[str, Any], korean: bool) -> list[str]:
     drawdown = data.get("max_drawdown_pct")
     dd = "" if drawdown is None else fmt_pct(Decimal(drawdown), sign=False)
     if korean:
-        tail = "" if not dd else f", 최대 낙폭은 {dd}"
-        lines.append(f"{period} 포트폴리오의 시간가중 수익률은 {fmt_pct(Decimal(twr))}였고{tail}입니다.")
+        tail = "" if not dd else f"이고, 최대 낙폭은 {dd}"
+        lines.append(f"{period} 포트폴리오의 시간가중 수익률은 {fmt_pct(Decimal(twr))}{tail}입니다.")
     else:
         tail = "" if not dd else f", with a maximum drawdown of {dd}"
         lines.append(f"Your portfolio returned {fmt_pct(Decimal(twr))} {period} (time-weighted){tail}.")
