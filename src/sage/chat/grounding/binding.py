@@ -54,7 +54,7 @@ _HINT_WORDS: tuple[tuple[str, frozenset[Field]], ...] = tuple(
         (r"\bweight\b|\bshare\b|비중", {Field.WEIGHT_PCT}),
         (r"\bprices?d?\b|\btrad(?:es|ing)\s(?:at|near|around)\b|\bquoted\b|가격|시세|현재가", {Field.PRICE}),
         (r"\bindex\b|\breading\b|\bscore\b|지수", {Field.INDEX_VALUE}),
-        (r"\breturn(?:s|ed|ing)?\b|수익률", {Field.RETURN_PCT, Field.PNL_PCT}),
+        (r"\breturn(?:s|ed|ing)?\b(?!\s(?:to|back)\b)|수익률", {Field.RETURN_PCT, Field.PNL_PCT}),
         (r"\bdrawdown\b|낙폭", {Field.DRAWDOWN_PCT}),
         (r"\bcash\b|현금", {Field.CASH}),
     )
