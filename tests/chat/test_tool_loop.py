@@ -257,7 +257,7 @@ async def test_get_portfolio_reads_only_the_asking_users_positions(chat_settings
             await ask(client, headers, chat_id, "my portfolio?")
     alices, bobs = (orjson.loads(_tool_results(r.body)[0]["content"]) for r in fake_anthropic.requests[1::2])
     assert [(p["symbol"], p["quantity"]) for p in alices["positions"]] == [("BTC/USDT", "2")]
-    assert bobs == {"positions": [], "note": "the user holds no positions"}
+    assert bobs == {"positions": [], "note": "the user has no portfolio yet"}
 
 
 async def test_tool_rounds_stop_when_the_answer_has_used_the_rest_of_the_daily_budget(

@@ -2,7 +2,8 @@
 
 The context holds exactly the figures the model may state: consolidated prices with 24h
 change for the symbols the question mentions (else the configured top symbols), the
-Fear & Greed reading, and the user's shadow-portfolio summary; each with its time. The
+Fear & Greed reading, and the user's shadow-portfolio summary (positions, cash, equity,
+realized P&L and return, from the ledger); each with its time. The
 same object feeds the offline provider, the grounding check (`facts()`) and the answer
 cache (`fingerprint()`), so all three agree on what "the context" was.
 """
@@ -115,23 +116,35 @@ class ChatContext:
 
     @staticmethod
     def _portfolio_lines(summary: PortfolioSummary) -> list[str]:
-        lines = [f"The user's shadow portfolio (paper positions, valued {fmt_time(summary.as_of)}):"]
+        currency = summary.base_currency
+        lines = [
+            f"The user's shadow portfolio (a paper-trading ledger in {currency}, valued {fmt_time(summary.as_of)}):"
+        ]
+        if not summary.positions:
+            lines.append(f"- no positions: the portfolio is all cash, {fmt_number(summary.cash, 2)} {currency}")
         for row in summary.positions:
             head = f"- {row.symbol}: quantity {row.quantity.normalize():f}, average cost {fmt_price(row.average_cost)}"
             if row.value is None or row.pnl is None or row.price is None:
                 lines.append(head + ", no current price")
                 continue
             pnl_pct = f" ({fmt_pct(row.pnl_pct)})" if row.pnl_pct is not None else ""
-            weight = f", {fmt_pct(row.weight_pct, sign=False)} of the portfolio" if row.weight_pct is not None else ""
+            weight = f", {fmt_pct(row.weight_pct, sign=False)} of the holdings" if row.weight_pct is not None else ""
             lines.append(
                 f"{head}, price {fmt_price(row.price)}, value {fmt_number(row.value, 2)}, "
                 f"P&L {fmt_number(row.pnl, 2, sign=True)}{pnl_pct}{weight}"
             )
-        total_pct = f" ({fmt_pct(summary.total_pnl_pct)})" if summary.total_pnl_pct is not None else ""
-        partial = "" if summary.priced_all else " (positions without a current price are left out)"
+        if summary.positions:
+            total_pct = f" ({fmt_pct(summary.total_pnl_pct)})" if summary.total_pnl_pct is not None else ""
+            partial = "" if summary.priced_all else " (positions without a current price are left out)"
+            lines.append(
+                f"Holdings total: value {fmt_number(summary.total_value, 2)}, cost {fmt_number(summary.total_cost, 2)}, "
+                f"unrealized P&L {fmt_number(summary.total_pnl, 2, sign=True)}{total_pct}{partial}"
+            )
+        total_return = f" ({fmt_pct(summary.total_return_pct)})" if summary.total_return_pct is not None else ""
         lines.append(
-            f"Portfolio total: value {fmt_number(summary.total_value, 2)}, cost {fmt_number(summary.total_cost, 2)}, "
-            f"P&L {fmt_number(summary.total_pnl, 2, sign=True)}{total_pct}{partial}"
+            f"Cash {fmt_number(summary.cash, 2)}; equity (cash + priced holdings) {fmt_number(summary.equity, 2)}; "
+            f"realized P&L {fmt_number(summary.realized_pnl, 2, sign=True)}; fees paid {fmt_number(summary.fees_paid, 2)}; "
+            f"total return on net deposits {fmt_number(summary.total_return, 2, sign=True)}{total_return}"
         )
         return lines
 
@@ -178,7 +191,8 @@ class ChatContext:
             else [
                 [r.symbol, str(r.quantity.normalize()), str(r.average_cost.normalize())]
                 for r in self.portfolio.positions
-            ],
+            ]
+            + [str(self.portfolio.cash.normalize()), str(self.portfolio.realized_pnl.normalize())],
             "a": self.market_available,
         }
         return hashlib.sha256(orjson.dumps(material)).hexdigest()[:32]

@@ -36,8 +36,8 @@ _HINT_WORDS: tuple[tuple[str, frozenset[Field]], ...] = tuple(
             {Field.AVERAGE_COST},
         ),
         (r"\bcost(?:\sbasis)?\b|\bpaid\b|\binvested\b|매입|원가", {Field.COST}),
-        (r"p&l|\bpnl\b|\bprofit\b|unreali[sz]ed|\bloss\b|손익|수익|손실", {Field.PNL, Field.PNL_PCT}),
-        (r"\bworth\b|\bvalued?\b|평가액|가치", {Field.VALUE}),
+        (r"p&l|\bpnl\b|\bprofit\b|unreali[sz]ed|\bloss\b|손익|수익(?!률)|손실", {Field.PNL, Field.PNL_PCT}),
+        (r"\bworth\b|\bvalued?\b|\bequity\b|평가액|가치|총액", {Field.VALUE}),
         (r"\bvolume\b|거래량|거래대금", {Field.VOLUME}),
         (r"\bhighs?\b|\bhighest\b|\bpeak(?:ed)?\b|고가|최고", {Field.HIGH}),
         (r"\blows?\b|\blowest\b|\bbottom(?:ed)?\b|저가|최저", {Field.LOW}),
@@ -54,6 +54,9 @@ _HINT_WORDS: tuple[tuple[str, frozenset[Field]], ...] = tuple(
         (r"\bweight\b|\bshare\b|비중", {Field.WEIGHT_PCT}),
         (r"\bprices?d?\b|\btrad(?:es|ing)\s(?:at|near|around)\b|\bquoted\b|가격|시세|현재가", {Field.PRICE}),
         (r"\bindex\b|\breading\b|\bscore\b|지수", {Field.INDEX_VALUE}),
+        (r"\breturn(?:s|ed|ing)?\b(?!\s(?:to|back)\b)|수익률", {Field.RETURN_PCT, Field.PNL_PCT}),
+        (r"\bdrawdown\b|낙폭", {Field.DRAWDOWN_PCT}),
+        (r"\bcash\b|현금", {Field.CASH}),
     )
 )
 _HINTS_AFTER = (

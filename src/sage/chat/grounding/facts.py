@@ -63,6 +63,7 @@ class Field(StrEnum):
     RELATIVE_PCT = "relative_pct"  # how far the price is from its high or low, in percent
     GAP_PCT = "gap_pct"  # percentage points between two coins' moves ("SOL outpaced BTC by 2.9 points")
     VALUE = "value"
+    CASH = "cash"  # a portfolio's cash, or the amount a deposit or withdrawal moved
     COST = "cost"
     AVERAGE_COST = "average_cost"
     QUANTITY = "quantity"
@@ -73,10 +74,24 @@ class Field(StrEnum):
     CLASSIFICATION = "classification"
     TIME = "time"
     RESULT = "result"
+    RETURN_PCT = "return_pct"  # time-weighted return over a range (a portfolio's, or holding the benchmark)
+    DRAWDOWN_PCT = "drawdown_pct"  # largest fall from a peak over a range, a positive magnitude
 
 
-PERCENT_FIELDS = frozenset({Field.CHANGE_PCT, Field.PNL_PCT, Field.WEIGHT_PCT, Field.RELATIVE_PCT, Field.GAP_PCT})
-SIGNED_FIELDS = frozenset({Field.CHANGE_PCT, Field.CHANGE_ABS, Field.PNL, Field.PNL_PCT, Field.RESULT})
+PERCENT_FIELDS = frozenset(
+    {
+        Field.CHANGE_PCT,
+        Field.PNL_PCT,
+        Field.WEIGHT_PCT,
+        Field.RELATIVE_PCT,
+        Field.GAP_PCT,
+        Field.RETURN_PCT,
+        Field.DRAWDOWN_PCT,
+    }
+)
+SIGNED_FIELDS = frozenset(
+    {Field.CHANGE_PCT, Field.CHANGE_ABS, Field.PNL, Field.PNL_PCT, Field.RESULT, Field.RETURN_PCT}
+)
 
 
 @dataclass(frozen=True)
@@ -281,6 +296,32 @@ class Facts:
         self.add(PORTFOLIO, Field.PNL, summary.total_pnl, time=at, source=source)
         if summary.total_pnl_pct is not None:
             self.add(PORTFOLIO, Field.PNL_PCT, summary.total_pnl_pct, time=at, source=source)
+        # the ledger's side: cash, cash plus holdings, realized P&L and the return on net deposits
+        self.add(PORTFOLIO, Field.CASH, summary.cash, time=at, source=source)
+        self.add(PORTFOLIO, Field.VALUE, summary.equity, time=at, source=source)
+        self.add(PORTFOLIO, Field.PNL, summary.realized_pnl, time=at, source=source)
+        self.add(PORTFOLIO, Field.PNL, summary.total_return, time=at, source=source)
+        if summary.total_return_pct is not None:
+            self.add(PORTFOLIO, Field.PNL_PCT, summary.total_return_pct, time=at, source=source)
+
+    def add_performance(
+        self,
+        *,
+        return_pct: Decimal | None,
+        drawdown_pct: Decimal | None,
+        benchmark_symbol: str,
+        benchmark_return_pct: Decimal | None,
+        source: str = "get_performance",
+    ) -> None:
+        """A range's time-weighted return and max drawdown, and the return of holding the
+        benchmark over the same points. Untimed: they describe a range, not a moment, and must
+        not displace the live figures a present-tense sentence is checked against."""
+        if return_pct is not None:
+            self.add(PORTFOLIO, Field.RETURN_PCT, return_pct, source=source)
+        if drawdown_pct is not None:
+            self.add(PORTFOLIO, Field.DRAWDOWN_PCT, drawdown_pct, source=source)
+        if benchmark_return_pct is not None:
+            self.add(Subject.symbol(benchmark_symbol), Field.RETURN_PCT, benchmark_return_pct, source=source)
 
     def add_calculation(self, expression: str, result: Decimal, *, source: str = "calculate") -> None:
         """A `calculate` result: the model computed it with Sage's evaluator, so stating it is grounded."""

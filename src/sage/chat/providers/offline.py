@@ -127,6 +127,27 @@ class _Writer:
         )
 
     def portfolio(self, summary: PortfolioSummary) -> list[str]:
+        cash = fmt_number(summary.cash, 2)
+        if not summary.positions:
+            return [
+                f"모의 포트폴리오에는 보유 종목이 없고 현금 {cash} {summary.base_currency}만 있습니다."
+                if self.korean
+                else f"Your shadow portfolio holds no coins yet: it is all cash, {cash} {summary.base_currency}."
+            ]
+        if summary.cash == 0 and summary.net_deposits == 0:
+            return self._holdings(summary)  # valued without a ledger: holdings only
+        return [*self._holdings(summary), self._ledger(summary)]
+
+    def _ledger(self, summary: PortfolioSummary) -> str:
+        cash, equity = fmt_number(summary.cash, 2), fmt_number(summary.equity, 2)
+        realized = fmt_number(summary.realized_pnl, 2, sign=True)
+        ret = fmt_number(summary.total_return, 2, sign=True)
+        ret_pct = f" ({fmt_pct(summary.total_return_pct)})" if summary.total_return_pct is not None else ""
+        if self.korean:
+            return f"현금 {cash}를 더한 포트폴리오 총액은 {equity}, 실현 손익은 {realized}, 총 수익은 {ret}{ret_pct}입니다."
+        return f"With {cash} in cash, the portfolio's equity is {equity}; realized P&L {realized}, total return {ret}{ret_pct}."
+
+    def _holdings(self, summary: PortfolioSummary) -> list[str]:
         total_pct = f" ({fmt_pct(summary.total_pnl_pct)})" if summary.total_pnl_pct is not None else ""
         value, cost = fmt_number(summary.total_value, 2), fmt_number(summary.total_cost, 2)
         pnl = fmt_number(summary.total_pnl, 2, sign=True)
