@@ -169,6 +169,9 @@ class Settings(BaseSettings):
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    # How long an answer's buffer outlives its deadline: reconnects resume from it, and its
+    # write to PostgreSQL is retried through an outage for this long before it counts as lost.
+    chat_buffer_keep_seconds: float = Field(default=120.0, gt=0)
 
     # --- observability and alerting --------------------------------------------------------
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))

@@ -17,12 +17,9 @@ import uuid
 from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from sage.chat import repository as repo
+from sage.chat.answer_store import FinishedAnswer, StoreResult, store_answer
 from sage.chat.cache import AnswerCache, CachedAnswer
 from sage.chat.context import ChatContext
 from sage.chat.grounding import GroundingResult, GroundingStats, check_answer
@@ -65,6 +62,7 @@ class AnswerDeps:
     answer_cache: AnswerCache
     events: EventLog
     keepalive: float
+    store_window: float  # seconds the answer's buffer outlives its last event: how long a save may retry
     on_saved: Callable[[AnswerRun], Any]  # awaited after the message is stored
     on_finished: Callable[[AnswerRun], None]
 
@@ -318,9 +316,27 @@ class AnswerRun:
         provider, model_name = record.provider, record.model
         terminal_event, terminal = record.terminal()
         meta = record.metadata()
-        await self._save(text, outcome.status, meta, usage)
+        stored = await self._save(text, outcome.status, meta, usage)
         self._record_metrics(outcome, usage, latency, provider)
-        if cached is None and job.cache_key is not None and outcome.status == "complete" and text and not unverified:
+        if stored is StoreResult.NOT_STORED:
+            # the client has the text, but a reload would not: say so instead of `done`
+            terminal_event, terminal = (
+                ERROR,
+                {
+                    "message_id": str(job.message_id),
+                    "status": "error",
+                    "code": "answer_not_stored",
+                    "message": "Sage could not save this answer, so it will not be in the chat; please ask again.",
+                },
+            )
+        if (
+            stored is StoreResult.STORED
+            and cached is None
+            and job.cache_key is not None
+            and outcome.status == "complete"
+            and text
+            and not unverified
+        ):
             async with deps.events.slots:
                 await deps.answer_cache.put(
                     job.cache_key,
@@ -336,37 +352,31 @@ class AnswerRun:
         self.channel.publish(terminal_event, terminal)
         self.channel.close()
 
-    async def _save(self, text: str, status: str, meta: dict[str, Any], usage: Usage) -> None:
-        if self.saved:
-            return
+    async def _save(self, text: str, status: str, meta: dict[str, Any], usage: Usage) -> StoreResult:
+        """Store the answer, waiting out a database outage for as long as its buffer lives."""
         job = self.job
-        try:
-            async with self.deps.db.session() as session:
-                await repo.add_message(
-                    session,
-                    message_id=job.message_id,
-                    chat_id=job.chat_id,
-                    role="assistant",
-                    content=text,
-                    status=status,
-                    meta=meta,
-                    reply_to_id=job.user_message_id,
-                )
-                await repo.touch_chat(session, chat_id=job.chat_id)
-                if job.cached is None:
-                    await repo.add_token_usage(session, user_id=job.user_id, day=datetime.now(UTC).date(), usage=usage)
-                await session.commit()
+        result = await store_answer(
+            self.deps.db,
+            self.deps.metrics,
+            FinishedAnswer(
+                message_id=job.message_id,
+                chat_id=job.chat_id,
+                user_id=job.user_id,
+                reply_to_id=job.user_message_id,
+                content=text,
+                status=status,
+                meta=meta,
+                usage=None if job.cached is not None else usage,
+            ),
+            until=self._loop.time() + self.deps.store_window,
+        )
+        if result is StoreResult.STORED:
             self.saved = True
-        except IntegrityError:
-            log.info("chat deleted while answering; answer dropped", extra={"message_id": str(job.message_id)})
-            return
-        except Exception:
-            log.exception("could not store the answer", extra={"message_id": str(job.message_id)})
-            return
-        try:
-            await self.deps.on_saved(self)
-        except Exception:
-            log.exception("post-save hook failed")
+            try:
+                await self.deps.on_saved(self)
+            except Exception:
+                log.exception("post-save hook failed")
+        return result
 
     def _record_metrics(self, outcome: Outcome, usage: Usage, latency: dict[str, Any], provider: str) -> None:
         metrics = self.deps.metrics

@@ -89,7 +89,7 @@ class ChatService:
         self.valkey_slots = asyncio.Semaphore(16)
         self.events = EventLog(
             cache,
-            ttl=settings.chat_request_deadline_seconds + 120,
+            ttl=settings.chat_request_deadline_seconds + settings.chat_buffer_keep_seconds,
             keepalive=settings.sse_keepalive_seconds,
             slots=self.valkey_slots,
         )
@@ -249,6 +249,7 @@ class ChatService:
             answer_cache=self.answers,
             events=self.events,
             keepalive=self.settings.sse_keepalive_seconds,
+            store_window=self.settings.chat_buffer_keep_seconds,
             on_saved=saved,
             on_finished=finished,
         )
