@@ -15,9 +15,12 @@ from sage.api.middleware import RequestContextMiddleware
 from sage.api.router import api_router
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
+from sage.api.sse import StreamDrain
+from sage.chat.service import ChatService
 from sage.observability.metrics import Metrics
 from sage.observability.setup import configure_observability
 from sage.runtime import Runtime
+from sage.serving import streams_end_on_sigterm
 from sage.settings import Settings, load_settings
 
 
@@ -27,11 +30,18 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
     metrics = metrics or Metrics()
     exporters = configure_observability(settings, metrics, service="api")  # Sentry before the app is built
 
+    drain = StreamDrain()  # ends every open event stream when shutdown begins
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.runtime = await Runtime.start(settings, stack, metrics=metrics)
-            yield
+            runtime = await Runtime.start(settings, stack, metrics=metrics)
+            app.state.runtime = runtime
+            chat = runtime.services.get("chat")
+            if isinstance(chat, ChatService):
+                drain.on_start(chat.hand_over)
+            with streams_end_on_sigterm(drain):
+                yield
 
     app = FastAPI(
         title="Sage.ai",
@@ -43,6 +53,7 @@ def create_app(settings: Settings | None = None, *, metrics: Metrics | None = No
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.stream_drain = drain
     app.state.metrics = metrics
     app.state.prometheus = exporters.prometheus
     install_error_handlers(app)

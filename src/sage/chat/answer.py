@@ -85,6 +85,7 @@ class AnswerRun:
         self.saved = False
         self.finishing = False
         self.cancel_reason: str | None = None
+        self.handing_over = False  # shutdown: readers were sent elsewhere; finish rather than cancel
         self.task: asyncio.Task[None] | None = None
         self.writer: asyncio.Task[None] | None = None
         self._finalizer: asyncio.Task[None] | None = None
@@ -124,16 +125,21 @@ class AnswerRun:
                 yield item
         finally:
             self.channel.consumers -= 1
-            if self.channel.consumers <= 0 and not self.finishing and not self.done:
+            if self.channel.consumers <= 0 and not self.finishing and not self.done and not self.handing_over:
                 self._spawn(self._cancel_if_abandoned())
 
     async def _cancel_if_abandoned(self) -> None:
         """No reader here: cancel now unless a reader on another task holds the answer."""
-        while not self.finishing and not self.done and self.channel.consumers <= 0:
+        while not self.finishing and not self.done and not self.handing_over and self.channel.consumers <= 0:
             if not await self.deps.events.any_reader(self.message_id):
                 self.cancel("client_disconnected")
                 return
             await asyncio.sleep(ABANDON_POLL_SECONDS)
+
+    def hand_over(self) -> None:
+        """The process is shutting down and its readers were told to resume elsewhere:
+        keep producing into the buffer they will read, and store the answer when done."""
+        self.handing_over = True
 
     def cancel(self, reason: str) -> None:
         if self.task is None or self.task.done() or self.finishing:

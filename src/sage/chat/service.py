@@ -18,6 +18,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -44,6 +45,18 @@ from sage.store.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 StreamItems = AsyncGenerator[StreamEvent | None, None]  # None: nothing happened for a keep-alive interval
+# While the process hands its answers over at shutdown, this much of the grace period is
+# kept back for cutting short what is still running and storing it.
+HANDOVER_SAVE_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class AnswerStream:
+    """One reader's view of an answer: which answer, and its events."""
+
+    chat_id: uuid.UUID
+    message_id: uuid.UUID
+    items: StreamItems
 
 
 def chat_json(chat: Chat) -> dict[str, Any]:
@@ -96,6 +109,7 @@ class ChatService:
         self.runs: dict[uuid.UUID, AnswerRun] = {}
         self.active_streams = 0
         self._closing = False
+        self._handover_started: float | None = None  # loop time the process began shutting down
 
     # -- chats ----------------------------------------------------------------------------------------
     def _list_version_key(self, user_id: uuid.UUID) -> str:
@@ -160,7 +174,7 @@ class ChatService:
         return rows, (rows[0].seq if more and rows else None)
 
     # -- answering -------------------------------------------------------------------------------------
-    async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> StreamItems:
+    async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> AnswerStream:
         """Refuse now (404, 429, 503) or store the question, start the answer, return its stream."""
         if self._closing:
             raise Unavailable("Sage is restarting; please ask again in a moment", retry_after=5)
@@ -232,7 +246,7 @@ class ChatService:
         run = AnswerRun(job, self._deps())
         self.runs[message_id] = run
         run.start()
-        return self._counted(run.follow(0))
+        return AnswerStream(chat_id, message_id, self._counted(run.follow(0)))
 
     def _deps(self) -> AnswerDeps:
         async def saved(run: AnswerRun) -> None:
@@ -256,8 +270,13 @@ class ChatService:
 
     async def resume(
         self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, last: ResumePoint | None
-    ) -> StreamItems:
+    ) -> AnswerStream:
         """The rest of an answer after `last`: stored, live here, or live on another task."""
+        return AnswerStream(chat_id, message_id, await self._resumed_items(user_id, chat_id, message_id, last))
+
+    async def _resumed_items(
+        self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, last: ResumePoint | None
+    ) -> StreamItems:
         async with self.db.session() as session:
             if await repo.get_chat(session, user_id=user_id, chat_id=chat_id) is None:
                 raise NotFound("Chat not found")
@@ -286,15 +305,36 @@ class ChatService:
             self.active_streams -= 1
             self.metrics.gauge("ActiveStreams", float(self.active_streams))
 
-    async def close(self) -> None:
-        """Stop answering: cut every run short (each saves its partial answer) and wait."""
+    def hand_over(self) -> None:
+        """Shutdown began and every stream is being told to resume on another task: refuse
+        new questions, and keep the answers running (their readers will be back through
+        Valkey) instead of cancelling them as abandoned."""
         self._closing = True
+        if self._handover_started is None:
+            self._handover_started = asyncio.get_running_loop().time()
+        for run in self.runs.values():
+            run.hand_over()
+
+    async def close(self) -> None:
+        """Stop answering. After a hand-over, answers may finish (and be stored) while the
+        grace period lasts; whatever still runs then is cut short, its partial answer saved."""
+        self._closing = True
+        grace = self.settings.shutdown_grace_seconds
+        if self._handover_started is not None and self.runs:
+            elapsed = asyncio.get_running_loop().time() - self._handover_started
+            remaining = grace - elapsed - min(HANDOVER_SAVE_MARGIN_SECONDS, grace / 3)
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await asyncio.gather(
+                            *(r.wait_closed() for r in list(self.runs.values())), return_exceptions=True
+                        )
         runs = list(self.runs.values())
         for run in runs:
             run.cancel("server_shutdown")
         if runs:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(1.0, self.settings.shutdown_grace_seconds)):
+                async with asyncio.timeout(max(1.0, grace)):
                     await asyncio.gather(*(run.wait_closed() for run in runs), return_exceptions=True)
         await self.model.aclose()
 
