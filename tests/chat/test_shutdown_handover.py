@@ -33,15 +33,17 @@ JWT_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"  # the same 
 
 
 class ServeProcess:
-    def __init__(self, env: dict[str, str], port: int) -> None:
+    def __init__(self, env: dict[str, str], port: int, log: Path) -> None:
         self.port = port
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "sage.cli", "serve", "--port", str(port)],
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        self.log = log
+        with log.open("wb") as out:  # a file, not a pipe nobody reads: a full pipe would stall the server
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "sage.cli", "serve", "--port", str(port)],
+                env=env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     @property
     def base_url(self) -> str:
@@ -49,7 +51,7 @@ class ServeProcess:
 
     async def healthy(self) -> bool:
         if self.process.poll() is not None:
-            raise AssertionError(f"sage serve exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            raise AssertionError(f"sage serve exited: {self.log.read_text()[-2000:]}")
         try:
             async with httpx.AsyncClient(timeout=1) as client:
                 return (await client.get(self.base_url + "/health")).status_code == 200
@@ -83,7 +85,8 @@ async def serve(database_url, valkey_url, fake_anthropic, tmp_path) -> AsyncIter
                 "SAGE_SSE_KEEPALIVE_SECONDS": "1",
             }
         )
-        server = ServeProcess(env, free_port())
+        port = free_port()
+        server = ServeProcess(env, port, tmp_path / f"serve-{port}.log")
         started.append(server)
         await eventually(server.healthy, timeout=90, interval=0.2)
         return server
@@ -92,6 +95,7 @@ async def serve(database_url, valkey_url, fake_anthropic, tmp_path) -> AsyncIter
     for server in started:
         if server.process.poll() is None:
             server.process.kill()
+            print(server.log.read_text()[-4000:])  # shown when the test failed
         server.process.wait(30)
 
 

@@ -131,7 +131,8 @@ class AnswerRun:
     async def _cancel_if_abandoned(self) -> None:
         """No reader here: cancel now unless a reader on another task holds the answer."""
         while not self.finishing and not self.done and not self.handing_over and self.channel.consumers <= 0:
-            if not await self.deps.events.any_reader(self.message_id):
+            # None (Valkey cannot tell) counts as a reader: one may be waiting for the stored answer
+            if await self.deps.events.any_reader(self.message_id) is False:
                 self.cancel("client_disconnected")
                 return
             await asyncio.sleep(ABANDON_POLL_SECONDS)

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,8 +29,9 @@ from sage.chat.grounding import GroundingStats
 from sage.chat.limits import ChatLimits, ModelCallLimiter
 from sage.chat.outcome import opaque_user_id
 from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
-from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, ResumePoint, StreamEvent
-from sage.chat.streaming import EventLog
+from sage.chat.resume import once_stored, stored_events, stream_lost
+from sage.chat.sse import ResumePoint, StreamItems
+from sage.chat.streaming import BufferUnavailable, EventLog, ReaderLease
 from sage.errors import NotFound, Unavailable
 from sage.observability.metrics import Metrics
 from sage.portfolio.prices import MarketLookup
@@ -44,7 +44,6 @@ from sage.store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-StreamItems = AsyncGenerator[StreamEvent | None, None]  # None: nothing happened for a keep-alive interval
 # While the process hands its answers over at shutdown, this much of the grace period is
 # kept back for cutting short what is still running and storing it.
 HANDOVER_SAVE_MARGIN_SECONDS = 5.0
@@ -110,6 +109,9 @@ class ChatService:
         self.active_streams = 0
         self._closing = False
         self._handover_started: float | None = None  # loop time the process began shutting down
+        # as long as an answer may take and its write may be retried: how long a reader that
+        # cannot read Valkey waits for the stored answer
+        self._stored_wait = settings.chat_request_deadline_seconds + settings.chat_buffer_keep_seconds
 
     # -- chats ----------------------------------------------------------------------------------------
     def _list_version_key(self, user_id: uuid.UUID) -> str:
@@ -288,11 +290,51 @@ class ChatService:
         run = self.runs.get(message_id)
         if run is not None and run.job.chat_id == chat_id:
             return self._counted(run.follow(last.seq if last else 0))
-        meta = await self.events.meta(message_id)
+        try:
+            meta = await self.events.meta(message_id)
+        except BufferUnavailable:
+            # Valkey is down: the answer (if it is one) is stored when done; wait for it there
+            return self._counted(
+                once_stored(
+                    self.db,
+                    chat_id,
+                    message_id,
+                    last,
+                    wait=self._stored_wait,
+                    keepalive=self.settings.sse_keepalive_seconds,
+                )
+            )
         if meta is not None and meta.get("chat_id") == str(chat_id) and meta.get("user_id") == str(user_id):
-            after = last.seq if last else 0
-            return self._counted(self.events.follow(message_id, after, on_gone=_gone(message_id)))
+            # The lease is taken now, before the response starts: a client that sees this stream
+            # open may drop its old one at once, and the answer's task must then find a reader.
+            lease = await self.events.take_reader_lease(message_id)
+            return self._counted(self._from_buffer(chat_id, message_id, last, lease))
         raise NotFound("No answer stream for this message")
+
+    async def _from_buffer(
+        self, chat_id: uuid.UUID, message_id: uuid.UUID, last: ResumePoint | None, lease: ReaderLease | None
+    ) -> StreamItems:
+        """An answer live on another task, through Valkey; from storage if Valkey goes away."""
+        try:
+            async for item in self.events.follow(
+                message_id,
+                last.seq if last else 0,
+                last.chars if last else 0,
+                lease=lease,
+                on_gone=stream_lost(message_id),
+            ):
+                yield item
+        except BufferUnavailable as lost:
+            reached = ResumePoint(lost.seq, lost.chars) if lost.seq else None
+            async for item in once_stored(
+                self.db,
+                chat_id,
+                message_id,
+                reached,
+                wait=self._stored_wait,
+                keepalive=self.settings.sse_keepalive_seconds,
+            ):
+                yield item
 
     async def _counted(self, items: StreamItems) -> StreamItems:
         self.active_streams += 1
@@ -343,50 +385,3 @@ def _turns(earlier: list[ChatTurn], question: str) -> list[ChatTurn]:
     if earlier and earlier[-1].role == "user":
         return [*earlier[:-1], ChatTurn("user", earlier[-1].content + "\n\n" + question)]
     return [*earlier, ChatTurn("user", question)]
-
-
-def _gone(message_id: uuid.UUID) -> Any:
-    def closing(seq: int, chars: int) -> StreamEvent:
-        return StreamEvent(
-            seq=seq + 1,
-            event=ERROR,
-            data={
-                "message_id": str(message_id),
-                "status": "incomplete",
-                "code": "stream_lost",
-                "message": "The answer's stream was lost; reload the chat to see what was saved.",
-            },
-            chars=chars,
-        )
-
-    return closing
-
-
-async def stored_events(message: ChatMessage, last: ResumePoint | None) -> StreamItems:
-    """A stored answer as a stream, continuing after `last` without repeating text."""
-    content = message.content
-    seq = last.seq if last else 0
-    chars = min(last.chars, len(content)) if last else 0
-    if last is None:
-        seq += 1
-        yield StreamEvent(
-            seq,
-            MESSAGE,
-            {
-                "chat_id": str(message.chat_id),
-                "user_message_id": str(message.reply_to_id) if message.reply_to_id else None,
-                "assistant_message_id": str(message.id),
-                "cached": bool(message.meta.get("cached")),
-                "provider": message.meta.get("provider"),
-                "model": message.meta.get("model"),
-                "stored": True,
-            },
-            0,
-        )
-    if chars < len(content):
-        seq += 1
-        yield StreamEvent(seq, DELTA, {"text": content[chars:]}, len(content))
-    terminal = message.meta.get("terminal") or {}
-    event = ERROR if terminal.get("event") == ERROR else DONE
-    data = dict(terminal.get("data") or {"message_id": str(message.id), "status": message.status})
-    yield StreamEvent(seq + 1, event, data, len(content))

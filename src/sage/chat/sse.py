@@ -10,6 +10,7 @@ or skips text.
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ class StreamEvent:
     def load(cls, raw: bytes | str) -> StreamEvent:
         item = orjson.loads(raw)
         return cls(seq=int(item["s"]), event=str(item["e"]), data=dict(item["d"]), chars=int(item["c"]))
+
+
+# An answer's events as one reader gets them; None: nothing happened for a keep-alive interval.
+StreamItems = AsyncGenerator[StreamEvent | None, None]
 
 
 @dataclass(frozen=True)
