@@ -101,25 +101,21 @@ async function ask(content) {
   answering = new AbortController();
   setComposer(false);
   try {
-    const response = await request(`/api/v1/chats/${chatId}/messages`, {
+    const signal = answering.signal;
+    let response = await request(`/api/v1/chats/${chatId}/messages`, {
       method: "POST",
       body: { content },
       headers: { Accept: "text/event-stream" },
-      signal: answering.signal,
+      signal,
     });
-    for await (const event of readEventStream(response)) {
-      const data = JSON.parse(event.data);
-      if (event.type === "delta") {
-        answer.classList.remove("pending");
-        text.textContent += data.text;
-        answer.scrollIntoView({ block: "end" });
-      } else if (event.type === "done") {
-        answer.classList.remove("pending");
-        note(answer, describeDone(data));
-      } else if (event.type === "error") {
-        answer.classList.remove("pending");
-        note(answer, data.message ?? data.code ?? "the answer failed", true);
-      }
+    for (;;) {
+      const handedOver = await showAnswer(response, answer, text);
+      if (!handedOver) break;
+      // The server is restarting: the same answer continues on another instance, after
+      // the last event shown (Last-Event-ID), so no text is repeated or skipped.
+      await new Promise((resolve) => setTimeout(resolve, handedOver.retry_ms ?? 1000));
+      const resumeFrom = handedOver.last_event_id ? { "Last-Event-ID": handedOver.last_event_id } : {};
+      response = await request(handedOver.resume_url, { headers: { Accept: "text/event-stream", ...resumeFrom }, signal });
     }
   } catch (error) {
     answer.classList.remove("pending");
@@ -129,6 +125,29 @@ async function ask(content) {
     if (current === chatId) setComposer(true);
     renderChats().catch(() => {});
   }
+}
+
+// Shows one stream's events; returns the `reconnect` event's data when the server handed
+// the answer over (it is shutting down), else null.
+async function showAnswer(response, answer, text) {
+  let handedOver = null;
+  for await (const event of readEventStream(response)) {
+    const data = JSON.parse(event.data);
+    if (event.type === "reconnect") {
+      handedOver = data;
+    } else if (event.type === "delta") {
+      answer.classList.remove("pending");
+      text.textContent += data.text;
+      answer.scrollIntoView({ block: "end" });
+    } else if (event.type === "done") {
+      answer.classList.remove("pending");
+      note(answer, describeDone(data));
+    } else if (event.type === "error") {
+      answer.classList.remove("pending");
+      note(answer, data.message ?? data.code ?? "the answer failed", true);
+    }
+  }
+  return handedOver;
 }
 
 export async function startChats() {
