@@ -86,15 +86,40 @@ async def test_shutdown_ends_an_open_stream_with_its_farewell() -> None:
     told: list[str] = []
     drain.on_start(lambda: told.append("prepared"))
     response = EventStreamResponse(
-        _frames([b"event: a\ndata: 1\n\n"], closed, hold), drain=drain, farewell=lambda: b"event: bye\ndata: {}\n\n"
+        _frames([b"id: 7-3\nevent: a\ndata: 1\n\n", None], closed, hold),
+        drain=drain,
+        farewell=lambda last: b"event: bye\ndata: " + (last or "none").encode() + b"\n\n",
     )
     task = await _serve(response, wire)
-    await asyncio.wait_for(wire.body_arrived.wait(), 10)
+    async with asyncio.timeout(10):
+        while not wire.body.endswith(b"data: 1\n\n" + KEEPALIVE):  # both frames are out
+            await asyncio.sleep(0.01)
     drain.start()
     await asyncio.wait_for(task, 10)
     assert told == ["prepared"]
     assert closed.is_set() and wire.finished
-    assert wire.body.endswith(b"event: a\ndata: 1\n\nevent: bye\ndata: {}\n\n")
+    assert wire.body.endswith(b"id: 7-3\nevent: a\ndata: 1\n\n" + KEEPALIVE + b"event: bye\ndata: 7-3\n\n")
+
+
+async def test_shutdown_ends_the_response_before_a_slow_stream_cleanup_has_finished() -> None:
+    release, drain, wire = asyncio.Event(), StreamDrain(), _Wire()
+
+    async def frames() -> Frames:
+        try:
+            yield b"event: a\ndata: 1\n\n"
+            await asyncio.Event().wait()
+        finally:
+            await release.wait()  # e.g. a subscription that is slow to close
+
+    task = await _serve(EventStreamResponse(frames(), drain=drain), wire)
+    await asyncio.wait_for(wire.body_arrived.wait(), 10)
+    drain.start()
+    async with asyncio.timeout(10):
+        while not wire.finished:
+            await asyncio.sleep(0.01)
+    assert not task.done()  # the cleanup still runs, but the client has its whole response
+    release.set()
+    await asyncio.wait_for(task, 10)
 
 
 async def test_chat_and_market_streams_share_headers_opening_and_keepalives(make_settings, database_url, valkey_url):

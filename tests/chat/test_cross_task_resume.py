@@ -34,7 +34,8 @@ async def own_valkey() -> AsyncIterator[ValkeyProcess]:
 
 @pytest.fixture
 async def two_tasks(chat_settings, live_server, own_valkey):
-    settings = chat_settings(valkey_url=own_valkey.url, sse_keepalive_seconds=0.5, chat_rate_per_minute=1000)
+    # keep-alive (and so the reader lease, 3 intervals) long enough for a loop shared by two apps and the test
+    settings = chat_settings(valkey_url=own_valkey.url, sse_keepalive_seconds=2, chat_rate_per_minute=1000)
     return await live_server(settings), await live_server(settings)
 
 

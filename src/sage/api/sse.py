@@ -12,7 +12,8 @@ StreamingResponse does not do:
   with no final byte. When shutdown begins (`StreamDrain.start`), every open stream ends
   at once with its own last words (chat: a `reconnect` event naming where to resume), so
   clients move to another task while this one finishes its work.
-A stream yields wire frames (bytes) or None when a keep-alive interval passed idle.
+A stream yields wire frames (bytes, one or more whole events) or None when a keep-alive
+interval passed idle; the response remembers the last `id:` it sent for the farewell.
 """
 
 from __future__ import annotations
@@ -71,6 +72,13 @@ class StreamDrain:
         await self._started.wait()
 
 
+class _End:
+    """The stream has no more frames."""
+
+
+_END = _End()
+
+
 def stream_drain(request: Request) -> StreamDrain | None:
     """The app's drain (set up by create_app), if any."""
     drain = getattr(request.app.state, "stream_drain", None)
@@ -85,32 +93,43 @@ class EventStreamResponse(Response):
         frames: Frames,
         *,
         drain: StreamDrain | None = None,
-        farewell: Callable[[], bytes] | None = None,
+        farewell: Callable[[str | None], bytes] | None = None,
         status_code: int = 200,
     ) -> None:
         self.frames = frames
         self.drain = drain
-        self.farewell = farewell  # the last frame when the server closes the stream at shutdown
+        # the last frame when the server closes the stream at shutdown, given the id of the
+        # last event sent (what the client will send as Last-Event-ID)
+        self.farewell = farewell
+        self.last_event_id: str | None = None
         self.status_code = status_code  # the parameter also tells OpenAPI the default status
         self.background = None
         self._started = False
         self.init_headers(SSE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = asyncio.create_task(self._pump(send))
+        # The stream is read in a task of its own and handed over one frame at a time: at
+        # shutdown the response ends at once, while the stream's cleanup (closing a
+        # subscription, say) may still be running.
+        queue: asyncio.Queue[bytes | _End | None] = asyncio.Queue(maxsize=1)
+        produce = asyncio.create_task(self._produce(queue))
+        pump = asyncio.create_task(self._pump(send, queue))
         watch = asyncio.create_task(_until_disconnect(receive))
         drained = asyncio.create_task(self.drain.wait()) if self.drain is not None else None
-        tasks = {t for t in (pump, watch, drained) if t is not None}
+        ending = {t for t in (pump, watch, drained) if t is not None}
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(ending | {produce}, return_when=asyncio.FIRST_COMPLETED)
+            if done == {produce} and not produce.cancelled() and produce.exception() is None:
+                done, _ = await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)  # the last frames go out
             if drained is not None and drained in done and not pump.done() and not watch.done():
                 pump.cancel()
                 await asyncio.gather(pump, return_exceptions=True)
                 await self._close_for_shutdown(send)
         finally:
-            for task in tasks:
+            for task in (*ending, produce):
                 task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.gather(*ending, return_exceptions=True)
+            await asyncio.gather(produce, return_exceptions=True)  # the stream's cleanup, after the response
 
     async def _start(self, send: Send) -> None:
         if not self._started:
@@ -118,22 +137,33 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": OPENING, "more_body": True})
 
-    async def _pump(self, send: Send) -> None:
-        async with contextlib.aclosing(self.frames) as frames:
-            try:
-                await self._start(send)
+    async def _produce(self, queue: asyncio.Queue[bytes | _End | None]) -> None:
+        try:
+            async with contextlib.aclosing(self.frames) as frames:
                 async for frame in frames:
-                    await send(
-                        {"type": "http.response.body", "body": KEEPALIVE if frame is None else frame, "more_body": True}
-                    )
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except OSError:
-                return  # the client went away mid-write
+                    await queue.put(frame)
+            await queue.put(_END)
+        except Exception:
+            log.exception("event stream failed")
+            raise
+
+    async def _pump(self, send: Send, queue: asyncio.Queue[bytes | _End | None]) -> None:
+        try:
+            await self._start(send)
+            while not isinstance(frame := await queue.get(), _End):
+                if frame is not None and frame.startswith(b"id: "):
+                    self.last_event_id = frame[4 : frame.index(b"\n")].decode()
+                await send(
+                    {"type": "http.response.body", "body": KEEPALIVE if frame is None else frame, "more_body": True}
+                )
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            return  # the client went away mid-write
 
     async def _close_for_shutdown(self, send: Send) -> None:
         with contextlib.suppress(OSError):
             await self._start(send)
-            last = self.farewell() if self.farewell is not None else b""
+            last = self.farewell(self.last_event_id) if self.farewell is not None else b""
             await send({"type": "http.response.body", "body": last, "more_body": False})
 
 

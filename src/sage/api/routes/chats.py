@@ -40,19 +40,13 @@ _SSE_DOC: dict[int | str, dict[str, Any]] = {
 
 def answer_response(request: Request, stream: AnswerStream) -> EventStreamResponse:
     """An answer's events as SSE; at shutdown, a `reconnect` event after the last one sent."""
-    last_id: str | None = None
 
     async def frames() -> Frames:
-        nonlocal last_id
         async with contextlib.aclosing(stream.items) as items:
             async for item in items:
-                if item is None:
-                    yield None
-                else:
-                    yield item.encode()
-                    last_id = item.id
+                yield None if item is None else item.encode()
 
-    def reconnect() -> bytes:
+    def reconnect(last_id: str | None) -> bytes:
         resume_url = request.app.url_path_for("resume", chat_id=str(stream.chat_id), message_id=str(stream.message_id))
         data = {
             "message_id": str(stream.message_id),
