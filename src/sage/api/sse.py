@@ -72,13 +72,6 @@ class StreamDrain:
         await self._started.wait()
 
 
-class _End:
-    """The stream has no more frames."""
-
-
-_END = _End()
-
-
 def stream_drain(request: Request) -> StreamDrain | None:
     """The app's drain (set up by create_app), if any."""
     drain = getattr(request.app.state, "stream_drain", None)
@@ -108,28 +101,22 @@ class EventStreamResponse(Response):
         self.init_headers(SSE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The stream is read in a task of its own and handed over one frame at a time: at
-        # shutdown the response ends at once, while the stream's cleanup (closing a
-        # subscription, say) may still be running.
-        queue: asyncio.Queue[bytes | _End | None] = asyncio.Queue(maxsize=1)
-        produce = asyncio.create_task(self._produce(queue))
-        pump = asyncio.create_task(self._pump(send, queue))
+        pump = asyncio.create_task(self._pump(send))
         watch = asyncio.create_task(_until_disconnect(receive))
         drained = asyncio.create_task(self.drain.wait()) if self.drain is not None else None
-        ending = {t for t in (pump, watch, drained) if t is not None}
+        tasks = {t for t in (pump, watch, drained) if t is not None}
         try:
-            done, _ = await asyncio.wait(ending | {produce}, return_when=asyncio.FIRST_COMPLETED)
-            if done == {produce} and not produce.cancelled() and produce.exception() is None:
-                done, _ = await asyncio.wait(ending, return_when=asyncio.FIRST_COMPLETED)  # the last frames go out
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             if drained is not None and drained in done and not pump.done() and not watch.done():
+                # Cancelled, the pump sends nothing more (a send cancelled while it waits for
+                # the socket writes nothing), so the response ends here at once; the stream's
+                # own cleanup (closing a subscription, say) runs in the pump meanwhile.
                 pump.cancel()
-                await asyncio.gather(pump, return_exceptions=True)
                 await self._close_for_shutdown(send)
         finally:
-            for task in (*ending, produce):
+            for task in tasks:
                 task.cancel()
-            await asyncio.gather(*ending, return_exceptions=True)
-            await asyncio.gather(produce, return_exceptions=True)  # the stream's cleanup, after the response
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _start(self, send: Send) -> None:
         if not self._started:
@@ -137,28 +124,20 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": OPENING, "more_body": True})
 
-    async def _produce(self, queue: asyncio.Queue[bytes | _End | None]) -> None:
-        try:
-            async with contextlib.aclosing(self.frames) as frames:
+    async def _pump(self, send: Send) -> None:
+        async with contextlib.aclosing(self.frames) as frames:
+            try:
+                await self._start(send)
                 async for frame in frames:
-                    await queue.put(frame)
-            await queue.put(_END)
-        except Exception:
-            log.exception("event stream failed")
-            raise
-
-    async def _pump(self, send: Send, queue: asyncio.Queue[bytes | _End | None]) -> None:
-        try:
-            await self._start(send)
-            while not isinstance(frame := await queue.get(), _End):
-                if frame is not None and frame.startswith(b"id: "):
-                    self.last_event_id = frame[4 : frame.index(b"\n")].decode()
-                await send(
-                    {"type": "http.response.body", "body": KEEPALIVE if frame is None else frame, "more_body": True}
-                )
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except OSError:
-            return  # the client went away mid-write
+                    if frame is None:
+                        await send({"type": "http.response.body", "body": KEEPALIVE, "more_body": True})
+                        continue
+                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                    if frame.startswith(b"id: "):  # noted once sent: the client's Last-Event-ID
+                        self.last_event_id = frame[4 : frame.index(b"\n")].decode()
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except OSError:
+                return  # the client went away mid-write
 
     async def _close_for_shutdown(self, send: Send) -> None:
         with contextlib.suppress(OSError):
