@@ -32,6 +32,8 @@ const summary = {
   ],
 };
 
+const buy = { id: "t1", portfolio_id: ID, kind: "buy", symbol: "BTC/USDT", quantity: "0.05", price: "100000", fee: "5", executed_at: "2026-12-01T09:30:00Z", note: null, created_at: null };
+
 interface Call {
   method: string;
   path: string;
@@ -48,7 +50,8 @@ function serve(importResponse: () => Response) {
       calls.push({ method: request.method, path, type: request.headers.get("Content-Type"), body: request.method === "GET" ? "" : await request.text() });
       if (path === "/api/v1/portfolios") return json([{ id: ID, name: "Default", base_currency: "USDT", starting_cash: "10000", is_default: true, created_at: "2026-12-01T00:00:00Z" }]);
       if (path.endsWith("/summary")) return json(summary);
-      if (path.endsWith("/transactions")) return json([]);
+      if (path.endsWith("/transactions")) return json([buy]);
+      if (request.method === "PATCH") return json({ ...buy, price: "95000" });
       if (path.endsWith("/performance")) return json({ points: [], range: "1m", resolution: "1h", start: "", end: "", complete: true, missing: [], benchmark_symbol: "BTC/USDT", benchmark_return_pct: null, max_drawdown_pct: null, time_weighted_return_pct: null });
       if (path.endsWith("/import")) return importResponse();
       if (path === "/api/v1/market/tickers") return json({ tickers: [] });
@@ -98,5 +101,18 @@ describe("PortfolioPage", () => {
     renderPage();
     await userEvent.upload(await screen.findByLabelText(/Import trades/), new File(["x"], "t.csv", { type: "text/csv" }));
     expect(await screen.findByText("Imported 4 trades, 1 already there.")).toBeInTheDocument();
+  });
+
+  it("corrects a transaction's price, sending only what changed", async () => {
+    const calls = serve(() => json({ booked: 0, skipped: 0 }));
+    renderPage();
+    await userEvent.click(await screen.findByRole("button", { name: /^Edit buy 0.05 BTC\/USDT/ }));
+    const form = screen.getByRole("form", { name: /^Correct buy 0.05 BTC\/USDT/ });
+    const price = within(form).getByLabelText("Price");
+    await userEvent.clear(price);
+    await userEvent.type(price, "95000");
+    await userEvent.click(within(form).getByRole("button", { name: "Save correction" }));
+    await vi.waitFor(() => expect(screen.queryByRole("form", { name: /^Correct/ })).not.toBeInTheDocument());
+    expect(calls.find((c) => c.method === "PATCH")).toEqual({ method: "PATCH", path: `/api/v1/portfolios/${ID}/transactions/t1`, type: "application/json", body: JSON.stringify({ price: "95000" }) });
   });
 });

@@ -6,9 +6,10 @@ import { describe, field } from "../api/errors";
 import { EquityChart } from "../components/EquityChart";
 import { formatPct, formatPrice } from "../market/consolidate";
 import { useTickers } from "../market/hooks";
-import { equitySeries, formatMoney, formatQuantity, formatSigned, importErrors, RANGES, tone, tradeBody, type Range } from "../portfolio/model";
+import { correctionBody, equitySeries, formatMoney, formatQuantity, formatSigned, importErrors, RANGES, toLocalInput, tone, tradeBody, type Range } from "../portfolio/model";
 import {
   downloadExport,
+  useCorrectTransaction,
   useCreatePortfolio,
   useDeleteTransaction,
   useImport,
@@ -282,34 +283,98 @@ function TransactionsCard({ id }: { id: string }) {
 
 function TransactionRow({ id, tx }: { id: string; tx: Transaction }) {
   const remove = useDeleteTransaction(id);
-  const [confirming, setConfirming] = useState(false);
+  const [mode, setMode] = useState<"view" | "confirm" | "edit">("view");
   const label = `${tx.kind} ${formatQuantity(tx.quantity)} ${tx.symbol ?? ""} on ${new Date(tx.executed_at).toLocaleString()}`;
   return (
-    <tr>
-      <td>{new Date(tx.executed_at).toLocaleString()}</td>
-      <td>{tx.kind}</td>
-      <td>{tx.symbol ?? "–"}</td>
-      <td className="num">{tx.symbol ? formatQuantity(tx.quantity) : formatMoney(tx.quantity)}</td>
-      <td className="num">{formatPrice(tx.price)}</td>
-      <td className="num">{formatMoney(tx.fee)}</td>
-      <td>
-        {confirming ? (
-          <span role="group" aria-label={`Delete ${label}?`}>
-            <button type="button" className="danger" disabled={remove.isPending} onClick={() => remove.mutate(tx.id)}>
-              Delete
-            </button>{" "}
-            <button type="button" autoFocus onClick={() => setConfirming(false)}>
-              Keep
-            </button>
-          </span>
-        ) : (
-          <button type="button" aria-label={`Delete ${label}`} onClick={() => setConfirming(true)}>
-            Delete
-          </button>
+    <>
+      <tr>
+        <td>{new Date(tx.executed_at).toLocaleString()}</td>
+        <td>{tx.kind}</td>
+        <td>{tx.symbol ?? "–"}</td>
+        <td className="num">{tx.symbol ? formatQuantity(tx.quantity) : formatMoney(tx.quantity)}</td>
+        <td className="num">{formatPrice(tx.price)}</td>
+        <td className="num">{formatMoney(tx.fee)}</td>
+        <td>
+          {mode === "confirm" ? (
+            <span role="group" aria-label={`Delete ${label}?`}>
+              <button type="button" className="danger" disabled={remove.isPending} onClick={() => remove.mutate(tx.id)}>
+                Delete
+              </button>{" "}
+              <button type="button" autoFocus onClick={() => setMode("view")}>
+                Keep
+              </button>
+            </span>
+          ) : (
+            <>
+              <button type="button" aria-label={`Edit ${label}`} onClick={() => setMode(mode === "edit" ? "view" : "edit")}>
+                Edit
+              </button>{" "}
+              <button type="button" aria-label={`Delete ${label}`} onClick={() => setMode("confirm")}>
+                Delete
+              </button>
+            </>
+          )}
+          {remove.isError && <p className="error inline-error" role="alert">{describe(remove.error)}</p>}
+        </td>
+      </tr>
+      {mode === "edit" && (
+        <tr>
+          <td colSpan={7}>
+            <CorrectionForm id={id} tx={tx} label={label} onDone={() => setMode("view")} />
+          </td>
+        </tr>
+      )}
+    </>
+  );
+}
+
+function CorrectionForm({ id, tx, label, onDone }: { id: string; tx: Transaction; label: string; onDone: () => void }) {
+  const correct = useCorrectTransaction(id);
+  const [invalid, setInvalid] = useState<string | null>(null);
+  const submit = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const data = new FormData(event.currentTarget);
+    const body = correctionBody(tx, { quantity: field(data, "quantity"), price: field(data, "price"), fee: field(data, "fee"), executedAt: field(data, "executed_at") });
+    if (typeof body === "string") {
+      setInvalid(body);
+      return;
+    }
+    setInvalid(null);
+    correct.mutate({ txId: tx.id, body }, { onSuccess: onDone });
+  };
+  return (
+    <form className="form" onSubmit={submit} aria-label={`Correct ${label}`}>
+      <div className="form-row">
+        <label>
+          Quantity
+          <input name="quantity" inputMode="decimal" defaultValue={tx.quantity} required autoComplete="off" />
+        </label>
+        {tx.price !== null && (
+          <label>
+            Price
+            <input name="price" inputMode="decimal" defaultValue={tx.price} required autoComplete="off" />
+          </label>
         )}
-        {remove.isError && <p className="error inline-error" role="alert">{describe(remove.error)}</p>}
-      </td>
-    </tr>
+        <label>
+          Fee
+          <input name="fee" inputMode="decimal" defaultValue={tx.fee} required autoComplete="off" />
+        </label>
+        <label>
+          Executed at (your time)
+          <input name="executed_at" type="datetime-local" defaultValue={toLocalInput(tx.executed_at)} required />
+        </label>
+      </div>
+      {invalid && <p className="error" role="alert">{invalid}</p>}
+      {correct.isError && <p className="error" role="alert">{describe(correct.error)}</p>}
+      <div className="form-row">
+        <button type="submit" className="primary" disabled={correct.isPending}>
+          Save correction
+        </button>
+        <button type="button" onClick={onDone}>
+          Cancel
+        </button>
+      </div>
+    </form>
   );
 }
 

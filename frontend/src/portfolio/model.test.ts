@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
 import { ApiError } from "../api/errors";
-import { attachmentName, equitySeries, formatMoney, formatSigned, importErrors, tone, tradeBody, type TradeForm } from "./model";
+import { attachmentName, correctionBody, equitySeries, formatMoney, formatSigned, importErrors, toLocalInput, tone, tradeBody, type TradeForm } from "./model";
 
 const form = (patch: Partial<TradeForm>): TradeForm => ({ side: "buy", symbol: "BTC/USDT", quantity: "0.5", price: "", executedAt: "", ...patch });
 
@@ -91,5 +91,31 @@ describe("formatting", () => {
   it("reads the download's file name", () => {
     expect(attachmentName('attachment; filename="portfolio-1.csv"', "x.csv")).toBe("portfolio-1.csv");
     expect(attachmentName(null, "x.csv")).toBe("x.csv");
+  });
+});
+
+describe("correctionBody", () => {
+  const tx = { quantity: "0.5", price: "100.00", fee: "0.05", executed_at: "2026-12-01T09:30:00Z" };
+  const unchanged = { quantity: "0.50", price: "100", fee: "0.050", executedAt: toLocalInput(tx.executed_at) };
+  const now = new Date("2026-12-05T12:00:00Z");
+
+  it("sends only the fields that changed", () => {
+    expect(correctionBody(tx, { ...unchanged, price: "95.5" }, now)).toEqual({ price: "95.5" });
+    const earlier = toLocalInput("2026-11-30T08:00:00Z");
+    expect(correctionBody(tx, { ...unchanged, quantity: "1", executedAt: earlier }, now)).toEqual({ quantity: "1", executed_at: new Date(earlier).toISOString() });
+  });
+
+  it("says so when nothing changed (equal numbers written differently)", () => {
+    expect(correctionBody(tx, unchanged, now)).toBe("Nothing was changed.");
+  });
+
+  it("ignores the price of a deposit, which has none", () => {
+    expect(correctionBody({ ...tx, price: null }, { ...unchanged, price: "", quantity: "200" }, now)).toEqual({ quantity: "200" });
+  });
+
+  it("refuses a bad quantity, a negative fee or a time in the future", () => {
+    expect(correctionBody(tx, { ...unchanged, quantity: "0" }, now)).toMatch(/quantity/);
+    expect(correctionBody(tx, { ...unchanged, fee: "-1" }, now)).toMatch(/fee/);
+    expect(correctionBody(tx, { ...unchanged, executedAt: "2027-01-01T00:00" }, now)).toMatch(/future/);
   });
 });

@@ -127,3 +127,50 @@ export function attachmentName(header: string | null, fallback: string): string 
   const match = header ? /filename="?([^";]+)"?/i.exec(header) : null;
   return match?.[1] ?? fallback;
 }
+
+export type CorrectionBody = components["schemas"]["TransactionPatch"];
+
+/** An ISO instant as a `datetime-local` value in the browser's time zone (minutes). */
+export function toLocalInput(iso: string): string {
+  const d = new Date(iso);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+export interface CorrectionForm {
+  quantity: string;
+  price: string;
+  fee: string;
+  /** a `datetime-local` value */
+  executedAt: string;
+}
+
+/**
+ * The body of `PATCH .../transactions/{id}`: only what the user changed, or the reason the
+ * correction cannot be sent. A deposit or withdrawal has no price.
+ */
+export function correctionBody(
+  tx: { quantity: string; price: string | null; fee: string; executed_at: string },
+  form: CorrectionForm,
+  now: Date = new Date(),
+): CorrectionBody | string {
+  const body: CorrectionBody = {};
+  const quantity = form.quantity.trim();
+  if (!DECIMAL.test(quantity) || Number(quantity) <= 0) return "Enter a quantity above zero.";
+  if (Number(quantity) !== Number(tx.quantity)) body.quantity = quantity;
+  if (tx.price !== null) {
+    const price = form.price.trim();
+    if (!DECIMAL.test(price) || Number(price) <= 0) return "Enter a price above zero.";
+    if (Number(price) !== Number(tx.price)) body.price = price;
+  }
+  const fee = form.fee.trim();
+  if (!DECIMAL.test(fee)) return "Enter a fee of zero or more.";
+  if (Number(fee) !== Number(tx.fee)) body.fee = fee;
+  if (form.executedAt !== toLocalInput(tx.executed_at)) {
+    const at = new Date(form.executedAt);
+    if (Number.isNaN(at.getTime())) return "Enter the date and time.";
+    if (at.getTime() > now.getTime()) return "A transaction cannot be in the future.";
+    body.executed_at = at.toISOString();
+  }
+  return Object.keys(body).length > 0 ? body : "Nothing was changed.";
+}

@@ -5,7 +5,7 @@ import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { api, authFetch, data } from "../api/client";
 import { errorFrom, toApiError } from "../api/errors";
 import type { components } from "../api/schema";
-import { attachmentName, type Range, type TradeBody } from "./model";
+import { attachmentName, type CorrectionBody, type Range, type TradeBody } from "./model";
 
 export type Portfolio = components["schemas"]["PortfolioOut"];
 export type Summary = components["schemas"]["PortfolioSummaryOut"];
@@ -57,6 +57,15 @@ export function useTrade(id: string) {
     // one key per submitted order: a retried request (a flaky network) books it once
     mutationFn: ({ body, idempotencyKey }: { body: TradeBody; idempotencyKey: string }) =>
       data(api.POST("/api/v1/portfolios/{portfolio_id}/transactions", { params: { path: { portfolio_id: id }, header: { "Idempotency-Key": idempotencyKey } }, body })),
+    onSuccess: refresh,
+  });
+}
+
+export function useCorrectTransaction(id: string) {
+  const refresh = useRefresh(id);
+  return useMutation({
+    mutationFn: ({ txId, body }: { txId: string; body: CorrectionBody }) =>
+      data(api.PATCH("/api/v1/portfolios/{portfolio_id}/transactions/{tx_id}", { params: { path: { portfolio_id: id, tx_id: txId } }, body })),
     onSuccess: refresh,
   });
 }
