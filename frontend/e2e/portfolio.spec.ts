@@ -24,6 +24,14 @@ test("buy at market, see the position and its P&L, then undo the trade from the 
   await shot(page, "portfolio");
   await expectAccessible(page);
 
+  // correct the buy's fee: every figure is derived from the ledger, so fees paid follow
+  await history.getByRole("button", { name: /^Edit buy 0.01 BTC\/USDT/ }).click();
+  const correction = page.getByRole("form", { name: /^Correct buy 0.01 BTC\/USDT/ });
+  await correction.getByLabel("Fee").fill("0");
+  await correction.getByRole("button", { name: "Save correction" }).click();
+  await expect(correction).toHaveCount(0);
+  await expect(page.locator(".facts.summary dd").last()).toHaveText("0.00");
+
   await history.getByRole("button", { name: /^Delete buy 0.01 BTC\/USDT/ }).click();
   await history.getByRole("button", { name: "Delete", exact: true }).click();
   await expect(history.getByRole("row")).toHaveCount(2);
