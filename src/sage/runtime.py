@@ -27,6 +27,7 @@ from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
 from sage.chat.providers import build_model
 from sage.chat.service import ChatService
+from sage.market.catalog import SymbolCatalog
 from sage.market.ingest import Ingestor
 from sage.market.reader import MarketReader
 from sage.market.service import MarketService
@@ -55,6 +56,7 @@ class Services:
     notifier: Notifier
     active_users: ActiveUsers
     market: MarketService
+    catalog: SymbolCatalog  # which symbols exist: portfolio, alerts and chat validate against it
     ingestor: Ingestor | None  # only where ingestion runs in-process (the embedded default)
     portfolio: PortfolioService
     price_alerts: PriceAlertService
@@ -141,6 +143,7 @@ class Runtime:
             notifier=observability.notifier,
             active_users=observability.active_users,
             market=market.service,
+            catalog=market.catalog,
             ingestor=market.ingestor,
             portfolio=portfolio,
             price_alerts=price_alerts,

@@ -17,7 +17,15 @@ from sage.store.market_tables import CandleRow, FearGreedRow
 
 log = logging.getLogger(__name__)
 
-INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
+INTERVALS: dict[str, int] = {
+    "1m": 60,
+    "5m": 300,
+    "15m": 900,
+    "1h": 3600,
+    "4h": 14_400,
+    "1d": 86_400,
+    "1w": 604_800,  # weeks start on Monday 00:00 UTC, as Binance's 1w klines do
+}
 DB_ERRORS = (OSError, OperationalError, DBAPIError, TimeoutError)
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at 00:00 UTC: bars align to the clock
 

@@ -16,8 +16,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from sage.api.deps import MarketDep, SettingsDep
-from sage.errors import NotFound, Unavailable
+from sage.api.deps import CatalogDep, MarketDep, SettingsDep
+from sage.errors import Unavailable
 from sage.market.consolidate import is_stale
 from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
 from sage.market.service import MarketService
@@ -26,7 +26,7 @@ from sage.market.stream import SlowConsumer
 router = APIRouter(prefix="/market", tags=["market"])
 
 Exchange = Literal["binance", "gateio"]
-Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d", "1w"]
 
 
 class ExchangeTickerOut(BaseModel):
@@ -127,9 +127,26 @@ def _ticker_out(price: ConsolidatedPrice, now: datetime, stale_after: float) -> 
 
 
 def _symbols_param(market: MarketService, raw: str | None) -> list[str] | None:
+    """Each symbol must be listed (404 naming the first that is not)."""
     if raw is None or not raw.strip():
         return None
-    return [market.resolve_symbol(part) for part in raw.split(",") if part.strip()]
+    return [market.require_listed(part) for part in raw.split(",") if part.strip()]
+
+
+class SymbolOut(BaseModel):
+    symbol: str
+    base: str
+    quote: str
+    name: str | None
+    exchanges: list[str] = Field(description="exchanges that list the pair")
+    always_on: bool = Field(description="one of SAGE_SYMBOLS: ingested all the time; others go live on demand")
+
+
+class SymbolsOut(BaseModel):
+    query: str
+    quote: str | None
+    catalog_size: int
+    symbols: list[SymbolOut]
 
 
 SymbolsQuery = Annotated[
@@ -154,14 +171,49 @@ async def tickers(market: MarketDep, symbols: SymbolsQuery = None) -> TickersOut
     )
 
 
+@router.get("/symbols", response_model=SymbolsOut, summary="Search the symbol catalog")
+async def symbols(
+    catalog: CatalogDep,
+    q: Annotated[str, Query(max_length=41, description="base, quote or name; prefix matches first")] = "",
+    quote: Annotated[str | None, Query(max_length=20, description="only pairs in this quote asset")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SymbolsOut:
+    found = catalog.search(q, quote=quote, limit=limit)
+    return SymbolsOut(
+        query=q,
+        quote=quote.upper() if quote else None,
+        catalog_size=len(catalog),
+        symbols=[
+            SymbolOut(
+                symbol=e.symbol,
+                base=e.base,
+                quote=e.quote,
+                name=e.name,
+                exchanges=list(e.exchanges),
+                always_on=e.always_on,
+            )
+            for e in found
+        ],
+    )
+
+
 @router.get("/tickers/{symbol:path}", response_model=TickerOut, summary="One symbol's price")
 async def ticker(market: MarketDep, symbol: str) -> TickerOut:
-    resolved = market.resolve_symbol(symbol)
+    """404 naming the symbol when no exchange lists it; 503 with Retry-After when it is
+    listed but has no price yet (live: the snapshot failed and the subscription is
+    starting; replay: the recording does not have it)."""
+    resolved = market.require_listed(symbol)
     price = await market.consolidated_one(resolved)
     if price is None:
-        if market.is_known(resolved):
-            raise Unavailable(f"No market data for {resolved} yet", retry_after=5, details={"symbol": resolved})
-        raise NotFound(f"Unknown symbol {resolved}", details={"symbol": resolved})
+        detail = {"symbol": resolved, "source": market.source}
+        if market.source == "replay" and resolved not in market.symbols:
+            raise Unavailable(
+                f"No market data for {resolved} yet: the recorded session replayed offline has only "
+                f"{', '.join(market.symbols)}",
+                retry_after=60,
+                details=detail,
+            )
+        raise Unavailable(f"No market data for {resolved} yet", retry_after=5, details=detail)
     return _ticker_out(price, market.clock(), market.stale_after)
 
 
@@ -173,11 +225,10 @@ async def candles(
     interval: Interval = "1m",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> CandlesOut:
-    resolved = market.resolve_symbol(symbol)
+    resolved = market.require_listed(symbol)
+    await market.demand([resolved])
     chosen = exchange or market.exchanges[0]
     bars = await market.candles(resolved, exchange=chosen, interval=interval, limit=limit)
-    if not bars and not market.is_known(resolved):
-        raise NotFound(f"Unknown symbol {resolved}", details={"symbol": resolved})
     return CandlesOut(
         symbol=resolved,
         exchange=chosen,
