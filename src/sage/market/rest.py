@@ -174,11 +174,17 @@ class ExchangeRest:
 
 
 def _retry_after(response: httpx.Response) -> float:
-    raw = response.headers.get("retry-after", "")
-    try:
-        return max(1.0, float(raw))
-    except ValueError:
-        return 60.0  # no usable header: a full Binance window
+    """Binance sends `Retry-After`; Gate.io the end of its window as a Unix time."""
+    for header, relative in (("retry-after", True), ("x-gate-ratelimit-reset-timestamp", False)):
+        raw = response.headers.get(header)
+        if raw is None:
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            continue
+        return max(1.0, value if relative else value - time.time())
+    return 60.0  # no usable header: a full Binance window
 
 
 class ExchangeApis:
