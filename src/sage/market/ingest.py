@@ -23,14 +23,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sage.market.backfill import CandleBackfill
 from sage.market.candles import CandleAggregator, CandleStore
 from sage.market.catalog import SymbolCatalog
 from sage.market.catalog_refresh import CatalogRefresher
 from sage.market.demand import DemandSet
 from sage.market.feeds.binance import BinanceFeed
-from sage.market.feeds.fear_greed import FearGreedPoller
+from sage.market.feeds.fear_greed import HISTORY_LIMIT, FearGreedPoller
 from sage.market.feeds.gateio import GateioFeed
-from sage.market.history import FearGreedSink
+from sage.market.history import DB_ERRORS, FearGreedSink, fear_greed_history_complete
 from sage.market.live import ExchangeFeedRunner, RunnerOptions
 from sage.market.models import EXCHANGES
 from sage.market.pipeline import MarketPipeline
@@ -196,8 +197,10 @@ class Ingestor:
             )
         self.catalog_refresher: CatalogRefresher | None = None
         self.subscriptions: LiveSubscriptions | None = None
+        self.backfill: CandleBackfill | None = None
         if settings.market_source is MarketSource.LIVE:
             assert self.apis is not None
+            self.backfill = CandleBackfill(db, self.apis, self.catalog, metrics)
             self.catalog_refresher = CatalogRefresher(
                 db, self.apis, metrics, interval=settings.catalog_refresh_seconds, on_refreshed=self.catalog.reload
             )
@@ -207,6 +210,7 @@ class Ingestor:
                 lambda: self.runners,
                 configured=settings.symbols,
                 max_live=settings.max_live_symbols,
+                on_new=self.backfill.request,
             )
         self.replay: ReplaySource | None = None
         self.fear_greed: FearGreedPoller | None = None
@@ -240,6 +244,7 @@ class Ingestor:
                 leased("gateio", lambda: self._run_exchange(self.gateio)),
                 leased("fear_greed", self._run_fear_greed),
                 leased("catalog", self.catalog_refresher.run),
+                leased("backfill", self._run_backfill),
             ]
         return []
 
@@ -251,13 +256,26 @@ class Ingestor:
         finally:
             self.runners.pop(feed.exchange, None)
 
+    async def _run_backfill(self) -> None:
+        """Queue every configured and live symbol (filling any gap left while no ingestor
+        ran), then drain the queue; newly demanded symbols join it as they come."""
+        assert self.backfill is not None and self.subscriptions is not None
+        self.backfill.request([*self.settings.symbols, *self.subscriptions.live])
+        await self.backfill.run()
+
     async def _run_fear_greed(self) -> None:
+        try:
+            complete = await fear_greed_history_complete(self.db)
+        except DB_ERRORS:
+            complete = True  # unknown: don't ask for the full history on every retry
         self.fear_greed = FearGreedPoller(
             self.settings.fng_url,
             self.fear_greed_sink,
             self.metrics,
             interval=self.settings.fng_poll_seconds,
             timeout=self.options.fng_timeout_seconds,
+            # `limit=0` is the whole history since 2018, fetched once and kept.
+            history_limit=HISTORY_LIMIT if complete else 0,
         )
         await self.fear_greed.run()
 

@@ -1,4 +1,4 @@
-"""market symbol catalog
+"""market symbol catalog; candles keyed by interval too (REST backfill of 1h and 1d bars)
 
 Revision ID: 0006_market_catalog
 Revises: 0004_alerts
@@ -33,8 +33,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("exchange", "symbol", name="pk_market_symbols"),
     )
     op.create_index("ix_market_symbols_symbol", "market_symbols", ["symbol"])
+    # Every existing bar is a live one-minute bar.
+    op.add_column("market_candles", sa.Column("interval", sa.String(4), server_default="1m", nullable=False))
+    op.drop_constraint("pk_market_candles", "market_candles", type_="primary")
+    op.create_primary_key("pk_market_candles", "market_candles", ["exchange", "symbol", "interval", "start"])
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM market_candles WHERE interval <> '1m'")
+    op.drop_constraint("pk_market_candles", "market_candles", type_="primary")
+    op.create_primary_key("pk_market_candles", "market_candles", ["exchange", "symbol", "start"])
+    op.drop_column("market_candles", "interval")
     op.drop_index("ix_market_symbols_symbol", table_name="market_symbols")
     op.drop_table("market_symbols")
