@@ -126,3 +126,18 @@ async def test_the_binance_fake_closes_a_connection_sending_more_than_5_messages
             async for _ in ws:
                 pass
     assert binance.rate_closes == 1
+
+
+async def test_a_symbol_in_use_stays_demanded_and_lapses_after_the_ttl(cache):
+    now = [1_000_000.0]
+    demand = DemandSet(cache, ttl=900, clock=lambda: now[0])
+    assert await demand.touch(["LINK/USDT"]) == ["LINK/USDT"]
+    now[0] += 50
+    assert await demand.touch(["LINK/USDT"]) == []  # within ttl/10: no write at all
+    now[0] += 100
+    await demand.touch(["LINK/USDT"])  # still in use: refreshed
+    now[0] += 850
+    assert await demand.current(10) == ["LINK/USDT"]  # 1000 s after the first use, 850 after the last
+    now[0] += 60
+    assert await demand.current(10) == []  # 910 s unused: lapsed and pruned
+    assert await cache.backend.zrange_desc(demand.key, 0, 10) == []
