@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -46,6 +47,27 @@ class RefreshRejected(Exception):
     """A refresh answer was not applied (empty or implausibly short); the old catalog stays."""
 
 
+def _upsert_listing() -> Any:
+    stmt = insert(MarketSymbolRow)
+    columns = (
+        "exchange_symbol",
+        "base",
+        "quote",
+        "name",
+        "tick_size",
+        "lot_size",
+        "price_precision",
+        "amount_precision",
+    )
+    return stmt.on_conflict_do_update(
+        index_elements=[MarketSymbolRow.exchange, MarketSymbolRow.symbol],
+        set_={col: getattr(stmt.excluded, col) for col in columns} | {"updated_at": func.now()},
+    )
+
+
+_UPSERT_LISTING = _upsert_listing()
+
+
 async def save_listings(db: Database, exchange: str, listings: Sequence[Listing]) -> int:
     """Replace one exchange's rows with `listings` in one transaction; refused (the stored
     rows stay) when the list is empty or less than MIN_REFRESH_RATIO of what is stored."""
@@ -73,26 +95,7 @@ async def save_listings(db: Database, exchange: str, listings: Sequence[Listing]
             }
             for item in unique.values()
         ]
-        for i in range(0, len(rows), 1000):  # PostgreSQL's bind-parameter cap
-            stmt = insert(MarketSymbolRow).values(rows[i : i + 1000])
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[MarketSymbolRow.exchange, MarketSymbolRow.symbol],
-                set_={
-                    col: getattr(stmt.excluded, col)
-                    for col in (
-                        "exchange_symbol",
-                        "base",
-                        "quote",
-                        "name",
-                        "tick_size",
-                        "lot_size",
-                        "price_precision",
-                        "amount_precision",
-                    )
-                }
-                | {"updated_at": func.now()},
-            )
-            await session.execute(stmt)
+        await session.execute(_UPSERT_LISTING, rows)  # executemany of one cached statement
         await session.execute(
             delete(MarketSymbolRow).where(
                 MarketSymbolRow.exchange == exchange, MarketSymbolRow.symbol.not_in(list(unique))
