@@ -109,10 +109,10 @@ async def servers() -> tuple[str, str, list[Any]]:
     return valkey_url, database_url, started
 
 
-def markets(n: int) -> list[Any]:
+def markets(n: int, prefix: str = "S") -> list[Any]:
     from tests.market.fakes_rest import Market
 
-    return [Market(f"S{i}", "USDT", f"{1 + i}.25", f"Sym {i}") for i in range(n)]
+    return [Market(f"{prefix}{i}", "USDT", f"{1 + i}.25", f"Sym {i}") for i in range(n)]
 
 
 # --- 2. demand -> first tick -----------------------------------------------------------------------
@@ -231,7 +231,7 @@ async def bench_backfill(valkey_url: str, database_url: str, symbols: int) -> No
     from sage.store.db import Database, create_engine
     from tests.market.fakes_rest import FakeBinanceRest, FakeGateioRest
 
-    listed = markets(symbols)
+    listed = markets(symbols, prefix="B")  # symbols no earlier part of the run has stored bars for
     brest, grest = FakeBinanceRest(markets=listed), FakeGateioRest(markets=listed)
     await brest.start()
     await grest.start()
@@ -285,6 +285,7 @@ async def bench_backfill(valkey_url: str, database_url: str, symbols: int) -> No
         bare = time.perf_counter() - t0
         brest.weights.clear()
         grest.requests.clear()
+        grest.windows.clear()
         brest.requests.clear()
         await asyncio.sleep(60 - time.time() % 60 + 0.5)  # a fresh Binance minute for the real run
         t0 = time.perf_counter()
@@ -298,6 +299,11 @@ async def bench_backfill(valkey_url: str, database_url: str, symbols: int) -> No
         print(f"== backfill: 2 years daily + 90 days hourly, {symbols} symbols x 2 exchanges -> PostgreSQL")
         print(f"{'Sage CandleBackfill (budgets, parse, upsert)':<46}{wall:>8.1f}s  {bars:,} bars")
         print(f"{'baseline: same pages, bare httpx':<46}{bare:>8.1f}s")
+        floor = len(grest.requests) / settings.gateio_rest_requests_per_second
+        print(
+            f"   (Gate.io's budget alone: {len(grest.requests)} requests at {settings.gateio_rest_requests_per_second:.0f}/s"
+            f" = {floor:.1f} s at least)"
+        )
         print(
             f"   Binance weight used: {brest.total_weight():,} in {len(brest.requests)} requests; peak minute "
             f"{peak_minute:,} vs our budget {settings.binance_rest_weight_per_minute:,}/min and Binance's "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -148,7 +149,11 @@ class SymbolCatalog:
         self.exchanges = tuple(exchanges)
         self._entries: list[CatalogEntry] = []
         self._by_symbol: dict[str, CatalogEntry] = {}
-        self._index: list[tuple[CatalogEntry, str, str, str]] = []  # entry, base, compact symbol, NAME
+        self._rank: dict[str, int] = {}
+        self._bases: list[tuple[str, str]] = []
+        self._compacts: list[tuple[str, str]] = []
+        self._names: list[tuple[str, str]] = []
+        self._haystacks: list[tuple[CatalogEntry, str]] = []
         self._install([])
         self.loaded = False
 
@@ -172,7 +177,12 @@ class SymbolCatalog:
         entries = sorted(by_symbol.values(), key=rank)
         self._entries = entries
         self._by_symbol = by_symbol
-        self._index = [(e, e.base, e.base + e.quote, (e.name or "").upper()) for e in entries]
+        self._rank = {e.symbol: n for n, e in enumerate(entries)}
+        # Sorted keys for prefix lookups by bisection; one string per entry for substrings.
+        self._bases = sorted((e.base, e.symbol) for e in entries)
+        self._compacts = sorted((e.base + e.quote, e.symbol) for e in entries)
+        self._names = sorted(((e.name or "").upper(), e.symbol) for e in entries if e.name)
+        self._haystacks = [(e, f"{e.base}\x00{(e.name or '').upper()}") for e in entries]
 
     async def reload(self) -> int:
         """Re-read the stored catalog; on a database error the current index stays."""
@@ -219,37 +229,50 @@ class SymbolCatalog:
 
     # -- search ---------------------------------------------------------------------------------
     def search(self, query: str = "", *, quote: str | None = None, limit: int = 20) -> list[CatalogEntry]:
-        """By base, quote or name: exact base first, then prefixes (base, glued symbol,
-        name), then substrings, then pairs quoted in the query; within each tier USDT
-        pairs and pairs listed on more exchanges come first."""
+        """By base, quote or name: exact base first, then base prefixes, then glued-symbol
+        or name prefixes, then substrings, then pairs quoted in the query; within each tier
+        USDT pairs and pairs listed on more exchanges come first. Prefixes are found by
+        bisection; the substring scan runs only when the prefixes leave room."""
         text = query.strip().upper()
         want_quote = quote.strip().upper() if quote else None
         base_part, sep, quote_part = text.replace("_", "/").replace("-", "/").partition("/")
-        if sep:  # "BTC/US": base exactly, quote by prefix
-            text = base_part
-        tiers: list[list[CatalogEntry]] = [[], [], [], [], [], []]
-        for entry, base, compact, name in self._index:
-            if want_quote is not None and entry.quote != want_quote:
-                continue
-            if sep:
-                if base == base_part and entry.quote.startswith(quote_part):
-                    tiers[0].append(entry)
-                continue
-            if not text or base == text:
-                tiers[0].append(entry)
-            elif base.startswith(text):
-                tiers[1].append(entry)
-            elif compact.startswith(text) or name.startswith(text):
-                tiers[2].append(entry)
-            elif text in base or text in name:
-                tiers[3].append(entry)
-            elif entry.quote.startswith(text):
-                tiers[4].append(entry)
-            if len(tiers[0]) >= limit:
-                break
         out: list[CatalogEntry] = []
-        for tier in tiers:
-            out.extend(tier[: limit - len(out)])
-            if len(out) >= limit:
-                break
+        seen: set[str] = set()
+
+        def take(symbols: Iterable[str]) -> bool:
+            """Add in rank order; True once `limit` is reached."""
+            for symbol in sorted(symbols, key=self._rank.__getitem__):
+                entry = self._by_symbol[symbol]
+                if symbol in seen or (want_quote is not None and entry.quote != want_quote):
+                    continue
+                seen.add(symbol)
+                out.append(entry)
+                if len(out) >= limit:
+                    return True
+            return False
+
+        if sep:  # "BTC/US": base exactly, quote by prefix
+            take(
+                s
+                for b, s in _prefixed(self._bases, base_part)
+                if b == base_part and self._by_symbol[s].quote.startswith(quote_part)
+            )
+            return out
+        if not text:
+            take(e.symbol for e in self._entries)
+            return out
+        by_base = _prefixed(self._bases, text)
+        if take(s for b, s in by_base if b == text) or take(s for _, s in by_base):
+            return out
+        if take([s for _, s in _prefixed(self._compacts, text)] + [s for _, s in _prefixed(self._names, text)]):
+            return out
+        if take(e.symbol for e, hay in self._haystacks if text in hay):
+            return out
+        take(e.symbol for e in self._entries if e.quote.startswith(text))
         return out
+
+
+def _prefixed(keys: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]:
+    lo = bisect_left(keys, (prefix, ""))
+    hi = bisect_left(keys, (prefix + "\uffff", ""))
+    return keys[lo:hi]
