@@ -84,12 +84,17 @@ class LiveSubscriptions:
                 await listener
 
     async def _listen(self, wake: asyncio.Event) -> None:
-        """Newly demanded symbols wake the loop at once (the poll is the fallback)."""
+        """Newly demanded symbols wake the loop at once (the poll is the fallback).
+        A quiet channel hits the Valkey socket timeout; that is not an outage, so a
+        subscription that lasted a while is renewed at once, a failing one after `poll`."""
+        loop = asyncio.get_running_loop()
         while True:
+            started = loop.time()
             try:
                 async with self.demand.cache.backend.subscribe(self.demand.channel) as sub:
                     async for _channel, _message in sub:
                         wake.set()
             except CacheUnavailable:
                 pass
-            await asyncio.sleep(self.poll)
+            if loop.time() - started < 0.5:
+                await asyncio.sleep(self.poll)
