@@ -76,8 +76,10 @@ async def test_beyond_max_live_symbols_the_least_recently_demanded_is_dropped(
         now = time.time()
         await cache.backend.zadd(demand.key, {"LINK/USDT": now - 30, "ADA/USDT": now - 20, "DOT/USDT": now - 10})
         await eventually(lambda: {"adausdt@ticker", "dotusdt@ticker"} <= set(binance.subscribed_streams()))
+        subscriptions = ingestor.subscriptions
+        assert subscriptions is not None
+        await eventually(lambda: subscriptions.live == ["DOT/USDT", "ADA/USDT"])  # most recent first
         assert "linkusdt@ticker" not in binance.subscribed_streams()
-        assert ingestor.subscriptions is not None and ingestor.subscriptions.live == ["DOT/USDT", "ADA/USDT"]
     finally:
         await ingestor.aclose()
 
