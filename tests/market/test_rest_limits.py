@@ -36,12 +36,19 @@ async def test_tasks_share_one_budget_so_their_sum_never_exceeds_it(binance_rest
     assert binance_rest.total_weight() == 20  # what reached the exchange: exactly the budget
 
 
+def minutes_now_and_next() -> list[int]:
+    """The fakes count per calendar minute (window); fill both so a boundary never matters."""
+    minute = int(time.time() // 60)
+    return [minute, minute + 1]
+
+
 async def test_a_429_makes_every_task_wait_for_retry_after(binance_rest, cache, metrics):
-    binance_rest.weight_limit = 3  # the next request goes over
+    binance_rest.weight_limit = 3
+    for minute in minutes_now_and_next():
+        binance_rest.weights[minute] = 2  # the next request goes over
     a, b = client(binance_rest.url, cache, metrics), client(binance_rest.url, cache, metrics)
     budget = Budget("roomy", capacity=1000, per_second=100)
     try:
-        await a.get(TICKER, LINK, budget=budget, cost=2)
         with pytest.raises(RestUnavailable) as refused:
             await a.get(TICKER, LINK, budget=budget, cost=2)
         assert refused.value.retry_after >= 1
@@ -69,27 +76,34 @@ async def test_a_418_ban_is_honoured_until_it_ends(binance_rest, cache, metrics)
 
 
 async def test_weight_used_near_binances_limit_pauses_everyone_until_the_next_minute(binance_rest, cache, metrics):
-    binance_rest.weights[int(time.time() // 60)] = 5500  # someone else on our IP used most of it
+    for minute in minutes_now_and_next():
+        binance_rest.weights[minute] = 5500  # someone else on our IP used most of it
     rest = client(binance_rest.url, cache, metrics)
+    before = time.time()
     try:
         await rest.get(TICKER, LINK, budget=Budget("b", 100, 10), cost=2)
         assert rest.last_used_weight == 5502
         until = float(await cache.backend.get(cache.key("market", "rest", "cooldown", "binance")))
-        assert until == pytest.approx((time.time() // 60 + 1) * 60, abs=1.5)
+        assert before < until <= before + 61
+        assert min(until % 60, 60 - until % 60) < 1.0  # at a minute boundary
     finally:
         await rest.close()
 
 
 async def test_gateio_429_backs_off_until_its_window_resets(gateio_rest: FakeGateioRest, cache, metrics):
-    gateio_rest.limit_per_10s = 1
+    gateio_rest.limit_per_10s = 5
+    window = int(time.time() // 10)
+    for w in (window, window + 1):
+        gateio_rest.windows[("/api/v4/spot/tickers", w)] = 5  # the endpoint's window is used up
     rest = client(gateio_rest.url, cache, metrics, exchange="gateio")
     budget = Budget("g", capacity=100, per_second=100)
     try:
-        await rest.get("/spot/tickers", {"currency_pair": "LINK_USDT"}, budget=budget, cost=1)
         with pytest.raises(RestUnavailable) as refused:
             await rest.get("/spot/tickers", {"currency_pair": "LINK_USDT"}, budget=budget, cost=1)
-        assert 1 <= refused.value.retry_after <= 11
+        assert 1 <= refused.value.retry_after <= 21
         assert gateio_rest.limited_answers == 1
+        until = float(await cache.backend.get(cache.key("market", "rest", "cooldown", "gateio")))
+        assert until > time.time()
     finally:
         await rest.close()
 
