@@ -146,3 +146,18 @@ async def test_a_first_demanded_symbol_is_backfilled_and_fear_greed_history_is_f
         assert fng_server.requests[0] == "/fng/?limit=0"
     finally:
         await ingestor.aclose()
+
+
+async def test_on_start_the_ingestor_backfills_the_configured_symbols_filling_any_gap(
+    live_settings, binance, binance_rest, cache, db, metrics
+):
+    ingestor = await start(Ingestor(live_settings(), cache, db, metrics, options=FAST))
+    try:
+        assert ingestor.backfill is not None
+        backfill_job = ingestor.backfill
+        await eventually(lambda: {"BTC/USDT", "ETH/USDT"} <= set(backfill_job.done), timeout=60)
+        assert await count(db, "binance", "1h", symbol="ETH/USDT") == 90 * 24
+        asked = {p["symbol"] for path, p in binance_rest.requests if path == "/api/v3/klines"}
+        assert asked == {"BTCUSDT", "ETHUSDT"}
+    finally:
+        await ingestor.aclose()

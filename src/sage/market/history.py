@@ -76,10 +76,8 @@ def fear_greed_key(cache: Cache) -> str:
     return cache.key("market", "fear_greed")
 
 
-async def query_candles(
-    db: Database, *, exchange: str, symbol: str, interval: str, limit: int, now: datetime | None = None
-) -> list[Candle]:
-    """The newest `limit` bars, oldest first."""
+async def query_candles(db: Database, *, exchange: str, symbol: str, interval: str, limit: int) -> list[Candle]:
+    """The newest `limit` bars (ending at the newest stored bar), oldest first."""
     step = INTERVALS[interval]
     async with db.session() as session:
         if step == 60:

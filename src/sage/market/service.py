@@ -206,9 +206,7 @@ class MarketService:
         if interval not in INTERVALS:
             raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
         try:
-            return await query_candles(
-                self.db, exchange=exchange, symbol=symbol, interval=interval, limit=limit, now=self.clock()
-            )
+            return await query_candles(self.db, exchange=exchange, symbol=symbol, interval=interval, limit=limit)
         except DB_ERRORS:
             raise Unavailable("Market history is temporarily unavailable", retry_after=5) from None
 
