@@ -7,6 +7,7 @@ import pytest
 
 from sage.market.catalog_refresh import CatalogRefresher
 from sage.market.rest import build_exchange_apis
+from tests.market.fakes import eventually
 
 
 @pytest.fixture
@@ -123,3 +124,11 @@ async def test_other_domains_get_prices_for_listed_symbols_through_the_reader(ap
     assert [p.symbol for p in prices] == ["LINK/USDT"]
     catalog = app_client.app.state.runtime.services.catalog
     assert catalog.is_listed("LINK/USDT") and not catalog.is_listed("NOPE/USDT")
+
+
+async def test_symbols_streamed_stay_demanded_while_the_stream_is_open(app_client, cache):
+    market = app_client.app.state.runtime.services.market
+    key = cache.key("market", "demand")
+    async with market.stream(["link", "BTC"]):
+        demanded = await eventually(lambda: cache.backend.zrange_desc(key, 0, 10))
+        assert [m for m, _ in demanded] == ["LINK/USDT"]  # configured BTC is always live: not recorded

@@ -10,9 +10,10 @@ set (`sage.market.demand`) that decides what the ingestor subscribes to.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import UTC, datetime
 
 from sage.errors import NotFound, Unavailable
@@ -212,9 +213,27 @@ class MarketService:
 
     # -- live stream ------------------------------------------------------------------------------
     def stream(self, symbols: Sequence[str] | None = None) -> AbstractAsyncContextManager[StreamClient]:
-        """Live ticker updates (wire JSON) for `symbols` (None: all)."""
-        wanted = frozenset(self._normalize(symbols)) if symbols else None
-        return self.hub.subscribe(wanted)
+        """Live ticker updates (wire JSON) for `symbols` (None: all). The symbols stay in
+        the demand set while the stream is open, so the ingestor keeps them live."""
+        return self._stream(self._normalize(symbols) if symbols else None)
+
+    @asynccontextmanager
+    async def _stream(self, symbols: list[str] | None) -> AsyncIterator[StreamClient]:
+        async with self.hub.subscribe(frozenset(symbols) if symbols else None) as client:
+            keeper = asyncio.create_task(self._keep_demanded(symbols)) if symbols else None
+            try:
+                yield client
+            finally:
+                if keeper is not None:
+                    keeper.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await keeper
+
+    async def _keep_demanded(self, symbols: list[str]) -> None:
+        interval = max(1.0, self.settings.demand_ttl_seconds / 3)
+        while True:
+            await self.demand(symbols)
+            await asyncio.sleep(interval)
 
     async def close(self) -> None:
         await self.hub.close()
