@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -27,6 +28,24 @@ INTERVALS: dict[str, int] = {
     "1w": 604_800,  # weeks start on Monday 00:00 UTC, as Binance's 1w klines do
 }
 DB_ERRORS = (OSError, OperationalError, DBAPIError, TimeoutError)
+
+
+def cancelling() -> bool:
+    """True while the current task is being cancelled. A cancellation that lands inside a
+    database or HTTP call can come out as one of DB_ERRORS; a loop that catches those must
+    re-raise then, or it swallows its own shutdown and its task group waits forever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def stop_if_cancelled() -> None:
+    """For loops, before they wait again: on Python 3.11 a cancellation can also be lost
+    inside a library call (`asyncio.wait_for` returning a result it raced with), but the
+    task's `cancelling()` count still shows it."""
+    if cancelling():
+        raise asyncio.CancelledError
+
+
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at 00:00 UTC: bars align to the clock
 
 # Intervals stored as bars (live 1m; REST backfill 1m, 1h, 1d) and, for each served

@@ -26,6 +26,7 @@ from sage.market.history import (
     fear_greed_history,
     fear_greed_key,
     query_candles,
+    stop_if_cancelled,
 )
 from sage.market.models import (
     EXCHANGES,
@@ -233,6 +234,7 @@ class MarketService:
         interval = max(1.0, self.settings.demand_ttl_seconds / 3)
         while True:
             await self.demand(symbols)
+            stop_if_cancelled()
             await asyncio.sleep(interval)
 
     async def close(self) -> None:

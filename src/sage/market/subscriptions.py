@@ -18,6 +18,7 @@ from contextlib import suppress
 
 from sage.market.catalog import SymbolCatalog
 from sage.market.demand import DemandSet
+from sage.market.history import cancelling, stop_if_cancelled
 from sage.market.live import ExchangeFeedRunner
 from sage.store.cache import CacheUnavailable
 
@@ -74,7 +75,10 @@ class LiveSubscriptions:
                 try:
                     await self.sync()
                 except CacheUnavailable as exc:
+                    if cancelling():
+                        raise
                     self.demand.cache.report_failure("market demand", exc)
+                stop_if_cancelled()
                 with suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.poll)
                 wake.clear()
@@ -95,6 +99,8 @@ class LiveSubscriptions:
                     async for _channel, _message in sub:
                         wake.set()
             except CacheUnavailable:
-                pass
+                if cancelling():
+                    raise
+            stop_if_cancelled()
             if loop.time() - started < 0.5:
                 await asyncio.sleep(self.poll)
