@@ -28,8 +28,11 @@ from sage.app import create_app
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.ops import schema
+from sage.ops.pgtools import with_database
 from sage.settings import Settings
 from sage.store.db import libpq_url
+from tests.notify.fake_discord import FakeDiscord
+from tests.support.api import register_and_login
 from tests.support.servers import MissingTool, PostgresProcess, ValkeyProcess
 
 TEMPLATE_DB = "sage_test_template"
@@ -70,13 +73,6 @@ def no_network_beyond_loopback() -> Iterator[None]:
     socket.socket.connect_ex = original_connect_ex  # type: ignore[method-assign]
 
 
-def _with_database(url: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(libpq_url(url))
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A PostgreSQL server URL (maintenance database) for the whole session."""
@@ -111,7 +107,7 @@ def valkey_server_url() -> Iterator[str]:
 
 
 async def _admin(url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(_with_database(url, "postgres"))
+    return await asyncpg.connect(with_database(url, "postgres"))
 
 
 @pytest.fixture(scope="session")
@@ -122,7 +118,7 @@ async def template_database(pg_server_url: str) -> str:
         await conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
     finally:
         await conn.close()
-    await schema.upgrade(_with_database(pg_server_url, TEMPLATE_DB))
+    await schema.upgrade(with_database(pg_server_url, TEMPLATE_DB))
     return TEMPLATE_DB
 
 
@@ -140,7 +136,7 @@ async def fresh_database(pg_server_url: str) -> AsyncIterator[Callable[..., Any]
         finally:
             await conn.close()
         created.append(name)
-        return _with_database(pg_server_url, name)
+        return with_database(pg_server_url, name)
 
     yield make
     conn = await _admin(pg_server_url)
@@ -216,19 +212,17 @@ async def app_client(
             yield client
 
 
-async def register_and_login(
-    client: httpx.AsyncClient, email: str | None = None, password: str = "correct horse battery"
-) -> dict[str, str]:
-    """Helper for tests: a new user; returns the login response plus the email."""
-    email = email or f"user-{uuid.uuid4().hex[:8]}@example.com"
-    response = await client.post("/api/v1/auth/register", json={"email": email, "password": password})
-    assert response.status_code == 201, response.text
-    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return {**response.json(), "email": email}
-
-
 @pytest.fixture
 async def auth_headers(app_client: httpx.AsyncClient) -> dict[str, str]:
     tokens = await register_and_login(app_client)
     return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    """A local Discord webhook server (tests/notify/fake_discord.py)."""
+    fake = FakeDiscord().start()
+    try:
+        yield fake
+    finally:
+        fake.stop()

@@ -45,6 +45,31 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def fail_with(action: str, exc: BaseException, code: int = 1) -> NoReturn:
+    """The one-line report of an unexpected error: the operator gets its type and first line,
+    never a traceback (the log has the details)."""
+    detail = str(exc).strip().splitlines()
+    fail(f"{action} failed: {type(exc).__name__}{': ' + detail[0] if detail else ''}", code)
+
+
+def start_observability_for(settings: Settings, service: str) -> Any:
+    """Logging, Sentry and metric sinks for a command, the same way `sage serve` does;
+    returns the metrics registry and a function that flushes the sinks at exit."""
+    from sage.observability.logging import configure_logging
+    from sage.observability.metrics import Metrics
+    from sage.observability.setup import configure_observability
+
+    configure_logging(settings.log_level, json=settings.log_json)
+    metrics = Metrics()
+    exporters = configure_observability(settings, metrics, service=service)
+
+    def close() -> None:
+        if exporters.emf is not None:
+            exporters.emf.close()
+
+    return metrics, close
+
+
 def settings_or_exit(**overrides: object) -> Settings:
     try:
         settings = load_settings(**overrides)
@@ -124,8 +149,6 @@ def ingest() -> None:
     """
 
     from sage.market.ingest import run_standalone
-    from sage.observability.logging import configure_logging
-    from sage.observability.metrics import Metrics
     from sage.settings import MarketSource
 
     settings = settings_or_exit()
@@ -139,16 +162,8 @@ def ingest() -> None:
         )
     if not settings.database_url:
         fail("sage ingest needs DATABASE_URL (candles and Fear & Greed history)", 2)
-    configure_logging(settings.log_level, json=settings.log_json if settings.log_json is not None else True)
-    metrics = Metrics()
-    emf = None
-    try:
-        from sage.observability.setup import configure_observability
-
-        emf = configure_observability(settings, metrics, service="ingestor").emf
-    except ImportError:
-        pass
-    source = settings.market_source.value if settings.market_source else "live"
+    metrics, close_observability = start_observability_for(settings, "ingestor")
+    source = settings.market_source.value
     typer.echo(f"sage: ingesting market data ({source}, {len(settings.symbols)} symbols)", err=True)
 
     async def main() -> None:
@@ -160,11 +175,10 @@ def ingest() -> None:
 
     try:
         asyncio.run(main())
-    except Exception as exc:  # the operator gets one line, the log has the details
-        fail(f"ingest stopped: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+    except Exception as exc:
+        fail_with("ingest", exc)
     finally:
-        if emf is not None:
-            emf.close()
+        close_observability()
     typer.echo("sage: ingestor stopped", err=True)
 
 
@@ -173,7 +187,7 @@ def _with_database(action: str) -> tuple[Settings, str, EmbeddedPostgres | None]
     try:
         url, embedded = database_url_or_embedded(settings)
     except Exception as exc:
-        fail(f"cannot start the embedded PostgreSQL for {action}: {exc}")
+        fail_with(f"starting the embedded PostgreSQL for {action}", exc)
     return settings, url, embedded
 
 
@@ -241,32 +255,19 @@ def _run_ops(action: str, work: Any, *, service: str, export_metrics: bool = Tru
     from sage.ops.context import ops_context
 
     settings, url, embedded = _with_database(action)
-    metrics = Metrics()
-    emf = _ops_metrics_sink(settings, metrics, service) if export_metrics else None
+    if export_metrics:
+        metrics, close_observability = start_observability_for(settings, service)
+    else:
+        metrics, close_observability = Metrics(), lambda: None
     try:
         return asyncio.run(work(ops_context(settings, url, metrics=metrics)))
     except OpsError as exc:
         fail(str(exc), exc.code)
     except Exception as exc:  # an ops command never ends in a traceback
-        detail = str(exc).strip().splitlines()
-        fail(f"{action} failed: {type(exc).__name__}{': ' + detail[0] if detail else ''}")
+        fail_with(action, exc)
     finally:
-        if emf is not None:
-            emf.close()
+        close_observability()
         _stop(embedded)
-
-
-def _ops_metrics_sink(settings: Settings, metrics: Any, service: str) -> Any:
-    """CloudWatch EMF lines on stdout (the one-off task's log stream) when SAGE_METRICS_EMF is on."""
-    if not settings.metrics_emf:
-        return None
-    try:
-        from sage.observability.emf import EmfSink
-    except ImportError:
-        return None
-    sink = EmfSink(service=service, environment=settings.env.value)
-    metrics.add_sink(sink)
-    return sink
 
 
 @db_app.command()
@@ -359,6 +360,31 @@ def verify_backup(
         fail(f"verify-backup: {report.manifest.key} does not match its manifest: {'; '.join(report.problems[:5])}")
 
 
+@db_app.command("bootstrap-roles")
+def bootstrap_roles() -> None:
+    """Create or update the owner, app and read-only roles (run as the master user; idempotent)."""
+    from sage.ops import roles
+    from sage.ops.pgtools import connect
+
+    settings = settings_or_exit()
+    given = {"OWNER": settings.db_owner_password, "APP": settings.db_app_password}
+    given["READONLY"] = settings.db_readonly_password
+
+    async def work(ctx: Any) -> int:
+        owner, app, readonly = (
+            roles.check_password(f"SAGE_DB_{key}_PASSWORD", secret.get_secret_value() if secret else None)
+            for key, secret in given.items()
+        )
+        conn = await connect(ctx.database_url)
+        try:
+            return await roles.bootstrap_roles(conn, roles.RolePasswords(owner, app, readonly))
+        finally:
+            await conn.close()
+
+    moved = _run_ops("bootstrap-roles", work, service="backup", export_metrics=False)
+    typer.echo(f"sage: roles {roles.OWNER}, {roles.APP}, {roles.READONLY} ready ({moved} objects handed to the owner)")
+
+
 @db_app.command("backups")
 def list_backups() -> None:
     """List the good backups in SAGE_BACKUP_URL, newest first."""
@@ -368,7 +394,7 @@ def list_backups() -> None:
 
     settings = settings_or_exit()
     try:
-        catalog = Catalog(open_storage(settings.backup_url or ""))
+        catalog = Catalog(open_storage(settings.backup_url))
         entries = catalog.good()
         for entry in entries:
             manifest = catalog.manifest(entry.key)
@@ -380,7 +406,7 @@ def list_backups() -> None:
     except OpsError as exc:
         fail(str(exc), exc.code)
     except Exception as exc:
-        fail(f"cannot list backups: {type(exc).__name__}")
+        fail_with("listing backups", exc)
     if not entries:
         typer.echo(f"no good backups in {catalog.storage.url}", err=True)
 

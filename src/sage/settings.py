@@ -8,6 +8,7 @@ field below with its default; keep the two in step (a test checks they match).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -68,10 +69,11 @@ def default_data_dir() -> Path:
 
 
 def default_frontend_dir() -> Path | None:
-    """The repository's frontend/ when Sage runs from a source checkout; an installed wheel
-    (the container image) has none, and the front end is then served by CloudFront."""
-    candidate = Path(__file__).resolve().parents[2] / "frontend"
-    return candidate if (candidate / "index.html").is_file() else None
+    """The built web app (frontend/dist) when Sage runs from a source checkout; an installed
+    wheel (the container image) has none, and the front end is then served by CloudFront.
+    `python3 dev.py serve` builds it when missing or stale."""
+    checkout = Path(__file__).resolve().parents[2] / "frontend"
+    return checkout / "dist" if (checkout / "package.json").is_file() else None
 
 
 class Settings(BaseSettings):
@@ -92,7 +94,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=default_data_dir)
     release: str = "dev"
     log_level: str = "INFO"
-    log_json: bool | None = None  # default: JSON in production, console on a terminal
+    # JSON lines everywhere by default (what CloudWatch and `docker logs` read); false for a console.
+    log_json: bool = True
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:5173", "http://127.0.0.1:5173", "http://127.0.0.1:3000"]
@@ -124,10 +127,12 @@ class Settings(BaseSettings):
     auth_rate_limit_per_ip: int = Field(default=20, ge=1)  # attempts per window per client IP
     auth_rate_limit_per_email: int = Field(default=5, ge=1)  # attempts per window per email
     auth_rate_limit_window_seconds: int = Field(default=60, ge=1)
-    trusted_proxy_hops: int = Field(default=0, ge=0)  # 1 behind the ALB: X-Forwarded-For's last hop
+    trusted_proxy_hops: int = Field(default=0, ge=0)  # 2 behind CloudFront + the ALB (infra/), 1 behind one proxy
 
     # --- market data ----------------------------------------------------------------------
-    market_source: MarketSource | None = None  # default: live in production, replay otherwise
+    market_source: MarketSource = Field(
+        default_factory=lambda d: MarketSource.LIVE if d["env"] is Environment.PRODUCTION else MarketSource.REPLAY
+    )
     symbols: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_SYMBOLS))
     binance_ws_url: str = "wss://stream.binance.com:9443"
     gateio_ws_url: str = "wss://api.gateio.ws/ws/v4/"
@@ -139,7 +144,8 @@ class Settings(BaseSettings):
     candle_retention_days: int = Field(default=30, ge=1)
     replay_file: Path | None = None  # default: the recording shipped inside the package
     replay_speed: float = Field(default=1.0, gt=0)
-    ingest_in_process: bool | None = None  # default: on when VALKEY_URL is unset (embedded)
+    # On when VALKEY_URL is unset (the embedded default has no separate ingestor).
+    ingest_in_process: bool = Field(default_factory=lambda d: d["valkey_url"] is None)
     market_alert_check_seconds: float = Field(default=5.0, gt=0)
     feed_backoff_initial_seconds: float = Field(default=1.0, gt=0)  # first reconnect delay
     feed_backoff_max_seconds: float = Field(default=60.0, gt=0)  # reconnect delays never exceed this
@@ -165,7 +171,9 @@ class Settings(BaseSettings):
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
     # None: the SDK's own default (https://api.anthropic.com); tests point it at a local fake.
     anthropic_base_url: str | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_BASE_URL"))
-    llm_provider: LLMProvider | None = None  # default: anthropic when ANTHROPIC_API_KEY is set
+    llm_provider: LLMProvider = Field(
+        default_factory=lambda d: LLMProvider.ANTHROPIC if d["anthropic_api_key"] else LLMProvider.OFFLINE
+    )
     # claude-sonnet-4-5 reaches end of life on 2026-11-30 (anthropic SDK DEPRECATED_MODELS).
     llm_model: str = "claude-sonnet-5-5"
     llm_max_tokens: int = Field(default=1024, ge=1)
@@ -179,14 +187,25 @@ class Settings(BaseSettings):
     chat_daily_token_budget: int = Field(default=200_000, ge=1)
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
+    chat_max_tool_rounds: int = Field(default=6, ge=0)  # model rounds that may call tools per answer
+    chat_tool_timeout_seconds: float = Field(default=5.0, gt=0)  # one tool call (also bounded by the deadline)
+    chat_orphan_grace_seconds: float = Field(default=60.0, ge=0)  # an answer whose readers left keeps running
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # request bodies, every route but uploads
+    max_upload_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)  # routes in sage.api.body_limit.UPLOAD_ROUTES
+    # Pause between the offline model's chunks: 0 answers at once; a few ms shows streaming
+    # as a real model does (the browser tests use it to stop and reload mid-answer).
+    llm_offline_chunk_delay_ms: float = Field(default=0.0, ge=0, le=5000)
 
     # --- observability and alerting --------------------------------------------------------
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))
     sentry_traces_sample_rate: float = Field(default=0.1, ge=0, le=1)
-    metrics_emf: bool | None = None  # default: on in production
-    metrics_prometheus: bool | None = None  # default: on in development; in production only with a token
+    metrics_emf: bool = Field(default_factory=lambda d: d["env"] is Environment.PRODUCTION)
     metrics_token: SecretStr | None = None
+    # On in development; in production only behind a token.
+    metrics_prometheus: bool = Field(
+        default_factory=lambda d: d["env"] is not Environment.PRODUCTION or d["metrics_token"] is not None
+    )
     discord_webhook_errors: SecretStr | None = None
     discord_webhook_performance: SecretStr | None = None
     discord_webhook_business: SecretStr | None = None
@@ -215,9 +234,17 @@ class Settings(BaseSettings):
     alert_rules_off: Annotated[list[str], NoDecode] = Field(default_factory=list)  # rule keys, e.g. first_token
 
     # --- backups ---------------------------------------------------------------------------
-    backup_url: str | None = None  # default: file://<data_dir>/backups
+    backup_url: str = Field(default_factory=lambda d: (d["data_dir"] / "backups").resolve().as_uri())
     backup_retention: int = Field(default=7, ge=1)
     pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql; default: the wheel's PostgreSQL 18, then PATH
+
+    # --- database roles (`sage db bootstrap-roles`, run with the master user's DATABASE_URL) -----
+    db_owner_password: SecretStr | None = None  # sage_owner: migrations, verify-backup
+    db_app_password: SecretStr | None = None  # sage_app: the API and the ingestor (DML only)
+    db_readonly_password: SecretStr | None = None  # sage_readonly: sage db backup
+    # --- shadow portfolio ------------------------------------------------------------------
+    portfolio_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)  # of notional, in base currency
+    portfolio_starting_cash: Decimal = Field(default=Decimal("10000"), ge=0, max_digits=38, decimal_places=18)
 
     # ------------------------------------------------------------------------------------------
     @field_validator("cors_origins", "symbols", "alert_dau_milestones", "alert_rules_off", mode="before")
@@ -244,21 +271,9 @@ class Settings(BaseSettings):
         return out
 
     @model_validator(mode="after")
-    def _fill_environment_defaults(self) -> Settings:
-        if self.market_source is None:
-            self.market_source = MarketSource.LIVE if self.is_production else MarketSource.REPLAY
-        if self.llm_provider is None:
-            self.llm_provider = LLMProvider.ANTHROPIC if self.anthropic_api_key else LLMProvider.OFFLINE
-        elif self.llm_provider is LLMProvider.ANTHROPIC and not self.secret_value("anthropic_api_key"):
+    def _check_provider_key(self) -> Settings:
+        if self.llm_provider is LLMProvider.ANTHROPIC and not self.secret_value("anthropic_api_key"):
             raise ValueError("SAGE_LLM_PROVIDER=anthropic needs ANTHROPIC_API_KEY (or use SAGE_LLM_PROVIDER=offline)")
-        if self.ingest_in_process is None:
-            self.ingest_in_process = self.valkey_url is None
-        if self.metrics_emf is None:
-            self.metrics_emf = self.is_production
-        if self.metrics_prometheus is None:
-            self.metrics_prometheus = (not self.is_production) or self.metrics_token is not None
-        if self.backup_url is None:
-            self.backup_url = (self.data_dir / "backups").resolve().as_uri()
         return self
 
     @property

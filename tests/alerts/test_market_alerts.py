@@ -13,7 +13,7 @@ import httpx
 from sage.alerts.service import PriceAlertService
 from sage.observability.metrics import Metrics
 from sage.store.db import Database, create_engine
-from tests.conftest import register_and_login
+from tests.support.api import register_and_login
 
 
 @dataclass(frozen=True)

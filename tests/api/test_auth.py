@@ -9,7 +9,7 @@ import httpx
 import jwt
 
 from sage.auth.tokens import TokenCodec
-from tests.conftest import register_and_login
+from tests.support.api import register_and_login
 
 SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 

@@ -173,7 +173,7 @@ async def start_live_server(settings: Settings, *, market: Any = None, metrics: 
 
 
 async def register(client: httpx.AsyncClient) -> dict[str, str]:
-    from tests.conftest import register_and_login
+    from tests.support.api import register_and_login
 
     tokens = await register_and_login(client)
     return {"Authorization": f"Bearer {tokens['access_token']}"}

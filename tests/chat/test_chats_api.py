@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import update
 
 from sage.store.chat_tables import Chat
-from tests.conftest import register_and_login
+from tests.support.api import register_and_login
 
 
 async def _login(client) -> dict[str, str]:

@@ -11,7 +11,7 @@ from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
 from sage.store.cache import Cache
 from sage.store.cache_setup import create_backend
-from tests.conftest import register_and_login
+from tests.support.api import register_and_login
 
 DAY = date(2025, 3, 1)
 

@@ -43,7 +43,7 @@ from sage.market.snapshot import SnapshotFetcher
 from sage.market.stream import StreamClient, TickerStreamHub
 from sage.market.symbols import SymbolError, parse_symbol
 from sage.observability.metrics import Metrics
-from sage.settings import MarketSource, Settings
+from sage.settings import Settings
 from sage.store.cache import Cache, CacheUnavailable
 from sage.store.db import Database
 
@@ -75,7 +75,7 @@ class MarketService:
         self.clock = clock
         self.exchanges = tuple(exchanges)
         self.symbols: list[str] = list(settings.symbols)
-        self.source: str = (settings.market_source or MarketSource.OFF).value
+        self.source: str = settings.market_source.value
         self.stale_after = settings.ticker_stale_seconds
         self.divergence_percent = settings.divergence_percent
         self.catalog = catalog or SymbolCatalog(db, configured=self.symbols, exchanges=self.exchanges)
@@ -107,15 +107,13 @@ class MarketService:
     def _normalize(self, symbols: Sequence[str] | None) -> list[str]:
         if symbols is None:
             return list(self.symbols)
-        out: list[str] = []
+        out: dict[str, None] = {}  # ordered set: linear in the number asked, first spelling's order kept
         for raw in symbols:
             try:
-                symbol = parse_symbol(raw)
+                out[parse_symbol(raw)] = None
             except SymbolError:
                 continue
-            if symbol not in out:
-                out.append(symbol)
-        return out
+        return list(out)
 
     # -- tickers --------------------------------------------------------------------------------
     async def tickers(self, symbols: Sequence[str] | None = None) -> dict[str, dict[str, Ticker]]:

@@ -73,7 +73,3 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
     logging.getLogger("uvicorn.error").handlers.clear()
     logging.getLogger("uvicorn").handlers.clear()
-
-
-def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.stdlib.get_logger(name)  # type: ignore[no-any-return]

@@ -8,8 +8,6 @@ one line and exits with their code, never a traceback.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import logging
 import sys
 import time
@@ -18,6 +16,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 
+from sage.notify import Alert, Channel, Notifier
 from sage.observability.metrics import Metrics
 from sage.settings import Settings
 
@@ -83,32 +82,16 @@ async def alert_failure(
     fields: dict[str, str],
     service: str = "ops",
 ) -> bool:
-    """Post to the Discord errors channel through sage.notify, when that module provides a notifier.
-
-    Imported by name at run time so the ops commands work with or without the notifier;
-    an alert that cannot be delivered is logged and never masks the original failure.
-    Returns whether an alert was handed to a notifier.
+    """Post to the Discord errors channel. An alert that cannot be delivered is logged and
+    never masks the original failure. Returns whether the alert was handed to the notifier.
     """
     try:
-        notify: Any = importlib.import_module("sage.notify")
-        notifier_cls = notify.Notifier
-        alert_cls = notify.Alert
-        channel = notify.Channel.ERRORS
-    except (ImportError, AttributeError):
-        return False
-    try:
-        notifier = notifier_cls.from_settings(settings, metrics, service=service)
-        started = notifier.start() if hasattr(notifier, "start") else None
-        if inspect.isawaitable(started):
-            await started
+        notifier = Notifier.from_settings(settings, metrics, service=service)
+        await notifier.start()
         try:
-            sent = notifier.send(channel, alert_cls(title=title, message=message, fields=fields))
-            if inspect.isawaitable(sent):
-                await sent
+            notifier.send(Channel.ERRORS, Alert(title=title, message=message, fields=fields))
         finally:
-            closed = notifier.aclose(10.0)
-            if inspect.isawaitable(closed):
-                await closed
+            await notifier.aclose(10.0)
     except Exception as exc:  # the alert is secondary: report it, keep the original error
         log.warning("could not post the failure alert: %s", type(exc).__name__)
         return False

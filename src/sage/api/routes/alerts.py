@@ -11,15 +11,15 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from sage.api.deps import CurrentUser, PriceAlertsDep
+from sage.api.schemas import SYMBOL_PATTERN, PositiveDecimal, RequestModel
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 
-class AlertIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    symbol: str = Field(min_length=2, max_length=32, examples=["BTC/USDT"])
+class AlertIn(RequestModel):
+    symbol: str = Field(pattern=SYMBOL_PATTERN, examples=["BTC/USDT"])
     condition: Literal["above", "below"]
-    threshold: Decimal = Field(gt=0, max_digits=38, decimal_places=18)
+    threshold: PositiveDecimal
 
     @field_validator("symbol")
     @classmethod

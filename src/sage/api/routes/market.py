@@ -7,20 +7,22 @@ process never talks to an exchange. Decimals are JSON strings so no digit is los
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from sage.api.deps import CatalogDep, MarketDep, SettingsDep
-from sage.errors import Unavailable
+from sage.api.openapi import error_responses
+from sage.api.schemas import SYMBOL, SYMBOL_PATTERN
+from sage.errors import InvalidInput, Unavailable
 from sage.market.consolidate import is_stale
 from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
-from sage.market.service import MarketService
 from sage.market.stream import SlowConsumer
 
 router = APIRouter(prefix="/market", tags=["market"])
@@ -126,11 +128,28 @@ def _ticker_out(price: ConsolidatedPrice, now: datetime, stale_after: float) -> 
     )
 
 
-def _symbols_param(market: MarketService, raw: str | None) -> list[str] | None:
-    """Each symbol must be listed (404 naming the first that is not)."""
-    if raw is None or not raw.strip():
+MAX_SYMBOLS_PER_REQUEST = 100
+SYMBOLS_PATTERN = f"^{SYMBOL}(?:,{SYMBOL}){{0,{MAX_SYMBOLS_PER_REQUEST - 1}}}$"
+_ONE_SYMBOL = re.compile(SYMBOL_PATTERN)
+
+
+def _invalid_symbols(message: str) -> InvalidInput:
+    return InvalidInput(message, details=[{"field": "symbols", "in": "query", "message": message}])
+
+
+def _symbols_param(market: MarketDep, raw: str | None) -> list[str] | None:
+    """The `symbols` list, checked here (not by the schema's pattern, which documents the same
+    rule) so a refusal names the limit or the symbol at fault; each must be listed (404 naming the
+    first that is not). Linear in the input."""
+    if raw is None:
         return None
-    return [market.require_listed(part) for part in raw.split(",") if part.strip()]
+    parts = raw.split(",")
+    if len(parts) > MAX_SYMBOLS_PER_REQUEST:
+        raise _invalid_symbols(f"At most {MAX_SYMBOLS_PER_REQUEST} symbols per request ({len(parts)} given)")
+    for part in parts:
+        if not _ONE_SYMBOL.fullmatch(part):
+            raise _invalid_symbols(f"{part[:50]!r} is not a symbol (BTC, BTCUSDT, BTC/USDT, btc_usdt)")
+    return [market.require_listed(part) for part in parts]
 
 
 class SymbolOut(BaseModel):
@@ -151,11 +170,21 @@ class SymbolsOut(BaseModel):
 
 SymbolsQuery = Annotated[
     str | None,
-    Query(description="comma-separated symbols (BTC, BTCUSDT, BTC/USDT, btc_usdt); default: all configured"),
+    Query(
+        description=f"comma-separated symbols (BTC, BTCUSDT, BTC/USDT, btc_usdt), at most {MAX_SYMBOLS_PER_REQUEST}; "
+        "default: all configured",
+        json_schema_extra={"pattern": SYMBOLS_PATTERN},
+    ),
 ]
+SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="BTC, BTCUSDT, BTC/USDT, btc_usdt or BTC-USDT")]
 
 
-@router.get("/tickers", response_model=TickersOut, summary="Latest prices, consolidated and per exchange")
+@router.get(
+    "/tickers",
+    response_model=TickersOut,
+    summary="Latest prices, consolidated and per exchange",
+    responses=error_responses(404),
+)
 async def tickers(market: MarketDep, symbols: SymbolsQuery = None) -> TickersOut:
     wanted = _symbols_param(market, symbols)
     prices = await market.consolidated(wanted)
@@ -198,7 +227,7 @@ async def symbols(
 
 
 @router.get("/tickers/{symbol:path}", response_model=TickerOut, summary="One symbol's price")
-async def ticker(market: MarketDep, symbol: str) -> TickerOut:
+async def ticker(market: MarketDep, symbol: SymbolPath) -> TickerOut:
     """404 naming the symbol when no exchange lists it; 503 with Retry-After when it is
     listed but has no price yet (live: the snapshot failed and the subscription is
     starting; replay: the recording does not have it)."""
@@ -220,7 +249,7 @@ async def ticker(market: MarketDep, symbol: str) -> TickerOut:
 @router.get("/candles/{symbol:path}", response_model=CandlesOut, summary="OHLCV candles")
 async def candles(
     market: MarketDep,
-    symbol: str,
+    symbol: SymbolPath,
     exchange: Annotated[Exchange | None, Query(description="default: binance")] = None,
     interval: Interval = "1m",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -255,7 +284,7 @@ async def fear_greed(market: MarketDep, limit: Annotated[int, Query(ge=1, le=365
     "/stream",
     summary="Live ticker updates (Server-Sent Events)",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)},
 )
 async def stream(settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery = None) -> StreamingResponse:
     """`event: ticker` with one exchange's ticker as JSON (decimals as strings, times in

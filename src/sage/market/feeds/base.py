@@ -102,31 +102,6 @@ _SEPARATOR = "|"
 _plain = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:\|-?[0-9]+(?:\.[0-9]+)?)*").fullmatch
 
 
-def decimals(raw: Sequence[Any]) -> list[Decimal]:
-    """Exact decimals from the strings exchanges send. Anything else (a JSON float would
-    carry binary rounding into a price) or a non-finite value makes the frame malformed."""
-    values, _ = _checked(raw)
-    return values
-
-
-def _checked(raw: Sequence[Any]) -> tuple[list[Decimal], bool]:
-    """The decimals, and whether every string was plain decimal text."""
-    try:
-        joined = _SEPARATOR.join(raw)  # one C call checks that every value is a string
-    except TypeError:
-        raise MalformedMessage("numeric field is not a string") from None
-    try:
-        values = list(map(Decimal, raw))
-    except InvalidOperation:
-        raise MalformedMessage("numeric field is not a decimal") from None
-    if _plain(joined) is not None:
-        return values, True
-    for value in values:
-        if not value.is_finite():
-            raise MalformedMessage("numeric field is not finite")
-    return values, False
-
-
 def build_ticker(exchange: str, symbol: str, raw: Sequence[Any], event_ms: int, received_at: datetime) -> Ticker:
     """A Ticker from the eight numeric strings every ticker format carries, in the order
     last, bid, ask, 24h change %, high, low, base volume, quote volume."""
