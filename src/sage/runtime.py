@@ -29,6 +29,7 @@ from sage.auth.tokens import TokenCodec
 from sage.chat.providers import build_model
 from sage.chat.service import ChatService
 from sage.chat.tools.toolbox import build_toolbox
+from sage.market.catalog import SymbolCatalog
 from sage.market.history import CandleHistory
 from sage.market.ingest import Ingestor
 from sage.market.reader import MarketReader
@@ -59,6 +60,7 @@ class Services:
     notifier: Notifier
     active_users: ActiveUsers
     market: MarketService
+    catalog: SymbolCatalog  # which symbols exist: portfolio, alerts and chat validate against it
     ingestor: Ingestor | None  # only where ingestion runs in-process (the embedded default)
     portfolio: PortfolioService
     price_alerts: PriceAlertService
@@ -160,6 +162,7 @@ class Runtime:
             notifier=observability.notifier,
             active_users=observability.active_users,
             market=market.service,
+            catalog=market.catalog,
             ingestor=market.ingestor,
             portfolio=portfolio,
             price_alerts=price_alerts,

@@ -156,6 +156,16 @@ class Settings(BaseSettings):
     binance_connection_max_seconds: float = Field(default=84_600.0, gt=0)  # reconnect before Binance's 24 h cut
     gateio_ping_seconds: float = Field(default=15.0, gt=0)  # spot.ping interval (Gate drops idle connections)
     market_stream_queue_size: int = Field(default=256, ge=1)  # SSE: updates buffered per client before dropping it
+    # Symbol catalog, on-demand subscriptions, REST snapshots and backfill (issue 13)
+    binance_rest_url: str = "https://api.binance.com"
+    gateio_rest_url: str = "https://api.gateio.ws/api/v4"
+    catalog_refresh_seconds: float = Field(default=86_400.0, ge=60)  # exchanges' market lists re-read (live)
+    catalog_reload_seconds: float = Field(default=300.0, gt=0)  # API processes re-read the stored catalog
+    demand_ttl_seconds: int = Field(default=900, ge=10)  # a demanded symbol stays live this long after its last use
+    max_live_symbols: int = Field(default=200, ge=0, le=1000)  # on-demand live symbols beyond SAGE_SYMBOLS
+    binance_rest_weight_per_minute: int = Field(default=3000, ge=10, le=6000)  # our share of Binance's 6000/min
+    gateio_rest_requests_per_second: float = Field(default=10.0, gt=0, le=20)  # per endpoint (Gate: 200 per 10 s)
+    rest_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # --- chat / LLM ------------------------------------------------------------------------
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))

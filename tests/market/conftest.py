@@ -14,6 +14,21 @@ from sage.store.cache import Cache
 from sage.store.cache_setup import create_backend
 from sage.store.db import Database, create_engine
 from tests.market.fakes import FakeBinance, FakeFearGreed, FakeGateio
+from tests.market.fakes_rest import FakeBinanceRest, FakeGateioRest, Market
+
+# What the REST fakes list by default: the configured symbols and a few to demand.
+DEFAULT_MARKETS = [
+    ("BTC", "USDT", "97000.10", "Bitcoin"),
+    ("ETH", "USDT", "3400.25", "Ethereum"),
+    ("LINK", "USDT", "14.2100", "Chainlink"),
+    ("ADA", "USDT", "0.7010", "Cardano"),
+    ("DOT", "USDT", "4.5000", "Polkadot"),
+    ("ETH", "BTC", "0.03500", "Ethereum"),
+]
+
+
+def default_markets() -> list[Market]:
+    return [Market(base, quote, price, name) for base, quote, price, name in DEFAULT_MARKETS]
 
 
 @pytest.fixture
@@ -27,6 +42,22 @@ async def binance() -> AsyncIterator[FakeBinance]:
 @pytest.fixture
 async def gateio() -> AsyncIterator[FakeGateio]:
     server = FakeGateio()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def binance_rest() -> AsyncIterator[FakeBinanceRest]:
+    server = FakeBinanceRest(markets=default_markets())
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def gateio_rest() -> AsyncIterator[FakeGateioRest]:
+    server = FakeGateioRest(markets=default_markets())
     await server.start()
     yield server
     await server.stop()
@@ -63,6 +94,8 @@ def live_settings(
     binance: FakeBinance,
     gateio: FakeGateio,
     fng_server: FakeFearGreed,
+    binance_rest: FakeBinanceRest,
+    gateio_rest: FakeGateioRest,
 ) -> Callable[..., Settings]:
     """Settings for an ingestor on the fakes, with short intervals (tests wait on conditions)."""
 
@@ -75,6 +108,8 @@ def live_settings(
             "binance_ws_url": binance.url,
             "gateio_ws_url": gateio.url,
             "fng_url": fng_server.url,
+            "binance_rest_url": binance_rest.url,
+            "gateio_rest_url": gateio_rest.url,
             "fng_poll_seconds": 1.0,
             "feed_backoff_initial_seconds": 0.05,
             "feed_backoff_max_seconds": 0.4,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,7 @@ class Conn:
     ws: ServerConnection
     subscriptions: list[str] = field(default_factory=list)
     received: list[Any] = field(default_factory=list)
+    arrivals: deque[float] = field(default_factory=lambda: deque(maxlen=64))  # monotonic, per message
 
 
 class FakeExchange:
@@ -51,6 +53,10 @@ class FakeExchange:
         self.refuse_next = 0  # accept the handshake, then close at once (the "accept and drop" storm)
         self.silent = False  # acknowledge nothing, answer nothing
         self.paths: list[str] = []
+        # Binance: "WebSocket connections have a limit of 5 incoming messages per second";
+        # a connection that goes beyond is disconnected. None: no limit (Gate.io).
+        self.max_messages_per_second: int | None = None
+        self.rate_closes = 0
 
     async def start(self) -> FakeExchange:
         self.server = await serve(self._handler, "127.0.0.1", 0, ping_interval=self.ping_interval)
@@ -86,10 +92,21 @@ class FakeExchange:
                 except orjson.JSONDecodeError:
                     message = None
                 conn.received.append(message)
+                if self._over_rate(conn):
+                    self.rate_closes += 1
+                    await ws.close(1008, "Too many messages")
+                    return
                 if not self.silent:
                     await self.handle(conn, message)
         except ConnectionClosed:
             pass
+
+    def _over_rate(self, conn: Conn) -> bool:
+        if self.max_messages_per_second is None:
+            return False
+        now = time.monotonic()
+        conn.arrivals.append(now)
+        return sum(1 for t in conn.arrivals if now - t < 1.0) > self.max_messages_per_second
 
     async def handle(self, conn: Conn, message: Any) -> None:
         raise NotImplementedError
@@ -161,6 +178,7 @@ def binance_ticker(symbol: str, price: str, event_ms: int, **overrides: Any) -> 
 class FakeBinance(FakeExchange):
     def __init__(self, *, ping_interval: float | None = None, answer_list: bool = True) -> None:
         super().__init__(ping_interval=ping_interval)
+        self.max_messages_per_second = 5
         self.reject_streams: set[str] = set()
         self.answer_list = answer_list
         self.list_requests = 0
@@ -185,7 +203,11 @@ class FakeBinance(FakeExchange):
                 params = [p for p in params if p not in bad]
             else:
                 await conn.ws.send(orjson.dumps({"result": None, "id": request_id}))
-            conn.subscriptions.extend(params)
+            conn.subscriptions.extend(p for p in params if p not in conn.subscriptions)
+        elif method == "UNSUBSCRIBE":
+            params = list(message.get("params", []))
+            conn.subscriptions[:] = [s for s in conn.subscriptions if s not in params]
+            await conn.ws.send(orjson.dumps({"result": None, "id": request_id}))
         elif method == "LIST_SUBSCRIPTIONS":
             self.list_requests += 1
             if self.answer_list:
@@ -285,7 +307,14 @@ class FakeGateio(FakeExchange):
                 await conn.ws.send(
                     self._envelope(channel, event, id=message.get("id"), error=None, result={"status": "success"})
                 )
-            conn.subscriptions.extend(p for p in pairs if p not in unknown)
+            conn.subscriptions.extend(p for p in pairs if p not in unknown and p not in conn.subscriptions)
+            return
+        if channel == "spot.tickers" and event == "unsubscribe":
+            pairs = list(message.get("payload") or [])
+            conn.subscriptions[:] = [p for p in conn.subscriptions if p not in pairs]
+            await conn.ws.send(
+                self._envelope(channel, event, id=message.get("id"), error=None, result={"status": "success"})
+            )
             return
         await conn.ws.send(
             self._envelope(channel or "", event or "", error={"code": 2, "message": "Invalid argument provided"})

@@ -80,7 +80,9 @@ async def test_two_ingestors_share_the_work_with_exactly_one_active_per_feed(
     a = await start(Ingestor(settings, cache, db, metrics, owner="a", options=FAST))
     b = await start(Ingestor(settings, cache, db, metrics, owner="b", options=FAST))
     try:
-        await eventually(lambda: a.active_feeds | b.active_feeds == {"binance", "gateio", "fear_greed"})
+        await eventually(
+            lambda: a.active_feeds | b.active_feeds == {"binance", "gateio", "fear_greed", "catalog", "backfill"}
+        )
         # Let the standbys try to take the leases over many times.
         await eventually(lambda: all(lease.attempts >= 6 for lease in (*a.leases, *b.leases)), timeout=60)
         assert not (a.active_feeds & b.active_feeds)
@@ -112,9 +114,9 @@ async def test_a_standby_takes_over_when_the_active_ingestor_dies(live_settings,
 
 async def test_a_clean_shutdown_releases_the_leases_at_once(live_settings, cache, db, metrics):
     ingestor = await start(Ingestor(live_settings(), cache, db, metrics, owner="a", options=FAST))
-    await eventually(lambda: ingestor.active_feeds == {"binance", "gateio", "fear_greed"})
+    await eventually(lambda: ingestor.active_feeds == {"binance", "gateio", "fear_greed", "catalog", "backfill"})
     await ingestor.aclose()
-    for name in ("binance", "gateio", "fear_greed"):
+    for name in ("binance", "gateio", "fear_greed", "catalog", "backfill"):
         assert await cache.backend.get(cache.key("market", "lease", name)) is None
 
 

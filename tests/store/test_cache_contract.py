@@ -123,3 +123,15 @@ async def test_pattern_subscription_receives_matching_channels_only(backend: Cac
 
 async def test_ping_succeeds_on_a_live_backend(backend: CacheBackend) -> None:
     await backend.ping()
+
+
+async def test_sorted_set_reports_new_members_and_ranks_by_score(backend: CacheBackend) -> None:
+    assert await backend.zadd("z", {"a": 1.0, "b": 3.0}, ttl=60) == 2
+    assert await backend.zadd("z", {"a": 5.0, "c": 2.0}, ttl=60) == 1  # "a" only rescored
+    assert await backend.zrange_desc("z", 2.0, 10) == [("a", 5.0), ("b", 3.0), ("c", 2.0)]
+    assert await backend.zrange_desc("z", 0.0, 1) == [("a", 5.0)]
+    assert await backend.zrem_below("z", 3.0) == 1  # "c"
+    assert [m for m, _ in await backend.zrange_desc("z", 0.0, 10)] == ["a", "b"]
+    remaining = await backend.ttl("z")
+    assert remaining is not None and 0 < remaining <= 60
+    assert await backend.zrange_desc("missing", 0.0, 10) == []

@@ -17,6 +17,7 @@ from sage.alerts.service import PriceAlertService
 from sage.auth.service import AuthService
 from sage.chat.service import ChatService
 from sage.errors import Unauthorized
+from sage.market.catalog import SymbolCatalog
 from sage.market.service import MarketService
 from sage.portfolio.service import PortfolioService
 from sage.runtime import Runtime, Services
@@ -57,6 +58,10 @@ async def get_market(services: ServicesDep) -> MarketService:
     return services.market
 
 
+async def get_catalog(services: ServicesDep) -> SymbolCatalog:
+    return services.catalog
+
+
 async def get_portfolio(services: ServicesDep) -> PortfolioService:
     return services.portfolio
 
@@ -73,6 +78,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthDep = Annotated[AuthService, Depends(get_auth)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
 MarketDep = Annotated[MarketService, Depends(get_market)]
+CatalogDep = Annotated[SymbolCatalog, Depends(get_catalog)]
 PortfolioDep = Annotated[PortfolioService, Depends(get_portfolio)]
 PriceAlertsDep = Annotated[PriceAlertService, Depends(get_price_alerts)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]

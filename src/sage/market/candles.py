@@ -165,6 +165,7 @@ class CandleStore:
             (c.exchange, c.symbol, c.start): {
                 "exchange": c.exchange,
                 "symbol": c.symbol,
+                "interval": "1m",
                 "start": c.start,
                 "open": c.open,
                 "high": c.high,
@@ -178,7 +179,7 @@ class CandleStore:
         stmt = insert(CandleRow).values(list(rows.values()))
         excluded = stmt.excluded
         stmt = stmt.on_conflict_do_update(
-            index_elements=[CandleRow.exchange, CandleRow.symbol, CandleRow.start],
+            index_elements=[CandleRow.exchange, CandleRow.symbol, CandleRow.interval, CandleRow.start],
             set_={
                 "high": func.greatest(CandleRow.high, excluded.high),
                 "low": func.least(CandleRow.low, excluded.low),
@@ -196,7 +197,9 @@ class CandleStore:
         cutoff = (now or datetime.now(UTC)) - self.retention
         try:
             async with self.db.session() as session:
-                result = await session.execute(delete(CandleRow).where(CandleRow.start < cutoff))
+                result = await session.execute(
+                    delete(CandleRow).where(CandleRow.interval == "1m", CandleRow.start < cutoff)
+                )
                 await session.commit()
         except (OSError, OperationalError, DBAPIError, TimeoutError) as exc:
             log.warning("candle retention failed; will retry", extra={"error": type(exc).__name__})

@@ -104,11 +104,14 @@ class SendPacer:
         self._next_at = -float("inf")
 
     async def wait(self) -> None:
+        # The slot is reserved before sleeping, so concurrent senders (the opening
+        # subscriptions, heartbeats, runtime SUBSCRIBE/UNSUBSCRIBE) queue up instead of
+        # all waking at the same instant.
         now = self.clock()
-        if now < self._next_at:
-            await self.sleep(self._next_at - now)  # type: ignore[misc]
-            now = self._next_at
-        self._next_at = now + self.interval
+        at = max(now, self._next_at)
+        self._next_at = at + self.interval
+        if at > now:
+            await self.sleep(at - now)  # type: ignore[misc]
 
 
 @dataclass
@@ -153,6 +156,21 @@ class ConnectionRunner:
         self.max_size = max_size
         self.stats = ConnectionStats()
         self._last_frame_at = 0.0
+        self._ws: ClientConnection | None = None
+        self._pacer: SendPacer | None = None
+
+    async def send(self, message: str) -> bool:
+        """Send on the current connection through its pacer (runtime SUBSCRIBE and the
+        like); False when there is none (the next connection's `on_open` covers it)."""
+        ws, pacer = self._ws, self._pacer
+        if ws is None or pacer is None:
+            return False
+        try:
+            await pacer.wait()
+            await ws.send(message)
+        except ConnectionClosed:
+            return False
+        return True
 
     async def run(self) -> None:
         """Connect and reconnect until cancelled."""
@@ -192,6 +210,7 @@ class ConnectionRunner:
             self._last_frame_at = time.monotonic()
             first_frame = asyncio.Event()
             pacer = SendPacer(self.spec.send_rate)
+            self._ws, self._pacer = ws, pacer
             tasks: set[asyncio.Task[str]] = {
                 asyncio.create_task(self._receive(ws, first_frame), name=f"{self.spec.name}:receive"),
                 asyncio.create_task(self._watch(ws), name=f"{self.spec.name}:watchdog"),
@@ -210,6 +229,7 @@ class ConnectionRunner:
                 exc = finished.exception()
                 reason = f"{type(exc).__name__}: {exc}"[:300] if exc else finished.result()
             finally:
+                self._ws = self._pacer = None
                 for task in (*tasks, *helpers):
                     task.cancel()
                 await asyncio.gather(*tasks, *helpers, return_exceptions=True)

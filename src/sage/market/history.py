@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -18,43 +19,92 @@ from sage.store.market_tables import CandleRow, FearGreedRow
 
 log = logging.getLogger(__name__)
 
-INTERVALS: dict[str, int] = {"1m": 60, "5m": 300, "15m": 900, "1h": 3600, "4h": 14_400, "1d": 86_400}
+INTERVALS: dict[str, int] = {
+    "1m": 60,
+    "5m": 300,
+    "15m": 900,
+    "1h": 3600,
+    "4h": 14_400,
+    "1d": 86_400,
+    "1w": 604_800,  # weeks start on Monday 00:00 UTC, as Binance's 1w klines do
+}
 DB_ERRORS = (OSError, OperationalError, DBAPIError, TimeoutError)
+
+
+def cancelling() -> bool:
+    """True while the current task is being cancelled. A cancellation that lands inside a
+    database or HTTP call can come out as one of DB_ERRORS; a loop that catches those must
+    re-raise then, or it swallows its own shutdown and its task group waits forever."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+def stop_if_cancelled() -> None:
+    """For loops, before they wait again: on Python 3.11 a cancellation can also be lost
+    inside a library call (`asyncio.wait_for` returning a result it raced with), but the
+    task's `cancelling()` count still shows it."""
+    if cancelling():
+        raise asyncio.CancelledError
+
+
 _ORIGIN = datetime(2000, 1, 3, tzinfo=UTC)  # a Monday at 00:00 UTC: bars align to the clock
 
-_AGGREGATE = text(
-    """
-    SELECT date_bin(:step, start, :origin) AS bucket,
-           (array_agg(open ORDER BY start))[1] AS open,
-           max(high) AS high,
-           min(low) AS low,
-           (array_agg(close ORDER BY start DESC))[1] AS close,
-           sum(volume) AS volume,
-           sum(ticks) AS ticks
-      FROM market_candles
-     WHERE exchange = :exchange AND symbol = :symbol AND start >= :since
+# Intervals stored as bars (live 1m; REST backfill 1m, 1h, 1d) and, for each served
+# interval, the stored one it is built from.
+NATIVE: dict[str, int] = {"1m": 60, "1h": 3600, "1d": 86_400}
+BUILT_FROM: dict[str, str] = {"1m": "1m", "5m": "1m", "15m": "1m", "1h": "1h", "4h": "1h", "1d": "1d", "1w": "1d"}
+
+_BAR = """(array_agg(open ORDER BY start))[1] AS open, max(high) AS high, min(low) AS low,
+          (array_agg(close ORDER BY start DESC))[1] AS close, sum(volume) AS volume, sum(ticks) AS ticks"""
+_STORED = """SELECT start, open, high, low, close, volume, ticks FROM market_candles
+              WHERE exchange = :exchange AND symbol = :symbol AND interval = :base
+                AND start >= (SELECT since FROM bounds)"""
+# The window ends at the newest bar, not at the clock: a symbol whose data stopped still
+# shows its last `limit` bars. Two index-only lookups (one per stored interval).
+_BOUNDS = """SELECT GREATEST(
+                 (SELECT max(start) FROM market_candles
+                   WHERE exchange = :exchange AND symbol = :symbol AND interval = '1m'),
+                 (SELECT max(start) FROM market_candles
+                   WHERE exchange = :exchange AND symbol = :symbol AND interval = :base)
+             ) - CAST(:span AS interval) AS since"""
+# Where no stored bar of the base interval exists (hours and days since the last backfill),
+# the live minute bars stand in, aggregated to the base interval.
+_FROM_MINUTES = f"""SELECT date_bin(:base_step, start, :origin) AS start, {_BAR}
+                  FROM market_candles m
+                 WHERE exchange = :exchange AND symbol = :symbol AND interval = '1m'
+                   AND start >= (SELECT since FROM bounds)
+              GROUP BY 1
+                HAVING NOT EXISTS (
+                       SELECT 1 FROM market_candles n
+                        WHERE n.exchange = :exchange AND n.symbol = :symbol AND n.interval = :base
+                          AND n.start = date_bin(:base_step, min(m.start), :origin))"""
+
+
+def _aggregate_sql(base: str) -> str:
+    source = _STORED if base == "1m" else f"{_STORED} UNION ALL {_FROM_MINUTES}"
+    return f"""
+    WITH bounds AS ({_BOUNDS}), base AS ({source})
+    SELECT date_bin(:step, start, :origin) AS bucket, {_BAR}
+      FROM base
   GROUP BY bucket
   ORDER BY bucket DESC
      LIMIT :limit
     """
-)
 
 
 def fear_greed_key(cache: Cache) -> str:
     return cache.key("market", "fear_greed")
 
 
-async def query_candles(
-    db: Database, *, exchange: str, symbol: str, interval: str, limit: int, now: datetime | None = None
-) -> list[Candle]:
-    """The newest `limit` bars, oldest first."""
+async def query_candles(db: Database, *, exchange: str, symbol: str, interval: str, limit: int) -> list[Candle]:
+    """The newest `limit` bars (ending at the newest stored bar), oldest first."""
     step = INTERVALS[interval]
     async with db.session() as session:
         if step == 60:
             rows = (
                 await session.execute(
                     select(CandleRow)
-                    .where(CandleRow.exchange == exchange, CandleRow.symbol == symbol)
+                    .where(CandleRow.exchange == exchange, CandleRow.symbol == symbol, CandleRow.interval == "1m")
                     .order_by(CandleRow.start.desc())
                     .limit(limit)
                 )
@@ -63,15 +113,17 @@ async def query_candles(
                 Candle(r.exchange, r.symbol, r.start, r.open, r.high, r.low, r.close, r.volume, r.ticks) for r in rows
             ]
         else:
-            since = (now or datetime.now(UTC)) - timedelta(seconds=step * (limit + 1))
+            base = BUILT_FROM[interval]
             result = await session.execute(
-                _AGGREGATE,
+                text(_aggregate_sql(base)),
                 {
+                    "base": base,
+                    "base_step": timedelta(seconds=NATIVE[base]),
                     "step": timedelta(seconds=step),
                     "origin": _ORIGIN,
                     "exchange": exchange,
                     "symbol": symbol,
-                    "since": since,
+                    "span": timedelta(seconds=step * (limit + 1)),
                     "limit": limit,
                 },
             )
@@ -105,6 +157,16 @@ async def save_fear_greed(db: Database, readings: list[FearGreedReading]) -> Non
     async with db.session() as session:
         await session.execute(stmt)
         await session.commit()
+
+
+# The index starts on 2018-02-01; a stored history reaching back to then is complete.
+FEAR_GREED_FIRST_DAY = datetime(2018, 2, 1, tzinfo=UTC)
+
+
+async def fear_greed_history_complete(db: Database) -> bool:
+    async with db.session() as session:
+        oldest = (await session.execute(select(func.min(FearGreedRow.as_of)))).scalar_one_or_none()
+    return oldest is not None and oldest <= FEAR_GREED_FIRST_DAY + timedelta(days=7)
 
 
 async def fear_greed_history(db: Database, limit: int) -> list[FearGreedReading]:

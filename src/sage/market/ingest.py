@@ -23,14 +23,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sage.market.backfill import CandleBackfill
 from sage.market.candles import CandleAggregator, CandleStore
+from sage.market.catalog import SymbolCatalog
+from sage.market.catalog_refresh import CatalogRefresher
+from sage.market.demand import DemandSet
 from sage.market.feeds.binance import BinanceFeed
-from sage.market.feeds.fear_greed import FearGreedPoller
+from sage.market.feeds.fear_greed import HISTORY_LIMIT, FearGreedPoller
 from sage.market.feeds.gateio import GateioFeed
-from sage.market.history import FearGreedSink
+from sage.market.history import DB_ERRORS, FearGreedSink, cancelling, fear_greed_history_complete
 from sage.market.live import ExchangeFeedRunner, RunnerOptions
+from sage.market.models import EXCHANGES
 from sage.market.pipeline import MarketPipeline
 from sage.market.replay import ReplaySource
+from sage.market.rest import ExchangeApis, build_exchange_apis
+from sage.market.subscriptions import LiveSubscriptions
 from sage.observability.metrics import Metrics
 from sage.settings import MarketSource, Settings
 from sage.store.cache import Cache, CacheUnavailable
@@ -145,6 +152,8 @@ class Ingestor:
         *,
         owner: str | None = None,
         options: IngestOptions | None = None,
+        catalog: SymbolCatalog | None = None,
+        apis: ExchangeApis | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -173,6 +182,36 @@ class Ingestor:
             settings.symbols, url=settings.gateio_ws_url, ping_seconds=settings.gateio_ping_seconds
         )
         self.runners: dict[str, ExchangeFeedRunner] = {}
+        self.catalog = catalog or SymbolCatalog(db, configured=settings.symbols, exchanges=EXCHANGES)
+        self._own_apis = apis is None and settings.market_source is MarketSource.LIVE
+        self.apis = apis
+        if self._own_apis:
+            self.apis = build_exchange_apis(
+                binance_url=settings.binance_rest_url,
+                gateio_url=settings.gateio_rest_url,
+                cache=cache,
+                metrics=metrics,
+                timeout=settings.rest_timeout_seconds,
+                binance_weight_per_minute=settings.binance_rest_weight_per_minute,
+                gateio_per_second=settings.gateio_rest_requests_per_second,
+            )
+        self.catalog_refresher: CatalogRefresher | None = None
+        self.subscriptions: LiveSubscriptions | None = None
+        self.backfill: CandleBackfill | None = None
+        if settings.market_source is MarketSource.LIVE:
+            assert self.apis is not None
+            self.backfill = CandleBackfill(db, self.apis, self.catalog, metrics)
+            self.catalog_refresher = CatalogRefresher(
+                db, self.apis, metrics, interval=settings.catalog_refresh_seconds, on_refreshed=self.catalog.reload
+            )
+            self.subscriptions = LiveSubscriptions(
+                DemandSet(cache, ttl=settings.demand_ttl_seconds),
+                self.catalog,
+                lambda: self.runners,
+                configured=settings.symbols,
+                max_live=settings.max_live_symbols,
+                on_new=self.backfill.request,
+            )
         self.replay: ReplaySource | None = None
         self.fear_greed: FearGreedPoller | None = None
         self.leases = self._leases()
@@ -199,25 +238,46 @@ class Ingestor:
         if s.market_source is MarketSource.REPLAY:
             return [leased("replay", self._run_replay)]
         if s.market_source is MarketSource.LIVE:
+            assert self.catalog_refresher is not None
             return [
                 leased("binance", lambda: self._run_exchange(self.binance)),
                 leased("gateio", lambda: self._run_exchange(self.gateio)),
                 leased("fear_greed", self._run_fear_greed),
+                leased("catalog", self.catalog_refresher.run),
+                leased("backfill", self._run_backfill),
             ]
         return []
 
     async def _run_exchange(self, feed: BinanceFeed | GateioFeed) -> None:
         runner = ExchangeFeedRunner(feed, self.pipeline, self.metrics, self._runner_options())
         self.runners[feed.exchange] = runner
-        await runner.run()
+        try:
+            await runner.run()
+        finally:
+            self.runners.pop(feed.exchange, None)
+
+    async def _run_backfill(self) -> None:
+        """Queue every configured and live symbol (filling any gap left while no ingestor
+        ran), then drain the queue; newly demanded symbols join it as they come."""
+        assert self.backfill is not None and self.subscriptions is not None
+        self.backfill.request([*self.settings.symbols, *self.subscriptions.live])
+        await self.backfill.run()
 
     async def _run_fear_greed(self) -> None:
+        try:
+            complete = await fear_greed_history_complete(self.db)
+        except DB_ERRORS:
+            if cancelling():
+                raise
+            complete = True  # unknown: don't ask for the full history on every retry
         self.fear_greed = FearGreedPoller(
             self.settings.fng_url,
             self.fear_greed_sink,
             self.metrics,
             interval=self.settings.fng_poll_seconds,
             timeout=self.options.fng_timeout_seconds,
+            # `limit=0` is the whole history since 2018, fetched once and kept.
+            history_limit=HISTORY_LIMIT if complete else 0,
         )
         await self.fear_greed.run()
 
@@ -240,7 +300,11 @@ class Ingestor:
     async def run(self) -> None:
         """Run until cancelled. Cancelling does not release the leases (a crash doesn't
         either); `aclose()` does, so a standby can take over at once."""
+        await self.catalog.reload()
         async with asyncio.TaskGroup() as group:
+            group.create_task(self.catalog.run_reloads(self.settings.catalog_reload_seconds), name="market-catalog")
+            if self.subscriptions is not None:
+                group.create_task(self.subscriptions.run(), name="market-subscriptions")
             group.create_task(self.pipeline.run(), name="market-pipeline")
             group.create_task(self.candle_store.run(), name="market-candles")
             group.create_task(self._monitor(), name="market-monitor")
@@ -264,6 +328,8 @@ class Ingestor:
             log.warning("final market flush failed", exc_info=True)
         for lease in self.leases:
             await lease.release()
+        if self._own_apis and self.apis is not None:
+            await self.apis.close()
 
     async def _monitor(self) -> None:
         """FeedStaleSymbols per exchange this process is ingesting."""

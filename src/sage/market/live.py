@@ -7,11 +7,11 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sage.market.connection import Backoff, ConnectionRunner, ConnectionSpec, Heartbeat
-from sage.market.feeds.base import Control, ControlKind, ExchangeFeed, MalformedMessage
+from sage.market.feeds.base import Control, ControlKind, DynamicFeed, ExchangeFeed, MalformedMessage
 from sage.market.models import Ticker
 from sage.market.pipeline import MarketPipeline
 from sage.observability.metrics import Metrics
@@ -167,6 +167,29 @@ class ExchangeFeedRunner:
                     open_timeout=options.open_timeout,
                 )
             )
+
+    async def set_dynamic(self, symbols: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Subscribe to `symbols` beyond the configured ones (most wanted first; cut to
+        what the carrying connection can take) and unsubscribe from the rest, on the
+        running connection: the other streams are not touched. Returns (added, removed)."""
+        feed = self.feed
+        if not isinstance(feed, DynamicFeed):
+            raise TypeError(f"{feed.exchange} takes no runtime subscriptions")
+        static = set(feed.symbols)
+        wanted = [s for s in dict.fromkeys(symbols) if s not in static][: feed.dynamic_room()]
+        wanted_set = set(wanted)
+        current = set(feed.dynamic)
+        added = [s for s in wanted if s not in current]
+        removed = [s for s in feed.dynamic if s not in wanted_set]
+        if not added and not removed:
+            return [], []
+        feed.track(added)
+        feed.dynamic = wanted  # a reconnect subscribes exactly these
+        carrier = self.runners[-1]
+        for message in [*feed.control_messages(False, removed), *feed.control_messages(True, added)]:
+            if not await carrier.send(message):
+                break  # not connected: its next on_open subscribes `wanted`
+        return added, removed
 
     async def run(self) -> None:
         await asyncio.gather(*(runner.run() for runner in self.runners))

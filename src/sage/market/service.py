@@ -2,24 +2,31 @@
 in-process cache in the embedded default) and history from PostgreSQL. Never from the
 exchanges: only the ingestor talks to them.
 
-`runtime.services["market"]` is a `MarketService`.
+The one exception is a symbol's first request: with live data on, a listed symbol that
+has no ticker yet is answered from a REST snapshot (`sage.market.snapshot`) while the
+ingestor subscribes to it, and every symbol named in a request is recorded in the demand
+set (`sage.market.demand`) that decides what the ingestor subscribes to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, suppress
 from datetime import UTC, datetime
 
 from sage.errors import NotFound, Unavailable
+from sage.market.catalog import SymbolCatalog
 from sage.market.consolidate import consolidate
+from sage.market.demand import DemandSet
 from sage.market.history import (
     DB_ERRORS,
     INTERVALS,
     fear_greed_history,
     fear_greed_key,
     query_candles,
+    stop_if_cancelled,
 )
 from sage.market.models import (
     EXCHANGES,
@@ -32,6 +39,7 @@ from sage.market.models import (
     ticker_from_json,
 )
 from sage.market.pipeline import ticker_key, ticks_channel
+from sage.market.snapshot import SnapshotFetcher
 from sage.market.stream import StreamClient, TickerStreamHub
 from sage.market.symbols import SymbolError, parse_symbol
 from sage.observability.metrics import Metrics
@@ -56,6 +64,9 @@ class MarketService:
         *,
         clock: Callable[[], datetime] = utcnow,
         exchanges: Sequence[str] = EXCHANGES,
+        catalog: SymbolCatalog | None = None,
+        demand: DemandSet | None = None,
+        snapshots: SnapshotFetcher | None = None,
     ) -> None:
         self.settings = settings
         self.cache = cache
@@ -67,6 +78,9 @@ class MarketService:
         self.source: str = settings.market_source.value
         self.stale_after = settings.ticker_stale_seconds
         self.divergence_percent = settings.divergence_percent
+        self.catalog = catalog or SymbolCatalog(db, configured=self.symbols, exchanges=self.exchanges)
+        self.demand_set = demand
+        self.snapshots = snapshots
         self.hub = TickerStreamHub(cache, ticks_channel(cache), metrics, queue_size=settings.market_stream_queue_size)
 
     # -- symbols ------------------------------------------------------------------------------
@@ -76,6 +90,19 @@ class MarketService:
             return parse_symbol(raw)
         except SymbolError:
             raise NotFound(f"Unknown symbol {raw!r}", details={"symbol": raw}) from None
+
+    def require_listed(self, raw: str) -> str:
+        """ "link" -> "LINK/USDT" when the catalog lists it; NotFound (404) naming it otherwise."""
+        return self.catalog.require(raw)
+
+    async def demand(self, symbols: Sequence[str]) -> None:
+        """Record that users want these symbols live (viewed, held, alerted on, asked about).
+        The configured symbols are always live and not recorded; unlisted ones are ignored."""
+        if self.demand_set is None:
+            return
+        wanted = [s for s in self._normalize(symbols) if s not in self.symbols and self.catalog.is_listed(s)]
+        if wanted:
+            await self.demand_set.touch(wanted)
 
     def _normalize(self, symbols: Sequence[str] | None) -> list[str]:
         if symbols is None:
@@ -115,8 +142,14 @@ class MarketService:
     async def consolidated(self, symbols: Sequence[str] | None = None) -> list[ConsolidatedPrice]:
         """Consolidated prices, in the order asked (None: the configured symbols).
         Symbols with no data on any exchange (or not symbols at all) are left out.
+        Naming symbols records demand for them; a listed one without data yet is fetched
+        from the exchanges' REST tickers when snapshots are on (live data).
         Raises Unavailable (sage.errors) when the cache cannot be reached."""
         by_symbol = await self.tickers(symbols)
+        if symbols is not None:
+            await self.demand(symbols)
+            if self.snapshots is not None:
+                await self._fill_from_snapshots(symbols, by_symbol)
         now = self.clock()
         out = []
         for symbol in self._normalize(symbols):
@@ -135,8 +168,17 @@ class MarketService:
         found = await self.consolidated([symbol])
         return found[0] if found else None
 
+    async def _fill_from_snapshots(self, symbols: Sequence[str], by_symbol: dict[str, dict[str, Ticker]]) -> None:
+        assert self.snapshots is not None
+        missing = [s for s in self._normalize(symbols) if s not in by_symbol and self.catalog.is_listed(s)]
+        for symbol in missing[:10]:  # a request names a few symbols; never a REST storm
+            exchanges = [e for e in self.catalog.exchanges_for(symbol) if e in self.exchanges]
+            for ticker in await self.snapshots.fill(symbol, exchanges):
+                by_symbol.setdefault(symbol, {})[ticker.exchange] = ticker
+
     def is_known(self, symbol: str) -> bool:
-        return symbol in self.symbols
+        """Listed in the catalog (the configured symbols always are)."""
+        return self.catalog.is_listed(symbol)
 
     # -- fear & greed ---------------------------------------------------------------------------
     async def fear_greed(self) -> FearGreedReading | None:
@@ -164,17 +206,34 @@ class MarketService:
         if interval not in INTERVALS:
             raise ValueError(f"interval must be one of {', '.join(INTERVALS)}")
         try:
-            return await query_candles(
-                self.db, exchange=exchange, symbol=symbol, interval=interval, limit=limit, now=self.clock()
-            )
+            return await query_candles(self.db, exchange=exchange, symbol=symbol, interval=interval, limit=limit)
         except DB_ERRORS:
             raise Unavailable("Market history is temporarily unavailable", retry_after=5) from None
 
     # -- live stream ------------------------------------------------------------------------------
     def stream(self, symbols: Sequence[str] | None = None) -> AbstractAsyncContextManager[StreamClient]:
-        """Live ticker updates (wire JSON) for `symbols` (None: all)."""
-        wanted = frozenset(self._normalize(symbols)) if symbols else None
-        return self.hub.subscribe(wanted)
+        """Live ticker updates (wire JSON) for `symbols` (None: all). The symbols stay in
+        the demand set while the stream is open, so the ingestor keeps them live."""
+        return self._stream(self._normalize(symbols) if symbols else None)
+
+    @asynccontextmanager
+    async def _stream(self, symbols: list[str] | None) -> AsyncIterator[StreamClient]:
+        async with self.hub.subscribe(frozenset(symbols) if symbols else None) as client:
+            keeper = asyncio.create_task(self._keep_demanded(symbols)) if symbols else None
+            try:
+                yield client
+            finally:
+                if keeper is not None:
+                    keeper.cancel()
+                    with suppress(asyncio.CancelledError):
+                        await keeper
+
+    async def _keep_demanded(self, symbols: list[str]) -> None:
+        interval = max(1.0, self.settings.demand_ttl_seconds / 3)
+        while True:
+            await self.demand(symbols)
+            stop_if_cancelled()
+            await asyncio.sleep(interval)
 
     async def close(self) -> None:
         await self.hub.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sage.store import (
     alert_tables,  # noqa: F401
+    catalog_tables,  # noqa: F401
     chat_tables,  # noqa: F401
     market_tables,  # noqa: F401
     portfolio_tables,  # noqa: F401

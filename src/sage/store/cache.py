@@ -96,6 +96,19 @@ class CacheBackend(Protocol):
 
     async def release_lease(self, key: str, owner: str) -> bool: ...
 
+    async def zadd(self, key: str, members: Mapping[str, float], ttl: float | None = None) -> int:
+        """Sorted set: set each member's score; the key expires `ttl` after the last add.
+        Returns how many members were new."""
+        ...
+
+    async def zrange_desc(self, key: str, min_score: float, limit: int) -> list[tuple[str, float]]:
+        """Members scoring at least `min_score`, highest first, at most `limit`."""
+        ...
+
+    async def zrem_below(self, key: str, max_score: float) -> int:
+        """Remove members scoring below `max_score`."""
+        ...
+
     async def publish(self, channel: str, message: bytes) -> int: ...
 
     def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]:

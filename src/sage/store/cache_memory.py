@@ -145,6 +145,32 @@ class MemoryBackend:
             return True
         return False
 
+    # -- sorted sets -------------------------------------------------------------------------
+    async def zadd(self, key: str, members: Mapping[str, float], ttl: float | None = None) -> int:
+        current = self._live(key)
+        scores: dict[str, float] = dict(current) if isinstance(current, dict) else {}
+        new = sum(1 for m in members if m not in scores)
+        scores.update(members)
+        expires = self._expiry(ttl) if ttl is not None else (self._data[key][1] if current is not None else None)
+        self._data[key] = (scores, expires)
+        return new
+
+    async def zrange_desc(self, key: str, min_score: float, limit: int) -> list[tuple[str, float]]:
+        current = self._live(key)
+        if not isinstance(current, dict):
+            return []
+        ranked = sorted(((m, s) for m, s in current.items() if s >= min_score), key=lambda item: -item[1])
+        return ranked[:limit]
+
+    async def zrem_below(self, key: str, max_score: float) -> int:
+        current = self._live(key)
+        if not isinstance(current, dict):
+            return 0
+        gone = [m for m, s in current.items() if s < max_score]
+        for m in gone:
+            del current[m]
+        return len(gone)
+
     # -- pub/sub -----------------------------------------------------------------------------------
     async def publish(self, channel: str, message: bytes) -> int:
         receivers = 0

@@ -164,6 +164,25 @@ class ValkeyBackend:
     async def release_lease(self, key: str, owner: str) -> bool:
         return bool(await self._call(self._release(keys=[key], args=[owner])))
 
+    async def zadd(self, key: str, members: Mapping[str, float], ttl: float | None = None) -> int:
+        if not members:
+            return 0
+        pipe = self.client.pipeline(transaction=True)
+        pipe.zadd(key, dict(members))
+        if ttl is not None:
+            pipe.pexpire(key, max(1, int(ttl * 1000)))
+        results = await self._call(pipe.execute())
+        return int(results[0])
+
+    async def zrange_desc(self, key: str, min_score: float, limit: int) -> list[tuple[str, float]]:
+        rows = await self._call(
+            self.client.zrevrangebyscore(key, "+inf", min_score, start=0, num=limit, withscores=True)
+        )
+        return [(m.decode() if isinstance(m, bytes) else m, float(score)) for m, score in rows]
+
+    async def zrem_below(self, key: str, max_score: float) -> int:
+        return int(await self._call(self.client.zremrangebyscore(key, "-inf", f"({max_score}")))
+
     async def publish(self, channel: str, message: bytes) -> int:
         return int(await self._call(self.client.publish(channel, message)))
 

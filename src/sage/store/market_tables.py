@@ -13,13 +13,16 @@ from sage.store.base import Base
 
 
 class CandleRow(Base):
-    """Unique on (exchange, symbol, start): the primary key. Prices are NUMERIC without a
-    fixed scale so a 0.00000123 meme coin and a 100 000 USDT bitcoin both stay exact."""
+    """Unique on (exchange, symbol, interval, start): the primary key. Live bars are `1m`;
+    bars backfilled from the exchanges' REST APIs are `1m`, `1h` or `1d` (larger intervals
+    are aggregated from those). Prices are NUMERIC without a fixed scale so a 0.00000123
+    meme coin and a 100 000 USDT bitcoin both stay exact."""
 
     __tablename__ = "market_candles"
 
     exchange: Mapped[str] = mapped_column(String(32), primary_key=True)
     symbol: Mapped[str] = mapped_column(String(41), primary_key=True)
+    interval: Mapped[str] = mapped_column(String(4), primary_key=True, server_default="1m")
     start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     open: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
     high: Mapped[Decimal] = mapped_column(Numeric, nullable=False)

@@ -15,19 +15,19 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from sage.api.deps import MarketDep, SettingsDep
+from sage.api.deps import CatalogDep, MarketDep, SettingsDep
+from sage.api.openapi import error_responses
 from sage.api.schemas import SYMBOL, SYMBOL_PATTERN
 from sage.api.sse import EventStreamResponse, Frames, stream_drain
-from sage.errors import InvalidInput, NotFound, Unavailable
+from sage.errors import InvalidInput, Unavailable
 from sage.market.consolidate import is_stale
 from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
 from sage.market.stream import SlowConsumer
-from sage.market.symbols import parse_symbol
 
 router = APIRouter(prefix="/market", tags=["market"])
 
 Exchange = Literal["binance", "gateio"]
-Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d"]
+Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d", "1w"]
 
 
 class ExchangeTickerOut(BaseModel):
@@ -136,9 +136,10 @@ def _invalid_symbols(message: str) -> InvalidInput:
     return InvalidInput(message, details=[{"field": "symbols", "in": "query", "message": message}])
 
 
-def _symbols_param(raw: str | None) -> list[str] | None:
+def _symbols_param(market: MarketDep, raw: str | None) -> list[str] | None:
     """The `symbols` list, checked here (not by the schema's pattern, which documents the same
-    rule) so a refusal names the limit or the symbol at fault. Linear in the input."""
+    rule) so a refusal names the limit or the symbol at fault; each must be listed (404 naming the
+    first that is not). Linear in the input."""
     if raw is None:
         return None
     parts = raw.split(",")
@@ -147,7 +148,23 @@ def _symbols_param(raw: str | None) -> list[str] | None:
     for part in parts:
         if not _ONE_SYMBOL.fullmatch(part):
             raise _invalid_symbols(f"{part[:50]!r} is not a symbol (BTC, BTCUSDT, BTC/USDT, btc_usdt)")
-    return [parse_symbol(part) for part in parts]
+    return [market.require_listed(part) for part in parts]
+
+
+class SymbolOut(BaseModel):
+    symbol: str
+    base: str
+    quote: str
+    name: str | None
+    exchanges: list[str] = Field(description="exchanges that list the pair")
+    always_on: bool = Field(description="one of SAGE_SYMBOLS: ingested all the time; others go live on demand")
+
+
+class SymbolsOut(BaseModel):
+    query: str
+    quote: str | None
+    catalog_size: int
+    symbols: list[SymbolOut]
 
 
 SymbolsQuery = Annotated[
@@ -161,9 +178,14 @@ SymbolsQuery = Annotated[
 SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="BTC, BTCUSDT, BTC/USDT, btc_usdt or BTC-USDT")]
 
 
-@router.get("/tickers", response_model=TickersOut, summary="Latest prices, consolidated and per exchange")
+@router.get(
+    "/tickers",
+    response_model=TickersOut,
+    summary="Latest prices, consolidated and per exchange",
+    responses=error_responses(404),
+)
 async def tickers(market: MarketDep, symbols: SymbolsQuery = None) -> TickersOut:
-    wanted = _symbols_param(symbols)
+    wanted = _symbols_param(market, symbols)
     prices = await market.consolidated(wanted)
     now = market.clock()
     found = {p.symbol for p in prices}
@@ -177,14 +199,49 @@ async def tickers(market: MarketDep, symbols: SymbolsQuery = None) -> TickersOut
     )
 
 
+@router.get("/symbols", response_model=SymbolsOut, summary="Search the symbol catalog")
+async def symbols(
+    catalog: CatalogDep,
+    q: Annotated[str, Query(max_length=41, description="base, quote or name; prefix matches first")] = "",
+    quote: Annotated[str | None, Query(max_length=20, description="only pairs in this quote asset")] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> SymbolsOut:
+    found = catalog.search(q, quote=quote, limit=limit)
+    return SymbolsOut(
+        query=q,
+        quote=quote.upper() if quote else None,
+        catalog_size=len(catalog),
+        symbols=[
+            SymbolOut(
+                symbol=e.symbol,
+                base=e.base,
+                quote=e.quote,
+                name=e.name,
+                exchanges=list(e.exchanges),
+                always_on=e.always_on,
+            )
+            for e in found
+        ],
+    )
+
+
 @router.get("/tickers/{symbol:path}", response_model=TickerOut, summary="One symbol's price")
 async def ticker(market: MarketDep, symbol: SymbolPath) -> TickerOut:
-    resolved = market.resolve_symbol(symbol)
+    """404 naming the symbol when no exchange lists it; 503 with Retry-After when it is
+    listed but has no price yet (live: the snapshot failed and the subscription is
+    starting; replay: the recording does not have it)."""
+    resolved = market.require_listed(symbol)
     price = await market.consolidated_one(resolved)
     if price is None:
-        if market.is_known(resolved):
-            raise Unavailable(f"No market data for {resolved} yet", retry_after=5, details={"symbol": resolved})
-        raise NotFound(f"Unknown symbol {resolved}", details={"symbol": resolved})
+        detail = {"symbol": resolved, "source": market.source}
+        if market.source == "replay" and resolved not in market.symbols:
+            raise Unavailable(
+                f"No market data for {resolved} yet: the recorded session replayed offline has only "
+                f"{', '.join(market.symbols)}",
+                retry_after=60,
+                details=detail,
+            )
+        raise Unavailable(f"No market data for {resolved} yet", retry_after=5, details=detail)
     return _ticker_out(price, market.clock(), market.stale_after)
 
 
@@ -196,11 +253,10 @@ async def candles(
     interval: Interval = "1m",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> CandlesOut:
-    resolved = market.resolve_symbol(symbol)
+    resolved = market.require_listed(symbol)
+    await market.demand([resolved])
     chosen = exchange or market.exchanges[0]
     bars = await market.candles(resolved, exchange=chosen, interval=interval, limit=limit)
-    if not bars and not market.is_known(resolved):
-        raise NotFound(f"Unknown symbol {resolved}", details={"symbol": resolved})
     return CandlesOut(
         symbol=resolved,
         exchange=chosen,
@@ -227,7 +283,7 @@ async def fear_greed(market: MarketDep, limit: Annotated[int, Query(ge=1, le=365
     "/stream",
     summary="Live ticker updates (Server-Sent Events)",
     response_class=EventStreamResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404)},
 )
 async def stream(
     request: Request, settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery = None
@@ -236,7 +292,7 @@ async def stream(
     epoch milliseconds); the current tickers first, then every update. A comment line
     every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle stream. A client
     that falls SAGE_MARKET_STREAM_QUEUE_SIZE updates behind is disconnected."""
-    wanted = _symbols_param(symbols)
+    wanted = _symbols_param(market, symbols)
     keepalive = settings.sse_keepalive_seconds
 
     async def events() -> Frames:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from sage.market.models import Ticker
 
@@ -73,6 +73,25 @@ class ExchangeFeed(Protocol):
 
     def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
         """Raises MalformedMessage (or UnexpectedMessage) for a frame it cannot use."""
+        ...
+
+
+@runtime_checkable
+class DynamicFeed(ExchangeFeed, Protocol):
+    """A feed that also takes symbols at runtime (on-demand subscriptions)."""
+
+    dynamic: list[str]  # the on-demand symbols its carrying connection subscribes on open
+
+    def track(self, symbols: Sequence[str]) -> None:
+        """Parse tickers for these symbols too."""
+        ...
+
+    def dynamic_room(self) -> int:
+        """How many on-demand symbols the carrying connection can take."""
+        ...
+
+    def control_messages(self, subscribe: bool, symbols: Sequence[str]) -> list[str]:
+        """Subscribe (or unsubscribe) requests for `symbols`, in the exchange's format."""
         ...
 
 

@@ -66,11 +66,11 @@ def combined_base_url(url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path + "/stream", "", ""))
 
 
-def subscribe_messages(streams: Sequence[str], ids: itertools.count[int]) -> list[str]:
+def subscribe_messages(streams: Sequence[str], ids: itertools.count[int], method: str = "SUBSCRIBE") -> list[str]:
     out = []
     for i in range(0, len(streams), STREAMS_PER_SUBSCRIBE):
         batch = list(streams[i : i + STREAMS_PER_SUBSCRIBE])
-        out.append(orjson.dumps({"method": "SUBSCRIBE", "params": batch, "id": next(ids)}).decode())
+        out.append(orjson.dumps({"method": method, "params": batch, "id": next(ids)}).decode())
     return out
 
 
@@ -93,20 +93,39 @@ class BinanceFeed:
         self.heartbeat_seconds = heartbeat_seconds
         self._by_exchange_symbol = {exchange_symbol(s): s for s in self._symbols}
         self._ids = itertools.count(1)
+        # On-demand symbols (sage.market.subscriptions), carried by the last connection
+        # and re-subscribed by it after a reconnect.
+        self.dynamic: list[str] = []
 
     @property
     def symbols(self) -> Sequence[str]:
         return self._symbols
 
+    def track(self, symbols: Sequence[str]) -> None:
+        """Accept tickers for `symbols` too (kept after an unsubscribe, so a late frame
+        is still a price and not a malformed message)."""
+        for symbol in symbols:
+            self._by_exchange_symbol[exchange_symbol(symbol)] = symbol
+
+    def dynamic_room(self) -> int:
+        """Streams the last connection can still take (1024 per connection)."""
+        last = len(self._symbols) % self.streams_per_connection
+        return self.streams_per_connection - last if last or not self._symbols else 0
+
+    def control_messages(self, subscribe: bool, symbols: Sequence[str]) -> list[str]:
+        return subscribe_messages(
+            [stream_name(s) for s in symbols], self._ids, "SUBSCRIBE" if subscribe else "UNSUBSCRIBE"
+        )
+
     def plans(self) -> list[ConnectionPlan]:
         url = combined_base_url(self.base_url)
         size = self.streams_per_connection
-        shards = [self._symbols[i : i + size] for i in range(0, len(self._symbols), size)]
+        shards = [self._symbols[i : i + size] for i in range(0, len(self._symbols), size)] or [()]
         return [
             ConnectionPlan(
                 name=f"{EXCHANGE}-{n}",
                 url=url,
-                subscribe=self._subscriber(shard),
+                subscribe=self._subscriber(shard, carries_dynamic=n == len(shards) - 1),
                 symbols=tuple(shard),
                 # An idle connection answers LIST_SUBSCRIPTIONS, so a quiet market never
                 # looks like a dead socket to the watchdog (cryptofeed#536).
@@ -117,9 +136,11 @@ class BinanceFeed:
             for n, shard in enumerate(shards)
         ]
 
-    def _subscriber(self, shard: Sequence[str]) -> Callable[[], list[str]]:
+    def _subscriber(self, shard: Sequence[str], *, carries_dynamic: bool) -> Callable[[], list[str]]:
         streams = [stream_name(s) for s in shard]
-        return lambda: subscribe_messages(streams, self._ids)
+        if not carries_dynamic:
+            return lambda: subscribe_messages(streams, self._ids)
+        return lambda: subscribe_messages(streams + [stream_name(s) for s in self.dynamic], self._ids)
 
     def _list_subscriptions(self) -> str:
         return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": next(self._ids)}).decode()

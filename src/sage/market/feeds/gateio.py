@@ -51,9 +51,9 @@ def currency_pair(symbol: str) -> str:
     return f"{base}_{quote}"
 
 
-def subscribe_message(pairs: Sequence[str], request_id: int, now: float) -> str:
+def subscribe_message(pairs: Sequence[str], request_id: int, now: float, event: str = "subscribe") -> str:
     return orjson.dumps(
-        {"time": int(now), "id": request_id, "channel": CHANNEL, "event": "subscribe", "payload": list(pairs)}
+        {"time": int(now), "id": request_id, "channel": CHANNEL, "event": event, "payload": list(pairs)}
     ).decode()
 
 
@@ -78,17 +78,35 @@ class GateioFeed:
         self._clock = wall_clock
         self._by_pair = {currency_pair(s): s for s in self._symbols}
         self._ids = itertools.count(1)
+        self.dynamic: list[str] = []  # on-demand symbols, re-subscribed after a reconnect
 
     @property
     def symbols(self) -> Sequence[str]:
         return self._symbols
+
+    def track(self, symbols: Sequence[str]) -> None:
+        for symbol in symbols:
+            self._by_pair[currency_pair(symbol)] = symbol
+
+    def dynamic_room(self) -> int:
+        return 1_000_000  # Gate documents no per-connection channel limit
+
+    def control_messages(self, subscribe: bool, symbols: Sequence[str]) -> list[str]:
+        if subscribe:
+            return self.subscribe_messages(symbols)
+        pairs = [currency_pair(s) for s in symbols]
+        now = self._clock()
+        return [
+            subscribe_message(pairs[i : i + 100], next(self._ids), now, "unsubscribe")
+            for i in range(0, len(pairs), 100)
+        ]
 
     def plans(self) -> list[ConnectionPlan]:
         return [
             ConnectionPlan(
                 name=f"{EXCHANGE}-0",
                 url=self.url,
-                subscribe=lambda: self.subscribe_messages(self._symbols),
+                subscribe=lambda: self.subscribe_messages((*self._symbols, *self.dynamic)),
                 symbols=self._symbols,
                 heartbeat=HeartbeatPlan(lambda: ping_message(self._clock()), self.ping_seconds),
             )

@@ -12,7 +12,7 @@ Downgrade rebuilds the positions table from each default portfolio's derived hol
 (weighted average cost); other portfolios, cash and realized P&L have no place there.
 
 Revision ID: 0007_portfolio_ledger
-Revises: 0004_alerts
+Revises: 0006_market_catalog
 Create Date: 2026-12-05
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0007_portfolio_ledger"
-down_revision: str | None = "0004_alerts"
+down_revision: str | None = "0006_market_catalog"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
