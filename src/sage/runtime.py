@@ -7,7 +7,7 @@ from exactly what it needs, in the order their dependencies require:
     stores (PostgreSQL, cache, rate limiter, auth)
       -> observability (notifier, active users: every later domain may notify)
       -> market (service; the ingestor too in the embedded default)
-      -> portfolio, price alerts (+ their checker loop), chat
+      -> portfolio, notifications (inbox, live hub, delivery worker), price alerts (+ their checker loop), chat
       -> the alert-rule runner (its daily summary reads the portfolio and the market)
 
 Cleanups go on one exit stack, so shutdown runs in reverse: the chat stops before the
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sage.alerts.checker import start_price_alert_checks
 from sage.alerts.service import PriceAlertService
+from sage.alerts.symbols import ConfiguredOrPriced
 from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
 from sage.chat.providers import build_model
@@ -31,6 +32,12 @@ from sage.market.ingest import Ingestor
 from sage.market.reader import MarketReader
 from sage.market.service import MarketService
 from sage.market.startup import start_market
+from sage.notifications.delivery import ChannelSender, DeliveryWorker, RetryPolicy, start_delivery_worker
+from sage.notifications.email import EmailSender, SmtpConfig, SmtpMailer
+from sage.notifications.inbox import NotificationService
+from sage.notifications.live import NotificationHub
+from sage.notifications.outbox import EMAIL
+from sage.notifications.verification import EmailVerifier
 from sage.notify import Notifier
 from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
@@ -60,6 +67,9 @@ class Services:
     price_alerts: PriceAlertService
     chat: ChatService
     alert_rules: AlertRuleRunner
+    notifications: NotificationService
+    delivery: DeliveryWorker
+    email_verifier: EmailVerifier
 
 
 @dataclass(frozen=True)
@@ -109,13 +119,38 @@ class Runtime:
         market = await start_market(settings, cache, db, metrics, stack)
         prices: MarketReader = market_reader or market.service
         portfolio = PortfolioService(db, prices)
-        price_alerts = PriceAlertService(db, metrics)
+        notification_hub = NotificationHub(cache)
+        stack.push_async_callback(notification_hub.close)
+        mailer = smtp_mailer(settings)
+        senders: dict[str, ChannelSender] = {}
+        if mailer is not None:
+            senders[EMAIL] = EmailSender(mailer, inbox_url=settings.public_url)
+        notifications = NotificationService(
+            db, notification_hub, keepalive=settings.sse_keepalive_seconds, available=frozenset(senders)
+        )
+        delivery = DeliveryWorker(
+            db,
+            senders,
+            metrics,
+            policy=RetryPolicy(
+                max_attempts=settings.delivery_max_attempts,
+                initial=settings.delivery_backoff_initial_seconds,
+                maximum=settings.delivery_backoff_max_seconds,
+            ),
+            batch_size=settings.delivery_batch_size,
+            concurrency=settings.delivery_concurrency,
+            lease_seconds=settings.delivery_lease_seconds,
+        )
+        start_delivery_worker(delivery, poll=settings.delivery_poll_seconds, stack=stack)
+        email_verifier = EmailVerifier(
+            settings.secret_value("jwt_secret") or "",
+            ttl_seconds=settings.email_verify_ttl_seconds,
+            public_url=settings.public_url,
+            mailer=mailer,
+        )
+        price_alerts = PriceAlertService(db, metrics, prices, ConfiguredOrPriced(settings.symbols, prices))
         start_price_alert_checks(
-            price_alerts,
-            prices,
-            observability.notifier,
-            interval=settings.market_alert_check_seconds,
-            stack=stack,
+            price_alerts, notification_hub, interval=settings.market_alert_check_seconds, stack=stack
         )
         chat = ChatService(
             settings=settings,
@@ -146,6 +181,9 @@ class Runtime:
             price_alerts=price_alerts,
             chat=chat,
             alert_rules=alert_rules,
+            notifications=notifications,
+            delivery=delivery,
+            email_verifier=email_verifier,
         )
         return cls(
             settings=settings,
@@ -158,3 +196,21 @@ class Runtime:
             services=services,
             embedded_pg=embedded,
         )
+
+
+def smtp_mailer(settings: Settings) -> SmtpMailer | None:
+    """The SMTP client when SAGE_SMTP_HOST is set (email alerts and verification), else None."""
+    if not settings.smtp_host:
+        return None
+    return SmtpMailer(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=settings.secret_value("smtp_password"),
+            timeout=settings.smtp_timeout_seconds,
+        )
+    )

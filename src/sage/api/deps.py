@@ -18,6 +18,8 @@ from sage.auth.service import AuthService
 from sage.chat.service import ChatService
 from sage.errors import Unauthorized
 from sage.market.service import MarketService
+from sage.notifications.inbox import NotificationService
+from sage.notifications.verification import EmailVerifier
 from sage.portfolio.service import PortfolioService
 from sage.runtime import Runtime, Services
 from sage.settings import Settings
@@ -69,6 +71,14 @@ async def get_chat(services: ServicesDep) -> ChatService:
     return services.chat
 
 
+async def get_notifications(services: ServicesDep) -> NotificationService:
+    return services.notifications
+
+
+async def get_email_verifier(services: ServicesDep) -> EmailVerifier:
+    return services.email_verifier
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthDep = Annotated[AuthService, Depends(get_auth)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
@@ -76,6 +86,8 @@ MarketDep = Annotated[MarketService, Depends(get_market)]
 PortfolioDep = Annotated[PortfolioService, Depends(get_portfolio)]
 PriceAlertsDep = Annotated[PriceAlertService, Depends(get_price_alerts)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
+NotificationsDep = Annotated[NotificationService, Depends(get_notifications)]
+EmailVerifierDep = Annotated[EmailVerifier, Depends(get_email_verifier)]
 
 
 async def get_current_user(

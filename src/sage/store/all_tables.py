@@ -6,5 +6,6 @@ from sage.store import (
     alert_tables,  # noqa: F401
     chat_tables,  # noqa: F401
     market_tables,  # noqa: F401
+    notification_tables,  # noqa: F401
     user_tables,  # noqa: F401
 )
