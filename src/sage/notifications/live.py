@@ -64,6 +64,7 @@ class NotificationHub:
         self.channel = cache.key("notifications", "live")
         self.clients: dict[uuid.UUID, set[LiveClient]] = {}
         self.subscribed = asyncio.Event()
+        self.dispatched = 0  # notifications copied to open streams by this process
         self._task: asyncio.Task[None] | None = None
 
     async def publish(self, items: Sequence[Recorded]) -> None:
@@ -133,3 +134,4 @@ class NotificationHub:
                 continue
             for client in self.clients.get(user_id, ()):
                 client.offer(item)
+                self.dispatched += 1
