@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -65,7 +64,12 @@ async def test_every_mode_waits_for_the_cooldown_and_a_new_crossing(
     app_client: httpx.AsyncClient, auth_headers: dict[str, str], market_reader: FakeMarket, settings: Settings
 ) -> None:
     await create(
-        app_client, auth_headers, kind="price_above", symbol="SOL/USDT", threshold="200", repeat="every",
+        app_client,
+        auth_headers,
+        kind="price_above",
+        symbol="SOL/USDT",
+        threshold="200",
+        repeat="every",
         cooldown_seconds=3600,
     )
     for price, fired in (("201", 1), ("199", 0), ("202", 0), ("201", 0)):  # chop within the cooldown
@@ -109,10 +113,12 @@ async def test_a_percentage_move_within_a_window_fires_from_candles(
                 {"e": exchange, "c": Decimal(close)},
             )
         await session.commit()
-    await create(app_client, auth_headers, kind="change_pct", symbol="SOL/USDT", threshold="5", window="1h",
-                 direction="up")
-    await create(app_client, auth_headers, kind="change_pct", symbol="SOL/USDT", threshold="5", window="1h",
-                 direction="down")
+    await create(
+        app_client, auth_headers, kind="change_pct", symbol="SOL/USDT", threshold="5", window="1h", direction="up"
+    )
+    await create(
+        app_client, auth_headers, kind="change_pct", symbol="SOL/USDT", threshold="5", window="1h", direction="down"
+    )
     await create(app_client, auth_headers, kind="change_pct", symbol="SOL/USDT", threshold="5", window="24h")
     move(market_reader, "SOL/USDT", "101")
     assert await tick(app_client) == 0  # +1 %: arms the 1h alerts; 24h has no candle that old

@@ -36,7 +36,9 @@ async def test_invalid_alerts_are_rejected_naming_the_field(
 ) -> None:
     bad_kind = await create(app_client, auth_headers, kind="sideways", symbol="BTC", threshold="1")
     negative = await create(app_client, auth_headers, kind="price_above", symbol="BTC", threshold="-5")
-    unknown_field = await create(app_client, auth_headers, kind="price_above", symbol="BTC", threshold="5", colour="red")
+    unknown_field = await create(
+        app_client, auth_headers, kind="price_above", symbol="BTC", threshold="5", colour="red"
+    )
     assert bad_kind.status_code == 422 and bad_kind.json()["error"]["details"][0]["field"] == "kind"
     assert negative.status_code == 422 and negative.json()["error"]["details"][0]["field"] == "threshold"
     assert unknown_field.status_code == 422 and unknown_field.json()["error"]["details"][0]["field"] == "colour"

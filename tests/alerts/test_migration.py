@@ -37,10 +37,15 @@ async def test_existing_alerts_become_level_alerts_with_their_state(fresh_databa
             )
         }
         await schema.downgrade(url, "0004_alerts")
-        back = await conn.fetch("SELECT id, condition, triggered_at IS NULL AS pending FROM market_alerts ORDER BY symbol")
+        back = await conn.fetch(
+            "SELECT id, condition, triggered_at IS NULL AS pending FROM market_alerts ORDER BY symbol"
+        )
     finally:
         await conn.close()
     assert (rows[pending]["kind"], rows[pending]["status"], rows[pending]["armed"]) == ("price_above", "active", True)
     assert (rows[fired]["kind"], rows[fired]["status"], rows[fired]["fire_count"]) == ("price_below", "triggered", 1)
     assert str(rows[fired]["triggered_price"]) == "2999.500000000000000000" and rows[pending]["repeat"] == "once"
-    assert [(r["id"], r["condition"], r["pending"]) for r in back] == [(pending, "above", True), (fired, "below", False)]
+    assert [(r["id"], r["condition"], r["pending"]) for r in back] == [
+        (pending, "above", True),
+        (fired, "below", False),
+    ]

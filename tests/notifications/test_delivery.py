@@ -46,9 +46,7 @@ async def test_a_fired_alert_is_emailed_once_with_text_and_html(
 async def test_email_alerts_wait_for_a_verified_address(
     app_client: httpx.AsyncClient, auth_headers: dict[str, str], market_reader: FakeMarket, smtp: FakeSmtp
 ) -> None:
-    enabled = await app_client.put(
-        "/api/v1/users/me/notification-settings", json={"email": True}, headers=auth_headers
-    )
+    enabled = await app_client.put("/api/v1/users/me/notification-settings", json={"email": True}, headers=auth_headers)
     assert enabled.json() == {
         "in_app": True,
         "email": True,
@@ -144,8 +142,12 @@ async def test_a_worker_killed_mid_batch_loses_nothing_and_sends_nothing_twice(
     successor = DeliveryWorker(db, {"email": real}, metrics, policy=policy, lease_seconds=1)
     assert await successor.run_once() == 0  # the dead worker's lease still holds
     async with db.session() as session:  # ten minutes pass: the lease runs out
-        await session.execute(text("UPDATE notification_deliveries SET lease_until = now() - interval '1 second'"
-                                   " WHERE lease_until IS NOT NULL"))
+        await session.execute(
+            text(
+                "UPDATE notification_deliveries SET lease_until = now() - interval '1 second'"
+                " WHERE lease_until IS NOT NULL"
+            )
+        )
         await session.commit()
     assert await successor.drain() == 3
     assert await successor.drain() == 0

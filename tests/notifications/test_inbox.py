@@ -51,7 +51,13 @@ async def test_channel_settings_refuse_what_the_server_cannot_send(
 ) -> None:
     url = "/api/v1/users/me/notification-settings"
     defaults = (await app_client.get(url, headers=auth_headers)).json()
-    assert defaults == {"in_app": True, "email": False, "web_push": False, "email_verified": False, "available": ["email"]}
+    assert defaults == {
+        "in_app": True,
+        "email": False,
+        "web_push": False,
+        "email_verified": False,
+        "available": ["email"],
+    }
     push = await app_client.put(url, json={"web_push": True}, headers=auth_headers)
     assert push.status_code == 422 and push.json()["error"]["details"][0]["field"] == "web_push"
     unknown = await app_client.put(url, json={"sms": True}, headers=auth_headers)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import httpx
-
 from sage.alerts.checker import check_once
 from sage.settings import Settings
 from tests.alerts.support import create, move

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
+
 from sage.errors import SageError
 
 
@@ -53,7 +54,9 @@ class InvalidAlert(SageError):
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         fields = ", ".join(field for field, _ in problems)
-        details = [{"field": field, "in": "body", "message": message, "type": "value_error"} for field, message in problems]
+        details = [
+            {"field": field, "in": "body", "message": message, "type": "value_error"} for field, message in problems
+        ]
         super().__init__(f"Invalid alert: {fields}", details=details)
 
 

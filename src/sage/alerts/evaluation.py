@@ -121,9 +121,7 @@ async def moves(session: AsyncSession, prices: dict[str, Decimal]) -> dict[tuple
     """Percentage move per (symbol, window) that an active change_pct alert watches."""
     if not prices:
         return {}
-    result = await session.execute(
-        _REFERENCES, {"spans": orjson.dumps(WINDOWS).decode(), "symbols": list(prices)}
-    )
+    result = await session.execute(_REFERENCES, {"spans": orjson.dumps(WINDOWS).decode(), "symbols": list(prices)})
     out: dict[tuple[str, str], Decimal] = {}
     for symbol, win, close in result:
         if close and close > 0:

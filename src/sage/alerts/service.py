@@ -126,9 +126,7 @@ class PriceAlertService:
         """Edit, pause or resume. A new level, or a resume, re-arms the alert from the market now."""
         async with self.db.session() as session:
             alert = await session.scalar(
-                select(MarketAlert)
-                .where(MarketAlert.id == alert_id, MarketAlert.user_id == user_id)
-                .with_for_update()
+                select(MarketAlert).where(MarketAlert.id == alert_id, MarketAlert.user_id == user_id).with_for_update()
             )
             if alert is None:
                 raise NotFound(f"No alert {alert_id}")
@@ -230,7 +228,9 @@ class PriceAlertService:
 
 
 def _already_message(alert: MarketAlert) -> str:
-    what = describe(alert.kind, alert.threshold, symbol=alert.symbol, direction=alert.direction, window=alert.change_window)
+    what = describe(
+        alert.kind, alert.threshold, symbol=alert.symbol, direction=alert.direction, window=alert.change_window
+    )
     return (
         f"{what} is already true now, so it did not fire; it will fire when the market crosses"
         f" {human_number(alert.threshold)} again after moving back."

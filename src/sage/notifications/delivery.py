@@ -74,7 +74,7 @@ class RetryPolicy:
     def delay(self, attempts: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.maximum)
-        return min(self.initial * 2 ** (attempts - 1), self.maximum)
+        return min(self.initial * 2.0 ** (attempts - 1), self.maximum)
 
 
 _CLAIM = text(

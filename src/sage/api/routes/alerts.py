@@ -30,7 +30,6 @@ from sage.store.alert_tables import MarketAlert
 router = APIRouter(prefix="/alerts", tags=["alerts"])
 
 
-
 def plain(value: Decimal | None) -> str | None:
     """A decimal without trailing zeros or exponent: "100000", "0.00001234"."""
     if value is None:
@@ -146,7 +145,9 @@ async def get_alert(alert_id: uuid.UUID, user: CurrentUser, alerts: PriceAlertsD
 
 
 @router.patch("/{alert_id}", response_model=AlertCreated)
-async def update_alert(alert_id: uuid.UUID, body: AlertPatch, user: CurrentUser, alerts: PriceAlertsDep) -> AlertCreated:
+async def update_alert(
+    alert_id: uuid.UUID, body: AlertPatch, user: CurrentUser, alerts: PriceAlertsDep
+) -> AlertCreated:
     """Edit the level, repeat mode, cooldown or note; `paused: true` pauses, `false` resumes."""
     changes = AlertChanges(
         threshold=body.threshold,

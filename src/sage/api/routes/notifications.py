@@ -181,4 +181,6 @@ async def verify_email_link(
     notifications: NotificationsDep,
 ) -> HTMLResponse:
     await _verify(token, verifier, notifications)
-    return HTMLResponse("<!doctype html><p>Your email address is confirmed. Sage alerts can now reach you by email.</p>")
+    return HTMLResponse(
+        "<!doctype html><p>Your email address is confirmed. Sage alerts can now reach you by email.</p>"
+    )

@@ -46,7 +46,9 @@ def upgrade() -> None:
         " armed = triggered_at IS NULL, fire_count = CASE WHEN triggered_at IS NULL THEN 0 ELSE 1 END"
     )
     op.create_check_constraint("ck_market_alerts_kind", "market_alerts", f"kind IN ({KINDS})")
-    op.create_check_constraint("ck_market_alerts_status", "market_alerts", "status IN ('active', 'paused', 'triggered')")
+    op.create_check_constraint(
+        "ck_market_alerts_status", "market_alerts", "status IN ('active', 'paused', 'triggered')"
+    )
     op.create_check_constraint("ck_market_alerts_repeat", "market_alerts", "repeat IN ('once', 'every')")
     op.create_index(
         "ix_market_alerts_active", "market_alerts", ["kind", "symbol"], postgresql_where=sa.text("status = 'active'")
@@ -100,9 +102,7 @@ def upgrade() -> None:
         ),
         sa.CheckConstraint("status IN ('pending', 'sent', 'failed')", name="ck_notification_deliveries_status"),
     )
-    op.create_index(
-        "ix_notification_deliveries_notification_id", "notification_deliveries", ["notification_id"]
-    )
+    op.create_index("ix_notification_deliveries_notification_id", "notification_deliveries", ["notification_id"])
     op.create_index(
         "ix_notification_deliveries_due",
         "notification_deliveries",
