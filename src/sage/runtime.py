@@ -36,8 +36,9 @@ from sage.notifications.delivery import ChannelSender, DeliveryWorker, RetryPoli
 from sage.notifications.email import EmailSender, SmtpConfig, SmtpMailer
 from sage.notifications.inbox import NotificationService
 from sage.notifications.live import NotificationHub
-from sage.notifications.outbox import EMAIL
+from sage.notifications.outbox import EMAIL, WEB_PUSH
 from sage.notifications.verification import EmailVerifier
+from sage.notifications.webpush import Subscriptions, VapidKeys, WebPushSender
 from sage.notify import Notifier
 from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
@@ -70,6 +71,8 @@ class Services:
     notifications: NotificationService
     delivery: DeliveryWorker
     email_verifier: EmailVerifier
+    push_subscriptions: Subscriptions
+    vapid_public_key: str | None  # None: Web Push is off
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,18 @@ class Runtime:
         senders: dict[str, ChannelSender] = {}
         if mailer is not None:
             senders[EMAIL] = EmailSender(mailer, inbox_url=settings.public_url)
+        push_subscriptions = Subscriptions(db)
+        vapid = vapid_keys(settings)
+        if vapid is not None:
+            push = WebPushSender(
+                push_subscriptions,
+                vapid,
+                subject=settings.vapid_subject,
+                ttl=settings.web_push_ttl_seconds,
+                timeout=settings.web_push_timeout_seconds,
+            )
+            stack.push_async_callback(push.close)
+            senders[WEB_PUSH] = push
         notifications = NotificationService(
             db, notification_hub, keepalive=settings.sse_keepalive_seconds, available=frozenset(senders)
         )
@@ -184,6 +199,8 @@ class Runtime:
             notifications=notifications,
             delivery=delivery,
             email_verifier=email_verifier,
+            push_subscriptions=push_subscriptions,
+            vapid_public_key=vapid.public_key if vapid is not None else None,
         )
         return cls(
             settings=settings,
@@ -214,3 +231,14 @@ def smtp_mailer(settings: Settings) -> SmtpMailer | None:
             timeout=settings.smtp_timeout_seconds,
         )
     )
+
+
+def vapid_keys(settings: Settings) -> VapidKeys | None:
+    """The VAPID key pair when Web Push is on: from settings, or (development only, where
+    Settings.check_production allows it) a pair generated once and kept in the data directory."""
+    if not settings.web_push_enabled:
+        return None
+    private, public = settings.secret_value("vapid_private_key"), settings.vapid_public_key
+    if private and public:
+        return VapidKeys(private, public)
+    return VapidKeys.load_or_create(settings.data_dir / "vapid.json")

@@ -231,6 +231,12 @@ class Settings(BaseSettings):
     smtp_from: str = "Sage <alerts@localhost>"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     email_verify_ttl_seconds: int = Field(default=24 * 3600, ge=60)  # lifetime of an email verification link
+    web_push_enabled: bool = True  # needs VAPID keys in production; development generates a pair
+    vapid_private_key: SecretStr | None = None  # base64url raw P-256 private key (32 bytes)
+    vapid_public_key: str | None = None  # base64url uncompressed P-256 point (the browser's applicationServerKey)
+    vapid_subject: str = "mailto:alerts@localhost"  # contact the push services may use (RFC 8292 `sub`)
+    web_push_timeout_seconds: float = Field(default=10.0, gt=0)
+    web_push_ttl_seconds: int = Field(default=24 * 3600, ge=0)  # how long a push service keeps an undelivered message
 
     # --- backups ---------------------------------------------------------------------------
     backup_url: str = Field(default_factory=lambda d: (d["data_dir"] / "backups").resolve().as_uri())
@@ -304,6 +310,15 @@ class Settings(BaseSettings):
         jwt = self.secret_value("jwt_secret") or ""
         if len(jwt) < 32:
             raise ConfigurationError("SAGE_JWT_SECRET must be at least 32 characters in production")
+        if self.web_push_enabled:
+            for env_name, field in (
+                ("SAGE_VAPID_PRIVATE_KEY", "vapid_private_key"),
+                ("SAGE_VAPID_PUBLIC_KEY", "vapid_public_key"),
+            ):
+                if not (self.secret_value(field) or "").strip():
+                    raise ConfigurationError(
+                        f"{env_name} is required when SAGE_ENV=production and SAGE_WEB_PUSH_ENABLED=true"
+                    )
 
 
 def env_name(field: str) -> str:

@@ -100,3 +100,12 @@ async def test_owner_can_delete_an_alert(app_client: httpx.AsyncClient, auth_hea
     created = await create(app_client, auth_headers, kind="price_above", symbol="SOL/USDT", threshold="500")
     assert (await app_client.delete(f"/api/v1/alerts/{created.json()['id']}", headers=auth_headers)).status_code == 204
     assert (await app_client.get("/api/v1/alerts", headers=auth_headers)).json() == []
+
+
+async def test_channels_this_server_cannot_send_are_refused(
+    app_client: httpx.AsyncClient, auth_headers: dict[str, str]
+) -> None:
+    url = "/api/v1/users/me/notification-settings"
+    response = await app_client.put(url, json={"email": True}, headers=auth_headers)  # no SAGE_SMTP_HOST here
+    assert response.status_code == 422 and response.json()["error"]["details"][0]["field"] == "email"
+    assert (await app_client.get(url, headers=auth_headers)).json()["email"] is False

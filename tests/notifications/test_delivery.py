@@ -52,7 +52,7 @@ async def test_email_alerts_wait_for_a_verified_address(
         "email": True,
         "web_push": False,
         "email_verified": False,
-        "available": ["email"],
+        "available": ["email", "web_push"],
     }
     await _fire(app_client, auth_headers, market_reader)
     assert await services(app_client).delivery.drain() == 0

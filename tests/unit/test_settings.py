@@ -17,6 +17,8 @@ def production(**overrides: object) -> Settings:
         "database_url": "postgresql://sage:pw@db:5432/sage",
         "valkey_url": "valkeys://cache:6379/0",
         "anthropic_api_key": "sk-ant-real-looking-key",
+        "vapid_private_key": "a-real-looking-vapid-private-key",
+        "vapid_public_key": "a-real-looking-vapid-public-key",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -76,6 +78,8 @@ def test_production_with_real_secrets_starts() -> None:
         ({"valkey_url": None}, "VALKEY_URL"),
         ({"anthropic_api_key": "change-me"}, "ANTHROPIC_API_KEY"),
         ({"anthropic_api_key": "   "}, "ANTHROPIC_API_KEY"),
+        ({"vapid_private_key": None}, "SAGE_VAPID_PRIVATE_KEY"),
+        ({"vapid_public_key": ""}, "SAGE_VAPID_PUBLIC_KEY"),
     ],
 )
 def test_production_refuses_missing_or_placeholder_secrets(override: dict[str, object], variable: str) -> None:
@@ -89,6 +93,10 @@ def test_production_refuses_missing_or_placeholder_secrets(override: dict[str, o
 def test_production_refuses_a_short_jwt_secret() -> None:
     with pytest.raises(ConfigurationError, match="SAGE_JWT_SECRET"):
         production(jwt_secret="tooShortButNotPlaceholder").check_production()
+
+
+def test_production_without_web_push_needs_no_vapid_keys() -> None:
+    production(web_push_enabled=False, vapid_private_key=None, vapid_public_key=None).check_production()
 
 
 def test_development_accepts_the_placeholder_jwt_secret() -> None:

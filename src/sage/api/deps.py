@@ -20,6 +20,7 @@ from sage.errors import Unauthorized
 from sage.market.service import MarketService
 from sage.notifications.inbox import NotificationService
 from sage.notifications.verification import EmailVerifier
+from sage.notifications.webpush import Subscriptions
 from sage.portfolio.service import PortfolioService
 from sage.runtime import Runtime, Services
 from sage.settings import Settings
@@ -79,6 +80,10 @@ async def get_email_verifier(services: ServicesDep) -> EmailVerifier:
     return services.email_verifier
 
 
+async def get_push_subscriptions(services: ServicesDep) -> Subscriptions:
+    return services.push_subscriptions
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthDep = Annotated[AuthService, Depends(get_auth)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
@@ -88,6 +93,7 @@ PriceAlertsDep = Annotated[PriceAlertService, Depends(get_price_alerts)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
 NotificationsDep = Annotated[NotificationService, Depends(get_notifications)]
 EmailVerifierDep = Annotated[EmailVerifier, Depends(get_email_verifier)]
+PushSubscriptionsDep = Annotated[Subscriptions, Depends(get_push_subscriptions)]
 
 
 async def get_current_user(

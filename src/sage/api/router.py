@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sage.api.routes import alerts, auth, chats, market, notifications, portfolio, users
+from sage.api.routes import alerts, auth, chats, market, notifications, portfolio, push, users
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(auth.router)
@@ -15,3 +15,4 @@ api_router.include_router(chats.router)
 api_router.include_router(portfolio.router)
 api_router.include_router(notifications.router)
 api_router.include_router(notifications.settings_router)
+api_router.include_router(push.router)

@@ -79,3 +79,18 @@ class NotificationSettings(Base):
     verified_email: Mapped[str | None] = mapped_column(String(320))
     email_verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+
+class PushSubscription(Base):
+    """A browser's Web Push subscription (the PushSubscription JSON), removed on 404/410."""
+
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    endpoint: Mapped[str] = mapped_column(String(2048), nullable=False, unique=True)
+    p256dh: Mapped[str] = mapped_column(String(200), nullable=False)  # the browser's ECDH public key, base64url
+    auth: Mapped[str] = mapped_column(String(100), nullable=False)  # the 16-byte auth secret, base64url
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)

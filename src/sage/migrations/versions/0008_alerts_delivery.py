@@ -1,4 +1,4 @@
-"""alerts that reach the user: more alert kinds, the in-app inbox, the delivery outbox, preferences
+"""alerts that reach the user: more alert kinds, the in-app inbox, the delivery outbox, preferences, push subscriptions
 
 Existing alerts are converted without loss: `above`/`below` become `price_above`/`price_below`;
 a pending alert stays active and armed (it fires at the first fresh price on its side, as
@@ -123,9 +123,26 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name="fk_notification_settings_user_id_users", ondelete="CASCADE"
         ),
     )
+    op.create_table(
+        "push_subscriptions",
+        sa.Column("id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("user_id", postgresql.UUID(as_uuid=True), nullable=False),
+        sa.Column("endpoint", sa.String(2048), nullable=False),
+        sa.Column("p256dh", sa.String(200), nullable=False),
+        sa.Column("auth", sa.String(100), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_push_subscriptions"),
+        sa.UniqueConstraint("endpoint", name="uq_push_subscriptions_endpoint"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name="fk_push_subscriptions_user_id_users", ondelete="CASCADE"
+        ),
+    )
+    op.create_index("ix_push_subscriptions_user_id", "push_subscriptions", ["user_id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_push_subscriptions_user_id", table_name="push_subscriptions")
+    op.drop_table("push_subscriptions")
     op.drop_table("notification_settings")
     op.drop_index("ix_notification_deliveries_due", table_name="notification_deliveries")
     op.drop_index("ix_notification_deliveries_notification_id", table_name="notification_deliveries")
