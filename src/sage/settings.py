@@ -231,7 +231,8 @@ class Settings(BaseSettings):
     smtp_from: str = "Sage <alerts@localhost>"
     smtp_timeout_seconds: float = Field(default=10.0, gt=0)
     email_verify_ttl_seconds: int = Field(default=24 * 3600, ge=60)  # lifetime of an email verification link
-    web_push_enabled: bool = True  # needs VAPID keys in production; development generates a pair
+    # Web Push: on in development (a generated VAPID pair); in production opt-in, with real keys.
+    web_push_enabled: bool = Field(default_factory=lambda d: d["env"] is not Environment.PRODUCTION)
     vapid_private_key: SecretStr | None = None  # base64url raw P-256 private key (32 bytes)
     vapid_public_key: str | None = None  # base64url uncompressed P-256 point (the browser's applicationServerKey)
     vapid_subject: str = "mailto:alerts@localhost"  # contact the push services may use (RFC 8292 `sub`)

@@ -17,8 +17,6 @@ def production(**overrides: object) -> Settings:
         "database_url": "postgresql://sage:pw@db:5432/sage",
         "valkey_url": "valkeys://cache:6379/0",
         "anthropic_api_key": "sk-ant-real-looking-key",
-        "vapid_private_key": "a-real-looking-vapid-private-key",
-        "vapid_public_key": "a-real-looking-vapid-public-key",
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -78,8 +76,8 @@ def test_production_with_real_secrets_starts() -> None:
         ({"valkey_url": None}, "VALKEY_URL"),
         ({"anthropic_api_key": "change-me"}, "ANTHROPIC_API_KEY"),
         ({"anthropic_api_key": "   "}, "ANTHROPIC_API_KEY"),
-        ({"vapid_private_key": None}, "SAGE_VAPID_PRIVATE_KEY"),
-        ({"vapid_public_key": ""}, "SAGE_VAPID_PUBLIC_KEY"),
+        ({"web_push_enabled": True, "vapid_public_key": "BPub"}, "SAGE_VAPID_PRIVATE_KEY"),
+        ({"web_push_enabled": True, "vapid_private_key": "priv", "vapid_public_key": ""}, "SAGE_VAPID_PUBLIC_KEY"),
     ],
 )
 def test_production_refuses_missing_or_placeholder_secrets(override: dict[str, object], variable: str) -> None:
@@ -95,8 +93,10 @@ def test_production_refuses_a_short_jwt_secret() -> None:
         production(jwt_secret="tooShortButNotPlaceholder").check_production()
 
 
-def test_production_without_web_push_needs_no_vapid_keys() -> None:
-    production(web_push_enabled=False, vapid_private_key=None, vapid_public_key=None).check_production()
+def test_web_push_is_opt_in_in_production_and_then_needs_both_vapid_keys() -> None:
+    assert production().web_push_enabled is False
+    production().check_production()
+    production(web_push_enabled=True, vapid_private_key="priv", vapid_public_key="BPub").check_production()
 
 
 def test_development_accepts_the_placeholder_jwt_secret() -> None:
