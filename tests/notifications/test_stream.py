@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from sage.alerts.checker import check_once
 from sage.settings import Settings
 from tests.alerts.support import create, move
-from tests.chat.support import FakeMarket, LiveServer, SSEEvent, iter_sse, register, start_live_server
+from tests.chat.support import FakeMarket, LiveServer, SSEEvent, eventually, iter_sse, register, start_live_server
 
 
 async def _next_events(stream: AsyncIterator[SSEEvent | str], count: int) -> list[SSEEvent]:
@@ -55,7 +55,12 @@ async def test_a_notification_fired_on_one_task_reaches_a_stream_open_on_another
                 move(market_reader, "BTC/USDT", "99000")
                 assert await _fire(b) == 1
                 [event] = await _next_events(events, 1)
-                assert a.runtime.services.notifications.hub.dispatched == 1  # carried by Valkey pub/sub
+                hub = a.runtime.services.notifications.hub
+
+                async def carried_by_valkey() -> bool:  # (the inbox catch-up may have won the race)
+                    return hub.dispatched == 1
+
+                await eventually(carried_by_valkey)
             listed = (await on_b.get("/api/v1/notifications", headers=headers)).json()["items"]
         assert event.event == "notification"
         assert event.id == f"{listed[0]['id']}-0"
