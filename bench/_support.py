@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -43,9 +45,13 @@ class LoadResult:
 @contextmanager
 def serve_process(argv: list[str], env: dict[str, str], port: int) -> Iterator[int]:
     """Run a server command in its own process, so the load generator does not share its GIL."""
-    import os
-    import subprocess
+    with spawn_server(argv, env, port):
+        yield port
 
+
+@contextmanager
+def spawn_server(argv: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """`serve_process`, yielding the process (its pid for CPU time and RSS) once /health answers."""
     process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 120
@@ -59,7 +65,7 @@ def serve_process(argv: list[str], env: dict[str, str], port: int) -> Iterator[i
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        yield port
+        yield process
     finally:
         process.terminate()
         try:

@@ -4,7 +4,9 @@
 
 Three processes on loopback, so no two share a GIL: the fake Anthropic API
 (tests/chat/fake_anthropic.py, the real streaming wire protocol), one Sage server
-(`sage serve`'s uvicorn options, real PostgreSQL and Valkey), and this client.
+(`sage serve`'s uvicorn options, real PostgreSQL and Valkey), and this client. Sage runs
+with its defaults, so every model request carries the tool definitions and the
+prompt-cached instructions (issue 16); the tool round trip is bench_chat_tools' figure.
 
 1. Stream overhead. The fake writes its send time (a monotonic clock every process on the
    machine shares) into the first text delta. The client reads the first `delta` event and

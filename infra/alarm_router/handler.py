@@ -1,9 +1,10 @@
 """Alarm router: CloudWatch alarm -> SNS topic `sage-alerts` -> this Lambda -> Discord.
 
-Standard library and boto3 only (both are in the Lambda Python runtime); the package is
-this directory: handler.py plus discord_limits.py, a byte-identical copy of
-src/sage/notify/discord_limits.py, so the app's notifier and this router obey the same
-Discord limits and rate-limit rules without the app being packaged here.
+Standard library and boto3 only (both are in the Lambda Python runtime). The package is this
+directory's handler.py plus the app's src/sage/notify/discord_limits.py, which the infra
+program adds as the top-level module `discord_limits` (infra/sage_infra/router_package.py),
+so the app's notifier and this router obey one file of Discord limits and rate-limit rules
+without the app being packaged here.
 
 Handler: `handler.handler`. Environment:
   DISCORD_WEBHOOK_ERRORS_ARN, DISCORD_WEBHOOK_PERFORMANCE_ARN, DISCORD_WEBHOOK_BUSINESS_ARN

@@ -37,6 +37,7 @@ from policy_common import (
     SECRET_ENV_NAME,
     SECRET_VALUE,
     SNS_TOPIC,
+    SQS_QUEUE,
     TASK_DEFINITION,
     is_production,
     parse_document,
@@ -46,8 +47,11 @@ from policy_common import (
     wildcard_actions,
 )
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from sage_access_policies import cloudfront_behind_waf, github_oidc_trust_pinned
 from sage_stack_policies import (
     STACK_POLICIES,
+    alarms_never_lost,
+    alb_admits_only_cloudfront,
     connection_budget,
     data_tier_isolated,
     open_ingress_only_alb_web,
@@ -68,11 +72,13 @@ def _storage_encryption(args: ResourceValidationArgs, report: ReportViolation) -
             report("ElastiCache must encrypt in transit (transitEncryptionEnabled: true).", None)
     elif args.resource_type == SNS_TOPIC and not props.get("kmsMasterKeyId"):
         report("SNS topics must be encrypted with a KMS key (kmsMasterKeyId).", None)
+    elif args.resource_type == SQS_QUEUE and not (props.get("kmsMasterKeyId") or props.get("sqsManagedSseEnabled")):
+        report("SQS queues must be encrypted (kmsMasterKeyId or sqsManagedSseEnabled).", None)
 
 
 storage_encryption = ResourceValidationPolicy(
     name="storage-encryption",
-    description="RDS, ElastiCache (at rest and in transit) and SNS store data encrypted.",
+    description="RDS, ElastiCache (at rest and in transit), SNS and SQS store data encrypted.",
     enforcement_level=MANDATORY,
     validate=_storage_encryption,
 )
@@ -292,6 +298,8 @@ RESOURCE_POLICIES: tuple[ResourceValidationPolicy, ...] = (
     ecr_scan_immutable,
     no_wildcard_iam_actions,
     no_plaintext_secrets,
+    github_oidc_trust_pinned,
+    cloudfront_behind_waf,
 )
 ALL_POLICIES = (*RESOURCE_POLICIES, *STACK_POLICIES)
 
@@ -299,10 +307,14 @@ __all__ = [
     "ALL_POLICIES",
     "RESOURCE_POLICIES",
     "STACK_POLICIES",
+    "alarms_never_lost",
+    "alb_admits_only_cloudfront",
+    "cloudfront_behind_waf",
     "connection_budget",
     "data_tier_isolated",
     "data_tier_not_public",
     "ecr_scan_immutable",
+    "github_oidc_trust_pinned",
     "log_retention",
     "no_plaintext_secrets",
     "no_wildcard_iam_actions",

@@ -39,6 +39,8 @@ from policy_common import (
     to_list,
 )
 from pulumi_policy import PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy
+from sage_access_policies import alb_admits_only_cloudfront
+from sage_alarm_policies import alarms_never_lost
 from sage_infra import budget
 
 
@@ -265,4 +267,6 @@ STACK_POLICIES: tuple[StackValidationPolicy, ...] = (
     data_tier_isolated,
     open_ingress_only_alb_web,
     connection_budget,
+    alarms_never_lost,
+    alb_admits_only_cloudfront,
 )

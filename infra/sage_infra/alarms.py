@@ -199,6 +199,34 @@ ALARMS: tuple[AlarmSpec, ...] = (
         period=300,
         evaluation_periods=1,
     ),
+    # The ingestor's pool too: in production its in-app db_pool rule is off (APP_RULES_OWNED_BY_ALARMS).
+    AlarmSpec(
+        key="ingestor-db-pool-high",
+        channel=Channel.ERRORS,
+        description="Ingestor database pool above 90% in use",
+        namespace=APP_NAMESPACE,
+        metric_name="DBPoolUsage",
+        target=Target.APP_INGESTOR,
+        threshold=90,
+        period=300,
+        evaluation_periods=1,
+    ),
+    # Spec 9.3's "API response time P95 > 500ms for 10 minutes" (the app's RequestLatency:
+    # streams are timed as StreamDuration instead, so SSE never inflates it), beside spec 9.1's
+    # ALB p95 > 2 s above. Both are CloudWatch's, so each posts once for the whole service.
+    AlarmSpec(
+        key="api-request-p95",
+        channel=Channel.PERFORMANCE,
+        description="API request latency p95 above 500 ms over 10 minutes",
+        namespace=APP_NAMESPACE,
+        metric_name="RequestLatency",
+        target=Target.APP_API,
+        threshold=500,
+        period=600,
+        evaluation_periods=1,
+        statistic=None,
+        extended_statistic="p95",
+    ),
     AlarmSpec(
         key="backup-failed",
         channel=Channel.ERRORS,
@@ -279,6 +307,24 @@ ERROR_RATE_METRICS = {
     "target5xx": "HTTPCode_Target_5XX_Count",
     "elb5xx": "HTTPCode_ELB_5XX_Count",
 }
+
+# The app's in-app alert rules (src/sage/observability/alerts.py, keys of SAGE_ALERT_RULES_OFF)
+# whose condition these alarms also watch. In a stack the alarms own them: the API and ingestor
+# task definitions switch those rules off, so a condition posts to Discord once, from CloudWatch
+# (one evaluation for the whole service rather than one per task, and the path the DLQ and the
+# e-mail fallback protect). The app keeps its other posts (daily summary, DAU milestones,
+# market alerts). A new app rule must be listed here or in APP_RULES_KEPT_IN_APP (a test checks).
+APP_RULES_OWNED_BY_ALARMS: dict[str, tuple[str, ...]] = {
+    "error_rate": (ERROR_RATE_KEY,),
+    "db_pool": ("db-pool-high", "ingestor-db-pool-high"),
+    "hallucination": ("hallucination-rate",),
+    "api_p95": ("api-request-p95", "api-p95-latency"),
+    "first_token": ("first-token-latency",),
+    "valkey_memory": ("valkey-memory-high",),
+    "llm_queue": ("llm-queue-full",),
+}
+APP_RULES_KEPT_IN_APP: frozenset[str] = frozenset()
+ALERT_RULES_OFF = ",".join(sorted(APP_RULES_OWNED_BY_ALARMS))
 
 APP_SERVICE_DIMENSION = {Target.APP_API: "api", Target.APP_INGESTOR: "ingestor", Target.APP_BACKUP: "backup"}
 

@@ -55,9 +55,18 @@ def tool_connections(command: Sequence[str]) -> int:
     return PG_TOOL_CONNECTIONS if db_subcommand(command) in PG_TOOL_COMMANDS else 0
 
 
+# A release: `sage db bootstrap-roles` (once, and for password rotation) runs before the
+# migration, by the operator or the deploy, never beside it.
+RELEASE = "release"
+RELEASE_COMMANDS = frozenset({"migrate", "bootstrap-roles"})
+
+
 def exclusive_group(command: Sequence[str]) -> str | None:
     """The group of commands this one never runs together with, if any."""
-    return SCHEDULED_MAINTENANCE if db_subcommand(command) in SCHEDULED_MAINTENANCE_COMMANDS else None
+    subcommand = db_subcommand(command)
+    if subcommand in SCHEDULED_MAINTENANCE_COMMANDS:
+        return SCHEDULED_MAINTENANCE
+    return RELEASE if subcommand in RELEASE_COMMANDS else None
 
 
 # Nominal memory (GiB) of the RDS classes this project may use. Unknown classes fail closed.

@@ -33,6 +33,7 @@ class CacheArgs:
     auth_token: pulumi.Input[str]
     apply_immediately: bool
     secret_recovery_window_in_days: int
+    nodes: int = CACHE_NODES
 
 
 def valkey_url(primary_address: str, token: str) -> str:
@@ -80,13 +81,14 @@ class Cache(pulumi.ComponentResource):
             engine="valkey",
             engine_version=ENGINE_VERSION,
             node_type=args.node_type,
-            num_cache_clusters=CACHE_NODES,
+            num_cache_clusters=args.nodes,
             port=VALKEY_PORT,
             parameter_group_name=PARAMETER_GROUP,
             subnet_group_name=subnet_group.name,
             security_group_ids=[args.security_group_id],
-            automatic_failover_enabled=True,
-            multi_az_enabled=True,
+            # One node (the lean profile) cannot fail over: ElastiCache replaces it instead.
+            automatic_failover_enabled=args.nodes > 1,
+            multi_az_enabled=args.nodes > 1,
             at_rest_encryption_enabled=True,
             transit_encryption_enabled=True,
             auth_token=args.auth_token,
@@ -109,5 +111,5 @@ class Cache(pulumi.ComponentResource):
             tags=tags,
             parent=self,
         )
-        self.member_cluster_ids = member_cluster_ids(self.replication_group_id)
+        self.member_cluster_ids = member_cluster_ids(self.replication_group_id, args.nodes)
         self.register_outputs({"primary_endpoint": self.replication_group.primary_endpoint_address})

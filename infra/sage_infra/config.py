@@ -17,6 +17,7 @@ from pathlib import Path
 from sage_infra.budget import (
     PG_TOOL_CONNECTIONS,
     RDS_INSTANCE_MEMORY_GIB,
+    RELEASE,
     SCHEDULED_MAINTENANCE,
     Workload,
 )
@@ -26,10 +27,20 @@ from sage_infra.constants import (
     APP_WORKERS,
     AZ_COUNT,
     BACKUP_SCHEDULE,
+    CACHE_NODES,
     LOG_RETENTION_CHOICES,
     VERIFY_BACKUP_SCHEDULE,
 )
-from sage_infra.sizing import FARGATE_MEMORY, INGESTOR_SIZE, OPS_SIZE, PHASES, Phase, PhaseSizing
+from sage_infra.sizing import (
+    FARGATE_MEMORY,
+    INGESTOR_SIZE,
+    LEAN_CACHE_NODES,
+    LEAN_MVP,
+    OPS_SIZE,
+    PHASES,
+    Phase,
+    PhaseSizing,
+)
 
 PROJECT = "sage-infra"
 INFRA_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +57,12 @@ class ConfigError(ValueError):
 class NatMode(StrEnum):
     PER_AZ = "per-az"
     SINGLE = "single"
+    INSTANCE = "instance"  # one NAT instance (fck-nat, t4g.nano) instead of NAT gateways
+
+
+class Profile(StrEnum):
+    STANDARD = "standard"
+    LEAN = "lean"  # the MVP within the spec's $115/month (sizing.LEAN_MVP)
 
 
 @dataclass(frozen=True)
@@ -71,10 +88,28 @@ class StackConfig:
     backup_schedule: str = BACKUP_SCHEDULE
     verify_backup_schedule: str = VERIFY_BACKUP_SCHEDULE
     slow_query_ms: int = 1000
-    trusted_proxy_hops: int = 1
+    # Browser -> CloudFront -> ALB -> app: CloudFront appends the viewer's address to
+    # X-Forwarded-For and the ALB appends CloudFront's, so the client is the second from the end.
+    trusted_proxy_hops: int = 2
+    www_domain: str | None = None
+    profile: Profile = Profile.STANDARD
+    cache_nodes: int = CACHE_NODES
+    cpu_architecture: str = "X86_64"
+    container_insights: bool = True
+    flow_log_traffic: str = "ALL"
+    # The second region the backups are copied to (dr.py).
+    dr_region: str = "us-east-2"
     cloudfront_price_class: str = "PriceClass_200"
     metrics_environment: str = "production"
     alarm_router_path: Path = field(default_factory=lambda: INFRA_DIR / "alarm_router")
+    # Where alarms about the alarm path itself (router errors, throttles, dead letters) go by
+    # e-mail, independent of the Lambda and Discord. Required in prod.
+    alarm_emails: tuple[str, ...] = ()
+    # GitHub Actions OIDC (github_oidc.py): owner/name of the repository whose workflows may
+    # assume the deploy, infra and preview roles; unset: no GitHub access is declared.
+    github_repository: str | None = None
+    github_oidc_provider_arn: str | None = None
+    pulumi_secrets_key_arn: str | None = None
     region: str = "us-west-2"
 
     @property
@@ -93,6 +128,8 @@ class StackConfig:
 
     @property
     def nat_gateway_count(self) -> int:
+        if self.nat_mode is NatMode.INSTANCE:
+            return 0
         return AZ_COUNT if self.nat_mode is NatMode.PER_AZ else 1
 
     def tags(self, name: str | None = None) -> dict[str, str]:
@@ -115,7 +152,11 @@ class StackConfig:
             # One ingestor, replaced stop-then-start (deployment maximum 100 %).
             Workload("ingestor", 1, 1, INGESTOR_SIZE.db_pool_size, INGESTOR_SIZE.db_max_overflow),
             # `sage db migrate` backs up first: its pg_dump is a connection too.
-            Workload("migration", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, PG_TOOL_CONNECTIONS),
+            Workload(
+                "migration", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, PG_TOOL_CONNECTIONS, RELEASE
+            ),
+            # Creates the database roles before a migration; never beside one.
+            Workload("bootstrap-roles", 1, 1, OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow, 100, 0, RELEASE),
             # The daily backup and the weekly verification are scheduled hours apart.
             Workload(
                 "backup",
@@ -151,6 +192,10 @@ class SecretValues:
     discord_webhook_business: str
     valkey_auth_token: str
     db_master_password: str
+    db_owner_password: str = ""
+    db_app_password: str = ""
+    db_readonly_password: str = ""
+    origin_verify_secret: str = ""
     sentry_dsn: str | None = None
 
     def __repr__(self) -> str:
@@ -165,6 +210,10 @@ SECRET_KEYS = (
     "discordWebhookBusiness",
     "valkeyAuthToken",
     "dbMasterPassword",
+    "dbOwnerPassword",
+    "dbAppPassword",
+    "dbReadonlyPassword",
+    "originVerifySecret",
     "sentryDsn",
 )
 PLAIN_KEYS = (
@@ -201,11 +250,19 @@ PLAIN_KEYS = (
     "cloudfrontPriceClass",
     "metricsEnvironment",
     "alarmRouterPath",
+    "alarmEmails",
+    "githubRepository",
+    "wwwDomain",
+    "drRegion",
+    "profile",
+    "githubOidcProviderArn",
+    "pulumiSecretsKeyArn",
 )
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_EMAIL = re.compile(r"^[^@\s,]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
 _ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 _WEBHOOK = re.compile(
     r"^https://(discord\.com|discordapp\.com|ptb\.discord\.com|canary\.discord\.com)/api/webhooks/\S+$"
@@ -310,7 +367,11 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         phase = Phase(phase_name)
     except ValueError:
         raise ConfigError(f"sage-infra:phase must be one of mvp, growth, scale, not {phase_name!r}") from None
-    base = PHASES[phase]
+    profile = Profile(_choice(values, "profile", Profile.STANDARD.value, {m.value for m in Profile}))
+    lean = profile is Profile.LEAN
+    if lean and phase is not Phase.MVP:
+        raise ConfigError("sage-infra:profile lean is a sizing of the mvp phase; use it with phase mvp")
+    base = LEAN_MVP if lean else PHASES[phase]
 
     environment = _text(values, "environment", stack) or stack
     if _ENVIRONMENT.match(environment) is None:
@@ -373,14 +434,62 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
     hosted_zone = _text(values, "hostedZoneId")
     if hosted_zone is not None and re.match(r"^Z[A-Z0-9]{1,31}$", hosted_zone) is None:
         raise ConfigError(f"sage-infra:hostedZoneId must be a Route 53 zone id such as Z123ABC, not {hosted_zone!r}")
+    emails = tuple(e.strip() for e in (_text(values, "alarmEmails") or "").split(",") if e.strip())
+    for email in emails:
+        if _EMAIL.match(email) is None:
+            raise ConfigError(f"sage-infra:alarmEmails: {email!r} is not an e-mail address")
+    if environment == "prod" and not emails:
+        raise ConfigError(
+            "sage-infra:alarmEmails is required in prod (comma-separated): where alarms about the alarm "
+            "router and its dead-letter queue go without Discord"
+        )
+    dr_region = _text(values, "drRegion", "us-east-2") or "us-east-2"
+    if re.match(r"^[a-z]{2}(-[a-z]+)+-\d$", dr_region) is None:
+        raise ConfigError(f"sage-infra:drRegion must be an AWS region such as us-east-2, not {dr_region!r}")
+    if dr_region == region:
+        raise ConfigError(f"sage-infra:drRegion must differ from the stack's region ({region})")
+    www_domain = _hostname(values, "wwwDomain") if _text(values, "wwwDomain") else None
+    if www_domain is not None and www_domain in (app_domain, api_domain):
+        raise ConfigError("sage-infra:wwwDomain must differ from appDomain and apiDomain")
+    github_repository = _text(values, "githubRepository")
+    if (
+        github_repository is not None
+        and re.match(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$", github_repository) is None
+    ):
+        raise ConfigError(f"sage-infra:githubRepository must be owner/name, not {github_repository!r}")
+    provider_arn = _text(values, "githubOidcProviderArn")
+    if (
+        provider_arn is not None
+        and re.match(r"^arn:aws[a-z-]*:iam::\d{12}:oidc-provider/token\.actions\.githubusercontent\.com$", provider_arn)
+        is None
+    ):
+        raise ConfigError("sage-infra:githubOidcProviderArn must be the ARN of GitHub's OIDC provider in IAM")
+    secrets_key = _text(values, "pulumiSecretsKeyArn")
+    if (
+        secrets_key is not None
+        and re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$", secrets_key) is None
+    ):
+        raise ConfigError("sage-infra:pulumiSecretsKeyArn must be a KMS key ARN")
     router_path = _text(values, "alarmRouterPath")
+    router_dir = Path(router_path) if router_path else INFRA_DIR / "alarm_router"
+    if not (router_dir / "handler.py").is_file():
+        raise ConfigError(f"sage-infra:alarmRouterPath {router_dir} has no handler.py (the alarm router's code)")
 
     return StackConfig(
         stack=stack,
         environment=environment,
         phase=phase,
         sizing=sizing,
-        nat_mode=NatMode(_choice(values, "natGateways", NatMode.PER_AZ.value, {m.value for m in NatMode})),
+        nat_mode=NatMode(
+            _choice(
+                values, "natGateways", (NatMode.INSTANCE if lean else NatMode.PER_AZ).value, {m.value for m in NatMode}
+            )
+        ),
+        profile=profile,
+        cache_nodes=LEAN_CACHE_NODES if lean else CACHE_NODES,
+        cpu_architecture="ARM64" if lean else "X86_64",
+        container_insights=not lean,
+        flow_log_traffic="REJECT" if lean else "ALL",
         image_tag=image_tag,
         app_domain=app_domain,
         api_domain=api_domain,
@@ -398,10 +507,16 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         backup_schedule=schedule,
         verify_backup_schedule=verify_schedule,
         slow_query_ms=_int(values, "slowQueryMs", 1000, low=0, high=600_000),
-        trusted_proxy_hops=_int(values, "trustedProxyHops", 1, low=0, high=5),
+        trusted_proxy_hops=_int(values, "trustedProxyHops", 2, low=0, high=5),
+        www_domain=www_domain,
+        dr_region=dr_region,
         cloudfront_price_class=_choice(values, "cloudfrontPriceClass", "PriceClass_200", PRICE_CLASSES),
         metrics_environment=_text(values, "metricsEnvironment", "production") or "production",
-        alarm_router_path=Path(router_path) if router_path else INFRA_DIR / "alarm_router",
+        alarm_router_path=router_dir,
+        alarm_emails=emails,
+        github_repository=github_repository,
+        github_oidc_provider_arn=provider_arn,
+        pulumi_secrets_key_arn=secrets_key,
         region=region,
     )
 
@@ -443,6 +558,17 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
         raise ConfigError(
             "sage-infra:dbMasterPassword must be 8-128 printable ASCII characters without spaces, '\"', '/' or '@'"
         )
+    roles = {key: need(key) for key in ("dbOwnerPassword", "dbAppPassword", "dbReadonlyPassword")}
+    for key, value in roles.items():
+        # `sage db bootstrap-roles` takes 16+ printable ASCII characters (sage.ops.roles.check_password).
+        if not 16 <= len(value) <= 128 or not _printable_without(value, ""):
+            raise ConfigError(f"sage-infra:{key} must be 16-128 printable ASCII characters without spaces")
+    if len({password, *roles.values()}) != 1 + len(roles):
+        raise ConfigError("sage-infra:dbMasterPassword and the three role passwords must all differ")
+    origin_secret = need("originVerifySecret")
+    # Sent by CloudFront in a header and matched by the ALB: printable, no spaces, hard to guess.
+    if not 32 <= len(origin_secret) <= 128 or not _printable_without(origin_secret, ""):
+        raise ConfigError("sage-infra:originVerifySecret must be 32-128 printable ASCII characters without spaces")
     return SecretValues(
         anthropic_api_key=need("anthropicApiKey"),
         jwt_secret=jwt,
@@ -451,6 +577,10 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
         discord_webhook_business=webhooks["discordWebhookBusiness"],
         valkey_auth_token=token,
         db_master_password=password,
+        db_owner_password=roles["dbOwnerPassword"],
+        db_app_password=roles["dbAppPassword"],
+        db_readonly_password=roles["dbReadonlyPassword"],
+        origin_verify_secret=origin_secret,
         sentry_dsn=_text(values, "sentryDsn"),
     )
 

@@ -15,7 +15,11 @@ HEALTH_PATH = "/health"
 POSTGRES_PORT = 5432
 VALKEY_PORT = 6379
 DB_NAME = "sage"
-DB_USERNAME = "sage_admin"
+DB_USERNAME = "sage_admin"  # the RDS master user: only `sage db bootstrap-roles` logs in as it
+# The roles `sage db bootstrap-roles` creates (src/sage/ops/roles.py): who connects as which.
+DB_OWNER_ROLE = "sage_owner"  # migrations, verify-backup
+DB_APP_ROLE = "sage_app"  # the API and the ingestor: table reads and writes, no DDL
+DB_READONLY_ROLE = "sage_readonly"  # sage db backup
 APP_DB_POOL_SIZE = 5
 APP_DB_MAX_OVERFLOW = 2
 APP_WORKERS = 1
@@ -57,6 +61,10 @@ STACK_SECRETS = (
     "discord-webhook-business",
     "db-master",
     "database-url",
+    "database-url-owner",
+    "database-url-readonly",
+    "database-url-master",
+    "db-role-passwords",
     "valkey-auth-token",
     "valkey-url",
 )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -25,11 +26,14 @@ import pulumi_aws as aws
 from sage_infra.common import child, service_role
 from sage_infra.constants import (
     DB_ALLOCATED_STORAGE_GB,
+    DB_APP_ROLE,
     DB_BACKUP_RETENTION_DAYS,
     DB_BACKUP_WINDOW,
     DB_MAINTENANCE_WINDOW,
     DB_MAX_ALLOCATED_STORAGE_GB,
     DB_NAME,
+    DB_OWNER_ROLE,
+    DB_READONLY_ROLE,
     DB_USERNAME,
     POSTGRES_PORT,
 )
@@ -51,6 +55,8 @@ class DatabaseArgs:
     subnet_ids: Sequence[pulumi.Input[str]]
     security_group_id: pulumi.Input[str]
     master_password: pulumi.Input[str]
+    # The passwords `sage db bootstrap-roles` gives the owner, app and read-only roles.
+    role_passwords: Mapping[str, pulumi.Input[str]]
     protect: bool
     final_snapshot: bool
     apply_immediately: bool
@@ -59,16 +65,32 @@ class DatabaseArgs:
     secret_recovery_window_in_days: int
 
 
-def database_url(address: str, password: str) -> str:
-    """The app's DATABASE_URL; TLS is mandatory (rds.force_ssl=1)."""
-    return f"postgresql://{DB_USERNAME}:{quote(password, safe='')}@{address}:{POSTGRES_PORT}/{DB_NAME}?sslmode=require"
+def final_snapshot_identifier(identifier: str, now: datetime | None = None) -> str:
+    """`<identifier>-final-<UTC creation time>`: RDS refuses a final snapshot name already taken."""
+    return f"{identifier}-final-{(now or datetime.now(UTC)):%Y%m%d%H%M%S}"
+
+
+def database_url(address: str, password: str, user: str = DB_USERNAME) -> str:
+    """A DATABASE_URL for one role; TLS is mandatory (rds.force_ssl=1)."""
+    return f"postgresql://{user}:{quote(password, safe='')}@{address}:{POSTGRES_PORT}/{DB_NAME}?sslmode=require"
+
+
+# Secret name (<prefix>/<name>) -> (role, key of DatabaseArgs.role_passwords or None for the master).
+ROLE_URLS = {
+    "database-url": (DB_APP_ROLE, "app"),
+    "database-url-owner": (DB_OWNER_ROLE, "owner"),
+    "database-url-readonly": (DB_READONLY_ROLE, "readonly"),
+    "database-url-master": (DB_USERNAME, None),
+}
 
 
 class Database(pulumi.ComponentResource):
     primary: aws.rds.Instance
     replicas: list[aws.rds.Instance]
     credentials_secret: aws.secretsmanager.Secret
-    database_url_secret: aws.secretsmanager.Secret
+    database_url_secret: aws.secretsmanager.Secret  # the app role's (API, ingestor)
+    url_secrets: dict[str, aws.secretsmanager.Secret]  # by ROLE_URLS name
+    role_passwords_secret: aws.secretsmanager.Secret
 
     def __init__(self, name: str, args: DatabaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sage:infra:Database", name, None, opts)
@@ -147,10 +169,12 @@ class Database(pulumi.ComponentResource):
             maintenance_window=DB_MAINTENANCE_WINDOW,
             enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
             skip_final_snapshot=not args.final_snapshot,
-            final_snapshot_identifier=f"{identifier}-final" if args.final_snapshot else None,
+            # Unique per instance: the name is fixed when the instance is created (ignore_changes
+            # keeps it), so a replacement's deletion never collides with an earlier final snapshot.
+            final_snapshot_identifier=final_snapshot_identifier(identifier) if args.final_snapshot else None,
             delete_automated_backups=not args.final_snapshot,
             tags={**tags, "Name": identifier},
-            opts=child(self, protect=args.protect),
+            opts=child(self, protect=args.protect, ignore_changes=["finalSnapshotIdentifier"]),
             **common,
         )
         # Same-region replicas inherit engine, storage and subnet group from the primary. They
@@ -162,6 +186,8 @@ class Database(pulumi.ComponentResource):
                 identifier=f"{identifier}-replica-{i + 1}",
                 replicate_source_db=self.primary.identifier,
                 storage_type="gp3",
+                # A replica's own slow queries and errors, like the primary's.
+                enabled_cloudwatch_logs_exports=["postgresql", "upgrade"],
                 skip_final_snapshot=True,
                 tags={**tags, "Name": f"{identifier}-replica-{i + 1}", "Role": "read-replica"},
                 opts=child(self),
@@ -188,13 +214,33 @@ class Database(pulumi.ComponentResource):
             tags=tags,
             parent=self,
         )
-        self.database_url_secret = stored_secret(
-            f"{name}-url",
-            physical_name=f"{p}/database-url",
-            description="The app's DATABASE_URL (embeds the master password)",
-            value=pulumi.Output.all(self.primary.address, args.master_password).apply(
-                lambda parts: database_url(str(parts[0]), str(parts[1]))
-            ),
+
+        def url_secret(secret_name: str, user: str, password: pulumi.Input[str]) -> aws.secretsmanager.Secret:
+            return stored_secret(
+                f"{name}-{secret_name.removeprefix('database-')}",
+                physical_name=f"{p}/{secret_name}",
+                description=f"DATABASE_URL of role {user}",
+                value=pulumi.Output.all(self.primary.address, password).apply(
+                    lambda parts: database_url(str(parts[0]), str(parts[1]), user)
+                ),
+                recovery_window_in_days=args.secret_recovery_window_in_days,
+                tags=tags,
+                parent=self,
+            )
+
+        self.url_secrets = {
+            secret_name: url_secret(
+                secret_name, user, args.master_password if key is None else args.role_passwords[key]
+            )
+            for secret_name, (user, key) in ROLE_URLS.items()
+        }
+        self.database_url_secret = self.url_secrets["database-url"]
+        # What `sage db bootstrap-roles` sets (SAGE_DB_{OWNER,APP,READONLY}_PASSWORD, by JSON key).
+        self.role_passwords_secret = stored_secret(
+            f"{name}-role-passwords",
+            physical_name=f"{p}/db-role-passwords",
+            description="Passwords of the owner, app and read-only database roles (sage db bootstrap-roles)",
+            value=pulumi.Output.json_dumps(dict(args.role_passwords)),
             recovery_window_in_days=args.secret_recovery_window_in_days,
             tags=tags,
             parent=self,

@@ -20,16 +20,18 @@ class DnsArgs:
     api_domain: str
     distribution: aws.cloudfront.Distribution
     alb: aws.lb.LoadBalancer
+    www_domain: str | None = None
 
 
 class Dns(pulumi.ComponentResource):
     def __init__(self, name: str, args: DnsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sage:infra:Dns", name, None, opts)
-        for record_type in ("A", "AAAA"):
+        names = {"app": args.app_domain, **({"www": args.www_domain} if args.www_domain else {})}
+        for (key, host), record_type in ((n, t) for n in names.items() for t in ("A", "AAAA")):
             aws.route53.Record(
-                f"{name}-app-{record_type.lower()}",
+                f"{name}-{key}-{record_type.lower()}",
                 zone_id=args.hosted_zone_id,
-                name=args.app_domain,
+                name=host,
                 type=record_type,
                 aliases=[
                     {

@@ -16,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from sage_infra.common import child, deny_insecure_transport, policy_document, private_bucket
+from sage_infra.loadbalancer import ORIGIN_VERIFY_HEADER
 
 # AWS-managed CloudFront policies (ids are global constants).
 CACHING_OPTIMIZED = "658327ea-f89d-4fab-a63d-7e88639e58f6"
@@ -51,6 +52,9 @@ class FrontendArgs:
     certificate_arn: str
     price_class: str
     protect: bool
+    web_acl_arn: pulumi.Input[str]
+    origin_verify_secret: pulumi.Input[str]
+    www_domain: str | None = None  # spec 5.2: www.sage.ai, a second name for the app
 
 
 class Frontend(pulumi.ComponentResource):
@@ -92,7 +96,8 @@ class Frontend(pulumi.ComponentResource):
             f"{name}-cdn",
             enabled=True,
             comment=f"{p} web app and API",
-            aliases=[args.app_domain],
+            aliases=[args.app_domain, *([args.www_domain] if args.www_domain else [])],
+            web_acl_id=args.web_acl_arn,
             default_root_object="index.html",
             is_ipv6_enabled=True,
             http_version="http2and3",
@@ -115,6 +120,8 @@ class Frontend(pulumi.ComponentResource):
                         "origin_read_timeout": ORIGIN_READ_TIMEOUT_SECONDS,
                         "origin_keepalive_timeout": ORIGIN_KEEPALIVE_SECONDS,
                     },
+                    # The ALB forwards only requests carrying it (loadbalancer.py).
+                    "custom_headers": [{"name": ORIGIN_VERIFY_HEADER, "value": args.origin_verify_secret}],
                 },
             ],
             default_cache_behavior={

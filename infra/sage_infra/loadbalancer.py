@@ -1,4 +1,4 @@
-"""Application Load Balancer (spec 6.1): HTTPS only, health checks on /health, access logs."""
+"""Application Load Balancer (spec 6.1): HTTPS from CloudFront only, health checks on /health, access logs."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ from sage_infra.constants import (
 SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 ACCESS_LOG_PREFIX = "alb"
 ACCESS_LOG_EXPIRY_DAYS = 90
+# CloudFront adds this header (with the stack secret originVerifySecret) to every request it
+# sends the ALB; the listener forwards only requests that carry it.
+ORIGIN_VERIFY_HEADER = "X-Origin-Verify"
+NOT_VIA_CLOUDFRONT_BODY = '{"error": {"code": "forbidden", "message": "Use the API through https://app.sage.ai/api/"}}'
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class LoadBalancerArgs:
     security_group_id: pulumi.Input[str]
     certificate_arn: str
     protect: bool
+    origin_verify_secret: pulumi.Input[str]
 
 
 class LoadBalancer(pulumi.ComponentResource):
@@ -127,17 +132,9 @@ class LoadBalancer(pulumi.ComponentResource):
             tags={**tags, "Name": f"{p}-backend-tg"},
             opts=child(self),
         )
-        aws.lb.Listener(
-            f"{name}-http",
-            load_balancer_arn=self.alb.arn,
-            port=80,
-            protocol="HTTP",
-            default_actions=[
-                {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"}}
-            ],
-            tags=tags,
-            opts=child(self),
-        )
+        # Only requests CloudFront signed with the secret origin header reach the service; the
+        # security group already admits only CloudFront's addresses, and the header keeps out
+        # other people's distributions. Anything else gets a JSON 403 from the ALB itself.
         self.https_listener = aws.lb.Listener(
             f"{name}-https",
             load_balancer_arn=self.alb.arn,
@@ -145,7 +142,27 @@ class LoadBalancer(pulumi.ComponentResource):
             protocol="HTTPS",
             ssl_policy=SSL_POLICY,
             certificate_arn=args.certificate_arn,
-            default_actions=[{"type": "forward", "target_group_arn": self.target_group.arn}],
+            default_actions=[
+                {
+                    "type": "fixed-response",
+                    "fixed_response": {
+                        "content_type": "application/json",
+                        "status_code": "403",
+                        "message_body": NOT_VIA_CLOUDFRONT_BODY,
+                    },
+                }
+            ],
+            tags=tags,
+            opts=child(self),
+        )
+        aws.lb.ListenerRule(
+            f"{name}-from-cloudfront",
+            listener_arn=self.https_listener.arn,
+            priority=1,
+            conditions=[
+                {"http_header": {"http_header_name": ORIGIN_VERIFY_HEADER, "values": [args.origin_verify_secret]}}
+            ],
+            actions=[{"type": "forward", "target_group_arn": self.target_group.arn}],
             tags=tags,
             opts=child(self),
         )

@@ -4,11 +4,11 @@ The topic is encrypted with a customer-managed KMS key because CloudWatch alarms
 publish to a topic encrypted with the AWS-managed `aws/sns` key (its key policy does not let
 cloudwatch.amazonaws.com use it).
 
-The Lambda's code is `infra/alarm_router/` (the observability issue owns it): a stdlib +
-boto3 `handler.handler(event, context)` that reads the three webhook URLs from the secrets
-named by DISCORD_WEBHOOK_{ERRORS,PERFORMANCE,BUSINESS}_ARN. The package is exactly that
-directory's top-level `.py` files (no `__pycache__`, no editor or test leftovers). Until the
-directory holds a handler.py, a stand-in that only logs the alarm is deployed.
+The Lambda's code is `infra/alarm_router/handler.py`, a stdlib + boto3
+`handler.handler(event, context)` that reads the three webhook URLs from the secrets named by
+DISCORD_WEBHOOK_{ERRORS,PERFORMANCE,BUSINESS}_ARN. Its package (router_package.py) is that
+directory's top-level `.py` files plus the app's `src/sage/notify/discord_limits.py`, taken as
+an asset, so there is one file of Discord rules. The program stops if the handler is missing.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from sage_infra import alarm_delivery
 from sage_infra.alarms import (
     ALARMS,
     APP_SERVICE_DIMENSION,
@@ -36,30 +37,15 @@ from sage_infra.alarms import (
     alarm_name,
 )
 from sage_infra.common import child, policy_document, service_role
+from sage_infra.router_package import router_files
 
 ROUTER_RUNTIME = "python3.12"
 ROUTER_HANDLER = "handler.handler"
-PLACEHOLDER_HANDLER = '''"""Stand-in alarm router: logs each alarm until infra/alarm_router/handler.py exists."""
-import json
-import logging
-
-logger = logging.getLogger()
-logger.setLevel(logging.INFO)
-
-
-def handler(event, context):
-    for record in event.get("Records", []):
-        logger.info("alarm %s", json.dumps(record.get("Sns", {}).get("Message")))
-    return {"routed": 0}
-'''
 
 
 def router_code(path: Path) -> pulumi.Archive:
-    """The observability issue's router (its top-level .py files) when present, else the logging stand-in."""
-    if (path / "handler.py").is_file():
-        modules = sorted(f for f in path.glob("*.py") if f.is_file())
-        return pulumi.AssetArchive({f.name: pulumi.FileAsset(str(f)) for f in modules})
-    return pulumi.AssetArchive({"handler.py": pulumi.StringAsset(PLACEHOLDER_HANDLER)})
+    """The router's package (router_package.router_files) as a Lambda code archive."""
+    return pulumi.AssetArchive({name: pulumi.FileAsset(str(f)) for name, f in router_files(path).items()})
 
 
 @dataclass(frozen=True)
@@ -80,10 +66,13 @@ class MonitoringArgs:
     webhook_secret_arns: Mapping[Channel, pulumi.Input[str]]
     alarm_router_path: Path
     task_failure_rule_name: pulumi.Input[str]
+    alarm_emails: Sequence[str] = ()
 
 
 class Monitoring(pulumi.ComponentResource):
     topic: aws.sns.Topic
+    fallback_topic: aws.sns.Topic
+    dead_letter_queue: aws.sqs.Queue
     router: aws.lambda_.Function
     alarms: list[aws.cloudwatch.MetricAlarm]
 
@@ -113,6 +102,15 @@ class Monitoring(pulumi.ComponentResource):
                         "Resource": "*",
                         "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
                     },
+                    {
+                        # SNS writes what it cannot deliver into the encrypted dead-letter queue.
+                        "Sid": "SnsRedriveToEncryptedQueue",
+                        "Effect": "Allow",
+                        "Principal": {"Service": "sns.amazonaws.com"},
+                        "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:SourceAccount": args.account_id}},
+                    },
                 ]
             ),
             tags=tags,
@@ -125,8 +123,29 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-topic", name=args.topic_name, kms_master_key_id=key.arn, tags=tags, opts=child(self)
         )
 
+        self.key = key
+        self.dead_letter_queue = alarm_delivery.dead_letter_queue(
+            f"{name}-dlq", prefix=args.prefix, key_arn=key.arn, topic_arn=self.topic.arn, tags=tags, parent=self
+        )
+        self.fallback_topic = alarm_delivery.fallback_topic(
+            f"{name}-fallback",
+            topic_name=f"{args.topic_name}-fallback",
+            key_arn=key.arn,
+            emails=args.alarm_emails,
+            tags=tags,
+            parent=self,
+        )
         self.alarms = self._alarms(name, args, tags)
         self.router = self._router(name, args, tags)
+        self.alarms += alarm_delivery.path_alarms(
+            f"{name}-path",
+            prefix=args.prefix,
+            function_name=self.router.name,
+            queue_name=self.dead_letter_queue.name,
+            actions=[self.fallback_topic.arn, self.topic.arn],
+            tags=tags,
+            parent=self,
+        )
         self.register_outputs({"topic_arn": self.topic.arn})
 
     # --- alarms ------------------------------------------------------------------------------
@@ -227,7 +246,7 @@ class Monitoring(pulumi.ComponentResource):
             f"{name}-router-role",
             service="lambda.amazonaws.com",
             physical_name=f"{args.prefix}-alarm-router",
-            description="Alarm router: write its logs, read the three Discord webhook secrets",
+            description="Alarm router: write its logs, read the three Discord webhook secrets, dead-letter failures",
             tags=tags,
             parent=self,
         )
@@ -248,6 +267,18 @@ class Monitoring(pulumi.ComponentResource):
                         "Effect": "Allow",
                         "Action": "secretsmanager:GetSecretValue",
                         "Resource": webhook_arns,
+                    },
+                    {
+                        "Sid": "DeadLetterUndelivered",
+                        "Effect": "Allow",
+                        "Action": "sqs:SendMessage",
+                        "Resource": self.dead_letter_queue.arn,
+                    },
+                    {
+                        "Sid": "EncryptDeadLetters",
+                        "Effect": "Allow",
+                        "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                        "Resource": self.key.arn,
                     },
                 ]
             ),
@@ -289,6 +320,13 @@ class Monitoring(pulumi.ComponentResource):
             topic=self.topic.arn,
             protocol="lambda",
             endpoint=router.arn,
+            redrive_policy=alarm_delivery.redrive_policy(self.dead_letter_queue.arn),
             opts=child(self),
+        )
+        alarm_delivery.on_failure_destination(
+            f"{name}-router-on-failure",
+            function_name=router.name,
+            queue_arn=self.dead_letter_queue.arn,
+            parent=self,
         )
         return router

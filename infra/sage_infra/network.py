@@ -10,6 +10,7 @@ import pulumi_aws as aws
 
 from sage_infra.common import child, policy_document, service_role
 from sage_infra.constants import AZ_COUNT, DATABASE_SUBNET_CIDRS, PRIVATE_SUBNET_CIDRS, PUBLIC_SUBNET_CIDRS, VPC_CIDR
+from sage_infra.nat_instance import nat_instance
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,8 @@ class NetworkArgs:
     nat_gateway_count: int
     flow_log_retention_days: int
     region: str
+    nat_instance: bool = False  # lean: one NAT instance instead of the gateways (nat_instance.py)
+    flow_log_traffic: str = "ALL"  # lean: REJECT (what was refused: the security signal, ~1/5 the volume)
 
 
 class Network(pulumi.ComponentResource):
@@ -112,13 +115,30 @@ class Network(pulumi.ComponentResource):
             )
 
         # One route table per AZ so each AZ leaves through its own NAT (or the shared one).
+        instance = (
+            nat_instance(
+                f"{name}-nat-instance",
+                prefix=p,
+                vpc_id=self.vpc.id,
+                subnet_id=self.public_subnets[0].id,
+                tags=tags,
+                parent=self,
+            )
+            if args.nat_instance
+            else None
+        )
+
+        def default_route(i: int) -> dict[str, pulumi.Input[str]]:
+            if instance is not None:
+                return {"cidr_block": "0.0.0.0/0", "network_interface_id": instance.primary_network_interface_id}
+            return {"cidr_block": "0.0.0.0/0", "nat_gateway_id": nats[i % len(nats)].id}
+
         self.private_route_tables = []
         for i, subnet in enumerate(self.private_subnets):
-            nat = nats[i % len(nats)]
             rt = aws.ec2.RouteTable(
                 f"{name}-private-rt-{i + 1}",
                 vpc_id=self.vpc.id,
-                routes=[{"cidr_block": "0.0.0.0/0", "nat_gateway_id": nat.id}],
+                routes=[default_route(i)],
                 tags=tagged(f"{p}-private-{i + 1}"),
                 opts=child(self),
             )
@@ -171,15 +191,19 @@ class Network(pulumi.ComponentResource):
             policy=policy_document(
                 [
                     {
+                        "Sid": "WriteFlowLogs",
                         "Effect": "Allow",
-                        "Action": [
-                            "logs:CreateLogStream",
-                            "logs:PutLogEvents",
-                            "logs:DescribeLogGroups",
-                            "logs:DescribeLogStreams",
-                        ],
+                        "Action": ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
                         "Resource": [flow_log_group.arn, pulumi.Output.concat(flow_log_group.arn, ":*")],
-                    }
+                    },
+                    {
+                        # DescribeLogGroups lists groups account-wide: it has no resource-level
+                        # permissions, so scoped to one group it never matches (parliament).
+                        "Sid": "FindLogGroup",
+                        "Effect": "Allow",
+                        "Action": "logs:DescribeLogGroups",
+                        "Resource": "*",
+                    },
                 ]
             ),
             opts=child(self),
@@ -187,7 +211,7 @@ class Network(pulumi.ComponentResource):
         aws.ec2.FlowLog(
             f"{name}-flow-log",
             vpc_id=self.vpc.id,
-            traffic_type="ALL",
+            traffic_type=args.flow_log_traffic,
             log_destination_type="cloud-watch-logs",
             log_destination=flow_log_group.arn,
             iam_role_arn=flow_role.arn,

@@ -1,4 +1,4 @@
-"""Security groups (spec 7.2): the internet reaches only the ALB; the data tier only the tasks.
+"""Security groups (spec 7.2): only CloudFront reaches the ALB; the data tier only the tasks.
 
 Rules are separate resources so the ALB -> backend -> data chain can reference groups in both
 directions without a dependency cycle. A group created without egress rules has none: the
@@ -17,6 +17,7 @@ from sage_infra.common import child
 from sage_infra.constants import APP_PORT, POSTGRES_PORT, VALKEY_PORT
 
 ANYWHERE_V4 = "0.0.0.0/0"
+CLOUDFRONT_ORIGIN_FACING = "com.amazonaws.global.cloudfront.origin-facing"
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class SecurityGroups(pulumi.ComponentResource):
                 opts=child(self),
             )
 
-        self.alb = group("alb", "ALB: HTTP/HTTPS from the internet")
+        self.alb = group("alb", "ALB: HTTPS from CloudFront only")
         self.backend = group("backend", "ECS tasks: the app port from the ALB only")
         self.database = group("database", "RDS PostgreSQL: from the ECS tasks only")
         self.cache = group("cache", "ElastiCache Valkey: from the ECS tasks only")
@@ -66,8 +67,11 @@ class SecurityGroups(pulumi.ComponentResource):
                 **source,
             )
 
-        ingress("alb-http", self.alb, 80, "HTTP (redirected to HTTPS)", cidr_ipv4=ANYWHERE_V4)
-        ingress("alb-https", self.alb, 443, "HTTPS", cidr_ipv4=ANYWHERE_V4)
+        # Only CloudFront reaches the ALB (AWS's managed list of its origin-facing addresses; the
+        # listener also demands the secret origin header, so another CloudFront distribution
+        # cannot use it). Nothing on the internet talks to the ALB directly, so no port 80 either.
+        cloudfront = aws.ec2.get_managed_prefix_list_output(name=CLOUDFRONT_ORIGIN_FACING)
+        ingress("alb-https", self.alb, 443, "HTTPS from CloudFront only", prefix_list_id=cloudfront.id)
         ingress(
             "backend-from-alb",
             self.backend,

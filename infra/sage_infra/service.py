@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from sage_infra.alarms import ALERT_RULES_OFF
 from sage_infra.backups import BACKUP_PREFIX
 from sage_infra.common import child
 from sage_infra.constants import APP_PORT
@@ -55,6 +56,9 @@ CIRCUIT_BREAKER: aws.ecs.ServiceDeploymentCircuitBreakerArgsDict = {"enable": Tr
 MIGRATE_COMMAND = ("db", "migrate")
 BACKUP_COMMAND = ("db", "backup")
 VERIFY_BACKUP_COMMAND = ("db", "verify-backup", "latest", "--jobs", "1")
+BOOTSTRAP_ROLES_COMMAND = ("db", "bootstrap-roles")
+OPS_IMAGE_SUFFIX = "-ops"
+ROLE_PASSWORD_KEYS = ("owner", "app", "readonly")
 
 
 @dataclass(frozen=True)
@@ -77,10 +81,16 @@ class ServicesArgs:
     target_group_arn: pulumi.Input[str]
     https_listener: pulumi.Resource
     secrets: AppSecrets
-    database_url_secret_arn: pulumi.Input[str]
+    database_url_secret_arn: pulumi.Input[str]  # the app role's: API and ingestor
     valkey_url_secret_arn: pulumi.Input[str]
     backup_bucket_arn: pulumi.Input[str]
     backup_url: pulumi.Input[str]
+    owner_database_url_secret_arn: pulumi.Input[str]  # migrate, verify-backup
+    readonly_database_url_secret_arn: pulumi.Input[str]  # backup
+    master_database_url_secret_arn: pulumi.Input[str]  # bootstrap-roles only
+    role_passwords_secret_arn: pulumi.Input[str]  # bootstrap-roles only (JSON: owner, app, readonly)
+    cpu_architecture: str = "X86_64"  # lean: ARM64 (Graviton, ~20 % cheaper; the image is multi-arch)
+    container_insights: bool = True
 
 
 def ecr_lifecycle_policy() -> str:
@@ -154,11 +164,15 @@ class Services(pulumi.ComponentResource):
             opts=child(self),
         )
         image = pulumi.Output.concat(self.repository.repository_url, ":", args.image_tag)
+        # The Dockerfile's `ops` target (runtime plus PostgreSQL's client tools), pushed by the
+        # deploy as <sha>-ops: only the one-off database tasks carry pg_dump and psql.
+        ops_image = pulumi.Output.concat(self.repository.repository_url, ":", args.image_tag, OPS_IMAGE_SUFFIX)
 
         self.cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             name=f"{p}-cluster",
-            settings=[{"name": "containerInsights", "value": "enabled"}],
+            # Lean: off. The alarms read ECS's free service metrics; Container Insights bills ~30 metrics.
+            settings=[{"name": "containerInsights", "value": "enabled" if args.container_insights else "disabled"}],
             tags=tags,
             opts=child(self),
         )
@@ -192,14 +206,17 @@ class Services(pulumi.ComponentResource):
         }
 
         def exec_role(
-            key: str, logs: aws.cloudwatch.LogGroup, secrets: Mapping[str, pulumi.Input[str]]
+            key: str,
+            logs: aws.cloudwatch.LogGroup,
+            secrets: Mapping[str, pulumi.Input[str]],
+            secret_arns: Sequence[pulumi.Input[str]] | None = None,
         ) -> aws.iam.Role:
             return execution_role(
                 f"{name}-{key}-execution",
                 physical_name=f"{p}-{key}-execution",
                 repository_arn=self.repository.arn,
                 log_group_arn=logs.arn,
-                secret_arns=list(secrets.values()),
+                secret_arns=list(secrets.values()) if secret_arns is None else list(secret_arns),
                 account_id=args.account_id,
                 region=args.region,
                 tags=tags,
@@ -233,7 +250,7 @@ class Services(pulumi.ComponentResource):
                 requires_compatibilities=["FARGATE"],
                 cpu=str(cpu),
                 memory=str(memory),
-                runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+                runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": args.cpu_architecture},
                 execution_role_arn=execution.arn,
                 task_role_arn=task.arn,
                 volumes=[{"name": SCRATCH_VOLUME}],
@@ -257,6 +274,7 @@ class Services(pulumi.ComponentResource):
             "SAGE_INGEST_IN_PROCESS": "false",
             "SAGE_LLM_PROVIDER": "anthropic",
             "SAGE_CORS_ORIGINS": f"https://{args.app_domain}",
+            "SAGE_ALERT_RULES_OFF": ALERT_RULES_OFF,
         }
         self.api_task_definition = task_definition(
             "backend",
@@ -355,7 +373,7 @@ class Services(pulumi.ComponentResource):
                 image=image,
                 command=("ingest",),
                 environment=small_env(INGESTOR_SIZE.db_pool_size, INGESTOR_SIZE.db_max_overflow)
-                | {"SAGE_MARKET_SOURCE": "live"},
+                | {"SAGE_MARKET_SOURCE": "live", "SAGE_ALERT_RULES_OFF": ALERT_RULES_OFF},
                 secrets=core,
                 log_group=ingestor_logs.name,
                 log_stream_prefix="ingestor",
@@ -389,26 +407,39 @@ class Services(pulumi.ComponentResource):
         # --- one-off tasks: migrations, backups, backup verification ---------------------------
         # All three need SAGE_BACKUP_URL: `sage db migrate` takes a backup before migrating (and
         # restores it if a revision fails); without the URL it would land on the task's disk.
-        ops_execution = exec_role("ops", ops_logs, core)
+        # Each connects as its own database role (sage db bootstrap-roles): migrate and
+        # verify-backup as the owner, backup read-only; the master only bootstraps the roles.
+        owner_secrets = {**core, "DATABASE_URL": args.owner_database_url_secret_arn}
+        readonly_secrets = {**core, "DATABASE_URL": args.readonly_database_url_secret_arn}
+        ops_execution = exec_role("ops", ops_logs, owner_secrets)
         self.ops_execution_role = ops_execution
+        backup_execution = exec_role("backup", ops_logs, readonly_secrets)
+        self.backup_execution_role = backup_execution
         ops_env = small_env(OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow) | {"SAGE_BACKUP_URL": args.backup_url}
 
-        def ops_task(key: str, command: tuple[str, ...], role: aws.iam.Role) -> aws.ecs.TaskDefinition:
+        def ops_task(
+            key: str,
+            command: tuple[str, ...],
+            role: aws.iam.Role,
+            secrets: Mapping[str, pulumi.Input[str]] = owner_secrets,
+            execution: aws.iam.Role = ops_execution,
+            environment: Mapping[str, pulumi.Input[str]] = ops_env,
+        ) -> aws.ecs.TaskDefinition:
             return task_definition(
                 key,
                 ContainerSpec(
                     name=key,
-                    image=image,
+                    image=ops_image,
                     command=command,
-                    environment=ops_env,
-                    secrets=core,
+                    environment=environment,
+                    secrets=secrets,
                     log_group=ops_logs.name,
                     log_stream_prefix=key,
                     region=args.region,
                 ),
                 OPS_SIZE.cpu,
                 OPS_SIZE.memory,
-                ops_execution,
+                execution,
                 role,
             )
 
@@ -423,7 +454,9 @@ class Services(pulumi.ComponentResource):
             "Sage backups: write dumps to the backup bucket only",
             backup_bucket_statements(args.backup_bucket_arn, BACKUP_PREFIX),
         )
-        self.backup_task_definition = ops_task("backup", BACKUP_COMMAND, self.backup_task_role)
+        self.backup_task_definition = ops_task(
+            "backup", BACKUP_COMMAND, self.backup_task_role, readonly_secrets, backup_execution
+        )
         self.verify_backup_task_role = workload_role(
             "verify-backup",
             "Sage backup verification: read dumps from the backup bucket",
@@ -431,6 +464,30 @@ class Services(pulumi.ComponentResource):
         )
         self.verify_backup_task_definition = ops_task(
             "verify-backup", VERIFY_BACKUP_COMMAND, self.verify_backup_task_role
+        )
+        # The one task that logs in as the RDS master: creates the three roles (run it before
+        # the first migration and to rotate their passwords). ECS reads each password by JSON key.
+        bootstrap_secrets: dict[str, pulumi.Input[str]] = {
+            **core,
+            "DATABASE_URL": args.master_database_url_secret_arn,
+            **{
+                f"SAGE_DB_{key.upper()}_PASSWORD": pulumi.Output.concat(args.role_passwords_secret_arn, f":{key}::")
+                for key in ROLE_PASSWORD_KEYS
+            },
+        }
+        bootstrap_execution = exec_role(
+            "bootstrap-roles",
+            ops_logs,
+            bootstrap_secrets,
+            [*core.values(), args.master_database_url_secret_arn, args.role_passwords_secret_arn],
+        )
+        self.bootstrap_roles_task_definition = ops_task(
+            "bootstrap-roles",
+            BOOTSTRAP_ROLES_COMMAND,
+            workload_role("bootstrap-roles", "Sage database roles bootstrap: calls no AWS API", []),
+            bootstrap_secrets,
+            bootstrap_execution,
+            small_env(OPS_SIZE.db_pool_size, OPS_SIZE.db_max_overflow),
         )
         self.register_outputs({"cluster": self.cluster.name, "repository_url": self.repository.repository_url})
 

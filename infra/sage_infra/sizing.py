@@ -48,6 +48,13 @@ PHASES: dict[Phase, PhaseSizing] = {
 }
 
 
+# The `lean` profile of the MVP (config `profile: lean`, cost `--profile lean`): what it takes to
+# stay within the spec's $115/month. Graviton classes (t4g) and 0.25 vCPU / 1 GB API tasks
+# (ARM64 Fargate), everything else as the MVP row; infra/README.md lists what it gives up.
+LEAN_MVP = PhaseSizing("5,000", 2, 10, 256, 1024, "db.t4g.micro", 0, False, "cache.t4g.micro", 100, 50)
+LEAN_CACHE_NODES = 1
+
+
 @dataclass(frozen=True)
 class TaskSize:
     cpu: int

@@ -9,10 +9,12 @@ from sage_infra import budget
 from sage_infra.alarms import Channel
 from sage_infra.backups import BackupBucket, BackupBucketArgs
 from sage_infra.cache import Cache, CacheArgs
-from sage_infra.config import SecretValues, StackConfig
+from sage_infra.config import NatMode, SecretValues, StackConfig
 from sage_infra.database import Database, DatabaseArgs
 from sage_infra.dns import Dns, DnsArgs
+from sage_infra.dr import DisasterRecovery, DisasterRecoveryArgs
 from sage_infra.frontend import Frontend, FrontendArgs
+from sage_infra.github_oidc import GitHubAccess, GitHubAccessArgs
 from sage_infra.loadbalancer import LoadBalancer, LoadBalancerArgs
 from sage_infra.monitoring import Monitoring, MonitoringArgs
 from sage_infra.network import Network, NetworkArgs
@@ -20,6 +22,8 @@ from sage_infra.scheduled import ScheduledTask, ScheduledTaskArgs, TaskFailureWa
 from sage_infra.secrets import AppSecrets, AppSecretsArgs
 from sage_infra.security import SecurityGroups, SecurityGroupsArgs
 from sage_infra.service import PLATFORM_VERSION, Services, ServicesArgs
+from sage_infra.sizing import Phase
+from sage_infra.waf import EdgeFirewall, EdgeFirewallArgs
 
 
 class BudgetExceededError(pulumi.RunError):
@@ -50,6 +54,8 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             prefix=p,
             tags=tags,
             nat_gateway_count=cfg.nat_gateway_count,
+            nat_instance=cfg.nat_mode is NatMode.INSTANCE,
+            flow_log_traffic=cfg.flow_log_traffic,
             flow_log_retention_days=cfg.log_retention_days,
             region=cfg.region,
         ),
@@ -81,6 +87,11 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             subnet_ids=network.database_subnet_ids,
             security_group_id=groups.database.id,
             master_password=secret(secrets.db_master_password),
+            role_passwords={
+                "owner": secret(secrets.db_owner_password),
+                "app": secret(secrets.db_app_password),
+                "readonly": secret(secrets.db_readonly_password),
+            },
             protect=cfg.protect,
             final_snapshot=cfg.final_snapshot,
             apply_immediately=cfg.apply_immediately,
@@ -89,12 +100,27 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             secret_recovery_window_in_days=recovery_days,
         ),
     )
+    DisasterRecovery(
+        "dr",
+        DisasterRecoveryArgs(
+            prefix=p,
+            tags=tags,
+            dr_region=cfg.dr_region,
+            account_id=account_id,
+            protect=cfg.protect,
+            source_bucket=backups.bucket,
+            source_component=backups,
+            database_arn=database.primary.arn,
+            replicate_database_backups=cfg.phase is not Phase.MVP,
+        ),
+    )
     cache = Cache(
         "cache",
         CacheArgs(
             prefix=p,
             tags=tags,
             node_type=cfg.sizing.cache_node_type,
+            nodes=cfg.cache_nodes,
             subnet_ids=network.database_subnet_ids,
             security_group_id=groups.cache.id,
             auth_token=secret(secrets.valkey_auth_token),
@@ -112,6 +138,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             security_group_id=groups.alb.id,
             certificate_arn=cfg.alb_certificate_arn,
             protect=cfg.protect,
+            origin_verify_secret=secret(secrets.origin_verify_secret),
         ),
     )
     services_args = ServicesArgs(
@@ -134,6 +161,12 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         https_listener=lb.https_listener,
         secrets=app_secrets,
         database_url_secret_arn=database.database_url_secret.arn,
+        owner_database_url_secret_arn=database.url_secrets["database-url-owner"].arn,
+        readonly_database_url_secret_arn=database.url_secrets["database-url-readonly"].arn,
+        master_database_url_secret_arn=database.url_secrets["database-url-master"].arn,
+        role_passwords_secret_arn=database.role_passwords_secret.arn,
+        cpu_architecture=cfg.cpu_architecture,
+        container_insights=cfg.container_insights,
         valkey_url_secret_arn=cache.url_secret.arn,
         backup_bucket_arn=backups.bucket.arn,
         backup_url=backups.url,
@@ -146,6 +179,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         expression: str,
         task: aws.ecs.TaskDefinition,
         role: aws.iam.Role,
+        execution: aws.iam.Role,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         ScheduledTask(
@@ -160,7 +194,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
                 schedule_expression=expression,
                 cluster=services.cluster,
                 task_definition=task,
-                execution_role=services.ops_execution_role,
+                execution_role=execution,
                 task_role=role,
                 subnet_ids=network.private_subnet_ids,
                 security_group_id=groups.backend.id,
@@ -175,6 +209,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         cfg.backup_schedule,
         services.backup_task_definition,
         services.backup_task_role,
+        services.backup_execution_role,
         # This component was `ScheduledBackup` before the verification got a schedule too.
         pulumi.ResourceOptions(aliases=[pulumi.Alias(type_="sage:infra:ScheduledBackup")]),
     )
@@ -184,6 +219,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         cfg.verify_backup_schedule,
         services.verify_backup_task_definition,
         services.verify_backup_task_role,
+        services.ops_execution_role,
     )
     task_failures = TaskFailureWatch(
         "db-task-failures",
@@ -197,6 +233,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             log_retention_days=cfg.log_retention_days,
         ),
     )
+    firewall = EdgeFirewall("waf", EdgeFirewallArgs(prefix=p, tags=tags, log_retention_days=cfg.log_retention_days))
     frontend = Frontend(
         "frontend",
         FrontendArgs(
@@ -207,6 +244,9 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             certificate_arn=cfg.cdn_certificate_arn,
             price_class=cfg.cloudfront_price_class,
             protect=cfg.protect,
+            web_acl_arn=firewall.web_acl.arn,
+            origin_verify_secret=secret(secrets.origin_verify_secret),
+            www_domain=cfg.www_domain,
         ),
     )
     if cfg.hosted_zone_id:
@@ -218,6 +258,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
                 api_domain=cfg.api_domain,
                 distribution=frontend.distribution,
                 alb=lb.alb,
+                www_domain=cfg.www_domain,
             ),
         )
     monitoring = Monitoring(
@@ -243,10 +284,44 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             },
             alarm_router_path=cfg.alarm_router_path,
             task_failure_rule_name=task_failures.rule.name,
+            alarm_emails=cfg.alarm_emails,
         ),
     )
 
+    github_roles: dict[str, pulumi.Output[str]] = {}
+    if cfg.github_repository:
+        github = GitHubAccess(
+            "github",
+            GitHubAccessArgs(
+                prefix=p,
+                stack=cfg.stack,
+                environment=cfg.environment,
+                tags=tags,
+                region=cfg.region,
+                account_id=account_id,
+                repository=cfg.github_repository,
+                provider_arn=cfg.github_oidc_provider_arn,
+                pulumi_secrets_key_arn=cfg.pulumi_secrets_key_arn,
+                cluster_arn=services.cluster.arn,
+                cluster_name=services.cluster.name,
+                service_names=[services.api_service.name, services.ingestor_service.name],
+                task_families=[
+                    f"{p}-{key}"
+                    for key in ("backend", "ingestor", "migrate", "backup", "verify-backup", "bootstrap-roles")
+                ],
+                ecr_repository_arn=services.repository.arn,
+                frontend_bucket_arn=frontend.bucket.arn,
+                distribution_arn=frontend.distribution.arn,
+            ),
+        )
+        github_roles = {
+            "githubDeployRoleArn": github.deploy_role.arn,
+            "githubInfraRoleArn": github.infra_role.arn,
+            "githubPreviewRoleArn": github.preview_role.arn,
+        }
+
     return {
+        **github_roles,
         "albDnsName": lb.alb.dns_name,
         "cloudfrontDomain": frontend.distribution.domain_name,
         "cloudfrontDistributionId": frontend.distribution.id,
@@ -260,6 +335,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         "apiServiceName": services.api_service.name,
         "ingestorServiceName": services.ingestor_service.name,
         "alertsTopicArn": monitoring.topic.arn,
+        "bootstrapRolesCommand": services.run_task_command(services.bootstrap_roles_task_definition, services_args),
         "migrateCommand": services.run_task_command(services.migrate_task_definition, services_args),
         # On demand, e.g. before a risky change (append --overrides to run `db restore` from it).
         "backupCommand": services.run_task_command(services.backup_task_definition, services_args),

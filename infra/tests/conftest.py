@@ -43,16 +43,8 @@ def run_scenario(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def router_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A stand-in for infra/alarm_router/ with a handler.py (the real one is another issue's)."""
-    router = tmp_path_factory.mktemp("alarm_router")
-    (router / "handler.py").write_text("def handler(event, context):\n    return None\n")
-    return router
-
-
-@pytest.fixture(scope="session")
-def stack_runs(router_dir: Path) -> dict[str, StackRecord]:
-    specs = scenarios(router_dir)
+def stack_runs() -> dict[str, StackRecord]:
+    specs = scenarios()
     # Two cores: two interpreters at a time keeps the whole run short without starving others.
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = dict(zip(specs, pool.map(run_scenario, specs.values()), strict=True))
@@ -72,6 +64,11 @@ def growth(stack_runs: dict[str, StackRecord]) -> StackRecord:
 @pytest.fixture(scope="session")
 def scale(stack_runs: dict[str, StackRecord]) -> StackRecord:
     return stack_runs["prod-scale"].ok()
+
+
+@pytest.fixture(scope="session")
+def lean(stack_runs: dict[str, StackRecord]) -> StackRecord:
+    return stack_runs["prod-lean"].ok()
 
 
 @pytest.fixture(scope="session")

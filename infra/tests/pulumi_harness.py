@@ -116,6 +116,8 @@ class SageMocks(pulumi.runtime.Mocks):
             state["arn"] = f"{state['arnWithoutRevision']}:1"
         elif typ == "aws:ecs/cluster:Cluster":
             state["arn"] = f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/{physical}"
+        elif typ == "aws:ec2/instance:Instance":
+            state["primaryNetworkInterfaceId"] = "eni-0a1b2c3d4e5f60718"
         elif typ == "aws:secretsmanager/secret:Secret":
             state["arn"] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{physical}-AbCdEf"
         elif typ == "aws:iam/role:Role":
@@ -136,6 +138,14 @@ class SageMocks(pulumi.runtime.Mocks):
             return {"names": names, "zoneIds": [f"usw2-az{i + 1}" for i in range(4)], "id": REGION}, []
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "AIDA", "id": ACCOUNT}, []
+        if args.token == "aws:ec2/getAmi:getAmi":
+            return {
+                "id": "ami-0fc4a7b1c2d3e4f50",
+                "name": "fck-nat-al2023-1.3.0-20240125-arm64-ebs",
+                "architecture": "arm64",
+            }, []
+        if args.token == "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+            return {"id": "pl-82a045eb", "name": args.args.get("name"), "maxEntries": 55, "addressFamily": "IPv4"}, []
         if args.token == "aws:elb/getServiceAccount:getServiceAccount":
             return {"arn": "arn:aws:iam::797873946194:root", "id": "797873946194"}, []
         raise NotImplementedError(f"the program invoked {args.token}, which the harness does not mock")

@@ -19,8 +19,22 @@ SECRETS = {
     "discordWebhookBusiness": "https://discord.com/api/webhooks/333/BUSINESS-SENTINEL",
     "valkeyAuthToken": "VALKEY-SENTINEL-token#01234567",
     "dbMasterPassword": "DB-SENTINEL-pass%word:1",
+    "dbOwnerPassword": "OWNER-SENTINEL-pass%word:2",
+    "dbAppPassword": "APP-SENTINEL-pass%word:3",
+    "dbReadonlyPassword": "READONLY-SENTINEL-pass%word:4",
+    "originVerifySecret": "ORIGIN-SENTINEL-0123456789abcdef0123456789",
 }
-REQUIRED = {"imageTag": IMAGE_TAG, "albCertificateArn": ALB_CERT, "cdnCertificateArn": CDN_CERT}
+ALARM_EMAILS = "oncall@sage.example, ops@sage.example"
+GITHUB_REPOSITORY = "sage-ai/sage"
+# The dev stack shares the account's GitHub OIDC provider, which prod's stack created.
+GITHUB_PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+REQUIRED = {
+    "imageTag": IMAGE_TAG,
+    "albCertificateArn": ALB_CERT,
+    "cdnCertificateArn": CDN_CERT,
+    "alarmEmails": ALARM_EMAILS,
+    "githubRepository": GITHUB_REPOSITORY,
+}
 
 
 def scenario(
@@ -34,18 +48,24 @@ def scenario(
     }
 
 
-def scenarios(router_dir: Path) -> dict[str, dict[str, Any]]:
+def scenarios() -> dict[str, dict[str, Any]]:
     return {
         "prod-mvp": scenario("prod"),
-        # The alarm router's code not written yet: the stand-in handler is deployed.
-        "prod-growth": scenario("prod", config={"phase": "growth", "alarmRouterPath": str(router_dir / "missing")}),
+        "prod-growth": scenario("prod", config={"phase": "growth"}),
         "prod-scale": scenario("prod", config={"phase": "scale"}),
+        "prod-lean": scenario("prod", config={"profile": "lean"}),
         "dev": scenario(
             "dev",
-            config={"hostedZoneId": "Z0123456789ABCDEFGHIJ", "alarmRouterPath": str(router_dir)},
+            config={
+                "hostedZoneId": "Z0123456789ABCDEFGHIJ",
+                "githubOidcProviderArn": GITHUB_PROVIDER_ARN,
+                "wwwDomain": "www.dev.sage.ai",
+            },
             secrets={**SECRETS, "sentryDsn": "https://SENTRY-SENTINEL@o1.ingest.sentry.io/2"},
         ),
         # The spec's incident, in configuration form: more API tasks than db.t3.micro can serve.
         "oversized": scenario("prod", config={"apiMaxTasks": "20"}),
+        # No stand-in router: a path without the handler stops the program.
+        "router-missing": scenario("prod", config={"alarmRouterPath": "/nonexistent/alarm_router"}),
         "missing-secret": scenario("prod", secrets={k: v for k, v in SECRETS.items() if k != "jwtSecret"}),
     }

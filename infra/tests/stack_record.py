@@ -88,9 +88,21 @@ class StackRecord:
     def output(self, key: str) -> Any:
         return self.outputs[key]["value"]
 
+    @property
+    def prefix(self) -> str:
+        """The stack's name prefix (`sage`, `sage-dev`), read from the ECS cluster's name."""
+        name: str = self.one("ecs/cluster")["name"]
+        return name.removesuffix("-cluster")
+
+    def task_definition(self, family_suffix: str) -> Resource:
+        """The task definition of family `<prefix>-<suffix>` exactly (`backup` is not `verify-backup`)."""
+        family = f"{self.prefix}-{family_suffix}"
+        found = [r for r in self.of_type("ecs/taskDefinition") if r["family"] == family]
+        assert len(found) == 1, f"expected one task definition {family}, found {[r['family'] for r in found]}"
+        return found[0]
+
     def containers(self, family_suffix: str) -> list[dict[str, Any]]:
-        definition = next(r for r in self.of_type("ecs/taskDefinition") if r["family"].endswith(f"-{family_suffix}"))
-        containers: list[dict[str, Any]] = definition.json("containerDefinitions")
+        containers: list[dict[str, Any]] = self.task_definition(family_suffix).json("containerDefinitions")
         return containers
 
     def container(self, family_suffix: str) -> dict[str, Any]:

@@ -70,7 +70,8 @@ def test_a_workload_outside_any_group_always_adds_up() -> None:
     [
         (["db", "backup"], 1, budget.SCHEDULED_MAINTENANCE),
         (["db", "verify-backup", "latest", "--jobs", "1"], 1, budget.SCHEDULED_MAINTENANCE),
-        (["db", "migrate"], 1, None),
+        (["db", "migrate"], 1, budget.RELEASE),
+        (["db", "bootstrap-roles"], 0, budget.RELEASE),
         (["db", "restore", "latest"], 1, None),
         (["serve"], 0, None),
         (["ingest"], 0, None),

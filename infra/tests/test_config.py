@@ -138,3 +138,15 @@ def test_project_file_names_the_python_program() -> None:
     project = yaml.safe_load((INFRA / "Pulumi.yaml").read_text())
     assert project["name"] == "sage-infra"
     assert project["runtime"]["name"] == "python"
+
+
+def test_prod_requires_an_alarm_email_that_does_not_depend_on_discord() -> None:
+    with pytest.raises(ConfigError, match="sage-infra:alarmEmails is required in prod"):
+        config(alarmEmails=None)
+    assert config("dev", alarmEmails=None).alarm_emails == ()
+    assert config(alarmEmails="a@sage.ai, b@sage.ai").alarm_emails == ("a@sage.ai", "b@sage.ai")
+
+
+def test_an_alarm_email_that_is_not_an_address_is_refused() -> None:
+    with pytest.raises(ConfigError, match="alarmEmails: 'oncall' is not an e-mail address"):
+        config(alarmEmails="oncall")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sage_infra import cost
@@ -84,3 +85,56 @@ def test_unknown_phase_is_a_usage_error() -> None:
     result = run("--phase", "huge")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- the lean MVP ------------------------------------------------------------------------------------
+
+
+def test_the_lean_mvp_stays_within_the_specs_115_dollars() -> None:
+    items = cost.estimate(Phase.MVP, lean=True)
+    baseline, _ = cost.totals(items)
+    assert baseline <= 115.00, cost.render(Phase.MVP, items, cost.load_prices(), lean=True)
+    standard, _ = cost.totals(cost.estimate(Phase.MVP))
+    assert baseline < standard
+
+
+def test_the_lean_profile_swaps_nat_gateways_for_an_instance_and_prices_graviton() -> None:
+    lean = {i.name: i for i in cost.estimate(Phase.MVP, lean=True)}
+    assert "NAT gateways" not in lean and "Container Insights metrics" not in lean
+    assert lean["NAT instance (fck-nat)"].basis.startswith("1 x t4g.nano")
+    assert "ARM64" in lean["ECS Fargate: API tasks"].basis
+    assert lean["RDS PostgreSQL primary"].basis.startswith("db.t4g.micro")
+    assert lean["ElastiCache Valkey"].basis == "1 x cache.t4g.micro"
+
+
+def test_each_lean_line_is_paid_for_resources_the_lean_stack_declares(lean: Any) -> None:
+    declared = {r.type for r in lean.resources}
+    for item in cost.estimate(Phase.MVP, lean=True):
+        missing = set(item.resources) - declared
+        assert not missing, f"{item.name}: {missing}"
+
+
+def test_each_standard_mvp_line_is_paid_for_resources_the_stack_declares(prod: Any) -> None:
+    declared = {r.type for r in prod.resources}
+    for item in cost.estimate(Phase.MVP):
+        assert not set(item.resources) - declared, item.name
+
+
+def test_the_cloudfront_line_is_priced_for_the_edges_its_price_class_uses() -> None:
+    prices = cost.load_prices()["prices"]
+    assert cost._cloudfront_rate("PriceClass_100", 0.3, prices) == prices["cloudfront_gb_by_edge"]["us_eu"]
+    assert cost._cloudfront_rate("PriceClass_200", 0.3, prices) > prices["cloudfront_gb_by_edge"]["us_eu"]
+    scale_100 = {i.name: i.baseline for i in cost.estimate(Phase.SCALE, price_class="PriceClass_100")}
+    scale_200 = {i.name: i.baseline for i in cost.estimate(Phase.SCALE, price_class="PriceClass_200")}
+    assert scale_100["CloudFront"] < scale_200["CloudFront"]
+
+
+def test_always_free_tiers_are_counted() -> None:
+    mvp = {i.name: i for i in cost.estimate(Phase.MVP)}
+    assert mvp["CloudFront"].baseline == 0.0  # 100 GB and 1M requests sit inside 1 TB and 10M free
+    assert mvp["Data transfer out (not via CloudFront)"].baseline == 0.0
+
+
+def test_lean_is_only_an_mvp_profile() -> None:
+    result = run("--phase", "growth", "--profile", "lean")
+    assert result.returncode == 2 and "--profile lean applies to --phase mvp only" in result.stderr

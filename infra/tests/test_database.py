@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
+import pytest
+from sage_infra.database import final_snapshot_identifier
 from scenarios import SECRETS
 from stack_record import StackRecord
 
@@ -39,8 +43,23 @@ def test_prod_is_protected_and_keeps_a_final_snapshot(prod: StackRecord) -> None
     db = prod.named("database-primary")
     assert db["deletionProtection"] is True
     assert db["skipFinalSnapshot"] is False
-    assert db["finalSnapshotIdentifier"] == "sage-postgres-final"
+    assert re.fullmatch(r"sage-postgres-final-\d{14}", db["finalSnapshotIdentifier"])
     assert db.protect is True, "pulumi destroy refuses too"
+
+
+def test_the_final_snapshot_name_is_fixed_when_the_instance_is_created(prod: StackRecord) -> None:
+    # RDS refuses a final snapshot name already taken: a replacement instance gets its own.
+    assert "finalSnapshotIdentifier" in prod.named("database-primary").ignore_changes
+    earlier = final_snapshot_identifier("sage-postgres", datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC))
+    later = final_snapshot_identifier("sage-postgres", datetime(2026, 6, 1, 0, 0, 0, tzinfo=UTC))
+    assert (earlier, later) == ("sage-postgres-final-20260102030405", "sage-postgres-final-20260601000000")
+
+
+def test_read_replicas_export_their_logs_like_the_primary(scale: StackRecord) -> None:
+    replicas = [r for r in scale.of_type("rds/instance") if r.get("replicateSourceDb")]
+    assert len(replicas) == 2
+    for replica in replicas:
+        assert replica["enabledCloudwatchLogsExports"] == ["postgresql", "upgrade"]
 
 
 def test_dev_can_be_torn_down(dev: StackRecord) -> None:
@@ -93,16 +112,49 @@ def test_master_password_is_a_secret_input(prod: StackRecord) -> None:
     assert db["username"] == "sage_admin" and db["dbName"] == "sage"
 
 
-def test_database_url_secret_embeds_the_quoted_password_and_requires_tls(prod: StackRecord) -> None:
-    secret = prod.one("secretsmanager/secret", "database-url")
-    assert secret["name"] == "sage/database-url"
-    version = prod.one("secretsmanager/secretVersion", "database-url-value")
+@pytest.mark.parametrize(
+    ("secret_name", "user", "password_key"),
+    [
+        ("database-url", "sage_app", "dbAppPassword"),
+        ("database-url-owner", "sage_owner", "dbOwnerPassword"),
+        ("database-url-readonly", "sage_readonly", "dbReadonlyPassword"),
+        ("database-url-master", "sage_admin", "dbMasterPassword"),
+    ],
+)
+def test_each_roles_database_url_embeds_its_quoted_password_and_requires_tls(
+    prod: StackRecord, secret_name: str, user: str, password_key: str
+) -> None:
+    secret = prod.one("secretsmanager/secret", secret_name)
+    assert secret["name"] == f"sage/{secret_name}"
+    version = prod.one("secretsmanager/secretVersion", f"{secret_name}-value")
     assert version.secret_paths == ("secretString",)
     url = urlsplit(version["secretString"])
     assert url.scheme == "postgresql"
-    assert url.username == "sage_admin" and unquote(url.password or "") == SECRETS["dbMasterPassword"]
+    assert url.username == user and unquote(url.password or "") == SECRETS[password_key]
     assert url.hostname == "sage-postgres.c9akciq32.us-west-2.rds.amazonaws.com" and url.port == 5432
     assert url.path == "/sage" and url.query == "sslmode=require"
+
+
+def test_the_role_passwords_secret_holds_what_bootstrap_roles_sets(prod: StackRecord) -> None:
+    version = prod.one("secretsmanager/secretVersion", "database-role-passwords-value")
+    assert version.secret_paths == ("secretString",)
+    assert json.loads(version["secretString"]) == {
+        "owner": SECRETS["dbOwnerPassword"],
+        "app": SECRETS["dbAppPassword"],
+        "readonly": SECRETS["dbReadonlyPassword"],
+    }
+
+
+def test_infra_names_the_roles_the_app_creates() -> None:
+    from sage_infra import constants
+
+    from sage.ops import roles
+
+    assert (constants.DB_OWNER_ROLE, constants.DB_APP_ROLE, constants.DB_READONLY_ROLE) == (
+        roles.OWNER,
+        roles.APP,
+        roles.READONLY,
+    )
 
 
 def test_master_credentials_are_kept_in_rds_secret_shape(prod: StackRecord) -> None:

@@ -67,7 +67,7 @@ def test_s3_origin_uses_origin_access_control(prod: StackRecord) -> None:
 
 def test_viewers_get_tls12_2021_with_the_certificate_and_https_redirects(prod: StackRecord) -> None:
     cdn = distribution(prod)
-    assert cdn["aliases"] == ["app.sage.ai"]
+    assert cdn["aliases"] == ["app.sage.ai", "www.sage.ai"]  # spec 5.2; the certificate must name both
     assert cdn["viewerCertificate"] == {
         "acmCertificateArn": CDN_CERT,
         "sslSupportMethod": "sni-only",
@@ -109,5 +109,11 @@ def test_api_path_goes_to_the_alb_uncached_and_uncompressed(prod: StackRecord) -
 
 def test_dns_aliases_when_a_hosted_zone_is_configured(dev: StackRecord, prod: StackRecord) -> None:
     records = {(r["name"], r["type"]) for r in dev.of_type("route53/record")}
-    assert records == {("app.dev.sage.ai", "A"), ("app.dev.sage.ai", "AAAA"), ("api.dev.sage.ai", "A")}
+    assert records == {
+        ("app.dev.sage.ai", "A"),
+        ("app.dev.sage.ai", "AAAA"),
+        ("www.dev.sage.ai", "A"),
+        ("www.dev.sage.ai", "AAAA"),
+        ("api.dev.sage.ai", "A"),
+    }
     assert prod.of_type("route53/record") == []

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sage_infra.constants import APP_HTTP_KEEPALIVE_SECONDS, APP_SSE_KEEPALIVE_SECONDS
-from scenarios import ALB_CERT
+from scenarios import ALB_CERT, SECRETS
 from stack_record import Resource, StackRecord
 
 
@@ -23,12 +24,9 @@ def test_alb_is_public_in_the_public_subnets(prod: StackRecord) -> None:
     assert prod.resolve(alb.refers_to("securityGroups")) == [prod.named("security-alb")]
 
 
-def test_http_redirects_to_https(prod: StackRecord) -> None:
-    http = listener(prod, 80)
-    assert http["protocol"] == "HTTP"
-    assert http["defaultActions"] == [
-        {"type": "redirect", "redirect": {"protocol": "HTTPS", "port": "443", "statusCode": "HTTP_301"}}
-    ]
+def test_nothing_listens_on_plain_http(prod: StackRecord) -> None:
+    # CloudFront reaches the ALB over HTTPS only (https-only origin); nothing else may reach it.
+    assert [r["port"] for r in prod.of_type("lb/listener")] == [443]
 
 
 def test_https_uses_tls12_or_newer_and_the_certificate(prod: StackRecord) -> None:
@@ -36,8 +34,26 @@ def test_https_uses_tls12_or_newer_and_the_certificate(prod: StackRecord) -> Non
     assert https["protocol"] == "HTTPS"
     assert https["sslPolicy"] == "ELBSecurityPolicy-TLS13-1-2-2021-06"
     assert https["certificateArn"] == ALB_CERT
-    (action,) = https["defaultActions"]
-    assert action["type"] == "forward"
+
+
+def test_requests_without_cloudfronts_secret_header_get_a_json_403(prod: StackRecord) -> None:
+    (action,) = listener(prod, 443)["defaultActions"]
+    assert action["type"] == "fixed-response"
+    response = action["fixedResponse"]
+    assert (response["statusCode"], response["contentType"]) == ("403", "application/json")
+    assert json.loads(response["messageBody"])["error"]["code"] == "forbidden"
+
+
+def test_only_requests_with_cloudfronts_secret_header_reach_the_service(prod: StackRecord) -> None:
+    rule = prod.one("lb/listenerRule")
+    assert prod.resolve(rule.refers_to("listenerArn")) == [next(r for r in prod.of_type("lb/listener"))]
+    (condition,) = rule["conditions"]
+    assert condition["httpHeader"] == {"httpHeaderName": "X-Origin-Verify", "values": [SECRETS["originVerifySecret"]]}
+    assert "conditions" in rule.secret_paths
+    (forward,) = rule["actions"]
+    assert forward["type"] == "forward" and prod.resolve(rule.refers_to("actions")) == [prod.one("lb/targetGroup")]
+    origin = next(o for o in prod.one("cloudfront/distribution")["origins"] if o["originId"] == "alb-api")
+    assert origin["customHeaders"] == [{"name": "X-Origin-Verify", "value": SECRETS["originVerifySecret"]}]
 
 
 def test_target_group_checks_health_as_the_spec_says(prod: StackRecord) -> None:

@@ -10,6 +10,7 @@ import pulumi
 import pytest
 from sage_infra.config import INFRA_DIR, from_values
 from sage_infra.monitoring import router_code
+from sage_infra.router_package import APP_DISCORD_LIMITS, RouterPackageError
 from scenarios import REQUIRED
 from stack_record import Resource, StackRecord, as_list, statements
 
@@ -62,7 +63,8 @@ def alarms(stack: StackRecord) -> dict[str, Resource]:
 
 
 def topic(stack: StackRecord) -> Resource:
-    return stack.one("sns/topic")
+    (main,) = [t for t in stack.of_type("sns/topic") if not t["name"].endswith("-fallback")]
+    return main
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -84,6 +86,7 @@ APP_METRIC_DIMENSIONS: dict[str, tuple[str, ...]] = {
     "HallucinationRate": ("level",),
     "LLMQueueSize": (),
     "DBPoolUsage": (),
+    "RequestLatency": ("route", "method"),
     "FeedStaleSymbols": ("exchange",),
     "BackupSuccess": (),
     "BackupFailure": (),
@@ -147,8 +150,8 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok(deployable: list[Stac
     for stack in deployable:
         arn = topic(stack).state["arn"]
         for name, alarm in alarms(stack).items():
-            assert alarm["alarmActions"] == [arn], name
-            assert alarm["okActions"] == [arn], name
+            assert arn in alarm["alarmActions"], name
+            assert alarm["okActions"] == alarm["alarmActions"], name
 
 
 def test_every_alarm_names_its_discord_channel(deployable: list[StackRecord]) -> None:
@@ -203,7 +206,7 @@ def webhook_arns(stack: StackRecord) -> dict[str, str]:
 def test_router_is_a_python_handler_subscribed_to_the_topic(prod: StackRecord) -> None:
     fn = router(prod)
     assert (fn["runtime"], fn["handler"]) == ("python3.12", "handler.handler")
-    subscription = prod.one("sns/topicSubscription")
+    (subscription,) = [s for s in prod.of_type("sns/topicSubscription") if s["protocol"] == "lambda"]
     assert subscription["protocol"] == "lambda"
     assert prod.resolve(subscription.refers_to("topic")) == [topic(prod)]
     assert prod.resolve(subscription.refers_to("endpoint")) == [fn]
@@ -234,7 +237,7 @@ def test_router_may_read_exactly_the_webhook_secrets(prod: StackRecord) -> None:
     (role,) = prod.resolve(router(prod).refers_to("role"))
     (policy,) = [p for p in prod.of_type("iam/rolePolicy") if p.refers_to("role") == [role.urn]]
     by_sid = {s["Sid"]: s for s in statements(policy.json("policy"))}
-    assert set(by_sid) == {"WriteLogs", "ReadWebhooks"}
+    assert set(by_sid) == {"WriteLogs", "ReadWebhooks", "DeadLetterUndelivered", "EncryptDeadLetters"}
     assert by_sid["ReadWebhooks"]["Action"] == "secretsmanager:GetSecretValue"
     assert set(as_list(by_sid["ReadWebhooks"]["Resource"])) == set(webhook_arns(prod).values())
 
@@ -244,25 +247,20 @@ def test_router_logs_are_retained(prod: StackRecord) -> None:
     assert group["retentionInDays"] == 30
 
 
-def test_router_code_is_the_configured_alarm_router_directory(dev: StackRecord, router_dir: Path) -> None:
-    assert router(dev)["code"] == {
-        "archive": "assets",
-        "assets": {"handler.py": {"asset": "file", "path": str(router_dir / "handler.py")}},
-    }
-
-
-def test_router_package_is_exactly_the_routers_python_files(prod: StackRecord) -> None:
-    code = router(prod)["code"]
-    assert code["archive"] == "assets"
-    assert code["assets"] == {
-        name: {"asset": "file", "path": str(INFRA_DIR / "alarm_router" / name)}
-        for name in ("handler.py", "discord_limits.py")
-    }
+def test_router_package_is_the_handler_and_the_apps_discord_rules(deployable: list[StackRecord]) -> None:
+    for stack in deployable:
+        assert router(stack)["code"] == {
+            "archive": "assets",
+            "assets": {
+                "discord_limits.py": {"asset": "file", "path": str(APP_DISCORD_LIMITS)},
+                "handler.py": {"asset": "file", "path": str(INFRA_DIR / "alarm_router" / "handler.py")},
+            },
+        }
 
 
 def test_router_package_leaves_out_bytecode_and_everything_but_top_level_modules(tmp_path: Path) -> None:
     (tmp_path / "handler.py").write_text("def handler(event, context): ...\n")
-    (tmp_path / "discord_limits.py").write_text("LIMIT = 2000\n")
+    (tmp_path / "formatting.py").write_text("WIDTH = 80\n")
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "__pycache__" / "handler.cpython-312.pyc").write_bytes(b"\x00")
     (tmp_path / "handler.pyc").write_bytes(b"\x00")
@@ -271,28 +269,25 @@ def test_router_package_leaves_out_bytecode_and_everything_but_top_level_modules
     (tmp_path / "tests" / "test_handler.py").write_text("")
     archive = router_code(tmp_path)
     assert isinstance(archive, pulumi.AssetArchive)
-    assert set(archive.assets) == {"handler.py", "discord_limits.py"}
+    assert set(archive.assets) == {"handler.py", "formatting.py", "discord_limits.py"}
     for name, asset in archive.assets.items():
-        assert isinstance(asset, pulumi.FileAsset) and asset.path == str(tmp_path / name)
+        expected = APP_DISCORD_LIMITS if name == "discord_limits.py" else tmp_path / name
+        assert isinstance(asset, pulumi.FileAsset) and asset.path == str(expected)
+
+
+def test_a_copy_of_the_discord_rules_in_the_router_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "handler.py").write_text("def handler(event, context): ...\n")
+    (tmp_path / "discord_limits.py").write_text("CONTENT_LIMIT = 2000\n")
+    with pytest.raises(RouterPackageError, match=r"discord_limits\.py, which the package takes from the app"):
+        router_code(tmp_path)
+
+
+def test_a_router_directory_without_handler_py_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RouterPackageError, match=r"has no handler\.py"):
+        router_code(tmp_path)
 
 
 def test_router_directory_defaults_to_infra_alarm_router() -> None:
     assert from_values(
         dict(REQUIRED, phase="mvp", appDomain="a.example.com", apiDomain="b.example.com"), "prod"
     ).alarm_router_path == (INFRA_DIR / "alarm_router")
-
-
-def test_router_code_falls_back_to_a_stand_in_without_handler_py(tmp_path: Path) -> None:
-    archive = router_code(tmp_path)
-    assert isinstance(archive, pulumi.AssetArchive) and set(archive.assets) == {"handler.py"}
-    (tmp_path / "handler.py").write_text("def handler(event, context): ...\n")
-    packaged = router_code(tmp_path)
-    assert isinstance(packaged, pulumi.AssetArchive) and set(packaged.assets) == {"handler.py"}
-    assert isinstance(packaged.assets["handler.py"], pulumi.FileAsset)
-
-
-def test_a_logging_stand_in_ships_until_the_router_is_written(growth: StackRecord) -> None:
-    code = router(growth)["code"]
-    assert code["archive"] == "assets"
-    text = code["assets"]["handler.py"]["text"]
-    assert "def handler(event, context):" in text and "logger.info" in text

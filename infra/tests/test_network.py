@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from stack_record import Resource, StackRecord
+from stack_record import Resource, StackRecord, statements
 
 PUBLIC = {"10.0.0.0/24", "10.0.1.0/24"}
 PRIVATE = {"10.0.10.0/24", "10.0.11.0/24"}
@@ -122,3 +122,15 @@ def test_s3_gateway_endpoint_serves_only_the_private_route_tables(prod: StackRec
     assert endpoint["vpcEndpointType"] == "Gateway"
     tables = prod.resolve(endpoint.refers_to("routeTableIds"))
     assert len(tables) == 2 and all(t.name.startswith("network-private-rt") for t in tables)
+
+
+def test_flow_log_role_writes_only_its_group_and_may_list_groups_account_wide(prod: StackRecord) -> None:
+    (role,) = prod.resolve(prod.one("ec2/flowLog").refers_to("iamRoleArn"))
+    (policy,) = [p for p in prod.of_type("iam/rolePolicy") if p.refers_to("role") == [role.urn]]
+    by_sid = {s["Sid"]: s for s in statements(policy.json("policy"))}
+    (group,) = prod.resolve(prod.one("ec2/flowLog").refers_to("logDestination"))
+    arn = group.state["arn"]
+    assert set(by_sid["WriteFlowLogs"]["Resource"]) == {arn, f"{arn}:*"}
+    assert "logs:DescribeLogGroups" not in by_sid["WriteFlowLogs"]["Action"]
+    # parliament: DescribeLogGroups has no resource-level permissions, so it must be "*".
+    assert (by_sid["FindLogGroup"]["Action"], by_sid["FindLogGroup"]["Resource"]) == ("logs:DescribeLogGroups", "*")

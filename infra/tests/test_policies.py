@@ -55,6 +55,10 @@ def test_the_pack_holds_every_mandatory_rule_of_the_issue() -> None:
         "no-wildcard-iam-actions",
         "no-plaintext-secrets-in-environment",
         "connection-budget",
+        "alarms-never-lost",
+        "github-oidc-trust-pinned",
+        "cloudfront-behind-waf",
+        "alb-admits-only-cloudfront",
     }
     assert all(p.enforcement_level.value == "mandatory" for p in policies.ALL_POLICIES)
 
@@ -71,6 +75,7 @@ RDS = "aws:rds/instance:Instance"
         ("aws:elasticache/replicationGroup:ReplicationGroup", {"transitEncryptionEnabled": True}, "at rest"),
         ("aws:elasticache/replicationGroup:ReplicationGroup", {"atRestEncryptionEnabled": True}, "in transit"),
         ("aws:sns/topic:Topic", {"name": "sage-alerts"}, "SNS topics must be encrypted"),
+        ("aws:sqs/queue:Queue", {"name": "sage-alarms-dlq"}, "SQS queues must be encrypted"),
     ],
 )
 def test_storage_encryption_rejects(resource_type: str, props: dict[str, Any], message: str) -> None:
@@ -349,7 +354,9 @@ def test_data_tier_isolated_rejects_address_based_database_ingress(prod: StackRe
 
 
 def test_open_ingress_rejects_ssh_from_anywhere(prod: StackRecord) -> None:
-    stack = edited(prod, "security-alb-https", {"fromPort": 22, "toPort": 22})
+    stack = edited(
+        prod, "security-alb-https", {"fromPort": 22, "toPort": 22, "cidrIpv4": "0.0.0.0/0", "prefixListId": None}
+    )
     (found,) = stack_violations(policies.open_ingress_only_alb_web, stack)
     assert "0.0.0.0/0 ingress is allowed only on the ALB's ports 80 and 443" in found
 
@@ -372,3 +379,33 @@ def test_s3_policy_rejects_a_bucket_without_encryption_or_access_block(prod: Sta
     stack = edited(prod, "", {}, drop=("frontend-bucket-encryption", "frontend-bucket-public-access"))
     found = stack_violations(policies.s3_buckets_private_and_encrypted, stack)
     assert len(found) == 2 and any("encryption" in f for f in found) and any("public access" in f for f in found)
+
+
+# --- alarms-never-lost: the real stack with one safeguard taken away -------------------------------
+
+
+def test_alarms_never_lost_rejects_a_subscription_without_redrive(prod: StackRecord) -> None:
+    (found,) = stack_violations(
+        policies.alarms_never_lost, edited(prod, "monitoring-router-subscription", {"redrivePolicy": None})
+    )
+    assert "needs a redrive policy" in found
+
+
+def test_alarms_never_lost_rejects_a_router_without_an_on_failure_destination(prod: StackRecord) -> None:
+    (found,) = stack_violations(
+        policies.alarms_never_lost, edited(prod, "", {}, drop=("monitoring-router-on-failure",))
+    )
+    assert "has no on-failure destination" in found
+
+
+def test_alarms_never_lost_rejects_a_router_nobody_watches(prod: StackRecord) -> None:
+    (found,) = stack_violations(
+        policies.alarms_never_lost, edited(prod, "", {}, drop=("monitoring-path-alarm-router-errors",))
+    )
+    assert "no alarm watches its Errors" in found
+
+
+def test_alb_admits_only_cloudfront_rejects_an_address_range(prod: StackRecord) -> None:
+    stack = edited(prod, "security-alb-https", {"prefixListId": None, "cidrIpv4": "0.0.0.0/0"})
+    (found,) = stack_violations(policies.alb_admits_only_cloudfront, stack)
+    assert "admits only CloudFront" in found

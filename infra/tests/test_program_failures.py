@@ -23,3 +23,12 @@ def test_missing_secret_is_a_one_line_error_naming_the_key(stack_runs: dict[str,
     assert run.error["type"] == "RunError"
     assert run.error["message"] == "sage-infra:jwtSecret is required (pulumi config set --secret jwtSecret ...)"
     assert run.resources == []
+
+
+def test_a_router_path_without_the_handler_stops_before_any_resource(stack_runs: dict[str, StackRecord]) -> None:
+    run = stack_runs["router-missing"]
+    assert run.error is not None
+    assert run.error["message"] == (
+        "sage-infra:alarmRouterPath /nonexistent/alarm_router has no handler.py (the alarm router's code)"
+    )
+    assert run.resources == []

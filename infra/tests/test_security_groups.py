@@ -15,15 +15,19 @@ def rules(stack: StackRecord, kind: str, key: str) -> list[Resource]:
 
 
 def describe(stack: StackRecord, rule: Resource) -> tuple[str, int | None, int | None, str]:
-    source = rule.get("cidrIpv4") or stack.resolve(rule.refers_to("referencedSecurityGroupId"))[0].name
+    source = (
+        rule.get("cidrIpv4")
+        or rule.get("prefixListId")
+        or stack.resolve(rule.refers_to("referencedSecurityGroupId"))[0].name
+    )
     return rule["ipProtocol"], rule.get("fromPort"), rule.get("toPort"), source
 
 
-def test_alb_accepts_http_and_https_from_anywhere_and_nothing_else(prod: StackRecord) -> None:
-    assert sorted(describe(prod, r) for r in rules(prod, "Ingress", "alb")) == [
-        ("tcp", 80, 80, "0.0.0.0/0"),
-        ("tcp", 443, 443, "0.0.0.0/0"),
-    ]
+def test_alb_accepts_https_from_cloudfronts_origin_facing_addresses_only(deployable: list[StackRecord]) -> None:
+    # pl-82a045eb: the mocked id of com.amazonaws.global.cloudfront.origin-facing.
+    for stack in deployable:
+        assert [describe(stack, r) for r in rules(stack, "Ingress", "alb")] == [("tcp", 443, 443, "pl-82a045eb")]
+        assert not [r for r in stack.of_type("vpc/securityGroupIngressRule") if r.get("cidrIpv4") == "0.0.0.0/0"]
 
 
 def test_alb_only_forwards_to_the_app_port_of_the_tasks(prod: StackRecord) -> None:

@@ -24,6 +24,19 @@ API_SECRETS = {
 WORKER_SECRETS = {
     k: API_SECRETS[k] for k in ("DATABASE_URL", "VALKEY_URL", "SAGE_JWT_SECRET", "SAGE_DISCORD_WEBHOOK_ERRORS")
 }
+# Least privilege in PostgreSQL: the API and ingestor connect as sage_app (table reads and
+# writes), migrate and verify-backup as sage_owner, backup as sage_readonly; the master's URL
+# reaches only the bootstrap-roles task.
+OWNER_SECRETS = WORKER_SECRETS | {"DATABASE_URL": "sage/database-url-owner"}
+READONLY_SECRETS = WORKER_SECRETS | {"DATABASE_URL": "sage/database-url-readonly"}
+DATABASE_URL_OF = {
+    "backend": "sage/database-url",
+    "ingestor": "sage/database-url",
+    "migrate": "sage/database-url-owner",
+    "verify-backup": "sage/database-url-owner",
+    "backup": "sage/database-url-readonly",
+    "bootstrap-roles": "sage/database-url-master",
+}
 FAMILIES = ("backend", "ingestor", "migrate", "backup", "verify-backup")
 # What `sage db backup` calls on S3 (src/sage/ops/storage.py): multipart upload and abort,
 # manifest put/get, list, retention deletes, and the sweep of abandoned multipart uploads.
@@ -127,7 +140,7 @@ def test_api_environment_matches_the_app_settings(prod: StackRecord) -> None:
     env = environment(prod.container("backend"))
     assert env["SAGE_ENV"] == "production"
     assert (env["SAGE_HOST"], env["SAGE_PORT"]) == ("0.0.0.0", "3000")
-    assert env["SAGE_TRUSTED_PROXY_HOPS"] == "1"
+    assert env["SAGE_TRUSTED_PROXY_HOPS"] == "2"  # viewer -> CloudFront -> ALB (X-Forwarded-For: ..., viewer, edge)
     assert (env["SAGE_DB_POOL_SIZE"], env["SAGE_DB_MAX_OVERFLOW"], env["SAGE_WORKERS"]) == ("5", "2", "1")
     assert env["SAGE_MARKET_SOURCE"] == "live" and env["SAGE_INGEST_IN_PROCESS"] == "false"
     assert env["SAGE_RELEASE"] == IMAGE_TAG
@@ -245,7 +258,7 @@ def test_backup_task_writes_to_the_backup_bucket(prod: StackRecord) -> None:
     c = prod.container("backup")
     assert c["command"] == ["db", "backup"]
     assert environment(c)["SAGE_BACKUP_URL"] == f"s3://{prod.output('backupBucket')}/postgres"
-    assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == WORKER_SECRETS
+    assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == READONLY_SECRETS
 
 
 def test_migration_backs_up_to_the_same_bucket_as_the_backup_task(deployable: list[StackRecord]) -> None:
@@ -263,7 +276,7 @@ def test_verify_backup_task_restores_the_latest_backup_with_one_restore_job(prod
     env = environment(c)
     assert env["SAGE_BACKUP_URL"] == f"s3://{prod.output('backupBucket')}/postgres"
     assert (env["SAGE_DB_POOL_SIZE"], env["SAGE_DB_MAX_OVERFLOW"]) == ("1", "1")
-    assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == WORKER_SECRETS
+    assert {k: secret_name_of(prod, v) for k, v in secrets(c).items()} == OWNER_SECRETS
     services = {u for s in prod.of_type("ecs/service") for u in s.refers_to("taskDefinition")}
     assert task_definition(prod, "verify-backup").urn not in services
     assert "--task-definition sage-verify-backup" in prod.output("verifyBackupCommand")
@@ -446,3 +459,72 @@ def test_the_first_deployment_creates_the_repository_before_the_services(prod: S
     targets = re.findall(r"--target '([^']+)'", readme)
     assert targets, "infra/README.md lists the targeted update of the first deployment"
     assert [prod.by_urn[urn].type for urn in targets] == ["aws:ecr/repository:Repository"]
+
+
+# --- database roles ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("family", "secret_name"), sorted(DATABASE_URL_OF.items()))
+def test_each_workload_connects_as_its_own_database_role(
+    deployable: list[StackRecord], family: str, secret_name: str
+) -> None:
+    for stack in deployable:
+        expected = secret_name.replace("sage/", f"{stack_prefix(stack)}/")
+        assert secret_name_of(stack, secrets(stack.container(family))["DATABASE_URL"]) == expected
+
+
+def test_the_master_credentials_reach_only_the_bootstrap_task(prod: StackRecord) -> None:
+    master = {
+        s.state["arn"]
+        for s in prod.of_type("secretsmanager/secret")
+        if s["name"] in ("sage/db-master", "sage/database-url-master")
+    }
+    passwords = next(
+        s.state["arn"] for s in prod.of_type("secretsmanager/secret") if s["name"] == "sage/db-role-passwords"
+    )
+    for definition in prod.of_type("ecs/taskDefinition"):
+        (container,) = definition.json("containerDefinitions")
+        used = set(secrets(container).values())
+        if definition["family"] == "sage-bootstrap-roles":
+            assert used & master
+            assert {v for v in used if v.startswith(passwords)} == {
+                f"{passwords}:{k}::" for k in ("owner", "app", "readonly")
+            }
+        else:
+            assert not used & master and not any(v.startswith(passwords) for v in used), definition["family"]
+    for role in prod.of_type("iam/role"):
+        document = policy_of(prod, role)
+        readable = {
+            arn
+            for s in (statements(document) if document else [])
+            if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+            for arn in as_list(s["Resource"])
+        }
+        if readable & (master | {passwords}):
+            assert role["name"] == "sage-bootstrap-roles-execution", role["name"]
+
+
+def test_bootstrap_roles_is_a_one_off_task_with_its_run_command(prod: StackRecord) -> None:
+    c = prod.container("bootstrap-roles")
+    assert c["command"] == ["db", "bootstrap-roles"]
+    assert "SAGE_BACKUP_URL" not in environment(c)
+    services = {u for s in prod.of_type("ecs/service") for u in s.refers_to("taskDefinition")}
+    assert task_definition(prod, "bootstrap-roles").urn not in services
+    assert "--task-definition sage-bootstrap-roles" in prod.output("bootstrapRolesCommand")
+
+
+@pytest.mark.parametrize(
+    ("family", "tag"),
+    [
+        ("backend", IMAGE_TAG),
+        ("ingestor", IMAGE_TAG),
+        ("migrate", f"{IMAGE_TAG}-ops"),
+        ("backup", f"{IMAGE_TAG}-ops"),
+        ("verify-backup", f"{IMAGE_TAG}-ops"),
+        ("bootstrap-roles", f"{IMAGE_TAG}-ops"),
+    ],
+)
+def test_only_the_database_tasks_run_the_ops_image_with_the_postgresql_tools(
+    prod: StackRecord, family: str, tag: str
+) -> None:
+    assert prod.container(family)["image"].rsplit(":", 1)[1] == tag

@@ -9,9 +9,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from sage import __version__
+from sage.api.body_limit import BodyLimitMiddleware, body_caps
 from sage.api.errors import install_error_handlers
 from sage.api.frontend import mount_frontend
 from sage.api.middleware import RequestContextMiddleware
+from sage.api.openapi import install_openapi
 from sage.api.router import api_router
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
@@ -51,9 +53,12 @@ def create_app(
     app.state.metrics = metrics
     app.state.prometheus = exporters.prometheus
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(api_router)
+    # Innermost of the three: a 413 still gets CORS headers and the request id.
+    app.add_middleware(BodyLimitMiddleware, default_max_bytes=settings.max_body_bytes, caps=body_caps(settings))
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

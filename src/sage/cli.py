@@ -360,6 +360,31 @@ def verify_backup(
         fail(f"verify-backup: {report.manifest.key} does not match its manifest: {'; '.join(report.problems[:5])}")
 
 
+@db_app.command("bootstrap-roles")
+def bootstrap_roles() -> None:
+    """Create or update the owner, app and read-only roles (run as the master user; idempotent)."""
+    from sage.ops import roles
+    from sage.ops.pgtools import connect
+
+    settings = settings_or_exit()
+    given = {"OWNER": settings.db_owner_password, "APP": settings.db_app_password}
+    given["READONLY"] = settings.db_readonly_password
+
+    async def work(ctx: Any) -> int:
+        owner, app, readonly = (
+            roles.check_password(f"SAGE_DB_{key}_PASSWORD", secret.get_secret_value() if secret else None)
+            for key, secret in given.items()
+        )
+        conn = await connect(ctx.database_url)
+        try:
+            return await roles.bootstrap_roles(conn, roles.RolePasswords(owner, app, readonly))
+        finally:
+            await conn.close()
+
+    moved = _run_ops("bootstrap-roles", work, service="backup", export_metrics=False)
+    typer.echo(f"sage: roles {roles.OWNER}, {roles.APP}, {roles.READONLY} ready ({moved} objects handed to the owner)")
+
+
 @db_app.command("backups")
 def list_backups() -> None:
     """List the good backups in SAGE_BACKUP_URL, newest first."""

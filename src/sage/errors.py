@@ -22,6 +22,13 @@ class NotFound(SageError):
     code = "not_found"
 
 
+class InvalidInput(SageError):
+    """Input the schema could not express a limit for (e.g. too many items in a list parameter)."""
+
+    status = 422
+    code = "validation_error"
+
+
 class Conflict(SageError):
     status = 409
     code = "conflict"

@@ -24,10 +24,13 @@ from dataclasses import dataclass
 from sage.alerts.checker import start_price_alert_checks
 from sage.alerts.service import PriceAlertService
 from sage.alerts.symbols import ConfiguredOrPriced
+from sage.auth.denylist import AccessDenylist
 from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
 from sage.chat.providers import build_model
 from sage.chat.service import ChatService
+from sage.chat.tools.toolbox import build_toolbox
+from sage.market.history import CandleHistory
 from sage.market.ingest import Ingestor
 from sage.market.reader import MarketReader
 from sage.market.service import MarketService
@@ -46,6 +49,7 @@ from sage.observability.portfolio_summary import portfolio_source
 from sage.observability.service import AlertRuleRunner, start_alert_rules, start_observability
 from sage.ops import schema
 from sage.portfolio.service import PortfolioService
+from sage.portfolio.symbols import MarketSymbols
 from sage.settings import Settings
 from sage.store.cache import Cache
 from sage.store.cache_setup import build_cache
@@ -121,7 +125,13 @@ class Runtime:
         observability = await start_observability(settings, cache, metrics, stack)
         market = await start_market(settings, cache, db, metrics, stack)
         prices: MarketReader = market_reader or market.service
-        portfolio = PortfolioService(db, prices)
+        portfolio = PortfolioService(
+            db,
+            prices,
+            MarketSymbols(prices, settings.symbols),  # the lead swaps in the market's SymbolCatalog
+            fee_rate=settings.portfolio_fee_rate,
+            starting_cash=settings.portfolio_starting_cash,
+        )
         notification_hub = NotificationHub(cache)
         stack.push_async_callback(notification_hub.close)
         mailer = smtp_mailer(settings)
@@ -176,6 +186,15 @@ class Runtime:
             model=build_model(settings),
             market=prices,
             portfolio=portfolio,
+            tools=build_toolbox(
+                prices=prices,
+                candles=CandleHistory(db, market.service.exchanges),
+                fear_greed=market.service,
+                portfolio=portfolio,
+                alerts=price_alerts,
+                history_days=settings.candle_retention_days,
+                timeout=settings.chat_tool_timeout_seconds,
+            ),
         )
         stack.push_async_callback(chat.close)
         alert_rules = start_alert_rules(
@@ -184,7 +203,7 @@ class Runtime:
             cache,
             metrics,
             observability,
-            {"portfolio": portfolio_source(db, prices)},
+            {"portfolio": portfolio_source(portfolio)},
             stack,
         )
         services = Services(
@@ -207,7 +226,7 @@ class Runtime:
             db=db,
             cache=cache,
             metrics=metrics,
-            auth=AuthService(db, codec),
+            auth=AuthService(db, codec, AccessDenylist(cache)),
             limiter=limiter,
             database_url=url,
             services=services,

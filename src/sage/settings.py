@@ -8,6 +8,7 @@ field below with its default; keep the two in step (a test checks they match).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
@@ -68,10 +69,11 @@ def default_data_dir() -> Path:
 
 
 def default_frontend_dir() -> Path | None:
-    """The repository's frontend/ when Sage runs from a source checkout; an installed wheel
-    (the container image) has none, and the front end is then served by CloudFront."""
-    candidate = Path(__file__).resolve().parents[2] / "frontend"
-    return candidate if (candidate / "index.html").is_file() else None
+    """The built web app (frontend/dist) when Sage runs from a source checkout; an installed
+    wheel (the container image) has none, and the front end is then served by CloudFront.
+    `python3 dev.py serve` builds it when missing or stale."""
+    checkout = Path(__file__).resolve().parents[2] / "frontend"
+    return checkout / "dist" if (checkout / "package.json").is_file() else None
 
 
 class Settings(BaseSettings):
@@ -125,7 +127,7 @@ class Settings(BaseSettings):
     auth_rate_limit_per_ip: int = Field(default=20, ge=1)  # attempts per window per client IP
     auth_rate_limit_per_email: int = Field(default=5, ge=1)  # attempts per window per email
     auth_rate_limit_window_seconds: int = Field(default=60, ge=1)
-    trusted_proxy_hops: int = Field(default=0, ge=0)  # 1 behind the ALB: X-Forwarded-For's last hop
+    trusted_proxy_hops: int = Field(default=0, ge=0)  # 2 behind CloudFront + the ALB (infra/), 1 behind one proxy
 
     # --- market data ----------------------------------------------------------------------
     market_source: MarketSource = Field(
@@ -175,7 +177,15 @@ class Settings(BaseSettings):
     chat_daily_token_budget: int = Field(default=200_000, ge=1)
     chat_rate_per_minute: int = Field(default=10, ge=1)
     chat_history_messages: int = Field(default=20, ge=0)  # earlier turns sent to the model with a question
+    chat_max_tool_rounds: int = Field(default=6, ge=0)  # model rounds that may call tools per answer
+    chat_tool_timeout_seconds: float = Field(default=5.0, gt=0)  # one tool call (also bounded by the deadline)
+    chat_orphan_grace_seconds: float = Field(default=60.0, ge=0)  # an answer whose readers left keeps running
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)  # request bodies, every route but uploads
+    max_upload_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)  # routes in sage.api.body_limit.UPLOAD_ROUTES
+    # Pause between the offline model's chunks: 0 answers at once; a few ms shows streaming
+    # as a real model does (the browser tests use it to stop and reload mid-answer).
+    llm_offline_chunk_delay_ms: float = Field(default=0.0, ge=0, le=5000)
 
     # --- observability and alerting --------------------------------------------------------
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))
@@ -243,6 +253,14 @@ class Settings(BaseSettings):
     backup_url: str = Field(default_factory=lambda d: (d["data_dir"] / "backups").resolve().as_uri())
     backup_retention: int = Field(default=7, ge=1)
     pg_bin_dir: Path | None = None  # pg_dump/pg_restore/psql; default: the wheel's PostgreSQL 18, then PATH
+
+    # --- database roles (`sage db bootstrap-roles`, run with the master user's DATABASE_URL) -----
+    db_owner_password: SecretStr | None = None  # sage_owner: migrations, verify-backup
+    db_app_password: SecretStr | None = None  # sage_app: the API and the ingestor (DML only)
+    db_readonly_password: SecretStr | None = None  # sage_readonly: sage db backup
+    # --- shadow portfolio ------------------------------------------------------------------
+    portfolio_fee_rate: Decimal = Field(default=Decimal("0.001"), ge=0, lt=1)  # of notional, in base currency
+    portfolio_starting_cash: Decimal = Field(default=Decimal("10000"), ge=0, max_digits=38, decimal_places=18)
 
     # ------------------------------------------------------------------------------------------
     @field_validator("cors_origins", "symbols", "alert_dau_milestones", "alert_rules_off", mode="before")

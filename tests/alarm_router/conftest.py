@@ -1,10 +1,13 @@
-"""The alarm-router Lambda, loaded from infra/alarm_router/ exactly as Lambda loads it
-(its directory on sys.path, `handler.handler`), with Secrets Manager served by moto on
-127.0.0.1 and Discord by the local fake."""
+"""The alarm-router Lambda, loaded as Lambda loads it: its package (the files the infra program
+archives: infra/alarm_router/handler.py and the app's src/sage/notify/discord_limits.py) laid
+out in one directory on sys.path, `handler.handler`, with Secrets Manager (and SQS) served by
+moto on 127.0.0.1 and Discord by the local fake."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,20 +18,42 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-ROUTER_DIR = Path(__file__).resolve().parents[2] / "infra" / "alarm_router"
+INFRA_DIR = Path(__file__).resolve().parents[2] / "infra"
+ROUTER_DIR = INFRA_DIR / "alarm_router"
+
+
+def package_files() -> dict[str, Path]:
+    """The Lambda package's files, from the same function the infra program archives them with."""
+    spec = importlib.util.spec_from_file_location("router_package", INFRA_DIR / "sage_infra" / "router_package.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    files: dict[str, Path] = module.router_files(ROUTER_DIR)
+    return files
+
+
+def lay_out_package(target: Path) -> Path:
+    """Copy the package's files into `target`, as the Lambda's /var/task would hold them."""
+    for name, source in package_files().items():
+        shutil.copyfile(source, target / name)
+    return target
 
 
 @pytest.fixture(scope="session")
-def router() -> ModuleType:
-    # No __pycache__ in the directory the infra program archives as the Lambda's code.
-    sys.path.insert(0, str(ROUTER_DIR))
+def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return lay_out_package(tmp_path_factory.mktemp("alarm_router_package"))
+
+
+@pytest.fixture(scope="session")
+def router(package_dir: Path) -> ModuleType:
+    sys.path.insert(0, str(package_dir))
     writes_bytecode, sys.dont_write_bytecode = sys.dont_write_bytecode, True
     try:
         module = importlib.import_module("handler")
     finally:
-        sys.path.remove(str(ROUTER_DIR))
+        sys.path.remove(str(package_dir))
         sys.dont_write_bytecode = writes_bytecode
-    assert Path(module.__file__).parent == ROUTER_DIR
+    assert Path(module.__file__).parent == package_dir
     return module
 
 

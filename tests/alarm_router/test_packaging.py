@@ -1,4 +1,4 @@
-"""The Lambda package: standard library and boto3 only, and the same Discord rules as the app."""
+"""The Lambda package: standard library and boto3 only, and the app's own Discord rules."""
 
 from __future__ import annotations
 
@@ -7,15 +7,24 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.alarm_router.conftest import ROUTER_DIR
+from tests.alarm_router.conftest import ROUTER_DIR, package_files
 
 APP_LIMITS = Path(__file__).resolve().parents[2] / "src" / "sage" / "notify" / "discord_limits.py"
 ALLOWED_THIRD_PARTY = {"boto3", "botocore"}
 
 
-def test_the_routers_discord_rules_are_a_byte_identical_copy_of_the_apps():
-    # If this fails: cp src/sage/notify/discord_limits.py infra/alarm_router/discord_limits.py
-    assert (ROUTER_DIR / "discord_limits.py").read_bytes() == APP_LIMITS.read_bytes()
+def test_the_package_takes_the_apps_discord_rules_file_itself():
+    files = package_files()
+    assert files["discord_limits.py"] == APP_LIMITS
+    assert files["handler.py"] == ROUTER_DIR / "handler.py"
+    assert not (ROUTER_DIR / "discord_limits.py").exists()
+
+
+def test_the_loaded_router_uses_the_apps_limits(router):
+    import sage.notify.discord_limits as app_limits
+
+    assert Path(router.limits.__file__).read_bytes() == APP_LIMITS.read_bytes()
+    assert router.limits.CONTENT_LIMIT == app_limits.CONTENT_LIMIT
 
 
 def _imports(path: Path) -> set[str]:
@@ -29,16 +38,17 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_package_imports_only_the_standard_library_boto3_and_itself():
-    local = {p.stem for p in ROUTER_DIR.glob("*.py")}
-    for path in ROUTER_DIR.glob("*.py"):
+    files = package_files()
+    local = {Path(name).stem for name in files}
+    for path in files.values():
         foreign = _imports(path) - set(sys.stdlib_module_names) - ALLOWED_THIRD_PARTY - local - {"__future__"}
         assert foreign == set(), f"{path.name} imports {foreign}"
 
 
-def test_the_handler_loads_without_the_app(tmp_path):
+def test_the_handler_loads_without_the_app(tmp_path, package_dir):
     code = (
         "import sys\n"
-        f"sys.path.insert(0, {str(ROUTER_DIR)!r})\n"
+        f"sys.path.insert(0, {str(package_dir)!r})\n"
         "import handler\n"
         "assert callable(handler.handler)\n"
         "leaked = [m for m in sys.modules if m == 'sage' or m.startswith('sage.')]\n"

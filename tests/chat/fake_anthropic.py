@@ -8,6 +8,10 @@ its headers, JSON body, and whether the client hung up before the reply was fini
 
 Event flow per reply: message_start, content_block_start, ping, content_block_delta
 (text_delta) x N, content_block_stop, message_delta (cumulative usage), message_stop.
+A reply may end in `tool_use` blocks (content_block_start type tool_use, input_json_delta
+fragments, stop_reason tool_use). Prompt caching is emulated at the last cache_control
+breakpoint: an identical prefix (of at least the minimum cacheable length) seen within 5
+minutes is reported as cache_read_input_tokens, else as cache_creation_input_tokens.
 Scripts can instead answer an HTTP error (429 + retry-after, 529), send an `error` event
 after some text, wait before the first token, or drop the connection mid-stream.
 """
@@ -17,11 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+
+
+@dataclass
+class ToolUseScript:
+    """One tool_use block the fake model emits: `input` as JSON, or `raw` JSON text (may be malformed)."""
+
+    name: str
+    input: dict[str, Any] | None = None
+    raw: str | None = None
+    id: str | None = None
+
+    def json_text(self) -> str:
+        return self.raw if self.raw is not None else orjson.dumps(self.input or {}).decode()
 
 
 @dataclass
@@ -42,6 +60,8 @@ class Reply:
     hold_after_chunks: int | None = None  # stop sending (but keep the connection) after this many chunks
     gate: asyncio.Event | None = None  # with gate_after_chunks: pause there until the test sets it
     gate_after_chunks: int | None = None
+    # tool use: after the text (if any), one tool_use block per script; stop_reason tool_use
+    tool_calls: list[ToolUseScript] = field(default_factory=list)
 
 
 @dataclass
@@ -50,6 +70,10 @@ class Recorded:
     headers: dict[str, str]
     body: dict[str, Any]
     reply: Reply
+    cache_read: int = 0
+    cache_creation: int = 0
+    received_at: float = 0.0  # perf_counter when the request was read
+    stop_sent_at: float = 0.0  # perf_counter when message_stop went out
     client_closed: asyncio.Event = field(default_factory=asyncio.Event)
     finished: asyncio.Event = field(default_factory=asyncio.Event)
     chunks_sent: int = 0
@@ -63,9 +87,35 @@ def _sse(event: str, data: dict[str, Any]) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
+CACHE_TTL_SECONDS = 300.0  # the default ephemeral cache lives 5 minutes from its last use
+MIN_CACHEABLE_TOKENS = 1024  # the documented minimum for Sonnet-class models
+
+
+def estimate_tokens(value: Any) -> int:
+    """The fake's tokenizer: 4 characters of JSON per token (a common estimate for English)."""
+    return -(-len(orjson.dumps(value)) // 4)
+
+
+def cached_prefix(body: dict[str, Any]) -> list[Any]:
+    """The request up to its last cache_control breakpoint (tools, then system blocks), as the API orders it."""
+    parts: list[Any] = []
+    prefix: list[Any] = []
+    for tool in body.get("tools") or []:
+        parts.append(tool)
+        if "cache_control" in tool:
+            prefix = list(parts)
+    system = body.get("system")
+    for block in system if isinstance(system, list) else []:
+        parts.append(block)
+        if "cache_control" in block:
+            prefix = list(parts)
+    return prefix
+
+
 class FakeAnthropic:
     def __init__(self, default: Reply | None = None) -> None:
         self.default = default or Reply()
+        self.prompt_cache: dict[bytes, float] = {}  # prefix -> loop time of its last use
         self.script: deque[Reply] = deque()
         self.requests: list[Recorded] = []
         self.port = 0
@@ -121,7 +171,8 @@ class FakeAnthropic:
                     return
                 path, headers, body = request
                 reply = self.reply_for(body)
-                record = Recorded(path, headers, body, reply)
+                record = Recorded(path, headers, body, reply, received_at=time.perf_counter())
+                self._emulate_cache(record)
                 self.requests.append(record)
                 self.request_arrived.set()
                 keep_open = await self._respond(record, reader, writer)
@@ -134,6 +185,23 @@ class FakeAnthropic:
             self._connections.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
+
+    def _emulate_cache(self, record: Recorded) -> None:
+        """Prompt caching at the breakpoint: an identical prefix within 5 minutes is read from cache."""
+        prefix = cached_prefix(record.body)
+        if not prefix:
+            return
+        tokens = estimate_tokens(prefix)
+        if tokens < MIN_CACHEABLE_TOKENS:
+            return  # below the minimum nothing is cached, silently, like the real API
+        key = orjson.dumps(prefix, option=orjson.OPT_SORT_KEYS)
+        now = asyncio.get_running_loop().time()
+        last = self.prompt_cache.get(key)
+        if last is not None and now - last < CACHE_TTL_SECONDS:
+            record.cache_read = tokens
+        else:
+            record.cache_creation = tokens
+        self.prompt_cache[key] = now
 
     async def _read_request(self, reader: asyncio.StreamReader) -> tuple[str, dict[str, str], dict[str, Any]] | None:
         try:
@@ -220,8 +288,8 @@ class FakeAnthropic:
                     "usage": {
                         "input_tokens": reply.input_tokens,
                         "output_tokens": 1,
-                        "cache_read_input_tokens": reply.cache_read_tokens,
-                        "cache_creation_input_tokens": 0,
+                        "cache_read_input_tokens": reply.cache_read_tokens + record.cache_read,
+                        "cache_creation_input_tokens": record.cache_creation,
                     },
                 },
             },
@@ -266,20 +334,44 @@ class FakeAnthropic:
             )
             record.chunks_sent += 1
         await send("content_block_stop", {"type": "content_block_stop", "index": 0})
-        output = reply.output_tokens if reply.output_tokens is not None else len(reply.chunks)
+        for offset, script in enumerate(reply.tool_calls, start=1):
+            call_id = script.id or f"toolu_fake_{next(self._ids)}"
+            await send(
+                "content_block_start",
+                {
+                    "type": "content_block_start",
+                    "index": offset,
+                    "content_block": {"type": "tool_use", "id": call_id, "name": script.name, "input": {}},
+                },
+            )
+            text = script.json_text()
+            for start in range(0, len(text), 12):  # the API streams tool input in small JSON fragments
+                await send(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": offset,
+                        "delta": {"type": "input_json_delta", "partial_json": text[start : start + 12]},
+                    },
+                )
+            await send("content_block_stop", {"type": "content_block_stop", "index": offset})
+        output = reply.output_tokens if reply.output_tokens is not None else len(reply.chunks) + len(reply.tool_calls)
+        stop_reason = "tool_use" if reply.tool_calls else reply.stop_reason
         await send(
             "message_delta",
             {
                 "type": "message_delta",
-                "delta": {"stop_reason": reply.stop_reason, "stop_sequence": None},
+                "delta": {"stop_reason": stop_reason, "stop_sequence": None},
                 "usage": {
                     "output_tokens": output,
                     "input_tokens": reply.input_tokens,
-                    "cache_read_input_tokens": reply.cache_read_tokens,
+                    "cache_read_input_tokens": reply.cache_read_tokens + record.cache_read,
+                    "cache_creation_input_tokens": record.cache_creation,
                 },
             },
         )
         await send("message_stop", {"type": "message_stop"})
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+        record.stop_sent_at = time.perf_counter()
         return True

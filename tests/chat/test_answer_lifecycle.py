@@ -25,11 +25,12 @@ async def test_the_model_gets_the_live_context_history_and_the_users_portfolio(
         await ask(client, headers, chat_id, "How is ETH?")
         await ask(client, headers, chat_id, "And my portfolio?")
     first, second = (r.body for r in fake_anthropic.requests)
-    assert "ETH/USDT: 3,456.78 USDT, 24h change -1.25% (as of 2026-11-22 09:59:58 UTC)" in first["system"]
-    assert "BTC/USDT" not in first["system"].split("<market_context>")[1].split("Crypto Fear")[0]
-    assert "Crypto Fear & Greed Index: 72 (Greed)" in first["system"]
-    assert "- BTC/USDT: quantity 0.5, average cost 60,000.00, price 97,250.50" in second["system"]
-    assert "Never state a figure you were not given" in second["system"]
+    (static, live), (_, live2) = first["system"], second["system"]
+    assert "ETH/USDT: 3,456.78 USDT, 24h change -1.25% (as of 2026-11-22 09:59:58 UTC)" in live["text"]
+    assert "BTC/USDT" not in live["text"].split("<market_context>")[1].split("Crypto Fear")[0]
+    assert "Crypto Fear & Greed Index: 72 (Greed)" in live["text"]
+    assert "- BTC/USDT: quantity 0.5, average cost 60,000.00, price 97,250.50" in live2["text"]
+    assert "State only figures that appear in the context" in static["text"]
     assert [m["role"] for m in second["messages"]] == ["user", "assistant", "user"]
     assert second["messages"][-1]["content"] == "And my portfolio?"
 
@@ -64,11 +65,12 @@ async def test_the_unverified_claims_are_stored_with_the_message(chat_settings, 
         headers = await register(client)
         stream = await ask(client, headers, await new_chat(client, headers), "eth?")
     assert stream.last.data["grounding"]["unverified_claims"][0]["text"] == "$4,100"
+    span = {"text": "$4,100", "start": 10, "end": 16, "reason": "value_mismatch"}
+    assert span.items() <= stream.last.data["unverified"][0].items()
     async with server.runtime.db.session() as session:
         row = (await session.execute(select(ChatMessage).where(ChatMessage.role == "assistant"))).scalar_one()
-    assert row.meta["unverified_claims"] == [
-        {"text": "$4,100", "value": "4100", "kind": "amount", "verified": False, "matched": None}
-    ]
+    assert [span.items() <= figure.items() for figure in row.unverified] == [True]
+    assert row.unverified == stream.last.data["unverified"] == row.meta["unverified_claims"]
     assert row.meta["context"]["prices"][0]["symbol"] == "ETH/USDT"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -11,10 +12,22 @@ import pytest
 from sage.chat.context import ChatContext
 from sage.chat.providers import build_model
 from sage.chat.providers.anthropic import AnthropicModel, parse_retry_after
-from sage.chat.providers.base import ChatTurn, Finished, ModelRequest, ProviderError, TextDelta, UsageUpdate
+from sage.chat.providers.base import (
+    ChatTurn,
+    Finished,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    ToolResult,
+    ToolRound,
+    ToolSpec,
+    ToolUse,
+    UsageUpdate,
+)
 from sage.chat.providers.offline import OfflineModel
-from sage.settings import Settings
-from tests.chat.fake_anthropic import FakeAnthropic, Reply
+from sage.settings import LLMProvider, Settings
+from tests.chat.fake_anthropic import FakeAnthropic, Reply, ToolUseScript
 
 
 def _request(deadline_in: float = 30.0) -> ModelRequest:
@@ -46,7 +59,7 @@ async def test_the_request_carries_model_system_turns_and_an_opaque_user(model, 
     body = fake_anthropic.requests[0].body
     assert fake_anthropic.requests[0].path == "/v1/messages"
     assert body["model"] == "claude-sonnet-5-5" and body["stream"] is True and body["max_tokens"] == 64
-    assert body["system"] == "You are a test."
+    assert body["system"] == [{"type": "text", "text": "You are a test."}]
     assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     assert body["metadata"] == {"user_id": "opaque-user"}
 
@@ -148,8 +161,9 @@ def test_anthropic_base_url_is_honoured(monkeypatch, make_settings):
     assert str(provider.client.base_url).startswith("http://127.0.0.1:9")
 
 
-def test_the_offline_provider_is_the_default_without_a_key(make_settings):
-    settings = make_settings(llm_provider=None, anthropic_api_key=None)
+def test_the_offline_provider_is_the_default_without_a_key(tmp_path):
+    settings = Settings(data_dir=tmp_path, anthropic_api_key=None)
+    assert settings.llm_provider is LLMProvider.OFFLINE
     assert isinstance(build_model(settings), OfflineModel)
 
 
@@ -160,3 +174,40 @@ def test_backoff_honours_retry_after_and_caps_it():
     assert backoff_delay(3, 7200) == MAX_RETRY_AFTER
     assert 0.375 <= backoff_delay(0, None) <= 0.5  # 0.5 s minus up to 25 % jitter
     assert 3.0 <= backoff_delay(3, None) <= 4.0
+
+
+async def test_streamed_tool_use_blocks_become_tool_calls_and_the_last_round_forbids_tools(model, fake_anthropic):
+    fake_anthropic.queue(
+        Reply(
+            chunks=["Looking."],
+            tool_calls=[
+                ToolUseScript("get_price", {"symbols": ["BTC", "ETH"]}, id="toolu_a"),
+                ToolUseScript("calculate", raw='{"expression": "1 +', id="toolu_b"),
+            ],
+        )
+    )
+    spec = ToolSpec("get_price", "prices", {"type": "object", "properties": {}})
+    request = dataclasses.replace(_request(), tools=[spec], instructions="Static rules.")
+    events = [event async for event in model.stream(request)]
+    calls = [e.call for e in events if isinstance(e, ToolUse)]
+    assert calls == [
+        ToolCall("toolu_a", "get_price", '{"symbols":["BTC","ETH"]}'),
+        ToolCall("toolu_b", "calculate", '{"expression": "1 +'),  # passed on raw: the tool box refuses it
+    ]
+    assert events[-1] == Finished("tool_use", events[-1].usage)
+    body = fake_anthropic.requests[0].body
+    assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"} and "tool_choice" not in body
+    assert body["system"][0] == {"type": "text", "text": "Static rules.", "cache_control": {"type": "ephemeral"}}
+
+    last = dataclasses.replace(
+        request,
+        allow_tools=False,
+        rounds=[ToolRound("Looking.", tuple(calls), (ToolResult("toolu_a", "{}"), ToolResult("toolu_b", "{}", True)))],
+    )
+    [event async for event in model.stream(last)]
+    body = fake_anthropic.requests[1].body
+    assert body["tool_choice"] == {"type": "none"}
+    assistant, results = body["messages"][-2:]
+    assert [b["type"] for b in assistant["content"]] == ["text", "tool_use", "tool_use"]
+    assert assistant["content"][2]["input"] == {}  # malformed arguments go back as an object
+    assert [(r["tool_use_id"], r["is_error"]) for r in results["content"]] == [("toolu_a", False), ("toolu_b", True)]

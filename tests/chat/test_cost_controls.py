@@ -37,7 +37,8 @@ async def test_the_same_question_on_the_same_context_is_answered_from_the_cache_
     assert done["cached"] is True
     assert done["usage"]["input_tokens"] == 0 and done["usage"]["output_tokens"] == 0
     rows = await _usage_rows(server)
-    assert [(r.input_tokens, r.output_tokens, r.requests) for r in rows] == [(500, 9, 1)]
+    prefix = fake_anthropic.requests[0].cache_creation
+    assert [(r.input_tokens, r.output_tokens, r.requests) for r in rows] == [(500 + prefix, 9, 1)]
     async with server.runtime.db.session() as session:
         stored = (
             await session.execute(

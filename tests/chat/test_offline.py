@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import select
 
 from sage.chat.context import ContextBuilder
-from sage.chat.grounding import check_answer
+from sage.chat.grounding import Facts, check_answer
 from sage.chat.providers.offline import chunks, compose_answer
 from sage.portfolio.service import summarize
-from sage.store.chat_tables import ChatMessage, PortfolioPosition
+from sage.store.chat_tables import ChatMessage
 from tests.chat.support import FakeMarket, Quote, ask, new_chat, register
+from tests.portfolio.support import Position as PortfolioPosition
 
 CLOCK = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 QUESTIONS = [
@@ -54,7 +55,7 @@ async def _context(question: str, *, market: FakeMarket | None = None, with_port
 async def test_every_figure_in_an_offline_answer_is_grounded(question):
     context = await _context(question)
     answer = compose_answer(question, context)
-    result = check_answer(answer, context.facts, question=question)
+    result = check_answer(answer, context.facts(), question=question)
     assert result.grounded, result.unverified
 
 
@@ -92,7 +93,7 @@ async def test_without_market_data_it_quotes_no_prices():
     question = "How's the market?"
     answer = compose_answer(question, await _context(question, market=FakeMarket(fail=True), with_portfolio=False))
     assert "can't see live market data" in answer
-    assert not check_answer(answer, []).has_claims
+    assert not check_answer(answer, Facts()).has_claims
 
 
 async def test_stale_prices_are_flagged():
@@ -140,3 +141,20 @@ async def test_a_portfolio_question_is_not_buried_in_every_price():
     answer = compose_answer(question, await _context(question))
     assert answer.startswith("Your shadow portfolio is worth")
     assert "ETH/USDT is at" not in answer
+
+
+async def test_a_chunk_delay_paces_the_offline_answer_without_changing_it():
+    from sage.chat.providers import build_model
+    from sage.chat.providers.base import ChatTurn, ModelRequest, TextDelta
+    from sage.settings import Settings
+
+    question = "What is the BTC price?"
+    context = await _context(question)
+    paced = build_model(Settings(llm_provider="offline", llm_offline_chunk_delay_ms=5))
+    assert getattr(paced, "chunk_delay_seconds", None) == 0.005
+    request = ModelRequest(
+        system="", turns=[ChatTurn("user", question)], max_tokens=1024, context=context, deadline=0.0
+    )
+    pieces = [event.text async for event in paced.stream(request) if isinstance(event, TextDelta)]
+    assert pieces == chunks(compose_answer(question, context))
+    assert Settings(llm_provider="offline").llm_offline_chunk_delay_ms == 0

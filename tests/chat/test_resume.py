@@ -93,11 +93,11 @@ async def test_a_reconnect_on_another_task_follows_through_valkey_and_keeps_the_
     assert not fake_anthropic.requests[-1].client_closed.is_set()
 
 
-async def test_when_the_only_client_leaves_the_answer_is_cut_and_a_reconnect_gets_what_was_saved(
+async def test_with_no_orphan_grace_when_the_only_client_leaves_the_answer_is_cut_and_a_reconnect_gets_what_was_saved(
     chat_settings, live_server, fake_anthropic
 ):
     fake_anthropic.queue(Reply(chunks=WORDS, hold_after_chunks=2))
-    server = await live_server(chat_settings())
+    server = await live_server(chat_settings(chat_orphan_grace_seconds=0))
     async with server.client() as client:
         headers = await register(client)
         chat_id = await new_chat(client, headers)

@@ -81,16 +81,21 @@ async def test_token_usage_is_recorded_per_user_per_day(chat_settings, live_serv
         await ask(client, headers, chat_id, "second question")
     async with server.runtime.db.session() as session:
         row = (await session.execute(select(ChatTokenUsage))).scalar_one()
-    assert (row.input_tokens, row.output_tokens, row.requests) == (150, 25, 2)
+    prefix = fake_anthropic.requests[0].cache_creation  # the cached prefix: written once, then read
+    assert prefix > 0 and fake_anthropic.requests[1].cache_read == prefix
+    # the daily row counts cache writes as input and cache reads apart
+    assert (row.input_tokens, row.output_tokens, row.cache_read_tokens, row.requests) == (150 + prefix, 25, prefix, 2)
     assert server.runtime.metrics.value("TokensUsed", kind="input") == 150
+    assert server.runtime.metrics.value("TokensUsed", kind="cache_creation") == prefix
+    assert server.runtime.metrics.value("TokensUsed", kind="cache_read") == prefix
     assert server.runtime.metrics.value("TokensUsed", kind="output") == 25
 
 
-async def test_client_disconnect_cancels_the_upstream_call_and_keeps_the_partial_answer(
+async def test_with_no_orphan_grace_a_client_disconnect_cancels_the_upstream_call_and_keeps_the_partial_answer(
     chat_settings, live_server, fake_anthropic
 ):
     fake_anthropic.queue(Reply(chunks=["Partial ", "answer ", "never ", "finished"], hold_after_chunks=2))
-    server = await live_server(chat_settings())
+    server = await live_server(chat_settings(chat_orphan_grace_seconds=0))
     async with server.client() as client:
         headers = await register(client)
         chat_id = await new_chat(client, headers)

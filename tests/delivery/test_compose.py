@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -105,18 +106,21 @@ def test_the_sage_services_build_this_repository_and_run_with_a_read_only_root(m
         assert service["read_only"] is True and "/tmp" in service["tmpfs"]
 
 
-def test_the_front_end_is_served_on_5173_and_forwards_the_api_to_the_backend(model):
+def test_the_front_end_is_vites_dev_server_on_5173_forwarding_the_api_to_the_backend(model):
     frontend = model["services"]["frontend"]
-    assert any(compose.parse_port(str(p))[1] == 5173 for p in frontend["ports"])
+    assert any(
+        compose.parse_port(str(p))[1] == 5173 and compose.parse_port(str(p))[2] == 5173 for p in frontend["ports"]
+    )
+    assert frontend["command"][-1].endswith("pnpm install --frozen-lockfile && pnpm dev")
     mounts = dict(v.split(":")[:2] for v in frontend["volumes"])
-    assert mounts["./frontend"] == "/usr/share/nginx/html"
-    assert mounts["./docker/nginx-frontend.conf"] == "/etc/nginx/conf.d/default.conf"
-    nginx = (REPO / "docker" / "nginx-frontend.conf").read_text()
-    listen = int(re.search(r"listen\s+(\d+);", nginx)[1])
-    assert any(compose.parse_port(str(p))[2] == listen for p in frontend["ports"])
-    upstream = urlsplit(re.search(r"proxy_pass\s+(\S+);", nginx)[1])
+    assert mounts["./frontend"] == frontend["working_dir"] == "/app"
+    assert mounts["frontend_node_modules"] == "/app/node_modules" and "frontend_node_modules" in model["volumes"]
+    upstream = urlsplit(frontend["environment"]["SAGE_API_PROXY"])
     assert upstream.hostname in model["services"] and upstream.port == 3000
-    assert "proxy_buffering off" in nginx, "server-sent events must not be buffered"
+    package = json.loads((REPO / "frontend" / "package.json").read_text())
+    assert "--port 5173" in package["scripts"]["dev"] and "--host 0.0.0.0" in package["scripts"]["dev"]
+    vite = (REPO / "frontend" / "vite.config.ts").read_text()
+    assert "process.env.SAGE_API_PROXY" in vite and '"/api"' in vite
 
 
 def test_every_service_is_on_the_one_network(model):

@@ -23,7 +23,14 @@ def stages() -> list[Stage]:
 
 @pytest.fixture(scope="module")
 def runtime(stages: list[Stage]) -> Stage:
-    return stages[-1]
+    """The API and ingestor image (`--target runtime`)."""
+    return next(stage for stage in stages if stage.name == "runtime")
+
+
+@pytest.fixture(scope="module")
+def ops(stages: list[Stage]) -> Stage:
+    """The one-off database tasks' image (`--target ops`): runtime plus PostgreSQL's client tools."""
+    return next(stage for stage in stages if stage.name == "ops")
 
 
 def test_hadolint_reports_nothing():
@@ -95,17 +102,28 @@ def test_a_read_only_root_filesystem_has_a_declared_writable_tmp(runtime):
     assert env["PYTHONDONTWRITEBYTECODE"] == "1"
 
 
-def test_postgresql_client_tools_match_the_server_major_version(runtime):
-    run = runtime.run_commands()
-    args = {
-        i.arguments.split("=", 1)[0]: i.arguments.split("=", 1)[1] for i in runtime.all("ARG") if "=" in i.arguments
-    }
+def test_postgresql_client_tools_match_the_server_major_version(ops):
+    run = ops.run_commands()
+    args = {i.arguments.split("=", 1)[0]: i.arguments.split("=", 1)[1] for i in ops.all("ARG") if "=" in i.arguments}
     run = run.replace("${PG_MAJOR}", args.get("PG_MAJOR", "${PG_MAJOR}"))
     majors = [int(m) for m in re.findall(r"postgresql-client-(\d+)", run)]
     assert majors and min(majors) >= SERVER_MAJOR, majors
     # The PGDG tools (built with OpenSSL) are the ones Sage uses, not the wheel's.
-    bin_dir = runtime.env()["SAGE_PG_BIN_DIR"].replace("${PG_MAJOR}", args["PG_MAJOR"])
+    bin_dir = ops.env()["SAGE_PG_BIN_DIR"].replace("${PG_MAJOR}", args["PG_MAJOR"])
     assert bin_dir == f"/usr/lib/postgresql/{args['PG_MAJOR']}/bin"
+
+
+def test_the_runtime_image_carries_no_postgresql_client(runtime):
+    assert "postgresql-client" not in runtime.run_commands()
+    assert "apt-get install" not in runtime.run_commands()
+    assert "SAGE_PG_BIN_DIR" not in runtime.env()
+    assert not [i for i in runtime.all("COPY") if "pgdg" in i.arguments]
+
+
+def test_the_ops_image_is_the_runtime_plus_the_client_tools_and_still_runs_as_1001(ops):
+    assert ops.image == "runtime"
+    assert ops.last("USER").arguments == "1001:1001"
+    assert [i.arguments for i in ops.all("COPY") if "--from=builder" in i.arguments] == []
 
 
 def test_the_shipped_venv_is_built_by_the_script_the_footprint_test_measures(stages, runtime):

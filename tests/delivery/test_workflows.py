@@ -13,7 +13,6 @@ import pytest
 from tests.delivery.tools import REPO, WORKFLOWS, load_yaml, readme_test_command, run_tool
 
 WORKFLOW_FILES = sorted(WORKFLOWS.glob("*.yml"))
-PINNED = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT = re.compile(r"#\s*v\d+(\.\d+)*\s*$")
 
 
@@ -73,14 +72,84 @@ def test_each_workflow_has_a_concurrency_group_and_every_job_a_timeout(path: Pat
         assert 0 < int(job["timeout-minutes"]) <= 90, f"{path.name}:{name}"
 
 
+# The forms of `uses:` Sage accepts (GitHub docs, "Workflow syntax": jobs.<job_id>.steps[*].uses
+# and jobs.<job_id>.uses): a repository action or reusable workflow `owner/repo[/path]@ref`
+# (here the ref must be a full commit SHA), a local action or reusable workflow `./path`, and a
+# Docker image `docker://image` (here pinned by digest). GitHub.com also takes `$/path` since
+# 2026-07 (runner >= 2.336.0); Sage does not use it: GitHub Enterprise Server and actionlint do
+# not understand it (see .github/zizmor.yml), and `./path` is equivalent for a reusable workflow.
+REMOTE_USES = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(?:/[\w./-]+)?@[0-9a-f]{40}$")
+LOCAL_USES = re.compile(r"^\./(?!\.\.?/)[\w./-]+$")
+DOCKER_USES = re.compile(r"^docker://[\w./:-]+@sha256:[0-9a-f]{64}$")
+USES_LINE = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$")
+
+
+def uses_problem(reference: str) -> str | None:
+    """Why a `uses:` value is not one of the three legal, pinned forms (None when it is)."""
+    if reference.startswith("$/"):
+        return "self-repository `$/` form: write it as ./path (see .github/zizmor.yml)"
+    if reference.startswith("./"):
+        return None if LOCAL_USES.match(reference) and "/../" not in reference else "malformed local path"
+    if reference.startswith("docker://"):
+        return None if DOCKER_USES.match(reference) else "docker image not pinned by @sha256 digest"
+    if REMOTE_USES.match(reference):
+        return None
+    if re.match(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(?:/[\w./-]+)?@\S+$", reference):
+        return "not pinned to a full 40-hex commit SHA"
+    return "not owner/repo[/path]@<sha>, ./path or docker://image@sha256:<digest>"
+
+
+def uses_lines(text: str) -> list[tuple[int, str, str]]:
+    """(line number, reference, rest of the line) of every `uses:` in a workflow's text."""
+    found = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        match = USES_LINE.match(line)
+        if match:
+            found.append((number, match[1].strip("'\""), match[2]))
+    return found
+
+
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
-def test_third_party_actions_are_pinned_to_a_commit_with_its_version_noted(path: Path):
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
-        match = re.match(r"^\s*(?:-\s+)?uses:\s*(\S+)(.*)$", line)
-        if not match or match[1].startswith(("./", "$/")):
-            continue
-        assert PINNED.match(match[1]), f"{path.name}:{number}: {match[1]} is not pinned to a full commit SHA"
-        assert VERSION_COMMENT.search(match[2]), f"{path.name}:{number}: say which version the SHA is (# vX.Y.Z)"
+def test_every_uses_is_one_of_githubs_legal_forms_and_pinned(path: Path):
+    references = uses_lines(path.read_text())
+    assert references, f"{path.name} uses nothing"
+    for number, reference, rest in references:
+        problem = uses_problem(reference)
+        assert problem is None, f"{path.name}:{number}: uses: {reference}: {problem}"
+        if not reference.startswith("./"):
+            assert VERSION_COMMENT.search(rest), f"{path.name}:{number}: say which version the SHA is (# vX.Y.Z)"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "    uses: $/.github/workflows/ci.yml",  # deploy-backend.yml's former CI call
+        "    uses: .github/workflows/ci.yml",
+        "      - uses: actions/checkout@v5",
+        "      - uses: actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a",  # 39 hex
+        "      - uses: actions/checkout",
+        "      - uses: docker://alpine:3.22",
+        "      - uses: ../elsewhere/action",
+        "      - uses: ./../elsewhere/action",
+    ],
+)
+def test_an_illegal_or_unpinned_uses_is_rejected(line: str):
+    ((_, reference, _),) = uses_lines(line)
+    assert uses_problem(reference) is not None
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "./.github/workflows/ci.yml",
+        "./.github/actions/setup",
+        "actions/checkout@08c6903cd8c0fde910a37f88322edcfb5dd907a8",
+        "octo-org/example-repo/.github/workflows/deploy.yml@08c6903cd8c0fde910a37f88322edcfb5dd907a8",
+        "docker://ghcr.io/owner/image@sha256:" + "a" * 64,
+    ],
+)
+def test_the_three_legal_forms_are_accepted(reference: str):
+    assert uses_problem(reference) is None
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name)
@@ -141,8 +210,19 @@ def test_ci_covers_lint_types_infra_and_the_image():
     assert any("mypy" in c for c in commands.values())
     assert any("infra/tests" in c for c in commands.values())
     image = jobs["image"]
-    assert uses(image, "docker/build-push-action")
-    assert "sage db migrate" in runs(image) and "sage db backup" in runs(image) and "--read-only" in runs(image)
+    builds = {step["with"]["target"]: step for step in uses(image, "docker/build-push-action")}
+    assert set(builds) == {"runtime", "ops"}
+    assert '"$OPS_IMAGE" sage db migrate' in runs(image) and '"$OPS_IMAGE" sage db backup' in runs(image)
+    assert "--read-only" in runs(image)
+
+
+def test_ci_gates_the_runtime_image_on_its_measured_unpacked_size():
+    image = workflow("ci.yml")["jobs"]["image"]
+    script = runs(image)
+    assert "docker image inspect" in script and "{{.Size}}" in script
+    assert "RUNTIME_UNPACKED_BUDGET_BYTES" in script and "exit 1" in script
+    assert int(image["env"]["RUNTIME_UNPACKED_BUDGET_BYTES"]) < int(image["env"]["IMAGE_BUDGET_BYTES"]) * 2
+    assert "command -v pg_dump" in script, "the runtime image must not carry the PostgreSQL client"
 
 
 def test_ci_caches_dependencies():
@@ -168,9 +248,13 @@ def test_backend_deploys_from_main_when_the_service_changes():
 
 def test_backend_image_is_tagged_with_the_commit_and_latest():
     job = workflow("deploy-backend.yml")["jobs"]["deploy"]
-    (build,) = uses(job, "docker/build-push-action")
-    assert build["with"]["tags"].endswith(":${{ github.sha }}") and build["with"]["push"] is True
+    builds = {step["with"]["target"]: step for step in uses(job, "docker/build-push-action")}
+    assert builds["runtime"]["with"]["tags"].endswith(":${{ github.sha }}")
+    assert builds["ops"]["with"]["tags"].endswith(":${{ github.sha }}-ops")
+    assert all(b["with"]["push"] is True for b in builds.values())
     assert "--image-tag latest" in runs(job)
+    for family in ("MIGRATION", "BACKUP", "VERIFY_BACKUP", "BOOTSTRAP_ROLES"):
+        assert f'register "$ECS_{family}_TASK_FAMILY" "$OPS_IMAGE"' in runs(job)
 
 
 def test_backend_migrates_before_updating_services_and_stops_if_the_migration_fails():
@@ -194,7 +278,7 @@ def test_backend_reports_a_circuit_breaker_rollback():
 
 
 # --- deploy-frontend.yml --------------------------------------------------------------------
-def test_frontend_syncs_with_delete_and_the_right_cache_headers_then_invalidates():
+def test_frontend_builds_with_pnpm_uploads_with_the_right_cache_headers_then_invalidates():
     document = workflow("deploy-frontend.yml")
     assert "frontend/**" in document["on"]["push"]["paths"]
     job = document["jobs"]["deploy"]
@@ -202,10 +286,22 @@ def test_frontend_syncs_with_delete_and_the_right_cache_headers_then_invalidates
     env = job["env"]
     assert "immutable" in env["LONG_CACHE"] and "max-age=31536000" in env["LONG_CACHE"]
     assert env["NO_CACHE"] == "no-cache"
-    assert "fingerprint_frontend.py" in script
-    assert re.search(r"aws s3 sync dist/assets .*LONG_CACHE.*--delete", script)
-    assert re.search(r'aws s3 sync dist .*--exclude "assets/\*".*\n?.*NO_CACHE', script)
+    assert "pnpm install --frozen-lockfile" in script and "pnpm run build" in script
+    assert re.search(r"aws s3 sync frontend/dist/assets .*LONG_CACHE", script)
+    assert re.search(r'aws s3 sync frontend/dist .*--exclude "assets/\*"(.|\n)*NO_CACHE', script)
     assert "aws cloudfront create-invalidation" in script and "/index.html" in script
+    assert "fingerprint_frontend" not in script
+
+
+def test_frontend_deploy_keeps_the_previous_releases_assets():
+    """An open page must still load its lazy chunks after a deploy: no `--delete` on the
+    hashed assets; only assets older than the retention and unused by this build go."""
+    job = workflow("deploy-frontend.yml")["jobs"]["deploy"]
+    for line in runs(job).splitlines():
+        if "s3 sync" in line and "assets" in line.split("s3://")[-1]:
+            assert "--delete" not in line, line
+    assert int(job["env"]["ASSET_RETENTION_DAYS"]) >= 1
+    assert "LastModified<" in runs(job) and "frontend/dist/$key" in runs(job)
 
 
 # --- infra.yml ------------------------------------------------------------------------------
@@ -226,3 +322,26 @@ def test_infra_previews_pull_requests_with_the_policy_pack_and_applies_main_per_
         assert job["environment"] == f"infra-{stack}"
     assert jobs["up-prod"]["needs"] == "up-dev"
     assert "refs/heads/main" in jobs["up-dev"]["if"]
+
+
+def test_infra_applies_only_after_ci_passes_on_the_merged_commit():
+    jobs = workflow("infra.yml")["jobs"]
+    assert jobs["ci"]["uses"] == "./.github/workflows/ci.yml"
+    assert jobs["up-dev"]["needs"] == "ci"
+    assert jobs["up-prod"]["needs"] == "up-dev"
+
+
+def test_infra_previews_run_only_for_this_repositorys_branches_in_the_reviewed_environment():
+    preview = workflow("infra.yml")["jobs"]["preview"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in preview["if"]
+    assert preview["environment"] == "infra-preview"
+    (login,) = uses(preview, "aws-actions/configure-aws-credentials")
+    assert login["with"]["role-to-assume"] == "${{ vars.AWS_INFRA_PREVIEW_ROLE_ARN }}"
+    assert "pulumi up" not in runs(preview)
+
+
+def test_the_deploy_builds_for_the_stacks_task_architecture_natively():
+    job = workflow("deploy-backend.yml")["jobs"]["deploy"]
+    assert "ubuntu-24.04-arm" in job["runs-on"] and "IMAGE_PLATFORM" in job["runs-on"]
+    for build in uses(job, "docker/build-push-action"):
+        assert build["with"]["platforms"] == "${{ vars.IMAGE_PLATFORM || 'linux/amd64' }}"

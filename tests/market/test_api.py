@@ -64,7 +64,8 @@ async def test_an_unknown_symbol_is_a_404_that_names_it(app_client, seeded):
     assert response.json()["error"]["code"] == "not_found"
     assert "FOO/USDT" in response.json()["error"]["message"]
     bad = await app_client.get("/api/v1/market/tickers/%40%40%40")
-    assert bad.status_code == 404 and "@@@" in bad.json()["error"]["message"]
+    assert bad.status_code == 422  # not a symbol at all: the path's documented pattern refuses it
+    assert bad.json()["error"]["details"][0]["field"] == "symbol"
 
 
 async def test_a_configured_symbol_without_data_yet_is_unavailable_not_unknown(app_client, seeded):

@@ -164,10 +164,10 @@ async def test_sse_starts_with_the_current_tickers(stream_settings, cache, metri
         await eventually(lambda: prices(events) == ["190.5"])
 
 
-async def test_sse_with_an_unknown_symbol_is_a_404(stream_settings):
+async def test_sse_with_something_not_a_symbol_is_a_422_naming_it(stream_settings):
     async with serving(create_app(stream_settings)) as url, httpx.AsyncClient() as client:
         response = await client.get(url + "/api/v1/market/stream", params={"symbols": "BTC,@@"})
-    assert response.status_code == 404 and "@@" in response.json()["error"]["message"]
+    assert response.status_code == 422 and "@@" in response.json()["error"]["message"]
 
 
 async def test_a_client_that_stops_reading_is_dropped_instead_of_buffered(stream_settings, cache, metrics):

@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 
 from sage.portfolio.service import summarize
-from sage.store.chat_tables import PortfolioPosition
 from tests.chat.support import FakeMarket, Quote
+from tests.portfolio.support import Position as PortfolioPosition
 from tests.support.api import register_and_login
 
 
@@ -60,7 +60,8 @@ async def test_positions_are_put_read_and_deleted(app_client, auth_headers, mark
     )
     assert Decimal(replaced.json()["quantity"]) == 1
     listed = (await app_client.get("/api/v1/portfolio/positions", headers=auth_headers)).json()
-    assert [(p["symbol"], Decimal(p["average_cost"])) for p in listed] == [("BTC/USDT", Decimal(65000))]
+    # "set holding": the extra 0.5 is bought at 65,000, so the average is 62,500
+    assert [(p["symbol"], Decimal(p["average_cost"])) for p in listed] == [("BTC/USDT", Decimal(62500))]
     one = await app_client.get("/api/v1/portfolio/positions/BTC/USDT", headers=auth_headers)
     assert one.status_code == 200
     deleted = await app_client.delete("/api/v1/portfolio/positions/btc", headers=auth_headers)
@@ -78,6 +79,7 @@ async def test_bad_positions_are_422(app_client, auth_headers, market):
         {"quantity": "lots", "average_cost": 1},
         {"quantity": 1},
         {"quantity": 1, "average_cost": 1, "leverage": 10},
+        {"quantity": "99999999999999999999", "average_cost": "99999999999999999999"},  # no 500 on overflow
     ):
         response = await app_client.put("/api/v1/portfolio/positions/BTC", json=body, headers=auth_headers)
         assert response.status_code == 422, body

@@ -103,3 +103,37 @@ def test_urls_convert_between_libpq_and_asyncpg_forms() -> None:
 def test_a_non_postgres_url_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="mysql"):
         asyncpg_url("mysql://u@h/d")
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced_without_an_error(
+    make_settings: Callable[..., Settings], database_url: str, valkey_url: str
+) -> None:
+    # pool_pre_ping is off: a pooled connection the server killed must not fail requests.
+    settings = make_settings(database_url=database_url, valkey_url=valkey_url, db_pool_size=1, db_max_overflow=0)
+    app = create_app(settings)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            creds = {"email": "dead@example.com", "password": "password1"}
+            assert (await client.post("/api/v1/auth/register", json=creds)).status_code == 201
+            token = (await client.post("/api/v1/auth/login", json=creds)).json()["access_token"]
+            auth = {"Authorization": f"Bearer {token}"}
+            assert (await client.get("/api/v1/users/me", headers=auth)).status_code == 200
+            admin = await asyncpg.connect(libpq_url(database_url))
+            try:
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND application_name = 'sage'"
+                )
+            finally:
+                await admin.close()
+            assert killed >= 1
+            async with app.state.runtime.db.engine.connect() as pooled:  # the pool's only connection
+                driver = (await pooled.get_raw_connection()).driver_connection
+            # Wait (bounded) until asyncpg has read the server's goodbye on the pooled socket.
+            for _ in range(200):
+                if driver.is_closed():
+                    break
+                await asyncio.sleep(0.01)
+            responses = [await client.get("/api/v1/users/me", headers=auth) for _ in range(3)]
+    assert [r.status_code for r in responses] == [200, 200, 200]

@@ -110,6 +110,16 @@ class PostgresProcess:
             **self._as,  # type: ignore[arg-type]
         )
 
+    def begin_smart_shutdown(self) -> None:
+        """Start a smart shutdown and return at once: open sessions go on, while every new
+        connection is refused with "the database system is shutting down" (57P03)."""
+        subprocess.run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.pgdata), "-W", "-m", "smart", "stop"],
+            check=True,
+            capture_output=True,
+            **self._as,  # type: ignore[arg-type]
+        )
+
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)

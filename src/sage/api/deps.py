@@ -96,12 +96,17 @@ EmailVerifierDep = Annotated[EmailVerifier, Depends(get_email_verifier)]
 PushSubscriptionsDep = Annotated[Subscriptions, Depends(get_push_subscriptions)]
 
 
-async def get_current_user(
-    runtime: RuntimeDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
+async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing bearer token")
-    user = await runtime.auth.user_from_access_token(credentials.credentials)
+    return credentials.credentials
+
+
+BearerToken = Annotated[str, Depends(bearer_token)]
+
+
+async def get_current_user(runtime: RuntimeDep, token: BearerToken) -> User:
+    user = await runtime.auth.user_from_access_token(token)
     runtime.services.active_users.record_active(user.id)  # daily active users (background, never blocks)
     return user
 
@@ -110,9 +115,10 @@ CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
 async def client_ip(request: Request, settings: SettingsDep) -> str:
-    """The client's address. Behind the ALB (SAGE_TRUSTED_PROXY_HOPS=1) the last
-    X-Forwarded-For entry is the one the ALB appended; earlier entries are client-supplied
-    and cannot be trusted for rate limiting."""
+    """The client's address. Each trusted proxy appends the address it received the request
+    from to X-Forwarded-For, so with N trusted hops (SAGE_TRUSTED_PROXY_HOPS; 2 in production:
+    CloudFront, then the ALB) the N-th entry from the end is the viewer. Earlier entries are
+    client-supplied and cannot be trusted for rate limiting."""
     hops = settings.trusted_proxy_hops
     if hops > 0:
         forwarded = request.headers.get("x-forwarded-for", "")

@@ -1,9 +1,14 @@
-"""The static web app (frontend/) served at "/" by `sage serve`, behind every API route.
+"""The built web app (frontend/dist) served at "/" by `sage serve`, behind every API route.
 
-A plain `Mount("/")` would also catch requests an API route turned down only for their
-method: Starlette prefers any full match over a method mismatch, so `GET /api/v1/auth/login`
-would become the static files' 404 instead of the API's 405. This mount steps aside for
-every path some other route recognises.
+* Vite names every file under assets/ by its content hash, so those are cached for a year
+  (`immutable`); index.html names the current hashes and is revalidated on every load.
+* The app routes in the browser (/market/BTC-USDT, /chat/<id>): a path no file and no API
+  route answers gets index.html (SPA fallback), except under the API's own prefixes, where
+  the usual JSON 404 stays.
+* A plain `Mount("/")` would also catch requests an API route turned down only for their
+  method: Starlette prefers any full match over a method mismatch, so `GET /api/v1/auth/login`
+  would become the app's page instead of the API's 405. This mount steps aside for every
+  path some other route recognises.
 """
 
 from __future__ import annotations
@@ -11,14 +16,46 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
 
+IMMUTABLE = "public, max-age=31536000, immutable"
+REVALIDATE = "no-cache"
+# Paths that belong to the API, the docs or operations: never answered with the app's page.
+API_PREFIXES = ("/api/", "/health", "/metrics", "/docs", "/redoc", "/openapi.json")
+
+
+class SinglePageApp(StaticFiles):
+    """StaticFiles with the cache headers of a hashed build and index.html as the fallback."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        try:
+            response = await super().get_response(path, scope)
+        except HTTPException as exc:
+            if exc.status_code != 404 or not _is_app_path(scope):
+                raise
+            response = await super().get_response("index.html", scope)
+        if response.status_code == 404 and _is_app_path(scope):
+            response = await super().get_response("index.html", scope)
+        hashed = path.startswith("assets/") and response.status_code in (200, 304)
+        response.headers["Cache-Control"] = IMMUTABLE if hashed else REVALIDATE
+        return response
+
+
+def _is_app_path(scope: Scope) -> bool:
+    path: str = scope["path"]
+    if scope["method"] not in ("GET", "HEAD") or path.startswith(API_PREFIXES):
+        return False
+    # A missing asset (an old hash after a deploy) is a real 404, not the page.
+    return not path.startswith("/assets/")
+
 
 class FrontendMount(Mount):
     def __init__(self, directory: Path, routes: list[BaseRoute]) -> None:
-        super().__init__("", app=StaticFiles(directory=directory, html=True), name="frontend")
+        super().__init__("", app=SinglePageApp(directory=directory, html=True), name="frontend")
         self._routes = routes
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
@@ -29,7 +66,8 @@ class FrontendMount(Mount):
 
 
 def mount_frontend(app: FastAPI, directory: Path | None) -> None:
-    """Serve `directory` at "/" if it exists; call after every route is registered."""
-    if directory is None or not directory.is_dir():
+    """Serve the built app in `directory` at "/" if it has an index.html; call after every
+    route is registered."""
+    if directory is None or not (directory / "index.html").is_file():
         return
     app.router.routes.append(FrontendMount(directory, app.router.routes))

@@ -55,30 +55,26 @@ class RequestContextMiddleware:
         status = 500
 
         streaming = False
+        started_response = False
+        request_id_header = (b"x-request-id", request_id.encode())
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status, streaming
+            # One wrapper for every message of the response (a wrapper is a coroutine per send).
+            nonlocal status, streaming, started_response
             if message["type"] == "http.response.start":
+                started_response = True
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
                 streaming = any(
                     name.lower() == b"content-type" and value.startswith(b"text/event-stream")
                     for name, value in headers
                 )
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.append(request_id_header)
                 message["headers"] = headers
             await send(message)
 
-        started_response = False
-
-        async def send_tracking(message: Message) -> None:
-            nonlocal started_response
-            if message["type"] == "http.response.start":
-                started_response = True
-            await send_with_id(message)
-
         try:
-            await self.app(scope, receive, send_tracking)
+            await self.app(scope, receive, send_with_id)
         except Exception as exc:
             # Handled here, not by Starlette's ServerErrorMiddleware, so the 500 carries the
             # request id header and a JSON body with no internals.

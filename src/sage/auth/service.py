@@ -1,13 +1,15 @@
-"""Registration, login and token refresh."""
+"""Registration, login, token refresh and logout."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sage.auth.denylist import AccessDenylist
 from sage.auth.passwords import hash_password, verify_password
-from sage.auth.tokens import REFRESH, TokenCodec
+from sage.auth.tokens import ACCESS, REFRESH, TokenClaims, TokenCodec
 from sage.errors import Unauthorized
 from sage.store import users as repo
 from sage.store.db import Database
@@ -30,9 +32,10 @@ class TokenPair:
 
 
 class AuthService:
-    def __init__(self, db: Database, codec: TokenCodec) -> None:
+    def __init__(self, db: Database, codec: TokenCodec, denylist: AccessDenylist) -> None:
         self.db = db
         self.codec = codec
+        self.denylist = denylist
 
     async def register(self, *, email: str, password: str, display_name: str | None) -> User:
         password_hash = await hash_password(password)
@@ -58,6 +61,7 @@ class AuthService:
             row, first_use = await repo.consume_refresh_token(session, jti=claims.jti)
             if row is None or row.user_id != claims.user_id:
                 raise Unauthorized("Invalid token")
+            ended = not first_use and row.revoked_at is not None  # logged out (or revoked) earlier
             if not first_use:
                 # A refresh token presented twice was copied: end every session of that family.
                 await repo.revoke_family(session, family=claims.family)
@@ -65,6 +69,9 @@ class AuthService:
             else:
                 reused = False
         if reused:
+            await self._deny_family(claims.family)
+            if ended:
+                raise Unauthorized("This session has ended; please log in again")
             raise Unauthorized("Refresh token was already used; please log in again")
         async with self.db.session() as session:
             if await repo.get_user(session, user_id=claims.user_id) is None:
@@ -72,12 +79,42 @@ class AuthService:
         return await self._issue(claims.user_id, family=claims.family)
 
     async def user_from_access_token(self, token: str) -> User:
-        claims = self.codec.decode(token, expected_type="access")
-        async with self.db.session() as session:
-            user = await repo.get_user(session, user_id=claims.user_id)
+        return (await self._authenticate(token))[0]
+
+    async def logout(self, access_token: str) -> None:
+        """End the session the access token belongs to: its refresh family is revoked in
+        PostgreSQL (no refresh works again) and its access tokens are denied until they expire.
+        The user's other sessions (other families) are untouched."""
+        _, claims = await self._authenticate(access_token)
+        assert claims.jti is not None and claims.family is not None
+        async with self.db.session() as session, session.begin():
+            await repo.revoke_family(session, family=claims.family)
+        await self.denylist.deny(
+            family=claims.family,
+            family_ttl=self.codec.access_ttl + self.codec.leeway,
+            jti=claims.jti,
+            jti_ttl=claims.expires_at - time.time() + self.codec.leeway,
+        )
+
+    async def _authenticate(self, token: str) -> tuple[User, TokenClaims]:
+        claims = self.codec.decode(token, expected_type=ACCESS)
+        assert claims.jti is not None and claims.family is not None
+        denied = await self.denylist.is_denied(claims.jti, claims.family)
+        if denied is None:  # Valkey unreachable: PostgreSQL knows every revoked family
+            async with self.db.session() as session:
+                denied = await repo.family_revoked(session, family=claims.family)
+        user = None
+        if not denied:
+            async with self.db.driver_connection() as conn:  # every authenticated request: one round trip
+                user = await repo.read_user(conn, user_id=claims.user_id)
+        if denied:
+            raise Unauthorized("Token has been revoked; please log in again")
         if user is None:
             raise Unauthorized("Invalid token")
-        return user
+        return user, claims
+
+    async def _deny_family(self, family: uuid.UUID) -> None:
+        await self.denylist.deny(family=family, family_ttl=self.codec.access_ttl + self.codec.leeway)
 
     async def _issue(self, user_id: uuid.UUID, *, family: uuid.UUID) -> TokenPair:
         jti = uuid.uuid4()
@@ -90,7 +127,7 @@ class AuthService:
                 expires_at=datetime.now(UTC) + timedelta(seconds=self.codec.refresh_ttl),
             )
         return TokenPair(
-            access_token=self.codec.access_token(user_id),
+            access_token=self.codec.access_token(user_id, family=family),
             refresh_token=self.codec.refresh_token(user_id, jti, family),
             expires_in=self.codec.access_ttl,
         )

@@ -2,6 +2,8 @@
 
 Refresh tokens are JWTs too, with their own `typ`, a `jti` stored in PostgreSQL and a
 `fam` (family) id: each refresh rotates the token, and a reused one revokes the family.
+Access tokens carry a `jti` and the `fam` of the refresh family they were issued with, so a
+logout (or a detected reuse) can deny them before they expire (sage.auth.denylist).
 """
 
 from __future__ import annotations
@@ -35,12 +37,19 @@ class TokenCodec:
         self._secret = secret
         self.access_ttl = access_ttl
         self.refresh_ttl = refresh_ttl
-        self._leeway = leeway
+        self.leeway = leeway
 
     def _encode(self, claims: dict[str, Any]) -> str:
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-    def access_token(self, user_id: uuid.UUID, *, now: float | None = None) -> str:
+    def access_token(
+        self,
+        user_id: uuid.UUID,
+        *,
+        family: uuid.UUID | None = None,
+        jti: uuid.UUID | None = None,
+        now: float | None = None,
+    ) -> str:
         issued = int(now if now is not None else time.time())
         return self._encode(
             {
@@ -49,6 +58,8 @@ class TokenCodec:
                 "iss": ISSUER,
                 "iat": issued,
                 "exp": issued + self.access_ttl,
+                "jti": str(jti or uuid.uuid4()),
+                "fam": str(family or uuid.uuid4()),
             }
         )
 
@@ -73,7 +84,7 @@ class TokenCodec:
                 self._secret,
                 algorithms=[ALGORITHM],  # never trust the token's own "alg" (none / RS confusion)
                 issuer=ISSUER,
-                leeway=self._leeway,
+                leeway=self.leeway,
                 options={"require": ["sub", "exp", "iat", "typ"]},
             )
         except jwt.ExpiredSignatureError as exc:
@@ -88,6 +99,6 @@ class TokenCodec:
             family = uuid.UUID(claims["fam"]) if "fam" in claims else None
         except (ValueError, TypeError) as exc:
             raise Unauthorized("Invalid token") from exc
-        if expected_type == REFRESH and (jti is None or family is None):
+        if jti is None or family is None:  # both kinds carry them (older access tokens did not: refresh)
             raise Unauthorized("Invalid token")
         return TokenClaims(user_id, expected_type, jti, family, int(claims["exp"]))

@@ -15,7 +15,6 @@ import logging
 import math
 import uuid
 from collections.abc import AsyncGenerator, Callable
-from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,9 +27,11 @@ from sage.chat.context import ChatContext
 from sage.chat.grounding import GroundingResult, GroundingStats, check_answer
 from sage.chat.limits import QueueTimeout, Ticket
 from sage.chat.outcome import CANCEL_MESSAGES, AnswerRecord, Outcome
-from sage.chat.providers.base import ChatModel, Finished, ModelRequest, ProviderError, TextDelta, Usage, UsageUpdate
+from sage.chat.providers.base import ChatModel, ModelRequest, ProviderError, Usage
 from sage.chat.sse import DELTA, ERROR, MESSAGE, StreamEvent
 from sage.chat.streaming import AnswerChannel, EventLog
+from sage.chat.tool_loop import ModelRounds
+from sage.chat.tools.base import ToolBox, ToolCaller, ToolOutcome
 from sage.observability.metrics import Metrics
 from sage.store.db import Database
 
@@ -54,6 +55,7 @@ class AnswerJob:
     ticket: Ticket | None = None  # None for cached answers: they call no model
     cached: CachedAnswer | None = None
     cache_key: str | None = None
+    budget_left: int | None = None  # the user's daily tokens left when asked: tool rounds stop there
 
 
 @dataclass
@@ -67,12 +69,18 @@ class AnswerDeps:
     keepalive: float
     on_saved: Callable[[AnswerRun], Any]  # awaited after the message is stored
     on_finished: Callable[[AnswerRun], None]
+    tools: ToolBox | None = None
+    max_tool_rounds: int = 6
+    orphan_grace: float = 0.0  # seconds an answer with no reader keeps running
 
 
 @dataclass
 class _Progress:
     parts: list[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = field(default_factory=Usage)  # every model round so far, the current one included
+    spent: Usage = field(default_factory=Usage)  # rounds already finished
+    tool_outcomes: list[ToolOutcome] = field(default_factory=list)  # in call order (grounding reads them)
+    tool_events: list[dict[str, Any]] = field(default_factory=list)  # stored with the message, replayed on resume
     stop_reason: str | None = None
     first_token_at: float | None = None
     queued_seconds: float = 0.0
@@ -130,12 +138,20 @@ class AnswerRun:
                 self._spawn(self._cancel_if_abandoned())
 
     async def _cancel_if_abandoned(self) -> None:
-        """No reader here: cancel now unless a reader on another task holds the answer."""
+        """No reader here: keep answering for the orphan grace period, then cancel unless a
+        reader came back (here, or on another task holding a lease in Valkey).
+
+        A reload or a flaky network must not kill the answer: a reconnect within the grace
+        period resumes it. An explicit stop and chat deletion cancel at once elsewhere."""
+        grace = self.deps.orphan_grace
+        give_up = self._loop.time() + grace
         while not self.finishing and not self.done and self.channel.consumers <= 0:
-            if not await self.deps.events.any_reader(self.message_id):
+            if await self.deps.events.any_reader(self.message_id):
+                give_up = self._loop.time() + grace
+            elif self._loop.time() >= give_up:
                 self.cancel("client_disconnected")
                 return
-            await asyncio.sleep(ABANDON_POLL_SECONDS)
+            await asyncio.sleep(min(ABANDON_POLL_SECONDS, max(0.0, give_up - self._loop.time())) or 0.01)
 
     def cancel(self, reason: str) -> None:
         if self.task is None or self.task.done() or self.finishing:
@@ -201,7 +217,10 @@ class AnswerRun:
             if current is not None:
                 current.uncancel()
             reason = self.cancel_reason or "cancelled"
-            outcome = Outcome("incomplete", reason, CANCEL_MESSAGES.get(reason, "The answer was stopped."))
+            if reason == "stopped":  # the user pressed stop: a normal end, the partial answer kept
+                outcome = Outcome("stopped", stop_reason="stopped")
+            else:
+                outcome = Outcome("incomplete", reason, CANCEL_MESSAGES.get(reason, "The answer was stopped."))
         except Exception:
             log.exception("chat answer failed", extra={"message_id": str(job.message_id)})
             outcome = Outcome("error", "internal_error", "Sage failed while answering; please try again.")
@@ -233,15 +252,19 @@ class AnswerRun:
         self.channel.publish(DELTA, {"text": text}, text=text)
 
     async def _generate(self, request: ModelRequest) -> None:
-        async with aclosing(self.deps.model.stream(request)) as events:
-            async for event in events:
-                if isinstance(event, TextDelta):
-                    self._emit(event.text)
-                elif isinstance(event, UsageUpdate):
-                    self.progress.usage = event.usage
-                elif isinstance(event, Finished):
-                    self.progress.usage = event.usage
-                    self.progress.stop_reason = event.stop_reason
+        deps = self.deps
+        await ModelRounds(
+            model=deps.model,
+            tools=deps.tools,
+            max_rounds=deps.max_tool_rounds,
+            progress=self.progress,
+            emit=self._emit,
+            publish=self.channel.publish,
+            metrics=deps.metrics,
+            caller=ToolCaller(user_id=self.job.user_id, now=datetime.now(UTC)),
+            deadline=self.job.deadline,
+            budget_left=self.job.budget_left,
+        ).run(request)
 
     async def _replay(self, cached: CachedAnswer) -> None:
         for chunk in cached.chunks:
@@ -290,9 +313,13 @@ class AnswerRun:
             grounding_data = dict(cached.grounding)
             unverified = list(cached.unverified_claims)
         else:
-            result = check_answer(text, job.context.facts, question=job.question) if text else GroundingResult(())
+            facts = job.context.facts()
+            for tool_outcome in progress.tool_outcomes:
+                if tool_outcome.ground is not None:
+                    tool_outcome.ground(facts)
+            result = check_answer(text, facts, question=job.question) if text else GroundingResult(())
             grounding_data = result.as_dict()
-            unverified = [c.as_dict() for c in result.unverified]
+            unverified = result.spans()
             deps.grounding.record(result)
         latency = {
             "first_token": None
@@ -314,13 +341,25 @@ class AnswerRun:
             grounding=grounding_data,
             unverified_claims=unverified,
             context=job.context.snapshot(),
+            tools=list(progress.tool_events),
         )
         provider, model_name = record.provider, record.model
         terminal_event, terminal = record.terminal()
         meta = record.metadata()
         await self._save(text, outcome.status, meta, usage)
         self._record_metrics(outcome, usage, latency, provider)
-        if cached is None and job.cache_key is not None and outcome.status == "complete" and text and not unverified:
+        # an answer that used tools is never replayed: its figures came from calls the cache
+        # cannot repeat (a range relative to now), and replaying must not skip a side effect
+        # such as creating an alert
+        cacheable = not progress.tool_events
+        if (
+            cacheable
+            and cached is None
+            and job.cache_key is not None
+            and outcome.status == "complete"
+            and text
+            and not unverified
+        ):
             async with deps.events.slots:
                 await deps.answer_cache.put(
                     job.cache_key,
@@ -351,6 +390,7 @@ class AnswerRun:
                     status=status,
                     meta=meta,
                     reply_to_id=job.user_message_id,
+                    unverified=meta["unverified_claims"],
                 )
                 await repo.touch_chat(session, chat_id=job.chat_id)
                 if job.cached is None:
@@ -376,9 +416,10 @@ class AnswerRun:
         metrics.observe("ChatTotalLatency", latency["total"], provider=provider, cached=cached)
         metrics.incr("ChatAnswers", provider=provider, cached=cached, status=outcome.status)
         for kind, count in (
-            ("input", usage.input_tokens + usage.cache_creation_tokens),
+            ("input", usage.input_tokens),
             ("output", usage.output_tokens),
             ("cache_read", usage.cache_read_tokens),
+            ("cache_creation", usage.cache_creation_tokens),
         ):
             if count:
                 metrics.incr("TokensUsed", count, kind=kind)

@@ -2,7 +2,8 @@
 
 The context holds exactly the figures the model may state: consolidated prices with 24h
 change for the symbols the question mentions (else the configured top symbols), the
-Fear & Greed reading, and the user's shadow-portfolio summary; each with its time. The
+Fear & Greed reading, and the user's shadow-portfolio summary (positions, cash, equity,
+realized P&L and return, from the ledger); each with its time. The
 same object feeds the offline provider, the grounding check (`facts()`) and the answer
 cache (`fingerprint()`), so all three agree on what "the context" was.
 """
@@ -16,12 +17,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import cached_property
 from typing import Any
 
 import orjson
 
 from sage.chat.formatting import fmt_number, fmt_pct, fmt_price, fmt_time, quantize, significant
+from sage.chat.grounding.facts import Facts
 from sage.chat.mentions import mentioned_symbols
 from sage.market.reader import FearGreedQuote, MarketReader, PriceQuote
 from sage.portfolio.service import PortfolioSummary
@@ -29,7 +30,6 @@ from sage.portfolio.service import PortfolioSummary
 __all__ = [
     "ChatContext",
     "ContextBuilder",
-    "Fact",
     "MarketReader",
     "PriceFact",
     "SentimentFact",
@@ -64,14 +64,6 @@ class PriceFact:
     def quote_currency(self) -> str:
         return self.symbol.split("/")[1]
 
-    @property
-    def change_abs_24h(self) -> Decimal | None:
-        """The 24h move in quote currency, derived from price and percent."""
-        if self.change_pct_24h is None or self.change_pct_24h <= -100:
-            return None
-        opening = self.price / (1 + self.change_pct_24h / 100)
-        return self.price - opening
-
 
 @dataclass(frozen=True)
 class SentimentFact:
@@ -82,15 +74,6 @@ class SentimentFact:
     @classmethod
     def of(cls, reading: FearGreedQuote) -> SentimentFact:
         return cls(reading.value, reading.classification, reading.as_of)
-
-
-@dataclass(frozen=True)
-class Fact:
-    """One figure the context states, for the grounding check."""
-
-    label: str
-    value: Decimal
-    kind: str  # price | percent | index | amount | quantity
 
 
 @dataclass(frozen=True)
@@ -133,79 +116,55 @@ class ChatContext:
 
     @staticmethod
     def _portfolio_lines(summary: PortfolioSummary) -> list[str]:
-        lines = [f"The user's shadow portfolio (paper positions, valued {fmt_time(summary.as_of)}):"]
+        currency = summary.base_currency
+        lines = [
+            f"The user's shadow portfolio (a paper-trading ledger in {currency}, valued {fmt_time(summary.as_of)}):"
+        ]
+        if not summary.positions:
+            lines.append(f"- no positions: the portfolio is all cash, {fmt_number(summary.cash, 2)} {currency}")
         for row in summary.positions:
             head = f"- {row.symbol}: quantity {row.quantity.normalize():f}, average cost {fmt_price(row.average_cost)}"
             if row.value is None or row.pnl is None or row.price is None:
                 lines.append(head + ", no current price")
                 continue
             pnl_pct = f" ({fmt_pct(row.pnl_pct)})" if row.pnl_pct is not None else ""
-            weight = f", {fmt_pct(row.weight_pct, sign=False)} of the portfolio" if row.weight_pct is not None else ""
+            weight = f", {fmt_pct(row.weight_pct, sign=False)} of the holdings" if row.weight_pct is not None else ""
             lines.append(
                 f"{head}, price {fmt_price(row.price)}, value {fmt_number(row.value, 2)}, "
                 f"P&L {fmt_number(row.pnl, 2, sign=True)}{pnl_pct}{weight}"
             )
-        total_pct = f" ({fmt_pct(summary.total_pnl_pct)})" if summary.total_pnl_pct is not None else ""
-        partial = "" if summary.priced_all else " (positions without a current price are left out)"
+        if summary.positions:
+            total_pct = f" ({fmt_pct(summary.total_pnl_pct)})" if summary.total_pnl_pct is not None else ""
+            partial = "" if summary.priced_all else " (positions without a current price are left out)"
+            lines.append(
+                f"Holdings total: value {fmt_number(summary.total_value, 2)}, cost {fmt_number(summary.total_cost, 2)}, "
+                f"unrealized P&L {fmt_number(summary.total_pnl, 2, sign=True)}{total_pct}{partial}"
+            )
+        total_return = f" ({fmt_pct(summary.total_return_pct)})" if summary.total_return_pct is not None else ""
         lines.append(
-            f"Portfolio total: value {fmt_number(summary.total_value, 2)}, cost {fmt_number(summary.total_cost, 2)}, "
-            f"P&L {fmt_number(summary.total_pnl, 2, sign=True)}{total_pct}{partial}"
+            f"Cash {fmt_number(summary.cash, 2)}; equity (cash + priced holdings) {fmt_number(summary.equity, 2)}; "
+            f"realized P&L {fmt_number(summary.realized_pnl, 2, sign=True)}; fees paid {fmt_number(summary.fees_paid, 2)}; "
+            f"total return on net deposits {fmt_number(summary.total_return, 2, sign=True)}{total_return}"
         )
         return lines
 
     def system_prompt(self) -> str:
+        """The live part of the system prompt (after the cached static instructions)."""
         data = "\n".join(self.data_lines())
-        return (
-            "You are Sage, an assistant for crypto-market investors. You answer questions about the "
-            "crypto market using the live data below, which Sage collected for this question.\n\n"
-            f"Current time: {fmt_time(self.generated_at)}\n\n"
-            "<market_context>\n"
-            f"{data}\n"
-            "</market_context>\n\n"
-            "Rules:\n"
-            "- State only figures (prices, percentages, index values, amounts, dates) that appear in the "
-            "market context above or in the user's own message. Never state a figure you were not given, "
-            "and do not compute new figures from them; rounding a given figure is fine.\n"
-            "- If the user asks for data that is not in the context (another coin, a forecast, older "
-            "history), say that you do not have that data right now instead of guessing.\n"
-            "- Say when the data is from (the 'as of' time), and warn when a price is marked STALE or "
-            "the exchanges disagree.\n"
-            "- This is market information, not financial advice. Be concise. Answer in the language "
-            "of the user's message."
-        )
+        return f"Current time: {fmt_time(self.generated_at)}\n\n<market_context>\n{data}\n</market_context>"
 
     # -- grounding ------------------------------------------------------------------------------------
-    @cached_property
-    def facts(self) -> tuple[Fact, ...]:
-        facts: list[Fact] = []
+    def facts(self) -> Facts:
+        """The figures this context states, as grounding facts: a new collection per call, so the
+        tool results of one answer can be added to it without touching the context."""
+        facts = Facts(now=self.generated_at)
         for p in self.prices:
-            facts.append(Fact(f"{p.symbol} price", p.price, "price"))
-            if p.change_pct_24h is not None:
-                facts.append(Fact(f"{p.symbol} 24h change", p.change_pct_24h, "percent"))
-            if (move := p.change_abs_24h) is not None:
-                facts.append(Fact(f"{p.symbol} 24h move", move, "amount"))
-        if self.fear_greed is not None:
-            facts.append(Fact("Fear & Greed Index", Decimal(self.fear_greed.value), "index"))
-        if (summary := self.portfolio) is not None:
-            for row in summary.positions:
-                facts.append(Fact(f"{row.symbol} quantity", row.quantity, "quantity"))
-                facts.append(Fact(f"{row.symbol} average cost", row.average_cost, "price"))
-                facts.append(Fact(f"{row.symbol} cost basis", row.cost, "amount"))
-                for label, value, kind in (
-                    ("value", row.value, "amount"),
-                    ("P&L", row.pnl, "amount"),
-                    ("P&L %", row.pnl_pct, "percent"),
-                    ("weight", row.weight_pct, "percent"),
-                    ("price", row.price, "price"),
-                ):
-                    if value is not None:
-                        facts.append(Fact(f"{row.symbol} {label}", value, kind))
-            facts.append(Fact("portfolio value", summary.total_value, "amount"))
-            facts.append(Fact("portfolio cost", summary.total_cost, "amount"))
-            facts.append(Fact("portfolio P&L", summary.total_pnl, "amount"))
-            if summary.total_pnl_pct is not None:
-                facts.append(Fact("portfolio P&L %", summary.total_pnl_pct, "percent"))
-        return tuple(facts)
+            facts.add_ticker(p.symbol, price=p.price, change_pct=p.change_pct_24h, as_of=p.as_of, source="context")
+        if (fg := self.fear_greed) is not None:
+            facts.add_fear_greed(fg.value, fg.classification, as_of=fg.as_of, source="context")
+        if self.portfolio is not None:
+            facts.add_portfolio(self.portfolio, source="context")
+        return facts
 
     # -- caching ----------------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -232,7 +191,8 @@ class ChatContext:
             else [
                 [r.symbol, str(r.quantity.normalize()), str(r.average_cost.normalize())]
                 for r in self.portfolio.positions
-            ],
+            ]
+            + [str(self.portfolio.cash.normalize()), str(self.portfolio.realized_pnl.normalize())],
             "a": self.market_available,
         }
         return hashlib.sha256(orjson.dumps(material)).hexdigest()[:32]

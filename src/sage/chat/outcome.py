@@ -24,7 +24,7 @@ CANCEL_MESSAGES = {
 
 @dataclass
 class Outcome:
-    status: str  # complete | incomplete | error
+    status: str  # complete | incomplete | stopped | error
     code: str | None = None
     message: str | None = None
     retry_after: float | None = None
@@ -49,6 +49,7 @@ class AnswerRecord:
     unverified_claims: list[dict[str, Any]] = field(default_factory=list)
     context: dict[str, Any] = field(default_factory=dict)
     cached_from: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)  # the `tool` events of the answer, with their seq
 
     def terminal(self) -> tuple[str, dict[str, Any]]:
         """The `done` or `error` event that ends the stream."""
@@ -69,6 +70,7 @@ class AnswerRecord:
             "usage": self.usage.as_dict(),
             "latency_ms": self.latency_ms,
             "grounding": {**self.grounding, "unverified_claims": self.unverified_claims},
+            "unverified": self.unverified_claims,  # spans the UI underlines (same as the stored column)
         }
 
     def metadata(self) -> dict[str, Any]:
@@ -87,6 +89,8 @@ class AnswerRecord:
             "context": self.context,
             "terminal": {"event": event, "data": data},
         }
+        if self.tools:
+            meta["tools"] = self.tools
         if self.outcome.failed:
             meta["error"] = {"code": self.outcome.code, "message": self.outcome.message}
         if self.cached_from is not None:

@@ -6,12 +6,12 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.chat.providers.base import ChatTurn, Usage
-from sage.store.chat_tables import Chat, ChatMessage, ChatTokenUsage
+from sage.store.chat_tables import SEARCH_CONFIG, Chat, ChatMessage, ChatTokenUsage
 
 DEFAULT_TITLE = "New chat"
 TITLE_MAX = 200
@@ -83,6 +83,7 @@ async def add_message(
     status: str,
     meta: dict[str, Any],
     reply_to_id: uuid.UUID | None = None,
+    unverified: list[dict[str, Any]] | None = None,
 ) -> ChatMessage:
     message = ChatMessage(
         id=message_id,
@@ -91,6 +92,7 @@ async def add_message(
         content=content,
         status=status,
         meta=meta,
+        unverified=unverified or [],
         reply_to_id=reply_to_id,
         created_at=datetime.now(UTC),
     )
@@ -115,7 +117,7 @@ async def page_messages(
     session: AsyncSession, *, chat_id: uuid.UUID, limit: int, before_seq: int | None
 ) -> tuple[list[ChatMessage], bool]:
     """The newest `limit` messages older than `before_seq`, oldest first; and whether more exist."""
-    query = select(ChatMessage).where(ChatMessage.chat_id == chat_id)
+    query = select(ChatMessage).where(ChatMessage.chat_id == chat_id, ChatMessage.superseded_at.is_(None))
     if before_seq is not None:
         query = query.where(ChatMessage.seq < before_seq)
     result = await session.execute(query.order_by(ChatMessage.seq.desc()).limit(limit + 1))
@@ -124,20 +126,22 @@ async def page_messages(
     return list(reversed(rows[:limit])), more
 
 
-async def history(session: AsyncSession, *, chat_id: uuid.UUID, limit: int) -> list[ChatTurn]:
-    """The conversation so far as model turns: alternating, starting with the user.
+async def history(
+    session: AsyncSession, *, chat_id: uuid.UUID, limit: int, before_seq: int | None = None
+) -> list[ChatTurn]:
+    """The conversation so far (before `before_seq`) as model turns: alternating, starting with the user.
 
     Failed answers are left out (their question stays, merged with the next one), so
-    the model never sees an error as something it said.
+    the model never sees an error as something it said; superseded versions are left out.
     """
     if limit <= 0:
         return []
-    result = await session.execute(
-        select(ChatMessage.role, ChatMessage.content, ChatMessage.status)
-        .where(ChatMessage.chat_id == chat_id)
-        .order_by(ChatMessage.seq.desc())
-        .limit(limit)
+    query = select(ChatMessage.role, ChatMessage.content, ChatMessage.status).where(
+        ChatMessage.chat_id == chat_id, ChatMessage.superseded_at.is_(None)
     )
+    if before_seq is not None:
+        query = query.where(ChatMessage.seq < before_seq)
+    result = await session.execute(query.order_by(ChatMessage.seq.desc()).limit(limit))
     turns: list[ChatTurn] = []
     for role, content, status in reversed(result.all()):
         if role == "assistant" and (status == "error" or not content.strip()):
@@ -175,3 +179,82 @@ async def tokens_used(session: AsyncSession, *, user_id: uuid.UUID, day: date) -
         )
     ).scalar_one_or_none()
     return int(row or 0)
+
+
+async def usage_of_day(session: AsyncSession, *, user_id: uuid.UUID, day: date) -> ChatTokenUsage | None:
+    return await session.get(ChatTokenUsage, (user_id, day))
+
+
+async def last_messages(session: AsyncSession, *, chat_id: uuid.UUID, count: int) -> list[ChatMessage]:
+    """The newest `count` current messages, newest first."""
+    result = await session.execute(
+        select(ChatMessage)
+        .where(ChatMessage.chat_id == chat_id, ChatMessage.superseded_at.is_(None))
+        .order_by(ChatMessage.seq.desc())
+        .limit(count)
+    )
+    return list(result.scalars())
+
+
+async def supersede(session: AsyncSession, *, message_ids: list[uuid.UUID]) -> None:
+    if message_ids:
+        await session.execute(
+            update(ChatMessage).where(ChatMessage.id.in_(message_ids)).values(superseded_at=datetime.now(UTC))
+        )
+
+
+async def turn_versions(session: AsyncSession, *, chat_id: uuid.UUID, question: ChatMessage) -> list[ChatMessage]:
+    """Every version of the turn `question` belongs to: its edited questions and all their answers."""
+    root = str(question.meta.get("turn") or question.id)
+    questions = select(ChatMessage.id).where(
+        ChatMessage.chat_id == chat_id,
+        ChatMessage.role == "user",
+        (ChatMessage.id == uuid.UUID(root)) | (ChatMessage.meta["turn"].astext == root),
+    )
+    result = await session.execute(
+        select(ChatMessage)
+        .where(
+            ChatMessage.chat_id == chat_id,
+            ChatMessage.id.in_(questions) | ChatMessage.reply_to_id.in_(questions),
+        )
+        .order_by(ChatMessage.seq)
+    )
+    return list(result.scalars())
+
+
+async def search(session: AsyncSession, *, user_id: uuid.UUID, query: str, limit: int) -> list[dict[str, Any]]:
+    """The user's chats whose title or current messages match `query` (web-search syntax), best first."""
+    result = await session.execute(search_statement(user_id=user_id, query=query, limit=limit))
+    return [dict(row._mapping) for row in result]
+
+
+def search_statement(*, user_id: uuid.UUID, query: str, limit: int) -> Any:
+    """Uses the GIN indexes of revision 0009_chat_tools: the same to_tsvector expressions."""
+    config: Any = literal_column(f"'{SEARCH_CONFIG}'::regconfig")
+    tsquery = func.websearch_to_tsquery(config, query)
+    message_vector = func.to_tsvector(config, ChatMessage.content)
+    title_vector = func.to_tsvector(config, Chat.title)
+    messages = (
+        select(
+            Chat.id.label("chat_id"),
+            Chat.title,
+            ChatMessage.id.label("message_id"),
+            ChatMessage.role,
+            func.ts_headline(config, ChatMessage.content, tsquery, "MaxWords=18, MinWords=6").label("snippet"),
+            func.ts_rank(message_vector, tsquery).label("rank"),
+            ChatMessage.created_at.label("at"),
+        )
+        .join(Chat, Chat.id == ChatMessage.chat_id)
+        .where(Chat.user_id == user_id, ChatMessage.superseded_at.is_(None), message_vector.op("@@")(tsquery))
+    )
+    titles = select(
+        Chat.id.label("chat_id"),
+        Chat.title,
+        literal_column("NULL::uuid").label("message_id"),
+        literal_column("NULL::varchar").label("role"),
+        Chat.title.label("snippet"),
+        (func.ts_rank(title_vector, tsquery) + 1).label("rank"),  # a title hit ranks above a message hit
+        Chat.updated_at.label("at"),
+    ).where(Chat.user_id == user_id, title_vector.op("@@")(tsquery))
+    union = messages.union_all(titles).subquery()
+    return select(union).order_by(union.c.rank.desc(), union.c.at.desc()).limit(limit)

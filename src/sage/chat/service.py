@@ -1,14 +1,12 @@
-"""The chat service: chats and messages, and answering a question as a resumable stream.
+"""The chat service: answering a question as a resumable stream, and controlling answers.
 
-`ask()` does everything that can refuse a question before the response starts (the
+`ask()` (and `regenerate()` / `edit()`, which answer the last turn again) does everything that can refuse a question before the response starts (the
 chat's owner, rate limit, daily budget, a place in the model queue), stores the user's
 message, and starts an `AnswerRun`; the caller streams its events. `resume()` serves a
 reconnect: the stored message once the answer is saved, else the live run on this task,
 else the Valkey buffer of a run on another task.
-
-The chat list is cached for the spec's 30 s under a per-user version token; every write
-to a user's chats (create, rename, delete, a new message) replaces the token, so a list
-is never served stale after a write.
+`stop()` cancels an answer on whichever task runs it (controls.ControlChannel). Reading and
+writing chats themselves is `ChatLibrary`'s job (`self.library`).
 """
 
 from __future__ import annotations
@@ -17,21 +15,25 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sage.chat import repository as repo
 from sage.chat.answer import AnswerDeps, AnswerJob, AnswerRun
 from sage.chat.cache import AnswerCache
 from sage.chat.context import ContextBuilder
+from sage.chat.controls import ControlChannel
 from sage.chat.grounding import GroundingStats
+from sage.chat.instructions import STATIC_INSTRUCTIONS
+from sage.chat.library import ChatLibrary
 from sage.chat.limits import ChatLimits, ModelCallLimiter
 from sage.chat.outcome import opaque_user_id
 from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
-from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, ResumePoint, StreamEvent
+from sage.chat.replay import StreamItems, gone_event, stored_events
+from sage.chat.sse import ResumePoint
 from sage.chat.streaming import EventLog
-from sage.errors import NotFound, Unavailable
+from sage.chat.tools.base import ToolBox
+from sage.errors import Conflict, NotFound, Unavailable
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.portfolio.service import PortfolioService
@@ -42,17 +44,6 @@ from sage.store.db import Database
 from sage.store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
-
-StreamItems = AsyncGenerator[StreamEvent | None, None]  # None: nothing happened for a keep-alive interval
-
-
-def chat_json(chat: Chat) -> dict[str, Any]:
-    return {
-        "id": str(chat.id),
-        "title": chat.title,
-        "created_at": chat.created_at.isoformat(),
-        "updated_at": chat.updated_at.isoformat(),
-    }
 
 
 class ChatService:
@@ -67,12 +58,14 @@ class ChatService:
         model: ChatModel,
         market: MarketReader,
         portfolio: PortfolioService | None,
+        tools: ToolBox | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.cache = cache
         self.metrics = metrics
         self.model = model
+        self.tools = tools
         self.calls = ModelCallLimiter(settings.llm_max_concurrency, settings.llm_queue_size, metrics)
         self.limits = ChatLimits(
             limiter, rate_per_minute=settings.chat_rate_per_minute, daily_token_budget=settings.chat_daily_token_budget
@@ -93,86 +86,150 @@ class ChatService:
             keepalive=settings.sse_keepalive_seconds,
             slots=self.valkey_slots,
         )
+        self.library = ChatLibrary(settings=settings, db=db, cache=cache, slots=self.valkey_slots)
         self.runs: dict[uuid.UUID, AnswerRun] = {}
+        self.controls = ControlChannel(
+            cache,
+            self._on_command,
+            lambda: [(str(m), str(r.job.chat_id)) for m, r in self.runs.items()],
+        )
         self.active_streams = 0
         self._closing = False
 
-    # -- chats ----------------------------------------------------------------------------------------
-    def _list_version_key(self, user_id: uuid.UUID) -> str:
-        return self.cache.key("chats", "ver", user_id)
-
-    async def invalidate_list(self, user_id: uuid.UUID) -> None:
-        async with self.valkey_slots:
-            await self.cache.set_bytes(self._list_version_key(user_id), uuid.uuid4().hex.encode(), 86_400)
-
-    async def create_chat(self, user_id: uuid.UUID, title: str | None) -> dict[str, Any]:
-        async with self.db.session() as session:
-            chat = await repo.create_chat(session, user_id=user_id, title=title)
-            await session.commit()
-        await self.invalidate_list(user_id)
-        return chat_json(chat)
-
-    async def list_chats(self, user_id: uuid.UUID, *, limit: int, offset: int) -> dict[str, Any]:
-        version = (await self.cache.get_bytes(self._list_version_key(user_id)) or b"0").decode()
-        key = self.cache.key("chats", "list", user_id, version, limit, offset)
-
-        async def load() -> dict[str, Any]:
-            async with self.db.session() as session:
-                chats, total = await repo.list_chats(session, user_id=user_id, limit=limit, offset=offset)
-            return {"items": [chat_json(c) for c in chats], "total": total, "limit": limit, "offset": offset}
-
-        return await self.cache.get_or_compute(key, self.cache.ttl.user_chat_list, load)
-
-    async def get_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID) -> dict[str, Any]:
-        async with self.db.session() as session:
-            chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
-        if chat is None:
-            raise NotFound("Chat not found")
-        return chat_json(chat)
-
-    async def rename_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID, title: str) -> dict[str, Any]:
-        async with self.db.session() as session:
-            chat = await repo.rename_chat(session, user_id=user_id, chat_id=chat_id, title=title)
-            if chat is None:
-                raise NotFound("Chat not found")
-            await session.commit()
-        await self.invalidate_list(user_id)
-        return chat_json(chat)
-
+    # -- chats (reading and writing them is ChatLibrary's job) -----------------------------------------
     async def delete_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID) -> None:
         async with self.db.session() as session:
             removed = await repo.delete_chat(session, user_id=user_id, chat_id=chat_id)
             await session.commit()
         if not removed:
             raise NotFound("Chat not found")
+        self._cancel_chat(chat_id)
+        await self.controls.send({"chat_id": str(chat_id)})  # answers of this chat on other tasks
+        await self.library.invalidate_list(user_id)
+
+    def _cancel_chat(self, chat_id: uuid.UUID) -> None:
         for run in list(self.runs.values()):
             if run.job.chat_id == chat_id:
                 run.cancel("chat_deleted")
-        await self.invalidate_list(user_id)
 
-    async def messages(
-        self, user_id: uuid.UUID, chat_id: uuid.UUID, *, limit: int, before: int | None
-    ) -> tuple[list[ChatMessage], int | None]:
+    def _on_command(self, command: dict[str, Any]) -> None:
+        """A command from any task (see controls): stop one answer, or a deleted chat's answers."""
+        try:
+            if "stop" in command:
+                run = self.runs.get(uuid.UUID(str(command["stop"])))
+                if run is not None:
+                    run.cancel("stopped")
+            elif "chat_id" in command:
+                self._cancel_chat(uuid.UUID(str(command["chat_id"])))
+        except ValueError:
+            log.warning("malformed chat control command ignored")
+
+    async def stop(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> dict[str, Any]:
+        """Stop an answer in progress on whichever task runs it; its partial text is saved as `stopped`."""
         async with self.db.session() as session:
             if await repo.get_chat(session, user_id=user_id, chat_id=chat_id) is None:
                 raise NotFound("Chat not found")
-            rows, more = await repo.page_messages(session, chat_id=chat_id, limit=limit, before_seq=before)
-        return rows, (rows[0].seq if more and rows else None)
+            stored = await repo.get_message(session, chat_id=chat_id, message_id=message_id)
+        if stored is not None:
+            if stored.role != "assistant":
+                raise NotFound("No answer with this id")
+            raise Conflict("The answer has already finished", details={"status": stored.status})
+        run = self.runs.get(message_id)
+        if run is not None and run.job.chat_id == chat_id:
+            run.cancel("stopped")
+            return {"message_id": str(message_id), "status": "stopping"}
+        meta = await self.events.meta(message_id)
+        if meta is None or meta.get("chat_id") != str(chat_id) or meta.get("user_id") != str(user_id):
+            raise NotFound("No answer in progress with this id")
+        await self.controls.send({"stop": str(message_id)})
+        return {"message_id": str(message_id), "status": "stopping"}
 
     # -- answering -------------------------------------------------------------------------------------
     async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> StreamItems:
         """Refuse now (404, 429, 503) or store the question, start the answer, return its stream."""
+        received = self._received()
+        async with self.db.session() as session:
+            chat = await self._chat(session, user_id, chat_id)
+            earlier = await repo.history(session, chat_id=chat_id, limit=self.settings.chat_history_messages)
+            first_message = await repo.count_messages(session, chat_id=chat_id) == 0
+        title = repo.title_from(text) if first_message and chat.title == repo.DEFAULT_TITLE else None
+        return await self._start(user_id, chat_id, text, earlier, received, new_question={}, title=title)
+
+    async def regenerate(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> StreamItems:
+        """A new answer to the chat's last question, bypassing the answer cache; the earlier
+        answer stays as a version of the turn (GET .../versions)."""
+        received = self._received()
+        async with self.db.session() as session:
+            await self._chat(session, user_id, chat_id)
+            answer, question = await self._last_turn(session, chat_id)
+            if answer is None or answer.id != message_id:
+                raise Conflict(
+                    "Only the chat's latest answer can be regenerated", details={"message_id": str(message_id)}
+                )
+            earlier = await repo.history(
+                session, chat_id=chat_id, limit=self.settings.chat_history_messages, before_seq=question.seq
+            )
+        return await self._start(
+            user_id, chat_id, question.content, earlier, received, question_id=question.id, supersede=[answer.id]
+        )
+
+    async def edit(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, text: str) -> StreamItems:
+        """Replace the chat's last question and answer it again; the previous exchange stays as a version."""
+        received = self._received()
+        async with self.db.session() as session:
+            await self._chat(session, user_id, chat_id)
+            answer, question = await self._last_turn(session, chat_id)
+            if question.id != message_id:
+                raise Conflict("Only the chat's latest question can be edited", details={"message_id": str(message_id)})
+            earlier = await repo.history(
+                session, chat_id=chat_id, limit=self.settings.chat_history_messages, before_seq=question.seq
+            )
+        turn = {"turn": str(question.meta.get("turn") or question.id), "edited_from": str(question.id)}
+        replaced = [question.id] + ([answer.id] if answer is not None else [])
+        return await self._start(user_id, chat_id, text, earlier, received, new_question=turn, supersede=replaced)
+
+    def _received(self) -> float:
         if self._closing:
             raise Unavailable("Sage is restarting; please ask again in a moment", retry_after=5)
-        loop = asyncio.get_running_loop()
-        received = loop.time()
+        return asyncio.get_running_loop().time()
+
+    @staticmethod
+    async def _chat(session: Any, user_id: uuid.UUID, chat_id: uuid.UUID) -> Chat:
+        chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
+        if chat is None:
+            raise NotFound("Chat not found")
+        return chat
+
+    async def _last_turn(self, session: Any, chat_id: uuid.UUID) -> tuple[ChatMessage | None, ChatMessage]:
+        """The chat's last question and its stored answer (None while none is stored)."""
+        if any(run.job.chat_id == chat_id for run in self.runs.values()):
+            raise Conflict("An answer is still being written in this chat; wait for it or stop it first")
+        newest = await repo.last_messages(session, chat_id=chat_id, count=2)
+        if newest and newest[0].role == "user":
+            # no stored answer: it may still be written on another task, until its deadline
+            settled = datetime.now(UTC) - timedelta(seconds=self.settings.chat_request_deadline_seconds + 30)
+            if newest[0].created_at > settled:
+                raise Conflict("An answer is still being written in this chat; wait for it or stop it first")
+            return None, newest[0]
+        if len(newest) == 2 and newest[1].role == "user" and newest[0].reply_to_id == newest[1].id:
+            return newest[0], newest[1]
+        raise Conflict("This chat has no question to answer again")
+
+    async def _start(
+        self,
+        user_id: uuid.UUID,
+        chat_id: uuid.UUID,
+        text: str,
+        earlier: list[ChatTurn],
+        received: float,
+        *,
+        new_question: dict[str, Any] | None = None,  # store a new question with this metadata
+        question_id: uuid.UUID | None = None,  # or answer a stored question again (cache bypassed)
+        supersede: list[uuid.UUID] | None = None,
+        title: str | None = None,
+    ) -> StreamItems:
         settings = self.settings
         async with self.db.session() as session:
-            chat = await repo.get_chat(session, user_id=user_id, chat_id=chat_id)
-            if chat is None:
-                raise NotFound("Chat not found")
-            earlier = await repo.history(session, chat_id=chat_id, limit=settings.chat_history_messages)
-            first_message = await repo.count_messages(session, chat_id=chat_id) == 0
             used_today = await repo.tokens_used(session, user_id=user_id, day=datetime.now(UTC).date())
         await self.limits.take_request(user_id)
         self.limits.check_budget(used_today)
@@ -184,29 +241,31 @@ class ChatService:
             provider=self.model.name,
             model=self.model.model,
         )
-        cached = await self.answers.get(cache_key)
+        cached = await self.answers.get(cache_key) if question_id is None else None
         ticket = None if cached is not None else self.calls.reserve()
-        user_message_id, message_id = uuid.uuid4(), uuid.uuid4()
+        user_message_id, message_id = question_id or uuid.uuid4(), uuid.uuid4()
         try:
             async with self.db.session() as session:
-                await repo.add_message(
-                    session,
-                    message_id=user_message_id,
-                    chat_id=chat_id,
-                    role="user",
-                    content=text,
-                    status="complete",
-                    meta={"mentioned": list(context.mentioned)},
-                )
-                title = repo.title_from(text) if first_message and chat.title == repo.DEFAULT_TITLE else None
+                if new_question is not None:
+                    await repo.add_message(
+                        session,
+                        message_id=user_message_id,
+                        chat_id=chat_id,
+                        role="user",
+                        content=text,
+                        status="complete",
+                        meta={"mentioned": list(context.mentioned), **new_question},
+                    )
+                await repo.supersede(session, message_ids=supersede or [])
                 await repo.touch_chat(session, chat_id=chat_id, title=title)
                 await session.commit()
         except BaseException:
             if ticket is not None:
                 ticket.release()
             raise
-        await self.invalidate_list(user_id)
-        turns = _turns(earlier, text)
+        await self.library.invalidate_list(user_id)
+        self.controls.start()
+        deadline = received + settings.chat_request_deadline_seconds
         job = AnswerJob(
             chat_id=chat_id,
             user_id=user_id,
@@ -216,18 +275,21 @@ class ChatService:
             context=context,
             request=ModelRequest(
                 system=context.system_prompt(),
-                turns=turns,
+                instructions=STATIC_INSTRUCTIONS,
+                tools=self.tools.specs if self.tools is not None else (),
+                turns=_turns(earlier, text),
                 max_tokens=settings.llm_max_tokens,
                 context=context,
-                deadline=received + settings.chat_request_deadline_seconds,
+                deadline=deadline,
                 metadata_user_id=opaque_user_id(user_id),
             ),
             received_at=received,
-            deadline=received + settings.chat_request_deadline_seconds,
+            deadline=deadline,
             queue_timeout=settings.llm_queue_timeout_seconds,
             ticket=ticket,
             cached=cached,
             cache_key=cache_key,
+            budget_left=max(0, settings.chat_daily_token_budget - used_today),
         )
         run = AnswerRun(job, self._deps())
         self.runs[message_id] = run
@@ -236,7 +298,7 @@ class ChatService:
 
     def _deps(self) -> AnswerDeps:
         async def saved(run: AnswerRun) -> None:
-            await self.invalidate_list(run.job.user_id)
+            await self.library.invalidate_list(run.job.user_id)
 
         def finished(run: AnswerRun) -> None:
             self.runs.pop(run.message_id, None)
@@ -251,6 +313,9 @@ class ChatService:
             keepalive=self.settings.sse_keepalive_seconds,
             on_saved=saved,
             on_finished=finished,
+            tools=self.tools,
+            max_tool_rounds=self.settings.chat_max_tool_rounds,
+            orphan_grace=self.settings.chat_orphan_grace_seconds,
         )
 
     async def resume(
@@ -271,7 +336,7 @@ class ChatService:
         meta = await self.events.meta(message_id)
         if meta is not None and meta.get("chat_id") == str(chat_id) and meta.get("user_id") == str(user_id):
             after = last.seq if last else 0
-            return self._counted(self.events.follow(message_id, after, on_gone=_gone(message_id)))
+            return self._counted(self.events.follow(message_id, after, on_gone=gone_event(message_id)))
         raise NotFound("No answer stream for this message")
 
     async def _counted(self, items: StreamItems) -> StreamItems:
@@ -295,6 +360,7 @@ class ChatService:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(1.0, self.settings.shutdown_grace_seconds)):
                     await asyncio.gather(*(run.wait_closed() for run in runs), return_exceptions=True)
+        await self.controls.close()
         await self.model.aclose()
 
 
@@ -302,50 +368,3 @@ def _turns(earlier: list[ChatTurn], question: str) -> list[ChatTurn]:
     if earlier and earlier[-1].role == "user":
         return [*earlier[:-1], ChatTurn("user", earlier[-1].content + "\n\n" + question)]
     return [*earlier, ChatTurn("user", question)]
-
-
-def _gone(message_id: uuid.UUID) -> Any:
-    def closing(seq: int, chars: int) -> StreamEvent:
-        return StreamEvent(
-            seq=seq + 1,
-            event=ERROR,
-            data={
-                "message_id": str(message_id),
-                "status": "incomplete",
-                "code": "stream_lost",
-                "message": "The answer's stream was lost; reload the chat to see what was saved.",
-            },
-            chars=chars,
-        )
-
-    return closing
-
-
-async def stored_events(message: ChatMessage, last: ResumePoint | None) -> StreamItems:
-    """A stored answer as a stream, continuing after `last` without repeating text."""
-    content = message.content
-    seq = last.seq if last else 0
-    chars = min(last.chars, len(content)) if last else 0
-    if last is None:
-        seq += 1
-        yield StreamEvent(
-            seq,
-            MESSAGE,
-            {
-                "chat_id": str(message.chat_id),
-                "user_message_id": str(message.reply_to_id) if message.reply_to_id else None,
-                "assistant_message_id": str(message.id),
-                "cached": bool(message.meta.get("cached")),
-                "provider": message.meta.get("provider"),
-                "model": message.meta.get("model"),
-                "stored": True,
-            },
-            0,
-        )
-    if chars < len(content):
-        seq += 1
-        yield StreamEvent(seq, DELTA, {"text": content[chars:]}, len(content))
-    terminal = message.meta.get("terminal") or {}
-    event = ERROR if terminal.get("event") == ERROR else DONE
-    data = dict(terminal.get("data") or {"message_id": str(message.id), "status": message.status})
-    yield StreamEvent(seq + 1, event, data, len(content))

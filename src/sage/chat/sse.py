@@ -17,6 +17,7 @@ import orjson
 
 MESSAGE = "message"
 DELTA = "delta"
+TOOL = "tool"  # one executed tool call: name, arguments, a short result summary, duration
 DONE = "done"
 ERROR = "error"
 TERMINAL = frozenset({DONE, ERROR})

@@ -10,6 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from sage.errors import Unavailable
 from sage.market.models import Candle, FearGreedReading, fear_greed_to_wire
 from sage.store.cache import Cache
 from sage.store.db import Database
@@ -133,3 +134,77 @@ class FearGreedSink:
             log.warning("fear & greed history not saved", extra={"error": type(exc).__name__})
             return
         self.saved += len(readings)
+
+
+_AGGREGATE_RANGE = text(
+    """
+    SELECT date_bin(:step, start, :origin) AS bucket,
+           (array_agg(open ORDER BY start))[1] AS open,
+           max(high) AS high,
+           min(low) AS low,
+           (array_agg(close ORDER BY start DESC))[1] AS close,
+           sum(volume) AS volume,
+           sum(ticks) AS ticks
+      FROM market_candles
+     WHERE exchange = :exchange AND symbol = :symbol AND start >= :start AND start < :end
+  GROUP BY bucket
+  ORDER BY bucket
+     LIMIT :limit
+    """
+)
+
+
+async def query_candle_range(
+    db: Database, *, exchange: str, symbol: str, interval: str, start: datetime, end: datetime, limit: int
+) -> list[Candle]:
+    """Bars of `interval` starting in [start, end), oldest first, at most `limit` (1m bars
+    aggregated with the same clock alignment as `query_candles`)."""
+    async with db.session() as session:
+        result = await session.execute(
+            _AGGREGATE_RANGE,
+            {
+                "step": timedelta(seconds=INTERVALS[interval]),
+                "origin": _ORIGIN,
+                "exchange": exchange,
+                "symbol": symbol,
+                "start": start,
+                "end": end,
+                "limit": limit,
+            },
+        )
+        return [
+            Candle(
+                exchange,
+                symbol,
+                row.bucket,
+                Decimal(row.open),
+                Decimal(row.high),
+                Decimal(row.low),
+                Decimal(row.close),
+                Decimal(row.volume),
+                int(row.ticks),
+            )
+            for row in result
+        ]
+
+
+class CandleHistory:
+    """Candles over a time range from the first exchange (in preference order) that has any."""
+
+    def __init__(self, db: Database, exchanges: tuple[str, ...]) -> None:
+        self.db = db
+        self.exchanges = exchanges
+
+    async def candles_between(
+        self, symbol: str, *, interval: str, start: datetime, end: datetime, limit: int
+    ) -> list[Candle]:
+        try:
+            for exchange in self.exchanges:
+                found = await query_candle_range(
+                    self.db, exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, limit=limit
+                )
+                if found:
+                    return found
+        except DB_ERRORS:
+            raise Unavailable("Market history is temporarily unavailable", retry_after=5) from None
+        return []

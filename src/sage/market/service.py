@@ -80,15 +80,13 @@ class MarketService:
     def _normalize(self, symbols: Sequence[str] | None) -> list[str]:
         if symbols is None:
             return list(self.symbols)
-        out: list[str] = []
+        out: dict[str, None] = {}  # ordered set: linear in the number asked, first spelling's order kept
         for raw in symbols:
             try:
-                symbol = parse_symbol(raw)
+                out[parse_symbol(raw)] = None
             except SymbolError:
                 continue
-            if symbol not in out:
-                out.append(symbol)
-        return out
+        return list(out)
 
     # -- tickers --------------------------------------------------------------------------------
     async def tickers(self, symbols: Sequence[str] | None = None) -> dict[str, dict[str, Ticker]]:

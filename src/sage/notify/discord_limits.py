@@ -1,8 +1,8 @@
 """Discord webhook rules, shared by the app's notifier and the alarm-router Lambda.
 
-Standard library only: a byte-identical copy ships in the Lambda package as
-infra/alarm_router/discord_limits.py (tests/alarm_router/test_packaging.py fails when the
-two drift; refresh it with `cp src/sage/notify/discord_limits.py infra/alarm_router/`).
+Standard library only: the infra program packs this very file into the alarm-router
+Lambda as its top-level module `discord_limits` (infra/sage_infra/router_package.py), so
+keep it free of imports from `sage`.
 
 Everything here is a pure function. Limits are enforced by truncation, never by a 400
 from Discord. Lengths are counted in UTF-16 code units, which is never less than the

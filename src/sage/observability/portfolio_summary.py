@@ -1,77 +1,69 @@
 """Shadow portfolio performance for the daily business summary.
 
-Every user's paper positions valued at the current consolidated prices, with the portfolio
-domain's own valuation (`sage.portfolio.service.summarize`): how many portfolios, their
-combined P&L, and the best and worst portfolio. Positions without a price are left out of
-the figures (as the portfolio summary itself does).
+Aggregates only, no identities: how many portfolios, and the median, best and worst return
+over the summarized UTC day. Returns come from the portfolio domain's `day_returns`, which
+values each portfolio from the candles stored during that day rather than from the live
+feed, so the first summary after a start-up does not race the price feed; portfolios that
+could not be valued are counted and said so in one honest line.
 """
 
 from __future__ import annotations
 
-import logging
-from collections import defaultdict
-from collections.abc import Awaitable, Callable
-from datetime import UTC, date, datetime
+import statistics
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import date
 from decimal import Decimal
-from typing import Any
-
-from sqlalchemy import select
-
-from sage.market.reader import MarketReader
-from sage.store.db import Database
-
-log = logging.getLogger(__name__)
+from typing import Protocol
 
 FIELD = "Shadow portfolios"
 
 
-def _pct(value: Decimal | None) -> str:
-    return "n/a" if value is None else f"{value:+.2f} %"
+class DayReturns(Protocol):
+    @property
+    def portfolios(self) -> int: ...
+
+    @property
+    def returns(self) -> Sequence[Decimal]: ...
+
+    @property
+    def unvalued(self) -> int: ...
 
 
-def _money(value: Decimal) -> str:
-    amount = float(value)
-    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if abs(amount) >= size:
-            return f"{amount / size:,.1f}{suffix}"
-    return f"{amount:,.2f}"
+class ShadowPortfolios(Protocol):
+    """What the summary needs from the portfolio domain (sage.portfolio.service.PortfolioService)."""
+
+    async def day_returns(self, day: date) -> DayReturns: ...
 
 
-async def portfolio_performance(db: Database, market: MarketReader) -> dict[str, str]:
-    from sage.portfolio.service import summarize
-    from sage.store.chat_tables import PortfolioPosition
+def pct(value: Decimal) -> str:
+    """A return for people: sign, two decimals, no 18-digit tails."""
+    return f"{value:+,.2f} %"
 
-    async with db.session() as session:
-        positions = list((await session.execute(select(PortfolioPosition))).scalars())
-    if not positions:
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def performance_fields(result: DayReturns) -> dict[str, str]:
+    if result.portfolios == 0:
         return {FIELD: "none yet"}
-    by_user: dict[Any, list[Any]] = defaultdict(list)
-    for position in positions:
-        by_user[position.user_id].append(position)
-    quotes: dict[str, Any] = {}
-    try:
-        for quote in await market.consolidated(sorted({p.symbol for p in positions})):
-            quotes[quote.symbol] = quote
-    except Exception as exc:
-        log.warning("portfolio prices unavailable for the summary", extra={"error": type(exc).__name__})
-    now = datetime.now(UTC)
-    summaries = [summarize(held, quotes, now) for held in by_user.values()]
-    cost = sum((s.total_cost for s in summaries), Decimal(0))
-    pnl = sum((s.total_pnl for s in summaries), Decimal(0))
-    returns = [s.total_pnl_pct for s in summaries if s.total_pnl_pct is not None]
+    returns = sorted(result.returns)
     if not returns:
-        return {FIELD: f"{len(summaries):,} portfolios (no prices to value them)"}
-    combined = pnl / cost * 100 if cost else None
-    return {
-        FIELD: f"{len(summaries):,} portfolios · combined P&L {_pct(combined)} on {_money(cost)} cost",
-        "Best / worst portfolio": f"{_pct(max(returns))} / {_pct(min(returns))}",
-    }
+        return {
+            FIELD: f"{_count(result.portfolios, 'portfolio')}; none could be valued over the day"
+            " (no holdings at its start, or no prices recorded for them)"
+        }
+    median = Decimal(statistics.median(returns))
+    line = f"{_count(len(returns), 'portfolio')} valued · median return {pct(median)} over the day"
+    if result.unvalued:
+        line += f" ({result.unvalued:,} more without holdings or recorded prices, left out)"
+    return {FIELD: line, "Best / worst portfolio": f"{pct(returns[-1])} / {pct(returns[0])}"}
 
 
-def portfolio_source(db: Database, market: MarketReader) -> Callable[[date], Awaitable[dict[str, str]]]:
-    """A DailySummary source valuing every shadow portfolio at the market's prices."""
+def portfolio_source(portfolios: ShadowPortfolios) -> Callable[[date], Awaitable[dict[str, str]]]:
+    """A DailySummary source: the day's aggregate shadow-portfolio performance."""
 
     async def source(day: date) -> dict[str, str]:
-        return await portfolio_performance(db, market)
+        return performance_fields(await portfolios.day_returns(day))
 
     return source

@@ -1,199 +1,299 @@
-"""The shadow portfolio: paper positions per user, valued at consolidated prices.
+"""The shadow portfolio as a paper-trading ledger: portfolios, booking, editing history,
+valuation. (CSV import/export, performance and the deprecated positions API are in
+`sage.portfolio.ledger_io`, `performance` and `legacy`.)
 
-A position is (symbol, quantity, average cost). The summary values each position at the
-market's consolidated price; positions without a price are listed but left out of the
-totals (and `priced_all` says so), so the chat never presents a partial total as whole.
+Every write locks the portfolio's row (`SELECT ... FOR UPDATE`), replays the whole history
+with the change in place, and writes only when the replay holds (no overselling, no cash
+going negative at any point). So concurrent trades on one portfolio queue up and can never
+overdraw it, and a past trade or an edit is checked against everything that followed it.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 
 from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote
-from sage.store.chat_tables import PortfolioPosition
+from sage.market.symbols import split_symbol
+from sage.portfolio.book import (
+    Booked,
+    InvalidTransaction,
+    PriceRefused,
+    TradeRequest,
+    check,
+    checked_time,
+    entry_of,
+    invalid_field,
+    key_query,
+    load_entries,
+    lock_portfolio,
+    new_row,
+)
+from sage.portfolio.daily import DayReturns, day_returns
+from sage.portfolio.ledger import Entry, Ledger, replay
+from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
+from sage.portfolio.orders import prepare_order
+from sage.portfolio.performance import RANGES, Performance, performance
+from sage.portfolio.portfolios import PortfolioDirectory
+from sage.portfolio.symbols import SymbolValidator
+from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
+from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 
 log = logging.getLogger(__name__)
 
-MAX_POSITIONS = 100
-_HUNDRED = Decimal(100)
+__all__ = [
+    "Booked",
+    "InvalidTransaction",
+    "PortfolioService",
+    "PortfolioSummary",
+    "PriceRefused",
+    "TradeRequest",
+    "summarize",
+]
 
 
-@dataclass(frozen=True)
-class PositionValue:
-    symbol: str
-    quantity: Decimal
-    average_cost: Decimal
-    cost: Decimal
-    price: Decimal | None
-    value: Decimal | None
-    pnl: Decimal | None
-    pnl_pct: Decimal | None
-    weight_pct: Decimal | None  # share of the priced total value
-    price_as_of: datetime | None
-    stale: bool
+class PortfolioService(PortfolioDirectory):
+    """Portfolios (from PortfolioDirectory), their ledgers, valuation and performance."""
 
-
-@dataclass(frozen=True)
-class PortfolioSummary:
-    positions: tuple[PositionValue, ...]
-    total_value: Decimal
-    total_cost: Decimal
-    total_pnl: Decimal
-    total_pnl_pct: Decimal | None
-    priced_all: bool
-    as_of: datetime
-
-
-def _pct(part: Decimal, whole: Decimal) -> Decimal | None:
-    return None if whole == 0 else part / whole * _HUNDRED
-
-
-def summarize(positions: list[PortfolioPosition], quotes: dict[str, PriceQuote], now: datetime) -> PortfolioSummary:
-    """Value and P&L of `positions` at `quotes` (pure; the service and tests call it)."""
-    rows: list[PositionValue] = []
-    total_value = Decimal(0)
-    total_cost = Decimal(0)
-    for position in positions:
-        cost = position.quantity * position.average_cost
-        quote = quotes.get(position.symbol)
-        if quote is None:
-            rows.append(
-                PositionValue(
-                    position.symbol,
-                    position.quantity,
-                    position.average_cost,
-                    cost,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    False,
-                )
-            )
-            continue
-        value = position.quantity * quote.price
-        total_value += value
-        total_cost += cost
-        rows.append(
-            PositionValue(
-                symbol=position.symbol,
-                quantity=position.quantity,
-                average_cost=position.average_cost,
-                cost=cost,
-                price=quote.price,
-                value=value,
-                pnl=value - cost,
-                pnl_pct=_pct(value - cost, cost),
-                weight_pct=None,
-                price_as_of=quote.as_of,
-                stale=quote.stale,
-            )
-        )
-    weighted = tuple(
-        replace(row, weight_pct=_pct(row.value, total_value)) if row.value is not None else row for row in rows
-    )
-    total_pnl = total_value - total_cost
-    return PortfolioSummary(
-        positions=weighted,
-        total_value=total_value,
-        total_cost=total_cost,
-        total_pnl=total_pnl,
-        total_pnl_pct=_pct(total_pnl, total_cost),
-        priced_all=all(row.price is not None for row in rows),
-        as_of=now,
-    )
-
-
-class PortfolioService:
-    def __init__(self, db: Database, market: MarketReader) -> None:
+    def __init__(
+        self,
+        db: Database,
+        market: MarketReader,
+        symbols: SymbolValidator,
+        *,
+        fee_rate: Decimal,
+        starting_cash: Decimal,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self.db = db
-        self._market = market
+        self.market = market
+        self.symbols = symbols
+        self.fee_rate = fee_rate
+        self.starting_cash = starting_cash
+        self.clock = clock
 
-    async def positions(self, user_id: uuid.UUID) -> list[PortfolioPosition]:
+    # -- the ledger ---------------------------------------------------------------------------------
+    async def transactions(
+        self,
+        user_id: uuid.UUID,
+        portfolio_id: uuid.UUID | None = None,
+        *,
+        limit: int = 100,
+        symbol: str | None = None,
+        offset: int = 0,
+    ) -> list[PortfolioTransaction]:
+        """Newest first."""
+        portfolio = await self.resolve(user_id, portfolio_id, create=False)
+        if portfolio is None:
+            return []
+        query = select(PortfolioTransaction).where(PortfolioTransaction.portfolio_id == portfolio.id)
+        if symbol is not None:
+            query = query.where(PortfolioTransaction.symbol == symbol)
+        query = query.order_by(PortfolioTransaction.executed_at.desc(), PortfolioTransaction.seq.desc())
         async with self.db.session() as session:
-            result = await session.execute(
-                select(PortfolioPosition).where(PortfolioPosition.user_id == user_id).order_by(PortfolioPosition.symbol)
-            )
-            return list(result.scalars())
+            return list((await session.execute(query.offset(offset).limit(limit))).scalars())
 
-    async def upsert(
-        self, user_id: uuid.UUID, *, symbol: str, quantity: Decimal, average_cost: Decimal
-    ) -> PortfolioPosition:
-        """Create or replace the position in `symbol` (PUT semantics)."""
+    async def ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> Ledger:
+        portfolio = await self.resolve(user_id, portfolio_id, create=False)
+        if portfolio is None:
+            return Ledger()
         async with self.db.session() as session:
-            count = await session.scalar(
-                select(func.count()).select_from(PortfolioPosition).where(PortfolioPosition.user_id == user_id)
+            return replay(await load_entries(session, portfolio.id))
+
+    async def prepare(self, request: TradeRequest) -> TradeRequest:
+        """Validate and complete a request outside any lock (see sage.portfolio.orders)."""
+        return await prepare_order(request, self.symbols, self.market, self.fee_rate, self.clock())
+
+    async def book(
+        self,
+        user_id: uuid.UUID,
+        portfolio_id: uuid.UUID | None,
+        request: TradeRequest,
+        *,
+        idempotency_key: str | None = None,
+    ) -> Booked:
+        """Book one transaction; with an idempotency key, a retry returns the original booking
+        (checked before pricing too, so a retry after the price went stale still answers)."""
+        portfolio, original = await self._target(user_id, portfolio_id, idempotency_key)
+        if original is not None:
+            return Booked(_same_request(original, request), replayed=True)
+        ready = await self.prepare(request)
+        if ready.symbol is not None and split_symbol(ready.symbol)[1] != portfolio.base_currency:
+            raise invalid_field(
+                "symbol", f"{ready.symbol} is not quoted in the portfolio's base currency {portfolio.base_currency}"
             )
-            exists = await session.scalar(
-                select(PortfolioPosition.id).where(
-                    PortfolioPosition.user_id == user_id, PortfolioPosition.symbol == symbol
+        try:
+            async with self.db.session() as session:
+                await lock_portfolio(session, user_id, portfolio.id)
+                if idempotency_key is not None:
+                    original = await session.scalar(key_query(portfolio.id, idempotency_key))
+                    if original is not None:  # a concurrent request with the key won the lock first
+                        return Booked(_same_request(original, request), replayed=True)
+                entries = await load_entries(session, portfolio.id)
+                check([*entries, entry_of(ready)])
+                row = new_row(portfolio.id, ready, idempotency_key)
+                session.add(row)
+                await session.commit()
+                return Booked(row, replayed=False)
+        except IntegrityError:
+            # the unique (portfolio, key) constraint: the lock makes this unreachable in practice
+            original = await self._by_key(portfolio.id, idempotency_key) if idempotency_key else None
+            if original is None:
+                raise
+            return Booked(_same_request(original, request), replayed=True)
+
+    async def _target(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None, key: str | None
+    ) -> tuple[Portfolio, PortfolioTransaction | None]:
+        """The portfolio to book into and the transaction already booked under `key`, in one
+        pooled connection (a burst of orders waits for connections, not for queries)."""
+        async with self.db.session() as session:
+            query = select(Portfolio).where(Portfolio.user_id == user_id)
+            query = (
+                query.where(Portfolio.id == portfolio_id)
+                if portfolio_id is not None
+                else query.where(Portfolio.is_default)
+            )
+            portfolio = await session.scalar(query)
+            if portfolio is not None and key is not None:
+                return portfolio, await session.scalar(key_query(portfolio.id, key))
+        if portfolio is None:
+            if portfolio_id is not None:
+                raise NotFound("No such portfolio")
+            portfolio = await self.default(user_id)
+            assert portfolio is not None
+        return portfolio, None
+
+    async def _by_key(self, portfolio_id: uuid.UUID, key: str) -> PortfolioTransaction | None:
+        async with self.db.session() as session:
+            return await session.scalar(key_query(portfolio_id, key))
+
+    async def delete_transaction(self, user_id: uuid.UUID, portfolio_id: uuid.UUID, tx_id: uuid.UUID) -> None:
+        """Remove one transaction; refused (422) when the rest of history would not hold without it."""
+        async with self.db.session() as session:
+            await lock_portfolio(session, user_id, portfolio_id)
+            entries = await load_entries(session, portfolio_id)
+            if not any(e.ref == tx_id for e in entries):
+                raise NotFound("No such transaction in this portfolio")
+            check([e for e in entries if e.ref != tx_id])
+            await session.execute(delete(PortfolioTransaction).where(PortfolioTransaction.id == tx_id))
+            await session.commit()
+
+    async def correct_transaction(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID, tx_id: uuid.UUID, changes: dict[str, object]
+    ) -> PortfolioTransaction:
+        """Change a recorded transaction's quantity, price, fee, time or note; everything after
+        it is re-checked. The kind and symbol stay (delete and book again to change those)."""
+        async with self.db.session() as session:
+            await lock_portfolio(session, user_id, portfolio_id)
+            row = await session.scalar(
+                select(PortfolioTransaction).where(
+                    PortfolioTransaction.id == tx_id, PortfolioTransaction.portfolio_id == portfolio_id
                 )
             )
-            if exists is None and (count or 0) >= MAX_POSITIONS:
-                raise Conflict(f"A portfolio holds at most {MAX_POSITIONS} positions", details={"limit": MAX_POSITIONS})
-            now = datetime.now(UTC)
-            statement = (
-                insert(PortfolioPosition)
-                .values(
-                    id=uuid.uuid4(),
-                    user_id=user_id,
-                    symbol=symbol,
-                    quantity=quantity,
-                    average_cost=average_cost,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .on_conflict_do_update(
-                    constraint="uq_portfolio_positions_user_id_symbol",
-                    set_={"quantity": quantity, "average_cost": average_cost, "updated_at": now},
-                )
-                .returning(PortfolioPosition)
-            )
-            row = (await session.execute(statement)).scalar_one()
+            if row is None:
+                raise NotFound("No such transaction in this portfolio")
+            if "price" in changes and row.kind in ("deposit", "withdraw"):
+                raise invalid_field("price", f"a {row.kind} has no price")
+            if changes.get("fee") not in (None, Decimal(0)) and row.kind in ("deposit", "withdraw"):
+                raise invalid_field("fee", f"a {row.kind} has no fee")
+            for name in ("quantity", "price", "fee", "note"):
+                if name in changes and changes[name] is not None:
+                    setattr(row, name, changes[name])
+            if changes.get("executed_at") is not None:
+                row.executed_at = checked_time(changes["executed_at"], self.clock())  # type: ignore[arg-type]
+            entries = [e for e in await load_entries(session, portfolio_id) if e.ref != tx_id]
+            # it keeps its booking order (seq) among transactions of the same time
+            corrected = Entry(row.kind, row.symbol, row.quantity, row.price, row.fee, row.executed_at, row.id, row.seq)
+            check([*entries, corrected])
             await session.commit()
             return row
 
-    async def delete(self, user_id: uuid.UUID, symbol: str) -> None:
-        async with self.db.session() as session:
-            result = await session.execute(
-                delete(PortfolioPosition)
-                .where(PortfolioPosition.user_id == user_id, PortfolioPosition.symbol == symbol)
-                .returning(PortfolioPosition.id)
-            )
-            removed = result.first()
-            await session.commit()
-        if removed is None:
-            raise NotFound(f"No position in {symbol}")
+    async def import_csv(self, user_id: uuid.UUID, portfolio_id: uuid.UUID, text: str) -> ImportResult:
+        """Book every row of a CSV file, or none (see sage.portfolio.ledger_io)."""
+        return await import_csv(self.db, self.symbols, user_id, portfolio_id, text, self.clock())
 
-    async def clear(self, user_id: uuid.UUID) -> int:
-        async with self.db.session() as session:
-            result = await session.execute(
-                delete(PortfolioPosition).where(PortfolioPosition.user_id == user_id).returning(PortfolioPosition.id)
-            )
-            removed = len(result.all())
-            await session.commit()
-        return removed
+    async def export_csv(self, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> str:
+        portfolio = await self.get(user_id, portfolio_id)
+        return await export_csv(self.db, portfolio.id)
 
-    async def summary(self, user_id: uuid.UUID) -> PortfolioSummary | None:
-        """None when the user holds no positions."""
-        positions = await self.positions(user_id)
-        if not positions:
+    # -- valuation ----------------------------------------------------------------------------------
+    async def summary(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> PortfolioSummary | None:
+        """The portfolio valued now; None when the user has no portfolio yet (and none was named)."""
+        found = await self._read(user_id, portfolio_id)
+        if found is None:
             return None
-        quotes: dict[str, PriceQuote] = {}
+        portfolio, entries = found
+        ledger = replay(entries)
+        holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
+        quotes = await self.quotes([h.symbol for h in holdings])
+        return summarize(
+            holdings,
+            quotes,
+            self.clock(),
+            ledger=ledger,
+            portfolio_id=portfolio.id,
+            name=portfolio.name,
+            base_currency=portfolio.base_currency,
+        )
+
+    async def performance(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None, range_: str = "1m"
+    ) -> Performance | None:
+        """Value series, time-weighted return, max drawdown and the BTC benchmark over `range_`
+        (1d, 1w, 1m, 3m, 1y, all); None when the user has no portfolio yet (and none was named)."""
+        if range_ not in RANGES:
+            raise invalid_field("range", f"range must be one of {', '.join(RANGES)}")
+        found = await self._read(user_id, portfolio_id)
+        if found is None:
+            return None
+        portfolio, entries = found
+        return await performance(self.db, entries, range_=range_, now=self.clock(), created_at=portfolio.created_at)
+
+    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, list[Entry]] | None:
+        """The portfolio (named: 404 when not the user's; else the default, None when there is
+        none) and its history, through one pooled connection."""
+        async with self.db.session() as session:
+            query = select(Portfolio).where(Portfolio.user_id == user_id)
+            if portfolio_id is not None:
+                query = query.where(Portfolio.id == portfolio_id)
+            else:
+                query = query.where(Portfolio.is_default)
+            portfolio = await session.scalar(query)
+            if portfolio is None:
+                if portfolio_id is not None:
+                    raise NotFound("No such portfolio")
+                return None
+            return portfolio, await load_entries(session, portfolio.id)
+
+    async def day_returns(self, day: date) -> DayReturns:
+        """Every portfolio's return over one UTC day (no identities), for the business summary."""
+        return await day_returns(self.db, day)
+
+    async def quotes(self, symbols: Sequence[str]) -> dict[str, PriceQuote]:
+        if not symbols:
+            return {}
         try:
-            for quote in await self._market.consolidated(sorted({p.symbol for p in positions})):
-                quotes[quote.symbol] = quote
-        except Exception as exc:  # a market outage must not hide the positions themselves
+            return {q.symbol: q for q in await self.market.consolidated(sorted(set(symbols)))}
+        except Exception as exc:  # a market outage must not hide the holdings themselves
             log.warning("portfolio prices unavailable", extra={"error": type(exc).__name__})
-        return summarize(positions, quotes, datetime.now(UTC))
+            return {}
+
+
+def _same_request(original: PortfolioTransaction, request: TradeRequest) -> PortfolioTransaction:
+    """A key reused for a different transaction is the client's bug: say so instead of
+    silently returning something else."""
+    if original.kind != request.kind or original.quantity != request.quantity:
+        raise Conflict(
+            "This Idempotency-Key was already used for a different transaction",
+            details={"transaction_id": str(original.id)},
+        )
+    return original

@@ -7,5 +7,6 @@ from sage.store import (
     chat_tables,  # noqa: F401
     market_tables,  # noqa: F401
     notification_tables,  # noqa: F401
+    portfolio_tables,  # noqa: F401
     user_tables,  # noqa: F401
 )

@@ -63,6 +63,14 @@ class MemoryBackend:
             return None
         return value
 
+    def purge_expired(self) -> int:
+        """Drop every expired key now (reads drop them lazily); returns how many went."""
+        now = self._clock()
+        expired = [k for k, (_, expires) in self._data.items() if expires is not None and expires <= now]
+        for key in expired:
+            del self._data[key]
+        return len(expired)
+
     def _expiry(self, ttl: float | None) -> float | None:
         return None if ttl is None else self._clock() + ttl
 

@@ -1,4 +1,4 @@
-"""Chats, their messages, per-user daily token usage, and shadow-portfolio positions.
+"""Chats, their messages and per-user daily token usage.
 
 Messages carry a `seq` from one sequence so pagination has a stable total order even
 when two messages share a timestamp. An assistant message is inserted once, when its
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
@@ -20,10 +19,8 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
-    Numeric,
     String,
     Text,
-    UniqueConstraint,
     func,
     text,
 )
@@ -57,19 +54,38 @@ class ChatMessage(Base):
     )
     role: Mapped[str] = mapped_column(String(16), nullable=False)  # user | assistant
     content: Mapped[str] = mapped_column(Text, nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)  # complete | incomplete | error
+    status: Mapped[str] = mapped_column(String(16), nullable=False)  # complete | incomplete | stopped | error
     reply_to_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     # provider, model, offline, cached, usage, latency_ms, grounding, unverified_claims, context
     meta: Mapped[dict[str, Any]] = mapped_column(
         "metadata", JSONB, nullable=False, default=dict, server_default=text("'{}'::jsonb")
     )
+    # grounding v2: the figures of an answer it could not verify, with character spans and reasons
+    unverified: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONB, nullable=False, default=list, server_default=text("'[]'::jsonb")
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    # set when a regenerated answer or an edited question replaced this message; the
+    # conversation (list, history) shows only messages where it is NULL, versions show all
+    superseded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (
         Index("ix_chat_messages_chat_id_seq", "chat_id", "seq"),
         CheckConstraint("role IN ('user', 'assistant')", name="role"),
-        CheckConstraint("status IN ('complete', 'incomplete', 'error')", name="status"),
+        CheckConstraint("status IN ('complete', 'incomplete', 'stopped', 'error')", name="status"),
     )
+
+
+# full-text search over titles and messages (revision 0009_chat_tools); queries use the same expression
+SEARCH_CONFIG = "simple"
+Index(
+    "ix_chat_messages_search",
+    func.to_tsvector(text(f"'{SEARCH_CONFIG}'::regconfig"), ChatMessage.content),
+    postgresql_using="gin",
+)
+Index(
+    "ix_chats_title_search", func.to_tsvector(text(f"'{SEARCH_CONFIG}'::regconfig"), Chat.title), postgresql_using="gin"
+)
 
 
 class ChatTokenUsage(Base):
@@ -85,25 +101,3 @@ class ChatTokenUsage(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
     requests: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
-
-
-class PortfolioPosition(Base):
-    """One holding of a user's shadow portfolio (paper positions, no exchange account)."""
-
-    __tablename__ = "portfolio_positions"
-
-    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False
-    )
-    symbol: Mapped[str] = mapped_column(String(32), nullable=False)  # BASE/QUOTE, e.g. BTC/USDT
-    quantity: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False)
-    average_cost: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
-
-    __table_args__ = (
-        UniqueConstraint("user_id", "symbol", name="uq_portfolio_positions_user_id_symbol"),
-        CheckConstraint("quantity > 0", name="quantity_positive"),
-        CheckConstraint("average_cost >= 0", name="average_cost_non_negative"),
-    )

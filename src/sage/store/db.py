@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -59,7 +60,15 @@ def create_engine(settings: Settings, url: str, *, pool_size: int | None = None)
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        # No pre-ping: it costs a round trip (and a BEGIN/ROLLBACK) on every checkout to catch a
+        # connection that died while idle, which is rare (a database restart or failover). Such a
+        # request fails once with asyncpg's ConnectionDoesNotExistError / InterfaceError, which
+        # SQLAlchemy reports as a disconnect: the pool then invalidates that connection (and the
+        # ones opened before it), the error handlers answer 503 `database_unavailable`, and the
+        # next checkout opens a fresh connection. The per-request read (`driver_connection`)
+        # goes further: it replaces a connection asyncpg already knows is closed before using
+        # it. pool_recycle retires connections before proxy / RDS idle timeouts kill them.
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={
             "server_settings": server_settings,
@@ -80,6 +89,34 @@ class Database:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self.sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def driver_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The asyncpg connection under a pooled one, for a single-statement read on every
+        request: the statement is the only round trip (asyncpg runs it outside a transaction;
+        a session would add BEGIN and ROLLBACK, statement compilation and ORM identity-map work
+        for rows nobody changes). The pool still checks it out, resets and returns it.
+
+        SQLAlchemy does not see errors raised here, so dead connections are handled here: one
+        the server closed while it sat in the pool (asyncpg noticed the socket close) is
+        replaced before use, at no round trip; one that dies during the statement is
+        invalidated, so the pool never hands it out again, and surfaces as ConnectionError
+        (the API answers 503 database_unavailable)."""
+        for attempt in range(2):
+            async with self.engine.connect() as conn:
+                raw = await conn.get_raw_connection()
+                driver: asyncpg.Connection = raw.driver_connection
+                if driver.is_closed() and attempt == 0:
+                    await conn.invalidate()
+                    continue
+                try:
+                    yield driver
+                except Exception as exc:
+                    if driver.is_closed():
+                        await conn.invalidate(exc)
+                        raise ConnectionError("the database connection was lost") from exc
+                    raise
+                return
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -1,16 +1,21 @@
 """Rate limits shared by every API task (Valkey-backed; in-process in the embedded default).
 
-When the cache is unreachable the limiter lets the request through: refusing every
-login because Valkey blinked would be worse than a short unlimited window. The cache
-logs that outage once per interval.
+When the cache is unreachable the limits fall back to this process's own counters with the
+same parameters (an in-process backend of the same contract): each task then enforces the
+limit by itself, so N tasks admit at most N times the limit during an outage, never an
+unlimited stream. The cache logs the outage once per interval.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sage.errors import RateLimited
-from sage.store.cache import Cache, CacheUnavailable
+from sage.store.cache import Cache, CacheBackend, CacheUnavailable
+from sage.store.cache_memory import MemoryBackend
+
+_PURGE_EVERY_SECONDS = 60.0  # drop expired fallback counters so an outage cannot grow memory
 
 
 @dataclass(frozen=True)
@@ -21,8 +26,18 @@ class Limit:
 
 
 class RateLimiter:
-    def __init__(self, cache: Cache) -> None:
+    def __init__(self, cache: Cache, *, fallback: MemoryBackend | None = None) -> None:
         self.cache = cache
+        self.fallback = fallback or MemoryBackend()
+        self._last_purge = time.monotonic()
+
+    def _local(self, operation: str, exc: CacheUnavailable) -> CacheBackend:
+        self.cache.report_failure(operation, exc)
+        now = time.monotonic()
+        if now - self._last_purge >= _PURGE_EVERY_SECONDS:
+            self._last_purge = now
+            self.fallback.purge_expired()
+        return self.fallback
 
     async def check(self, limit: Limit, subject: str) -> None:
         """Count one hit for `subject`; raise RateLimited (429 + Retry-After) past the limit."""
@@ -30,8 +45,7 @@ class RateLimiter:
         try:
             hit = await self.cache.backend.hit_window(key, limit.window_seconds)
         except CacheUnavailable as exc:
-            self.cache.report_failure("rate_limit", exc)
-            return
+            hit = await self._local("rate_limit", exc).hit_window(key, limit.window_seconds)
         if hit.count > limit.limit:
             raise RateLimited(
                 f"Too many requests; try again in {max(1, round(hit.retry_after))} s",
@@ -45,8 +59,7 @@ class RateLimiter:
         try:
             wait = await self.cache.backend.take_token(key, capacity, per_second, cost)
         except CacheUnavailable as exc:
-            self.cache.report_failure("rate_limit", exc)
-            return
+            wait = await self._local("rate_limit", exc).take_token(key, capacity, per_second, cost)
         if wait > 0:
             raise RateLimited(
                 f"Too many requests; try again in {max(1, round(wait))} s",

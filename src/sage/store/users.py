@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,6 +16,18 @@ from sage.store.user_tables import RefreshToken, User
 
 async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
+
+
+_USER_BY_ID = f"SELECT {', '.join(c.name for c in User.__table__.c)} FROM users WHERE id = $1"
+
+
+async def read_user(conn: asyncpg.Connection, *, user_id: uuid.UUID) -> User | None:
+    """The user by primary key in one round trip on the driver's connection
+    (`Database.driver_connection`), for the authentication read of every request; asyncpg
+    caches the prepared statement per connection. The result is a detached `User`, as
+    `get_user`'s is once its session closes."""
+    row = await conn.fetchrow(_USER_BY_ID, user_id)
+    return None if row is None else User(**dict(row.items()))
 
 
 async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
@@ -64,3 +77,11 @@ async def revoke_family(session: AsyncSession, *, family: uuid.UUID) -> None:
         .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
+
+
+async def family_revoked(session: AsyncSession, *, family: uuid.UUID) -> bool:
+    """Whether the refresh family was revoked (logout or detected reuse)."""
+    result = await session.execute(
+        select(RefreshToken.id).where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_not(None)).limit(1)
+    )
+    return result.first() is not None

@@ -25,6 +25,7 @@ from sage.alerts.conditions import (
 )
 from sage.alerts.service import AlertChanges, Created
 from sage.api.deps import CurrentUser, PriceAlertsDep
+from sage.api.schemas import SYMBOL_PATTERN, PositiveDecimal, RequestModel
 from sage.store.alert_tables import MarketAlert
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
@@ -38,12 +39,11 @@ def plain(value: Decimal | None) -> str | None:
     return text
 
 
-class AlertIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AlertIn(RequestModel):
     kind: Kind | None = Field(default=None, examples=["price_above"])
     condition: Literal["above", "below"] | None = Field(default=None, description="Deprecated: use kind")
-    symbol: str | None = Field(default=None, min_length=2, max_length=32, examples=["BTC/USDT"])
-    threshold: Decimal = Field(gt=0, max_digits=38, decimal_places=18)
+    symbol: str | None = Field(default=None, pattern=SYMBOL_PATTERN, examples=["BTC/USDT"])
+    threshold: PositiveDecimal
     direction: Direction | None = None
     window: Literal["5m", "1h", "4h", "24h"] | None = None
     repeat: Repeat = Repeat.ONCE
@@ -68,9 +68,8 @@ class AlertIn(BaseModel):
         )
 
 
-class AlertPatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    threshold: Decimal | None = Field(default=None, gt=0, max_digits=38, decimal_places=18)
+class AlertPatch(RequestModel):
+    threshold: PositiveDecimal | None = None
     repeat: Repeat | None = None
     cooldown_seconds: int | None = None
     note: str | None = Field(default=None, max_length=NOTE_MAX)
@@ -139,12 +138,12 @@ async def list_alerts(user: CurrentUser, alerts: PriceAlertsDep) -> list[AlertOu
     return [AlertOut.of(a) for a in await alerts.list_for(user_id=user.id)]
 
 
-@router.get("/{alert_id}", response_model=AlertOut)
+@router.get("/{alert_id:uuid}", response_model=AlertOut)
 async def get_alert(alert_id: uuid.UUID, user: CurrentUser, alerts: PriceAlertsDep) -> AlertOut:
     return AlertOut.of(await alerts.get(user_id=user.id, alert_id=alert_id))
 
 
-@router.patch("/{alert_id}", response_model=AlertCreated)
+@router.patch("/{alert_id:uuid}", response_model=AlertCreated)
 async def update_alert(
     alert_id: uuid.UUID, body: AlertPatch, user: CurrentUser, alerts: PriceAlertsDep
 ) -> AlertCreated:
@@ -160,6 +159,6 @@ async def update_alert(
     return _created(await alerts.update(user_id=user.id, alert_id=alert_id, changes=changes))
 
 
-@router.delete("/{alert_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{alert_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_alert(alert_id: uuid.UUID, user: CurrentUser, alerts: PriceAlertsDep) -> None:
     await alerts.delete(user_id=user.id, alert_id=alert_id)

@@ -17,17 +17,24 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field
 from starlette.types import Receive, Scope, Send
 
 from sage.api.deps import ChatDep, CurrentUser
+from sage.api.openapi import error_responses
+from sage.api.schemas import INT64_MAX, NOT_BLANK_PATTERN, RequestModel
+from sage.chat.replay import StreamItems
 from sage.chat.repository import TITLE_MAX
-from sage.chat.service import StreamItems
 from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
 
 router = APIRouter(prefix="/chats", tags=["chats"])
+usage_router = APIRouter(prefix="/users/me", tags=["chats"])
 
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX)]
+# Length and blankness are checked on the text as sent (so the schema states the rule exactly);
+# the title is stored stripped.
+Title = Annotated[
+    str, StringConstraints(min_length=1, max_length=TITLE_MAX, pattern=NOT_BLANK_PATTERN), AfterValidator(str.strip)
+]
 
 SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",  # no-transform: no proxy may compress or buffer it
@@ -35,7 +42,7 @@ SSE_HEADERS = {
 }
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "`text/event-stream`: events `message`, `delta`, `done`, `error`, each with an id; "
+        "description": "`text/event-stream`: events `message`, `delta`, `tool`, `done`, `error`, each with an id; "
         "keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS.",
         "content": {"text/event-stream": {}},
     }
@@ -82,13 +89,11 @@ async def _until_disconnect(receive: Receive) -> None:
 
 
 # -- schemas ------------------------------------------------------------------------------------------
-class ChatCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChatCreate(RequestModel):
     title: Title | None = None
 
 
-class ChatRename(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChatRename(RequestModel):
     title: Title
 
 
@@ -106,16 +111,22 @@ class ChatList(BaseModel):
     offset: int
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    content: str = Field(min_length=1, max_length=4000)
+class MessageIn(RequestModel):
+    content: str = Field(min_length=1, max_length=4000, pattern=NOT_BLANK_PATTERN)
 
-    @field_validator("content")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
+
+class UnverifiedFigure(BaseModel):
+    """A figure of an answer the grounding check could not verify (offsets in `content`)."""
+
+    start: int = Field(description="Offset in the message content, in Unicode code points, where the figure starts")
+    end: int = Field(description="Character offset where it ends (exclusive)")
+    text: str
+    reason: str | None = Field(
+        description="wrong_subject | wrong_field | wrong_direction | comparison_false | comparison_loose | "
+        "class_mismatch | time_mismatch | value_mismatch | no_matching_fact"
+    )
+    subject: str | None = None
+    field: str | None = None
 
 
 class MessageOut(BaseModel):
@@ -124,10 +135,37 @@ class MessageOut(BaseModel):
     seq: int
     role: str
     content: str
-    status: str
+    status: str = Field(description="`complete`, `incomplete`, `stopped` or `error`")
     reply_to_id: uuid.UUID | None
     metadata: dict[str, Any] = Field(validation_alias="meta")
+    unverified: list[UnverifiedFigure] = Field(default_factory=list)
     created_at: datetime
+    superseded_at: datetime | None = Field(
+        default=None, description="Set on earlier versions of a turn (replaced by regenerate or edit)"
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def usage(self) -> dict[str, Any] | None:
+        """The tokens this answer used (every model round; cache reads and writes apart)."""
+        value = self.metadata.get("usage")
+        return value if isinstance(value, dict) else None
+
+
+class MessageVersions(BaseModel):
+    items: list[MessageOut] = Field(description="Every version of the turn: questions and answers, oldest first")
+
+
+class SearchHit(BaseModel):
+    chat_id: uuid.UUID
+    title: str
+    message_id: uuid.UUID | None = Field(description="null when the chat's title matched")
+    role: str | None
+    snippet: str = Field(description="The matching text with the matched words in <b>...</b>")
+
+
+class SearchResults(BaseModel):
+    items: list[SearchHit]
 
 
 class MessagePage(BaseModel):
@@ -136,9 +174,23 @@ class MessagePage(BaseModel):
 
 
 # -- routes -----------------------------------------------------------------------------------------------
+@router.get("/search", response_model=SearchResults)
+async def search_chats(
+    user: CurrentUser,
+    chat: ChatDep,
+    q: Annotated[
+        str, Query(min_length=1, max_length=200, description='Words to find (web-search syntax: "phrase", -word, or)')
+    ],
+    limit: Annotated[int, Query(ge=1, le=50)] = 20,
+) -> SearchResults:
+    """Full-text search in the user's chat titles and messages (PostgreSQL, GIN-indexed), best first."""
+    hits = await chat.library.search(user.id, q, limit=limit)
+    return SearchResults(items=[SearchHit.model_validate(h) for h in hits])
+
+
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=ChatOut)
 async def create_chat(body: ChatCreate, user: CurrentUser, chat: ChatDep) -> Any:
-    return await chat.create_chat(user.id, body.title)
+    return await chat.library.create_chat(user.id, body.title)
 
 
 @router.get("", response_model=ChatList)
@@ -149,38 +201,40 @@ async def list_chats(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
 ) -> Any:
     """Newest first; cached for SAGE_CACHE_TTL_USER_CHAT_LIST seconds, refreshed by every write."""
-    return await chat.list_chats(user.id, limit=limit, offset=offset)
+    return await chat.library.list_chats(user.id, limit=limit, offset=offset)
 
 
-@router.get("/{chat_id}", response_model=ChatOut)
+@router.get("/{chat_id:uuid}", response_model=ChatOut)
 async def get_chat(chat_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> Any:
-    return await chat.get_chat(user.id, chat_id)
+    return await chat.library.get_chat(user.id, chat_id)
 
 
-@router.patch("/{chat_id}", response_model=ChatOut)
+@router.patch("/{chat_id:uuid}", response_model=ChatOut)
 async def rename_chat(chat_id: uuid.UUID, body: ChatRename, user: CurrentUser, chat: ChatDep) -> Any:
-    return await chat.rename_chat(user.id, chat_id, body.title)
+    return await chat.library.rename_chat(user.id, chat_id, body.title)
 
 
-@router.delete("/{chat_id}", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("/{chat_id:uuid}", status_code=status.HTTP_204_NO_CONTENT)
 async def delete_chat(chat_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> Response:
     await chat.delete_chat(user.id, chat_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{chat_id}/messages", response_model=MessagePage)
+@router.get("/{chat_id:uuid}/messages", response_model=MessagePage)
 async def list_messages(
     chat_id: uuid.UUID,
     user: CurrentUser,
     chat: ChatDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[int | None, Query(ge=1, description="`next_before` of the previous page")] = None,
+    before: Annotated[int | None, Query(ge=1, le=INT64_MAX, description="`next_before` of the previous page")] = None,
 ) -> MessagePage:
-    rows, next_before = await chat.messages(user.id, chat_id, limit=limit, before=before)
+    rows, next_before = await chat.library.messages(user.id, chat_id, limit=limit, before=before)
     return MessagePage(items=[MessageOut.model_validate(r) for r in rows], next_before=next_before)
 
 
-@router.post("/{chat_id}/messages", response_class=EventStreamResponse, responses=_SSE_DOC)
+@router.post(
+    "/{chat_id:uuid}/messages", response_class=EventStreamResponse, responses={**_SSE_DOC, **error_responses(429)}
+)
 async def ask(chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep) -> EventStreamResponse:
     """Ask a question; the answer streams back as Server-Sent Events.
 
@@ -191,7 +245,7 @@ async def ask(chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: Chat
     return EventStreamResponse(items)
 
 
-@router.get("/{chat_id}/messages/{message_id}/stream", response_class=EventStreamResponse, responses=_SSE_DOC)
+@router.get("/{chat_id:uuid}/messages/{message_id:uuid}/stream", response_class=EventStreamResponse, responses=_SSE_DOC)
 async def resume(
     chat_id: uuid.UUID,
     message_id: uuid.UUID,
@@ -205,3 +259,66 @@ async def resume(
     point = parse_last_event_id(last_event_id or last_event_id_query)
     items = await chat.resume(user.id, chat_id, message_id, point)
     return EventStreamResponse(items)
+
+
+class StopOut(BaseModel):
+    message_id: uuid.UUID
+    status: str = Field(description="`stopping`: the answer's task was told; it saves the partial answer as `stopped`")
+
+
+@router.post(
+    "/{chat_id:uuid}/messages/{message_id:uuid}/stop", status_code=status.HTTP_202_ACCEPTED, response_model=StopOut
+)
+async def stop(chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> Any:
+    """Stop an answer in progress, on whichever API task generates it. 404 when there is no
+    such answer in progress; 409 when it has already finished."""
+    return await chat.stop(user.id, chat_id, message_id)
+
+
+class UsageOut(BaseModel):
+    day: str = Field(description="The UTC day counted")
+    tokens_used: int = Field(
+        description="Every token processed today (input, output, cache reads), as the budget counts"
+    )
+    daily_budget: int
+    remaining: int
+    input_tokens: int = Field(description="Uncached input plus cache writes")
+    output_tokens: int
+    cache_read_tokens: int
+    requests: int
+    resets_at: str
+
+
+@usage_router.get("/usage", response_model=UsageOut)
+async def usage(user: CurrentUser, chat: ChatDep) -> Any:
+    """Today's chat tokens against SAGE_CHAT_DAILY_TOKEN_BUDGET."""
+    return await chat.library.usage(user.id)
+
+
+@router.post(
+    "/{chat_id:uuid}/messages/{message_id:uuid}/regenerate", response_class=EventStreamResponse, responses=_SSE_DOC
+)
+async def regenerate(
+    chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep
+) -> EventStreamResponse:
+    """A new answer to the chat's last question (`message_id`: its latest answer), bypassing
+    the answer cache; the earlier answer stays as a version. 409 for any other message."""
+    items = await chat.regenerate(user.id, chat_id, message_id)
+    return EventStreamResponse(items)
+
+
+@router.post("/{chat_id:uuid}/messages/{message_id:uuid}/edit", response_class=EventStreamResponse, responses=_SSE_DOC)
+async def edit(
+    chat_id: uuid.UUID, message_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep
+) -> EventStreamResponse:
+    """Replace the chat's last question (`message_id`) and answer it; the previous exchange
+    stays as a version of the turn. 409 for any other message or while an answer is running."""
+    items = await chat.edit(user.id, chat_id, message_id, body.content)
+    return EventStreamResponse(items)
+
+
+@router.get("/{chat_id:uuid}/messages/{message_id:uuid}/versions", response_model=MessageVersions)
+async def versions(chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep) -> MessageVersions:
+    """Every version of the turn `message_id` belongs to (edited questions, regenerated answers)."""
+    rows = await chat.library.versions(user.id, chat_id, message_id)
+    return MessageVersions(items=[MessageOut.model_validate(r) for r in rows])

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from sage.api.deps import RuntimeDep
 
@@ -45,7 +46,23 @@ async def _probe(check: Callable[[], Awaitable[Any]]) -> dict[str, Any]:
     return result
 
 
-@router.get("/health/ready", summary="Readiness: PostgreSQL and Valkey reachable")
+class CheckOut(BaseModel):
+    status: str = Field(description="ok or down")
+    latency_ms: float
+    error: str | None = Field(default=None, description="Exception class or `timeout` when down")
+
+
+class ReadyOut(BaseModel):
+    status: str = Field(description="ok or unavailable")
+    checks: dict[str, CheckOut]
+
+
+@router.get(
+    "/health/ready",
+    summary="Readiness: PostgreSQL and Valkey reachable",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "A dependency is down"}},
+)
 async def ready(runtime: RuntimeDep) -> JSONResponse:
     postgres, valkey = await asyncio.gather(_probe(runtime.db.ping), _probe(runtime.cache.backend.ping))
     checks = {"postgres": postgres, "valkey": valkey}

@@ -7,21 +7,23 @@ process never talks to an exchange. Decimals are JSON strings so no digit is los
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from sage.api.deps import MarketDep, SettingsDep
-from sage.errors import NotFound, Unavailable
+from sage.api.schemas import SYMBOL, SYMBOL_PATTERN
+from sage.errors import InvalidInput, NotFound, Unavailable
 from sage.market.consolidate import is_stale
 from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
-from sage.market.service import MarketService
 from sage.market.stream import SlowConsumer
+from sage.market.symbols import parse_symbol
 
 router = APIRouter(prefix="/market", tags=["market"])
 
@@ -126,21 +128,43 @@ def _ticker_out(price: ConsolidatedPrice, now: datetime, stale_after: float) -> 
     )
 
 
-def _symbols_param(market: MarketService, raw: str | None) -> list[str] | None:
-    if raw is None or not raw.strip():
+MAX_SYMBOLS_PER_REQUEST = 100
+SYMBOLS_PATTERN = f"^{SYMBOL}(?:,{SYMBOL}){{0,{MAX_SYMBOLS_PER_REQUEST - 1}}}$"
+_ONE_SYMBOL = re.compile(SYMBOL_PATTERN)
+
+
+def _invalid_symbols(message: str) -> InvalidInput:
+    return InvalidInput(message, details=[{"field": "symbols", "in": "query", "message": message}])
+
+
+def _symbols_param(raw: str | None) -> list[str] | None:
+    """The `symbols` list, checked here (not by the schema's pattern, which documents the same
+    rule) so a refusal names the limit or the symbol at fault. Linear in the input."""
+    if raw is None:
         return None
-    return [market.resolve_symbol(part) for part in raw.split(",") if part.strip()]
+    parts = raw.split(",")
+    if len(parts) > MAX_SYMBOLS_PER_REQUEST:
+        raise _invalid_symbols(f"At most {MAX_SYMBOLS_PER_REQUEST} symbols per request ({len(parts)} given)")
+    for part in parts:
+        if not _ONE_SYMBOL.fullmatch(part):
+            raise _invalid_symbols(f"{part[:50]!r} is not a symbol (BTC, BTCUSDT, BTC/USDT, btc_usdt)")
+    return [parse_symbol(part) for part in parts]
 
 
 SymbolsQuery = Annotated[
     str | None,
-    Query(description="comma-separated symbols (BTC, BTCUSDT, BTC/USDT, btc_usdt); default: all configured"),
+    Query(
+        description=f"comma-separated symbols (BTC, BTCUSDT, BTC/USDT, btc_usdt), at most {MAX_SYMBOLS_PER_REQUEST}; "
+        "default: all configured",
+        json_schema_extra={"pattern": SYMBOLS_PATTERN},
+    ),
 ]
+SymbolPath = Annotated[str, Path(pattern=SYMBOL_PATTERN, description="BTC, BTCUSDT, BTC/USDT, btc_usdt or BTC-USDT")]
 
 
 @router.get("/tickers", response_model=TickersOut, summary="Latest prices, consolidated and per exchange")
 async def tickers(market: MarketDep, symbols: SymbolsQuery = None) -> TickersOut:
-    wanted = _symbols_param(market, symbols)
+    wanted = _symbols_param(symbols)
     prices = await market.consolidated(wanted)
     now = market.clock()
     found = {p.symbol for p in prices}
@@ -155,7 +179,7 @@ async def tickers(market: MarketDep, symbols: SymbolsQuery = None) -> TickersOut
 
 
 @router.get("/tickers/{symbol:path}", response_model=TickerOut, summary="One symbol's price")
-async def ticker(market: MarketDep, symbol: str) -> TickerOut:
+async def ticker(market: MarketDep, symbol: SymbolPath) -> TickerOut:
     resolved = market.resolve_symbol(symbol)
     price = await market.consolidated_one(resolved)
     if price is None:
@@ -168,7 +192,7 @@ async def ticker(market: MarketDep, symbol: str) -> TickerOut:
 @router.get("/candles/{symbol:path}", response_model=CandlesOut, summary="OHLCV candles")
 async def candles(
     market: MarketDep,
-    symbol: str,
+    symbol: SymbolPath,
     exchange: Annotated[Exchange | None, Query(description="default: binance")] = None,
     interval: Interval = "1m",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -211,7 +235,7 @@ async def stream(settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery
     epoch milliseconds); the current tickers first, then every update. A comment line
     every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle stream. A client
     that falls SAGE_MARKET_STREAM_QUEUE_SIZE updates behind is disconnected."""
-    wanted = _symbols_param(market, symbols)
+    wanted = _symbols_param(symbols)
     keepalive = settings.sse_keepalive_seconds
 
     async def events() -> AsyncIterator[bytes]:

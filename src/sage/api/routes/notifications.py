@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, status
 from fastapi.responses import HTMLResponse
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 
 from sage.api.deps import CurrentUser, EmailVerifierDep, NotificationsDep
 from sage.api.routes.chats import _SSE_DOC, EventStreamResponse
+from sage.api.schemas import RequestModel
 from sage.chat.service import StreamItems
 from sage.errors import Unavailable
 from sage.notifications.delivery import PermanentFailure, TemporaryFailure
@@ -71,7 +72,7 @@ async def list_notifications(
     user: CurrentUser,
     notifications: NotificationsDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
 ) -> NotificationPage:
     """Unread first, newest first; each with the state of its email / web push deliveries."""
     page = await notifications.page(user.id, limit=limit, offset=offset)
@@ -115,14 +116,13 @@ async def read_all(user: CurrentUser, notifications: NotificationsDep) -> ReadAl
     return ReadAll(marked=await notifications.mark_all_read(user.id))
 
 
-@router.post("/{notification_id}/read", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/{notification_id:uuid}/read", status_code=status.HTTP_204_NO_CONTENT)
 async def read_one(notification_id: int, user: CurrentUser, notifications: NotificationsDep) -> None:
     await notifications.mark_read(user.id, notification_id)
 
 
 # -- preferences and email verification -----------------------------------------------------------
-class ChannelsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ChannelsIn(RequestModel):
     email: bool = False
     web_push: bool = False
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from sage.api.deps import CurrentUser, PushSubscriptionsDep, ServicesDep
+from sage.api.schemas import RequestModel
 from sage.errors import NotFound
 
 router = APIRouter(prefix="/push-subscriptions", tags=["notifications"])
@@ -20,12 +21,12 @@ class SubscriptionKeys(BaseModel):
     auth: str = Field(min_length=16, max_length=100, pattern=B64URL)  # 16-byte secret
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(RequestModel):
     """`PushSubscription.toJSON()` as the browser gives it."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
     endpoint: HttpUrl
-    expiration_time: int | None = Field(default=None, alias="expirationTime")
+    expiration_time: int | None = Field(default=None, ge=0, le=2**63 - 1, alias="expirationTime")
     keys: SubscriptionKeys
 
 

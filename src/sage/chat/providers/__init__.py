@@ -27,4 +27,4 @@ def build_model(settings: Settings) -> ChatModel:
         )
     from sage.chat.providers.offline import OfflineModel
 
-    return OfflineModel()
+    return OfflineModel(chunk_delay_seconds=settings.llm_offline_chunk_delay_ms / 1000)

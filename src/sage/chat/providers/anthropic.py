@@ -21,29 +21,44 @@ from contextlib import aclosing
 from typing import Any
 
 import httpx2
+import orjson
 from anthropic import (
     APIConnectionError,
     APIStatusError,
     APITimeoutError,
     AsyncAnthropic,
+    AsyncStream,
     AuthenticationError,
     BadRequestError,
     DefaultAsyncHttpxClient,
     PermissionDeniedError,
     RateLimitError,
     Timeout,
+    omit,
 )
 from anthropic.types import (
-    AssistantMessageParam,
-    MessageParam,
+    InputJSONDelta,
     RawContentBlockDeltaEvent,
+    RawContentBlockStartEvent,
+    RawContentBlockStopEvent,
     RawMessageDeltaEvent,
     RawMessageStartEvent,
-    UserMessageParam,
+    RawMessageStreamEvent,
+    ToolUseBlock,
 )
 from anthropic.types import TextDelta as AnthropicTextDelta
 
-from sage.chat.providers.base import Finished, ModelEvent, ModelRequest, ProviderError, TextDelta, Usage, UsageUpdate
+from sage.chat.providers.base import (
+    Finished,
+    ModelEvent,
+    ModelRequest,
+    ProviderError,
+    TextDelta,
+    ToolCall,
+    ToolUse,
+    Usage,
+    UsageUpdate,
+)
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +218,8 @@ class AnthropicModel:
                 # connection) closes now, not whenever the garbage collector gets to it.
                 async with aclosing(self._attempt(request)) as events:
                     async for event in events:
-                        if isinstance(event, TextDelta):
-                            text_seen = True
+                        if isinstance(event, TextDelta | ToolUse):
+                            text_seen = True  # output seen: a retry could repeat it
                         elif isinstance(event, UsageUpdate):
                             seen = event.usage
                             event = UsageUpdate(_plus(event.usage, spent))
@@ -241,20 +256,43 @@ class AnthropicModel:
         usage = Usage()
         stop_reason: str | None = None
         stopped = False
-        metadata: Any = {"user_id": request.metadata_user_id} if request.metadata_user_id else None
-        extra: dict[str, Any] = {"metadata": metadata} if metadata else {}
-        async with self.client.messages.stream(
+        metadata: Any = {"user_id": request.metadata_user_id} if request.metadata_user_id else omit
+        tools: Any = tool_params(request) if request.tools else omit
+        # the last round keeps the tools (the history holds tool_use blocks, and the cached
+        # prefix stays identical) but forbids calling them: the model must answer in text
+        tool_choice: Any = {"type": "none"} if request.tools and not request.allow_tools else omit
+        tool_blocks: dict[int, tuple[str, str, list[str]]] = {}  # index -> (id, name, JSON parts)
+        # raw events (`create(stream=True)`), not the SDK's accumulating helper: that one
+        # parses tool input JSON itself and raises on a model's malformed arguments, which
+        # must become an error tool_result instead
+        stream: AsyncStream[RawMessageStreamEvent] = await self.client.messages.create(  # type: ignore[assignment]
             model=self.model,
             max_tokens=request.max_tokens,
-            system=request.system,
-            messages=_messages(request),
+            system=system_blocks(request),  # type: ignore[arg-type]
+            messages=messages(request),  # type: ignore[arg-type]
             timeout=self._timeout,
-            **extra,
-        ) as stream:
+            stream=True,
+            metadata=metadata,
+            tools=tools,
+            tool_choice=tool_choice,
+        )
+        async with stream:
             async for event in stream:
                 if isinstance(event, RawContentBlockDeltaEvent):
-                    if isinstance(event.delta, AnthropicTextDelta) and event.delta.text:
-                        yield TextDelta(event.delta.text)
+                    delta = event.delta
+                    if isinstance(delta, AnthropicTextDelta):
+                        if delta.text:
+                            yield TextDelta(delta.text)
+                    elif isinstance(delta, InputJSONDelta) and event.index in tool_blocks:
+                        tool_blocks[event.index][2].append(delta.partial_json)
+                elif isinstance(event, RawContentBlockStartEvent):
+                    block = event.content_block
+                    if isinstance(block, ToolUseBlock):
+                        tool_blocks[event.index] = (block.id, block.name, [])
+                elif isinstance(event, RawContentBlockStopEvent):
+                    if event.index in tool_blocks:
+                        call_id, name, parts = tool_blocks.pop(event.index)
+                        yield ToolUse(ToolCall(call_id, name, "".join(parts)))
                 elif isinstance(event, RawMessageStartEvent):
                     start = event.message.usage
                     usage.input_tokens = start.input_tokens or 0
@@ -281,14 +319,63 @@ class AnthropicModel:
         yield Finished(stop_reason, _plus(usage, Usage()))
 
 
-def _messages(request: ModelRequest) -> list[MessageParam]:
-    out: list[MessageParam] = []
-    for turn in request.turns:
-        if turn.role == "user":
-            out.append(UserMessageParam(role="user", content=turn.content))
-        else:
-            out.append(AssistantMessageParam(role="assistant", content=turn.content))
+CACHE_BREAKPOINT: dict[str, Any] = {"type": "ephemeral"}
+
+
+def tool_params(request: ModelRequest) -> list[dict[str, Any]]:
+    """Tool definitions in a fixed order; the last carries the first cache breakpoint."""
+    tools: list[dict[str, Any]] = [
+        {"name": t.name, "description": t.description, "input_schema": t.input_schema} for t in request.tools
+    ]
+    if tools:
+        tools[-1]["cache_control"] = CACHE_BREAKPOINT
+    return tools
+
+
+def system_blocks(request: ModelRequest) -> list[dict[str, Any]]:
+    """The static instructions (ending in the second cache breakpoint), then the live part.
+
+    The cache prefix runs tools -> system -> messages, so everything up to the static
+    block's breakpoint is identical for every question of every user; the time, the live
+    figures and the user's data come after it and are never part of a cached prefix."""
+    blocks: list[dict[str, Any]] = []
+    if request.instructions:
+        blocks.append({"type": "text", "text": request.instructions, "cache_control": CACHE_BREAKPOINT})
+    if request.system:
+        blocks.append({"type": "text", "text": request.system})
+    return blocks
+
+
+def messages(request: ModelRequest) -> list[dict[str, Any]]:
+    """The chat's turns, then this answer's tool rounds (assistant tool_use, user tool_result)."""
+    out: list[dict[str, Any]] = [{"role": turn.role, "content": turn.content} for turn in request.turns]
+    for round_ in request.rounds:
+        content: list[dict[str, Any]] = []
+        if round_.text:
+            content.append({"type": "text", "text": round_.text})
+        for call in round_.calls:
+            content.append({"type": "tool_use", "id": call.id, "name": call.name, "input": _tool_input(call.arguments)})
+        out.append({"role": "assistant", "content": content})
+        out.append(
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": r.is_error}
+                    for r in round_.results
+                ],
+            }
+        )
     return out
+
+
+def _tool_input(arguments: str) -> dict[str, Any]:
+    # the API wants the tool_use input back as an object; malformed arguments (already
+    # answered with an error result) go back as {}
+    try:
+        value = orjson.loads(arguments or "{}")
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _plus(a: Usage, b: Usage) -> Usage:

@@ -1,7 +1,8 @@
 """The one protocol every model provider speaks, and the events it yields.
 
-A provider turns a `ModelRequest` into an async stream of `TextDelta`, `UsageUpdate`
-and finally `Finished`. Failures are `ProviderError`s; `before_first_token` says whether
+A provider turns a `ModelRequest` into an async stream of `TextDelta`, `UsageUpdate`,
+`ToolUse` and finally `Finished` (stop reason `tool_use` when the model waits for tool
+results: the caller runs them and calls again with the round appended to `rounds`). Failures are `ProviderError`s; `before_first_token` says whether
 any text had been yielded, so the caller knows a retry could not duplicate text.
 Cancelling the consuming task must close the upstream call at once: providers hold
 their HTTP stream in an `async with` inside the generator, so the CancelledError that
@@ -48,13 +49,53 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ToolSpec:
+    """A tool as the model sees it: name, what it does, a JSON schema of its input."""
+
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One `tool_use` block of the model: `arguments` is the raw JSON text it streamed."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What goes back to the model as a `tool_result` block."""
+
+    call_id: str
+    content: str
+    is_error: bool = False
+
+
+@dataclass(frozen=True)
+class ToolRound:
+    """One finished round of tool use: the model's text and calls, and Sage's results."""
+
+    text: str
+    calls: tuple[ToolCall, ...]
+    results: tuple[ToolResult, ...]
+
+
+@dataclass(frozen=True)
 class ModelRequest:
-    system: str
+    system: str  # the live part of the system prompt (time, figures, the user's data): never cached
     turns: Sequence[ChatTurn]  # alternating, starting and ending with a user turn
     max_tokens: int
     context: ChatContext  # the offline provider answers from it; others only see `system`
     deadline: float  # loop.time() by which the whole answer must be done
     metadata_user_id: str | None = None  # an opaque id for the provider's abuse tracking
+    instructions: str = ""  # the static part of the system prompt: sent first, cached
+    tools: Sequence[ToolSpec] = ()
+    rounds: Sequence[ToolRound] = ()  # tool rounds so far in this answer, after the last user turn
+    allow_tools: bool = True  # False on the last round: the model must answer in text
 
 
 @dataclass(frozen=True)
@@ -73,7 +114,14 @@ class Finished:
     usage: Usage
 
 
-ModelEvent = TextDelta | UsageUpdate | Finished
+@dataclass(frozen=True)
+class ToolUse:
+    """The model asked for a tool (its block is complete); `Finished("tool_use")` follows."""
+
+    call: ToolCall
+
+
+ModelEvent = TextDelta | UsageUpdate | ToolUse | Finished
 
 
 @dataclass

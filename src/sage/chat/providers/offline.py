@@ -5,6 +5,9 @@ network: it reads the question's intent (prices, movers, sentiment, portfolio, o
 overview), states the context's figures in the same format as the prompt (so the
 grounding check verifies them), says what it has no data for, and answers in Korean when
 the question is Korean. Same question + same context = same answer, token for token.
+With tools offered it runs the same tool loop as Claude (see offline_tools): a question
+about last week calls get_candles, "alert me when ..." calls create_alert, "what's 0.5 of
+my BTC worth" calls calculate, and the answer is written from the results.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from decimal import Decimal
 
 from sage.chat.context import ChatContext, PriceFact
 from sage.chat.formatting import fmt_number, fmt_pct, fmt_price, fmt_time
-from sage.chat.providers.base import Finished, ModelEvent, ModelRequest, TextDelta, Usage
+from sage.chat.providers.base import Finished, ModelEvent, ModelRequest, TextDelta, ToolUse, Usage
+from sage.chat.providers.offline_tools import answer_from_tools, plan_call
 from sage.portfolio.service import PortfolioSummary
 
 _HANGUL = re.compile(r"[가-힣]")
@@ -123,6 +127,27 @@ class _Writer:
         )
 
     def portfolio(self, summary: PortfolioSummary) -> list[str]:
+        cash = fmt_number(summary.cash, 2)
+        if not summary.positions:
+            return [
+                f"모의 포트폴리오에는 보유 종목이 없고 현금 {cash} {summary.base_currency}만 있습니다."
+                if self.korean
+                else f"Your shadow portfolio holds no coins yet: it is all cash, {cash} {summary.base_currency}."
+            ]
+        if summary.cash == 0 and summary.net_deposits == 0:
+            return self._holdings(summary)  # valued without a ledger: holdings only
+        return [*self._holdings(summary), self._ledger(summary)]
+
+    def _ledger(self, summary: PortfolioSummary) -> str:
+        cash, equity = fmt_number(summary.cash, 2), fmt_number(summary.equity, 2)
+        realized = fmt_number(summary.realized_pnl, 2, sign=True)
+        ret = fmt_number(summary.total_return, 2, sign=True)
+        ret_pct = f" ({fmt_pct(summary.total_return_pct)})" if summary.total_return_pct is not None else ""
+        if self.korean:
+            return f"현금 {cash}를 더한 포트폴리오 총액은 {equity}, 실현 손익은 {realized}, 총 수익은 {ret}{ret_pct}입니다."
+        return f"With {cash} in cash, the portfolio's equity is {equity}; realized P&L {realized}, total return {ret}{ret_pct}."
+
+    def _holdings(self, summary: PortfolioSummary) -> list[str]:
         total_pct = f" ({fmt_pct(summary.total_pnl_pct)})" if summary.total_pnl_pct is not None else ""
         value, cost = fmt_number(summary.total_value, 2), fmt_number(summary.total_cost, 2)
         pnl = fmt_number(summary.total_pnl, 2, sign=True)
@@ -220,14 +245,26 @@ class OfflineModel:
     model = "sage-offline-1"
     offline = True
 
-    def __init__(self, *, words_per_chunk: int = 3) -> None:
+    def __init__(self, *, words_per_chunk: int = 3, chunk_delay_seconds: float = 0.0) -> None:
         self.words_per_chunk = words_per_chunk
+        self.chunk_delay_seconds = chunk_delay_seconds
 
     async def stream(self, request: ModelRequest) -> AsyncGenerator[ModelEvent, None]:
         question = next((t.content for t in reversed(request.turns) if t.role == "user"), "")
-        for piece in chunks(compose_answer(question, request.context), self.words_per_chunk):
+        if request.allow_tools and request.tools and not request.rounds:
+            call = plan_call(question, request.context)
+            if call is not None and call.name in {tool.name for tool in request.tools}:
+                yield ToolUse(call)
+                yield Finished("tool_use", Usage())
+                return
+        if request.rounds:
+            writer = _Writer(korean=bool(_HANGUL.search(question)))
+            text = "\n".join([*answer_from_tools(request, writer.korean), writer.disclaimer()])
+        else:
+            text = compose_answer(question, request.context)
+        for piece in chunks(text, self.words_per_chunk):
             yield TextDelta(piece)
-            await asyncio.sleep(0)  # one chunk per loop turn, like a network stream
+            await asyncio.sleep(self.chunk_delay_seconds)  # at least one loop turn per chunk, like a network stream
         yield Finished("end_turn", Usage())
 
     async def aclose(self) -> None:

@@ -1,0 +1,91 @@
+"""Shadow portfolios (paper-trading ledgers) and their transactions.
+
+Only the transactions are truth: positions, average cost, cash and realized P&L are derived
+from them by `sage.portfolio.ledger` every time. A portfolio's row is also the lock that
+serializes its writers (`SELECT ... FOR UPDATE`), so two concurrent buys can never both
+spend the same cash.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Numeric,
+    String,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.orm import Mapped, mapped_column
+
+from sage.store.base import Base
+
+KINDS = ("buy", "sell", "deposit", "withdraw")
+
+
+class Portfolio(Base):
+    __tablename__ = "portfolios"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    base_currency: Mapped[str] = mapped_column(String(20), nullable=False, server_default="USDT")
+    starting_cash: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False, server_default="0")
+    is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("user_id", "name", name="uq_portfolios_user_id_name"),
+        # at most one default per user: "create the default on first use" races resolve here
+        Index("uq_portfolios_default", "user_id", unique=True, postgresql_where=text("is_default")),
+        CheckConstraint("starting_cash >= 0", name="starting_cash_non_negative"),
+    )
+
+
+class PortfolioTransaction(Base):
+    """One booked event. Trades carry symbol and price; deposits/withdrawals carry neither
+    and their `quantity` is the amount of base currency."""
+
+    __tablename__ = "portfolio_transactions"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    seq: Mapped[int] = mapped_column(BigInteger, Identity(always=True), nullable=False, unique=True)
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE"), nullable=False
+    )
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    symbol: Mapped[str | None] = mapped_column(String(41))
+    quantity: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(38, 18))
+    fee: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False, server_default="0")
+    executed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    note: Mapped[str | None] = mapped_column(String(500))
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+
+    __table_args__ = (
+        UniqueConstraint("portfolio_id", "idempotency_key", name="uq_portfolio_transactions_idempotency"),
+        Index("ix_portfolio_transactions_portfolio_executed", "portfolio_id", "executed_at", "seq"),
+        CheckConstraint("kind IN ('buy', 'sell', 'deposit', 'withdraw')", name="kind"),
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("fee >= 0", name="fee_non_negative"),
+        CheckConstraint(
+            "(kind IN ('buy', 'sell') AND symbol IS NOT NULL AND price >= 0)"
+            " OR (kind IN ('deposit', 'withdraw') AND symbol IS NULL AND price IS NULL)",
+            name="shape",
+        ),
+    )
