@@ -95,6 +95,7 @@ test("account page shows the profile and logs out", async ({ page }) => {
   await page.goto("/account");
   await expect(page.getByRole("heading", { name: "Account" })).toBeVisible();
   await expect(page.getByText(/@example\.com/)).toBeVisible();
+  await expect(page.getByText(/^[\d,]+ of [\d,]+ tokens used \([\d,]+ left\)$/)).toBeVisible();
   await expectAccessible(page);
   await page.getByRole("button", { name: "Log out" }).click();
   await expect(page).toHaveURL(/\/login$/);
@@ -122,4 +123,31 @@ test.describe("phone", () => {
     await shot(page, "phone-chat");
     await expectAccessible(page);
   });
+});
+
+test("regenerate the last answer, edit the question and ask again, then find the chat by a word", async ({ page }) => {
+  await signInQuickly(page);
+  await newChat(page);
+  const word = `kiwi${process.pid}x${Date.now().toString(36)}`;
+  await page.getByLabel("Your question").fill(`Give me a market overview, codeword ${word}`);
+  await page.getByRole("button", { name: "Send" }).click();
+  await expect(page.getByRole("button", { name: "Regenerate" })).toBeVisible({ timeout: 60_000 });
+
+  await page.getByRole("button", { name: "Regenerate" }).click();
+  await expect(page.getByRole("button", { name: "Stop" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Regenerate" })).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByText(/^2 answers to this turn/)).toBeVisible();
+  await expect(page.getByRole("article", { name: "You asked" })).toHaveCount(1);
+
+  await page.getByRole("button", { name: "Edit question" }).click();
+  await page.getByLabel("Edit your last question").fill(`How is BTC doing? codeword ${word}`);
+  await page.getByRole("button", { name: "Save and ask again" }).click();
+  await expect(page.getByRole("article", { name: "You asked" })).toHaveText(`How is BTC doing? codeword ${word}`);
+  await expect(page.getByRole("button", { name: "Regenerate" })).toBeVisible({ timeout: 60_000 });
+  await expect(page.getByRole("article", { name: "You asked" })).toHaveCount(1);
+  await expectAccessible(page);
+
+  const list = page.getByRole("navigation", { name: "Chats" });
+  await list.getByLabel("Search chats").fill(word);
+  await expect(list.getByRole("list", { name: "Search results" }).getByRole("link").first()).toContainText(word);
 });

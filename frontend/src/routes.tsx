@@ -11,6 +11,7 @@ import { NotFoundPage } from "./pages/NotFoundPage";
 const SymbolPage = lazy(() => import("./pages/SymbolPage"));
 const ChatPage = lazy(() => import("./pages/ChatPage").then((m) => ({ default: m.ChatPage })));
 const AlertsPage = lazy(() => import("./pages/AlertsPage").then((m) => ({ default: m.AlertsPage })));
+const PortfolioPage = lazy(() => import("./pages/PortfolioPage").then((m) => ({ default: m.PortfolioPage })));
 const AccountPage = lazy(() => import("./pages/AccountPage").then((m) => ({ default: m.AccountPage })));
 
 export const router = createBrowserRouter([
@@ -26,6 +27,7 @@ export const router = createBrowserRouter([
         children: [
           { path: "chat", element: <ChatPage /> },
           { path: "chat/:chatId", element: <ChatPage /> },
+          { path: "portfolio", element: <PortfolioPage /> },
           { path: "alerts", element: <AlertsPage /> },
           { path: "account", element: <AccountPage /> },
         ],

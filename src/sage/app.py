@@ -17,10 +17,12 @@ from sage.api.openapi import install_openapi
 from sage.api.router import api_router
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
+from sage.api.sse import StreamDrain
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.observability.setup import configure_observability
 from sage.runtime import Runtime
+from sage.serving import streams_end_on_sigterm
 from sage.settings import Settings, load_settings
 
 
@@ -34,11 +36,16 @@ def create_app(
     metrics = metrics or Metrics()
     exporters = configure_observability(settings, metrics, service="api")  # Sentry before the app is built
 
+    drain = StreamDrain()  # ends every open event stream when shutdown begins
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
-            app.state.runtime = await Runtime.start(settings, stack, metrics=metrics, market_reader=market_reader)
-            yield
+            runtime = await Runtime.start(settings, stack, metrics=metrics, market_reader=market_reader)
+            app.state.runtime = runtime
+            drain.on_start(runtime.services.chat.hand_over)
+            with streams_end_on_sigterm(drain):
+                yield
 
     app = FastAPI(
         title="Sage.ai",
@@ -50,6 +57,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.stream_drain = drain
     app.state.metrics = metrics
     app.state.prometheus = exporters.prometheus
     install_error_handlers(app)

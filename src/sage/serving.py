@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Any
 
+from sage.api.sse import StreamDrain
 from sage.settings import Settings
 
 
@@ -20,3 +27,36 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_config": None,
         "server_header": False,
     }
+
+
+@contextmanager
+def streams_end_on_sigterm(drain: StreamDrain) -> Iterator[None]:
+    """Start `drain` the moment SIGTERM (or Ctrl-C) arrives, then let uvicorn handle it.
+
+    uvicorn gives the app no notice of a signal before its graceful shutdown: it waits for
+    open responses for the whole grace period and then cuts them. Event streams never end
+    on their own, so while the app runs this chains a handler in front of the one uvicorn
+    installed; streams end at once with their last words and clients move to another task.
+    Outside uvicorn's signal handling (no handler of its to chain to) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    loop = asyncio.get_running_loop()
+    chained: dict[int, Callable[[int, FrameType | None], Any]] = {}
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        loop.call_soon_threadsafe(drain.start)
+        chained[signum](signum, frame)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(sig)
+        if callable(previous) and previous is not signal.default_int_handler:
+            chained[sig] = previous
+            signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for signum, original in chained.items():
+            if signal.getsignal(signum) is handler:
+                signal.signal(signum, original)

@@ -186,6 +186,9 @@ class Settings(BaseSettings):
     # Pause between the offline model's chunks: 0 answers at once; a few ms shows streaming
     # as a real model does (the browser tests use it to stop and reload mid-answer).
     llm_offline_chunk_delay_ms: float = Field(default=0.0, ge=0, le=5000)
+    # How long an answer's buffer outlives its deadline: reconnects resume from it, and its
+    # write to PostgreSQL is retried through an outage for this long before it counts as lost.
+    chat_buffer_keep_seconds: float = Field(default=120.0, gt=0)
 
     # --- observability and alerting --------------------------------------------------------
     sentry_dsn: SecretStr | None = Field(default=None, validation_alias=AliasChoices("SENTRY_DSN"))

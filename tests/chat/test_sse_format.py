@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from sage.chat.sse import OPENING, ResumePoint, StreamEvent, parse_last_event_id
+from sage.api.sse import OPENING
+from sage.chat.sse import ResumePoint, StreamEvent, parse_last_event_id
 
 
 def test_events_encode_with_id_name_and_one_data_line():

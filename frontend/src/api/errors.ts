@@ -5,6 +5,7 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfter: number | null = null,
+    readonly details: readonly unknown[] = [],
   ) {
     super(message);
     this.name = "ApiError";
@@ -12,7 +13,7 @@ export class ApiError extends Error {
 }
 
 interface ErrorBody {
-  error?: { code?: string; message?: string };
+  error?: { code?: string; message?: string; details?: unknown };
 }
 
 export async function errorFrom(response: Response): Promise<ApiError> {
@@ -29,7 +30,8 @@ export function toApiError(response: Response, parsed: unknown): ApiError {
   const body = (typeof parsed === "object" ? parsed : null) as ErrorBody | null;
   const retry = Number(response.headers.get("Retry-After"));
   const message = body?.error?.message ?? `${response.status} ${response.statusText}`;
-  return new ApiError(response.status, body?.error?.code ?? "http_error", message, Number.isFinite(retry) && retry > 0 ? retry : null);
+  const details = Array.isArray(body?.error?.details) ? (body.error.details as unknown[]) : [];
+  return new ApiError(response.status, body?.error?.code ?? "http_error", message, Number.isFinite(retry) && retry > 0 ? retry : null, details);
 }
 
 export function describe(error: unknown): string {

@@ -1,16 +1,18 @@
 import { useQueryClient } from "@tanstack/react-query";
-import { useState, type FormEvent } from "react";
+import { useEffect, useState, type FormEvent } from "react";
 import { NavLink, useNavigate } from "react-router";
 
 import { describe, field } from "../api/errors";
 import { forgetAnswer } from "./answers";
 import { setPending } from "./pending";
-import { chatsKey, useChats, useCreateChat, useDeleteChat, useRenameChat, type Chat } from "./queries";
+import { chatsKey, useChats, useChatSearch, useCreateChat, useDeleteChat, useRenameChat, type Chat } from "./queries";
+import { snippetParts } from "./snippet";
 
 export function ChatList({ currentId, onOpen }: { currentId: string | undefined; onOpen: () => void }) {
   const chats = useChats();
   const create = useCreateChat();
   const navigate = useNavigate();
+  const [search, setSearch] = useState("");
   return (
     <nav className="chat-list" aria-label="Chats">
       <button
@@ -29,12 +31,59 @@ export function ChatList({ currentId, onOpen }: { currentId: string | undefined;
         New chat
       </button>
       {create.isError && <p className="error" role="alert">{describe(create.error)}</p>}
-      {chats.isError && <p className="error" role="alert">{describe(chats.error)}</p>}
-      <ul>
-        {chats.data?.items.map((chat) => <ChatItem key={chat.id} chat={chat} current={chat.id === currentId} onOpen={onOpen} />)}
-      </ul>
-      {chats.data?.items.length === 0 && <p className="muted small">No chats yet.</p>}
+      <div role="search" className="chat-search">
+        <label className="sr-only" htmlFor="chat-search">
+          Search chats
+        </label>
+        <input id="chat-search" type="search" placeholder="Search chats" value={search} maxLength={200} onChange={(e) => setSearch(e.target.value)} />
+      </div>
+      {search.trim() ? (
+        <SearchResults q={search} onOpen={onOpen} />
+      ) : (
+        <>
+          {chats.isError && <p className="error" role="alert">{describe(chats.error)}</p>}
+          <ul>
+            {chats.data?.items.map((chat) => <ChatItem key={chat.id} chat={chat} current={chat.id === currentId} onOpen={onOpen} />)}
+          </ul>
+          {chats.data?.items.length === 0 && <p className="muted small">No chats yet.</p>}
+        </>
+      )}
     </nav>
+  );
+}
+
+/** `value`, once it has not changed for `ms` (one search request per pause in typing). */
+function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
+
+function SearchResults({ q, onOpen }: { q: string; onOpen: () => void }) {
+  const settled = useDebounced(q, 250);
+  const results = useChatSearch(settled);
+  return (
+    <div aria-live="polite">
+      {results.isError && <p className="error" role="alert">{describe(results.error)}</p>}
+      {results.data?.items.length === 0 && <p className="muted small">No chat matches “{settled.trim()}”.</p>}
+      <ul className="search-hits" aria-label="Search results">
+        {results.data?.items.map((hit) => (
+          <li key={`${hit.chat_id}-${hit.message_id ?? "title"}`}>
+            <NavLink to={`/chat/${hit.chat_id}`} onClick={onOpen}>
+              <strong>{hit.title || "Untitled"}</strong>
+              {hit.message_id && (
+                <span className="small muted snippet">
+                  {snippetParts(hit.snippet).map((part, i) => (part.mark ? <mark key={i}>{part.text}</mark> : <span key={i}>{part.text}</span>))}
+                </span>
+              )}
+            </NavLink>
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 

@@ -2,11 +2,12 @@ import { useQueryClient, type InfiniteData } from "@tanstack/react-query";
 import { useEffect, useLayoutEffect, useRef, useState } from "react";
 
 import { describe } from "../api/errors";
-import { ask, getLiveAnswer, onAnswerFinished, resume, stop, useLiveAnswer } from "./answers";
+import { ask, editAndRerun, getLiveAnswer, onAnswerFinished, regenerate, resume, retry, stop, useLiveAnswer } from "./answers";
 import { Composer } from "./Composer";
 import { LiveMessage, StoredMessage } from "./MessageView";
 import { decideResume, getPending, setPending } from "./pending";
 import { chatsKey, flatten, messagesKey, useMessages, type MessagePage } from "./queries";
+import { TurnActions } from "./TurnActions";
 
 const drafts = new Map<string, string>(); // per chat, kept while the app is open
 
@@ -57,6 +58,15 @@ export function ChatView({ chatId }: { chatId: string }) {
 
   const showLive = live && !(live.messageId && storedIds.has(live.messageId) && live.status !== "streaming");
   const streaming = live?.status === "sending" || live?.status === "streaming";
+  // A regenerated answer or an edited question replaces stored messages: hide those while it shows.
+  const replaced = new Set(showLive && live.status !== "rejected" ? live.replaces : []);
+  const shown = stored.filter((m) => !replaced.has(m.id));
+  const lastAnswer = shown.at(-1);
+  const lastQuestion = shown.at(-2);
+  const lastTurn =
+    !showLive && !streaming && lastAnswer?.role === "assistant" && lastQuestion?.role === "user" && lastAnswer.reply_to_id === lastQuestion.id
+      ? { question: lastQuestion, answer: lastAnswer }
+      : null;
 
   const send = (text: string) => {
     setDraft("");
@@ -93,15 +103,30 @@ export function ChatView({ chatId }: { chatId: string }) {
           </p>
         )}
         {messages.isSuccess && stored.length === 0 && !showLive && <p className="muted">Ask anything about the market: prices, movers, sentiment, your portfolio.</p>}
-        {stored.map((m) => (
+        {shown.map((m) => (
           <StoredMessage key={m.id} message={m} />
         ))}
+        {lastTurn && (
+          <TurnActions
+            chatId={chatId}
+            question={lastTurn.question}
+            answer={lastTurn.answer}
+            onRegenerate={() => {
+              stuckToBottom.current = true;
+              void regenerate(chatId, lastTurn.question.id, lastTurn.answer.id, lastTurn.question.content);
+            }}
+            onEdit={(content) => {
+              stuckToBottom.current = true;
+              void editAndRerun(chatId, lastTurn.question.id, lastTurn.answer.id, content);
+            }}
+          />
+        )}
         {showLive && (
           <LiveMessage
             answer={live}
             showQuestion={!live.userMessageId || !storedIds.has(live.userMessageId)}
             onRetry={() => {
-              void ask(chatId, live.question);
+              void retry(chatId, live.question);
             }}
             onEdit={() => {
               setDraft(draft ? `${draft}\n${live.question}` : live.question);

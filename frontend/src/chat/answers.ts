@@ -47,6 +47,7 @@ export function onAnswerFinished(listener: (chatId: string) => void): () => void
 }
 
 export function forgetAnswer(chatId: string): void {
+  lastStart.delete(chatId);
   controllers.get(chatId)?.abort();
   controllers.delete(chatId);
   put(chatId, null);
@@ -82,18 +83,46 @@ async function follow(chatId: string, request: Request, controller: AbortControl
   }
 }
 
+/** The last request started per chat, so Retry repeats it (a new question, a regenerate, an edit). */
+const lastStart = new Map<string, () => Promise<void>>();
+
+function start(chatId: string, answer: LiveAnswer, path: string, body: unknown): Promise<void> {
+  const run = () => {
+    controllers.get(chatId)?.abort();
+    const controller = new AbortController();
+    controllers.set(chatId, controller);
+    put(chatId, answer);
+    const request = new Request(url(path), {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: controller.signal,
+    });
+    return follow(chatId, request, controller);
+  };
+  lastStart.set(chatId, run);
+  return run();
+}
+
 export function ask(chatId: string, question: string): Promise<void> {
-  controllers.get(chatId)?.abort();
-  const controller = new AbortController();
-  controllers.set(chatId, controller);
-  put(chatId, newAnswer(chatId, question));
-  const request = new Request(url(`/api/v1/chats/${chatId}/messages`), {
-    method: "POST",
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
-    body: JSON.stringify({ content: question }),
-    signal: controller.signal,
-  });
-  return follow(chatId, request, controller);
+  return start(chatId, newAnswer(chatId, question), `/api/v1/chats/${chatId}/messages`, { content: question });
+}
+
+/** A new answer to the chat's last question (`answerId`: its latest answer, kept as a version). */
+export function regenerate(chatId: string, questionId: string, answerId: string, question: string): Promise<void> {
+  const answer = { ...newAnswer(chatId, question), userMessageId: questionId, replaces: [answerId] };
+  return start(chatId, answer, `/api/v1/chats/${chatId}/messages/${answerId}/regenerate`, undefined);
+}
+
+/** Replace the chat's last question with `content` and answer it; the previous exchange stays as a version. */
+export function editAndRerun(chatId: string, questionId: string, answerId: string | null, content: string): Promise<void> {
+  const answer = { ...newAnswer(chatId, content), replaces: answerId ? [questionId, answerId] : [questionId] };
+  return start(chatId, answer, `/api/v1/chats/${chatId}/messages/${questionId}/edit`, { content });
+}
+
+/** Repeat the chat's last request (or ask `question` again when there is none in this page load). */
+export function retry(chatId: string, question: string): Promise<void> {
+  return (lastStart.get(chatId) ?? (() => ask(chatId, question)))();
 }
 
 /** Continue an answer after `lastEventId` (or from its start, when the page has none of it). */

@@ -33,6 +33,8 @@ export interface LiveAnswer {
   unverified: UnverifiedSpan[];
   error: string | null;
   note: string | null;
+  /** stored messages this answer replaces (a regenerated answer, an edited question and its answer): hidden while it is shown */
+  replaces: string[];
 }
 
 export function newAnswer(chatId: string, question: string, messageId: string | null = null): LiveAnswer {
@@ -48,6 +50,7 @@ export function newAnswer(chatId: string, question: string, messageId: string | 
     unverified: [],
     error: null,
     note: null,
+    replaces: [],
   };
 }
 

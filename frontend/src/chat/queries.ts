@@ -62,3 +62,24 @@ export function useDeleteChat() {
     },
   });
 }
+
+export type SearchHit = components["schemas"]["SearchHit"];
+
+/** Every version of the turn `messageId` belongs to, oldest first (current ones have `superseded_at: null`). */
+export function useVersions(chatId: string, messageId: string) {
+  return useQuery({
+    queryKey: ["chats", chatId, "versions", messageId],
+    queryFn: () => data(api.GET("/api/v1/chats/{chat_id}/messages/{message_id}/versions", { params: { path: { chat_id: chatId, message_id: messageId } } })),
+  });
+}
+
+/** Full-text search over the user's chat titles and messages; idle for an empty query. */
+export function useChatSearch(q: string) {
+  const query = q.trim();
+  return useQuery({
+    queryKey: ["chats", "search", query],
+    queryFn: () => data(api.GET("/api/v1/chats/search", { params: { query: { q: query, limit: 20 } } })),
+    enabled: query.length > 0,
+    staleTime: 30_000,
+  });
+}

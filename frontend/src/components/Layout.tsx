@@ -17,6 +17,7 @@ export function Layout() {
         <nav aria-label="Main">
           <NavLink to="/market">Market</NavLink>
           <NavLink to="/chat">Chat</NavLink>
+          {signedIn && <NavLink to="/portfolio">Portfolio</NavLink>}
           {signedIn && <NavLink to="/alerts">Alerts</NavLink>}
           {signedIn ? <NavLink to="/account">Account</NavLink> : <NavLink to="/login">Sign in</NavLink>}
         </nav>

@@ -27,6 +27,7 @@ export function AccountPage() {
           </dl>
         )}
       </div>
+      <UsageCard />
       <button
         type="button"
         onClick={() => {
@@ -39,5 +40,37 @@ export function AccountPage() {
         Log out
       </button>
     </section>
+  );
+}
+
+/** Today's (UTC) chat tokens against the daily budget. */
+export function UsageCard() {
+  const usage = useQuery({ queryKey: ["usage"], queryFn: () => data(api.GET("/api/v1/users/me/usage")), refetchInterval: 60_000 });
+  const u = usage.data;
+  const n = (value: number) => value.toLocaleString("en-US");
+  return (
+    <div className="card">
+      <h2>Today’s chat usage</h2>
+      {usage.isPending && <p className="muted">Loading…</p>}
+      {usage.isError && <p className="error" role="alert">{describe(usage.error)}</p>}
+      {u && (
+        <>
+          <p>
+            {n(u.tokens_used)} of {n(u.daily_budget)} tokens used ({n(u.remaining)} left)
+          </p>
+          <meter aria-label="Tokens used today" min={0} max={Math.max(u.daily_budget, 1)} low={u.daily_budget * 0.8} high={u.daily_budget * 0.95} optimum={0} value={Math.min(u.tokens_used, u.daily_budget)} />
+          <dl className="facts small">
+            <dt>Questions</dt>
+            <dd>{n(u.requests)}</dd>
+            <dt>Input / output</dt>
+            <dd>
+              {n(u.input_tokens)} / {n(u.output_tokens)} ({n(u.cache_read_tokens)} read from cache)
+            </dd>
+            <dt>Resets</dt>
+            <dd>{new Date(u.resets_at).toLocaleString()}</dd>
+          </dl>
+        </>
+      )}
+    </div>
   );
 }

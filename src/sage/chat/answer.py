@@ -19,9 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from sage.chat import repository as repo
+from sage.chat.answer_store import FinishedAnswer, StoreResult, store_answer
 from sage.chat.cache import AnswerCache, CachedAnswer
 from sage.chat.context import ChatContext
 from sage.chat.grounding import GroundingResult, GroundingStats, check_answer
@@ -67,6 +65,7 @@ class AnswerDeps:
     answer_cache: AnswerCache
     events: EventLog
     keepalive: float
+    store_window: float  # seconds the answer's buffer outlives its last event: how long a save may retry
     on_saved: Callable[[AnswerRun], Any]  # awaited after the message is stored
     on_finished: Callable[[AnswerRun], None]
     tools: ToolBox | None = None
@@ -95,6 +94,7 @@ class AnswerRun:
         self.saved = False
         self.finishing = False
         self.cancel_reason: str | None = None
+        self.handing_over = False  # shutdown: readers were sent elsewhere; finish rather than cancel
         self.task: asyncio.Task[None] | None = None
         self.writer: asyncio.Task[None] | None = None
         self._finalizer: asyncio.Task[None] | None = None
@@ -134,7 +134,7 @@ class AnswerRun:
                 yield item
         finally:
             self.channel.consumers -= 1
-            if self.channel.consumers <= 0 and not self.finishing and not self.done:
+            if self.channel.consumers <= 0 and not self.finishing and not self.done and not self.handing_over:
                 self._spawn(self._cancel_if_abandoned())
 
     async def _cancel_if_abandoned(self) -> None:
@@ -142,16 +142,23 @@ class AnswerRun:
         reader came back (here, or on another task holding a lease in Valkey).
 
         A reload or a flaky network must not kill the answer: a reconnect within the grace
-        period resumes it. An explicit stop and chat deletion cancel at once elsewhere."""
+        period resumes it. An explicit stop and chat deletion cancel at once elsewhere; an
+        answer being handed over at shutdown is not abandoned."""
         grace = self.deps.orphan_grace
         give_up = self._loop.time() + grace
-        while not self.finishing and not self.done and self.channel.consumers <= 0:
-            if await self.deps.events.any_reader(self.message_id):
+        while not self.finishing and not self.done and not self.handing_over and self.channel.consumers <= 0:
+            # None (Valkey cannot tell) counts as a reader: one may be waiting for the stored answer
+            if await self.deps.events.any_reader(self.message_id) is not False:
                 give_up = self._loop.time() + grace
             elif self._loop.time() >= give_up:
                 self.cancel("client_disconnected")
                 return
             await asyncio.sleep(min(ABANDON_POLL_SECONDS, max(0.0, give_up - self._loop.time())) or 0.01)
+
+    def hand_over(self) -> None:
+        """The process is shutting down and its readers were told to resume elsewhere:
+        keep producing into the buffer they will read, and store the answer when done."""
+        self.handing_over = True
 
     def cancel(self, reason: str) -> None:
         if self.task is None or self.task.done() or self.finishing:
@@ -346,14 +353,25 @@ class AnswerRun:
         provider, model_name = record.provider, record.model
         terminal_event, terminal = record.terminal()
         meta = record.metadata()
-        await self._save(text, outcome.status, meta, usage)
+        stored = await self._save(text, outcome.status, meta, usage)
         self._record_metrics(outcome, usage, latency, provider)
+        if stored is StoreResult.NOT_STORED:
+            # the client has the text, but a reload would not: say so instead of `done`
+            terminal_event, terminal = (
+                ERROR,
+                {
+                    "message_id": str(job.message_id),
+                    "status": "error",
+                    "code": "answer_not_stored",
+                    "message": "Sage could not save this answer, so it will not be in the chat; please ask again.",
+                },
+            )
         # an answer that used tools is never replayed: its figures came from calls the cache
         # cannot repeat (a range relative to now), and replaying must not skip a side effect
         # such as creating an alert
-        cacheable = not progress.tool_events
         if (
-            cacheable
+            stored is StoreResult.STORED
+            and not progress.tool_events
             and cached is None
             and job.cache_key is not None
             and outcome.status == "complete"
@@ -375,38 +393,31 @@ class AnswerRun:
         self.channel.publish(terminal_event, terminal)
         self.channel.close()
 
-    async def _save(self, text: str, status: str, meta: dict[str, Any], usage: Usage) -> None:
-        if self.saved:
-            return
+    async def _save(self, text: str, status: str, meta: dict[str, Any], usage: Usage) -> StoreResult:
+        """Store the answer, waiting out a database outage for as long as its buffer lives."""
         job = self.job
-        try:
-            async with self.deps.db.session() as session:
-                await repo.add_message(
-                    session,
-                    message_id=job.message_id,
-                    chat_id=job.chat_id,
-                    role="assistant",
-                    content=text,
-                    status=status,
-                    meta=meta,
-                    reply_to_id=job.user_message_id,
-                    unverified=meta["unverified_claims"],
-                )
-                await repo.touch_chat(session, chat_id=job.chat_id)
-                if job.cached is None:
-                    await repo.add_token_usage(session, user_id=job.user_id, day=datetime.now(UTC).date(), usage=usage)
-                await session.commit()
+        result = await store_answer(
+            self.deps.db,
+            self.deps.metrics,
+            FinishedAnswer(
+                message_id=job.message_id,
+                chat_id=job.chat_id,
+                user_id=job.user_id,
+                reply_to_id=job.user_message_id,
+                content=text,
+                status=status,
+                meta=meta,
+                usage=None if job.cached is not None else usage,
+            ),
+            until=self._loop.time() + self.deps.store_window,
+        )
+        if result is StoreResult.STORED:
             self.saved = True
-        except IntegrityError:
-            log.info("chat deleted while answering; answer dropped", extra={"message_id": str(job.message_id)})
-            return
-        except Exception:
-            log.exception("could not store the answer", extra={"message_id": str(job.message_id)})
-            return
-        try:
-            await self.deps.on_saved(self)
-        except Exception:
-            log.exception("post-save hook failed")
+            try:
+                await self.deps.on_saved(self)
+            except Exception:
+                log.exception("post-save hook failed")
+        return result
 
     def _record_metrics(self, outcome: Outcome, usage: Usage, latency: dict[str, Any], provider: str) -> None:
         metrics = self.deps.metrics

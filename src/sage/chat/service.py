@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,9 +30,9 @@ from sage.chat.library import ChatLibrary
 from sage.chat.limits import ChatLimits, ModelCallLimiter
 from sage.chat.outcome import opaque_user_id
 from sage.chat.providers.base import ChatModel, ChatTurn, ModelRequest
-from sage.chat.replay import StreamItems, gone_event, stored_events
-from sage.chat.sse import ResumePoint
-from sage.chat.streaming import EventLog
+from sage.chat.resume import once_stored, stored_events, stream_lost
+from sage.chat.sse import ResumePoint, StreamItems
+from sage.chat.streaming import BufferUnavailable, EventLog, ReaderLease
 from sage.chat.tools.base import ToolBox
 from sage.errors import Conflict, NotFound, Unavailable
 from sage.market.reader import MarketReader
@@ -44,6 +45,19 @@ from sage.store.db import Database
 from sage.store.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
+
+# While the process hands its answers over at shutdown, this much of the grace period is
+# kept back for cutting short what is still running and storing it.
+HANDOVER_SAVE_MARGIN_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class AnswerStream:
+    """One reader's view of an answer: which answer, and its events."""
+
+    chat_id: uuid.UUID
+    message_id: uuid.UUID
+    items: StreamItems
 
 
 class ChatService:
@@ -82,7 +96,7 @@ class ChatService:
         self.valkey_slots = asyncio.Semaphore(16)
         self.events = EventLog(
             cache,
-            ttl=settings.chat_request_deadline_seconds + 120,
+            ttl=settings.chat_request_deadline_seconds + settings.chat_buffer_keep_seconds,
             keepalive=settings.sse_keepalive_seconds,
             slots=self.valkey_slots,
         )
@@ -95,6 +109,10 @@ class ChatService:
         )
         self.active_streams = 0
         self._closing = False
+        self._handover_started: float | None = None  # loop time the process began shutting down
+        # as long as an answer may take and its write may be retried: how long a reader that
+        # cannot read Valkey waits for the stored answer
+        self._stored_wait = settings.chat_request_deadline_seconds + settings.chat_buffer_keep_seconds
 
     # -- chats (reading and writing them is ChatLibrary's job) -----------------------------------------
     async def delete_chat(self, user_id: uuid.UUID, chat_id: uuid.UUID) -> None:
@@ -145,7 +163,7 @@ class ChatService:
         return {"message_id": str(message_id), "status": "stopping"}
 
     # -- answering -------------------------------------------------------------------------------------
-    async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> StreamItems:
+    async def ask(self, user_id: uuid.UUID, chat_id: uuid.UUID, text: str) -> AnswerStream:
         """Refuse now (404, 429, 503) or store the question, start the answer, return its stream."""
         received = self._received()
         async with self.db.session() as session:
@@ -155,7 +173,7 @@ class ChatService:
         title = repo.title_from(text) if first_message and chat.title == repo.DEFAULT_TITLE else None
         return await self._start(user_id, chat_id, text, earlier, received, new_question={}, title=title)
 
-    async def regenerate(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> StreamItems:
+    async def regenerate(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID) -> AnswerStream:
         """A new answer to the chat's last question, bypassing the answer cache; the earlier
         answer stays as a version of the turn (GET .../versions)."""
         received = self._received()
@@ -173,7 +191,7 @@ class ChatService:
             user_id, chat_id, question.content, earlier, received, question_id=question.id, supersede=[answer.id]
         )
 
-    async def edit(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, text: str) -> StreamItems:
+    async def edit(self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, text: str) -> AnswerStream:
         """Replace the chat's last question and answer it again; the previous exchange stays as a version."""
         received = self._received()
         async with self.db.session() as session:
@@ -227,7 +245,7 @@ class ChatService:
         question_id: uuid.UUID | None = None,  # or answer a stored question again (cache bypassed)
         supersede: list[uuid.UUID] | None = None,
         title: str | None = None,
-    ) -> StreamItems:
+    ) -> AnswerStream:
         settings = self.settings
         async with self.db.session() as session:
             used_today = await repo.tokens_used(session, user_id=user_id, day=datetime.now(UTC).date())
@@ -294,7 +312,7 @@ class ChatService:
         run = AnswerRun(job, self._deps())
         self.runs[message_id] = run
         run.start()
-        return self._counted(run.follow(0))
+        return AnswerStream(chat_id, message_id, self._counted(run.follow(0)))
 
     def _deps(self) -> AnswerDeps:
         async def saved(run: AnswerRun) -> None:
@@ -311,6 +329,7 @@ class ChatService:
             answer_cache=self.answers,
             events=self.events,
             keepalive=self.settings.sse_keepalive_seconds,
+            store_window=self.settings.chat_buffer_keep_seconds,
             on_saved=saved,
             on_finished=finished,
             tools=self.tools,
@@ -320,8 +339,13 @@ class ChatService:
 
     async def resume(
         self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, last: ResumePoint | None
-    ) -> StreamItems:
+    ) -> AnswerStream:
         """The rest of an answer after `last`: stored, live here, or live on another task."""
+        return AnswerStream(chat_id, message_id, await self._resumed_items(user_id, chat_id, message_id, last))
+
+    async def _resumed_items(
+        self, user_id: uuid.UUID, chat_id: uuid.UUID, message_id: uuid.UUID, last: ResumePoint | None
+    ) -> StreamItems:
         async with self.db.session() as session:
             if await repo.get_chat(session, user_id=user_id, chat_id=chat_id) is None:
                 raise NotFound("Chat not found")
@@ -333,11 +357,51 @@ class ChatService:
         run = self.runs.get(message_id)
         if run is not None and run.job.chat_id == chat_id:
             return self._counted(run.follow(last.seq if last else 0))
-        meta = await self.events.meta(message_id)
+        try:
+            meta = await self.events.meta(message_id)
+        except BufferUnavailable:
+            # Valkey is down: the answer (if it is one) is stored when done; wait for it there
+            return self._counted(
+                once_stored(
+                    self.db,
+                    chat_id,
+                    message_id,
+                    last,
+                    wait=self._stored_wait,
+                    keepalive=self.settings.sse_keepalive_seconds,
+                )
+            )
         if meta is not None and meta.get("chat_id") == str(chat_id) and meta.get("user_id") == str(user_id):
-            after = last.seq if last else 0
-            return self._counted(self.events.follow(message_id, after, on_gone=gone_event(message_id)))
+            # The lease is taken now, before the response starts: a client that sees this stream
+            # open may drop its old one at once, and the answer's task must then find a reader.
+            lease = await self.events.take_reader_lease(message_id)
+            return self._counted(self._from_buffer(chat_id, message_id, last, lease))
         raise NotFound("No answer stream for this message")
+
+    async def _from_buffer(
+        self, chat_id: uuid.UUID, message_id: uuid.UUID, last: ResumePoint | None, lease: ReaderLease | None
+    ) -> StreamItems:
+        """An answer live on another task, through Valkey; from storage if Valkey goes away."""
+        try:
+            async for item in self.events.follow(
+                message_id,
+                last.seq if last else 0,
+                last.chars if last else 0,
+                lease=lease,
+                on_gone=stream_lost(message_id),
+            ):
+                yield item
+        except BufferUnavailable as lost:
+            reached = ResumePoint(lost.seq, lost.chars) if lost.seq else None
+            async for item in once_stored(
+                self.db,
+                chat_id,
+                message_id,
+                reached,
+                wait=self._stored_wait,
+                keepalive=self.settings.sse_keepalive_seconds,
+            ):
+                yield item
 
     async def _counted(self, items: StreamItems) -> StreamItems:
         self.active_streams += 1
@@ -350,15 +414,36 @@ class ChatService:
             self.active_streams -= 1
             self.metrics.gauge("ActiveStreams", float(self.active_streams))
 
-    async def close(self) -> None:
-        """Stop answering: cut every run short (each saves its partial answer) and wait."""
+    def hand_over(self) -> None:
+        """Shutdown began and every stream is being told to resume on another task: refuse
+        new questions, and keep the answers running (their readers will be back through
+        Valkey) instead of cancelling them as abandoned."""
         self._closing = True
+        if self._handover_started is None:
+            self._handover_started = asyncio.get_running_loop().time()
+        for run in self.runs.values():
+            run.hand_over()
+
+    async def close(self) -> None:
+        """Stop answering. After a hand-over, answers may finish (and be stored) while the
+        grace period lasts; whatever still runs then is cut short, its partial answer saved."""
+        self._closing = True
+        grace = self.settings.shutdown_grace_seconds
+        if self._handover_started is not None and self.runs:
+            elapsed = asyncio.get_running_loop().time() - self._handover_started
+            remaining = grace - elapsed - min(HANDOVER_SAVE_MARGIN_SECONDS, grace / 3)
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        await asyncio.gather(
+                            *(r.wait_closed() for r in list(self.runs.values())), return_exceptions=True
+                        )
         runs = list(self.runs.values())
         for run in runs:
             run.cancel("server_shutdown")
         if runs:
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(max(1.0, self.settings.shutdown_grace_seconds)):
+                async with asyncio.timeout(max(1.0, grace)):
                     await asyncio.gather(*(run.wait_closed() for run in runs), return_exceptions=True)
         await self.controls.close()
         await self.model.aclose()

@@ -1,15 +1,16 @@
-"""Server-Sent Events for answers: event ids, encoding, keep-alives.
+"""The events of an answer: ids, encoding, resume points (the response is sage.api.sse's).
 
 Every event of an answer gets an id `<seq>-<chars>`: `seq` counts the answer's events
 from 1 and `chars` is how many characters of answer text were sent up to and including
 it. A reconnect with `Last-Event-ID` resumes after `seq` from the live buffer, or, once
 the answer is stored, from character `chars` of the stored text, so neither path repeats
-or skips text. Keep-alives are SSE comments (ignored by clients, reset idle timers).
+or skips text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,12 +22,6 @@ TOOL = "tool"  # one executed tool call: name, arguments, a short result summary
 DONE = "done"
 ERROR = "error"
 TERMINAL = frozenset({DONE, ERROR})
-
-KEEPALIVE = b": keepalive\n\n"
-RETRY_MS = 3000
-# Sent the moment the response starts, before the model has said anything: the client
-# (and every proxy between) sees bytes at once, and learns the reconnect delay.
-OPENING = b": keepalive\nretry: " + str(RETRY_MS).encode() + b"\n\n"
 
 _LAST_EVENT_ID = re.compile(r"^(\d{1,9})-(\d{1,12})$")
 
@@ -57,6 +52,10 @@ class StreamEvent:
     def load(cls, raw: bytes | str) -> StreamEvent:
         item = orjson.loads(raw)
         return cls(seq=int(item["s"]), event=str(item["e"]), data=dict(item["d"]), chars=int(item["c"]))
+
+
+# An answer's events as one reader gets them; None: nothing happened for a keep-alive interval.
+StreamItems = AsyncGenerator[StreamEvent | None, None]
 
 
 @dataclass(frozen=True)

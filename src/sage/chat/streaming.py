@@ -13,6 +13,12 @@ Valkey layout per answer (all keys expire; nothing needs cleaning up):
   chat:ev:<message_id>:alive       refreshed by the producer while it runs
   chat:ev:<message_id>:reader:<n>  leases of readers on other tasks (they keep the answer alive)
   channel chat:live:<message_id>   batches of events as they are written
+
+A reader on another task takes its lease before its response starts (`take_reader_lease`):
+a client that sees the new stream open may close the old one at once, and the producer,
+finding no reader, would cancel the answer. When Valkey cannot be read, readers raise
+`BufferUnavailable` (the service then waits for the stored answer instead), and the
+producer counts an unknown reader as a reader: the answer completes and is stored.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -32,7 +39,23 @@ from sage.store.cache import Cache, CacheUnavailable
 log = logging.getLogger(__name__)
 
 READER_SLOTS = 8
+LEASE_ATTEMPTS = 3
 WRITE_BATCH = 64
+
+
+class BufferUnavailable(Exception):
+    """Valkey could not be read; the reader had got as far as (seq, chars)."""
+
+    def __init__(self, seq: int, chars: int) -> None:
+        super().__init__(f"answer buffer unavailable after event {seq}")
+        self.seq = seq
+        self.chars = chars
+
+
+@dataclass(frozen=True)
+class ReaderLease:
+    key: str
+    owner: str
 
 
 class AnswerChannel:
@@ -177,60 +200,86 @@ class EventLog:
             await self.append(message_id, batch)
         await self.finish(message_id)
 
-    async def any_reader(self, message_id: uuid.UUID) -> bool:
+    async def any_reader(self, message_id: uuid.UUID) -> bool | None:
+        """Whether a reader on another task holds the answer; None when Valkey cannot tell."""
         keys = [self._key(message_id, "reader", n) for n in range(READER_SLOTS)]
-        async with self.slots:
-            values = await self._guard("chat_buffer_readers", self.cache.backend.get_many(keys))
-        return bool(values) and any(v is not None for v in values)
+        try:
+            async with self.slots:
+                values = await self.cache.backend.get_many(keys)
+        except CacheUnavailable as exc:
+            self.cache.report_failure("chat_buffer_readers", exc)
+            return None
+        return any(v is not None for v in values)
 
     # -- readers on any task ------------------------------------------------------------------
     async def meta(self, message_id: uuid.UUID) -> dict[str, Any] | None:
-        raw = await self._guard("chat_buffer_meta", self.cache.backend.get(self._key(message_id, "meta")))
+        """Who may read the answer, None when there is no buffer; BufferUnavailable when Valkey is down."""
+        try:
+            raw = await self.cache.backend.get(self._key(message_id, "meta"))
+        except CacheUnavailable as exc:
+            self.cache.report_failure("chat_buffer_meta", exc)
+            raise BufferUnavailable(0, 0) from None
         return None if raw is None else dict(orjson.loads(raw))
 
     async def _alive(self, message_id: uuid.UUID) -> bool:
-        raw = await self._guard("chat_buffer_alive", self.cache.backend.get(self._key(message_id, "alive")))
-        return raw is not None
+        return await self.cache.backend.get(self._key(message_id, "alive")) is not None
 
     async def _head(self, message_id: uuid.UUID) -> int:
-        raw = await self._guard("chat_buffer_head", self.cache.backend.get(self._key(message_id, "head")))
+        raw = await self.cache.backend.get(self._key(message_id, "head"))
         return int(raw) if raw else 0
 
     async def _range(self, message_id: uuid.UUID, after: int, upto: int) -> list[StreamEvent]:
         if upto <= after:
             return []
         keys = [self._key(message_id, seq) for seq in range(after + 1, upto + 1)]
-        values = await self._guard("chat_buffer_read", self.cache.backend.get_many(keys)) or []
+        values = await self.cache.backend.get_many(keys)
         return [StreamEvent.load(v) for v in values if v is not None]
 
-    async def _take_slot(self, message_id: uuid.UUID, owner: str) -> str | None:
+    async def take_reader_lease(self, message_id: uuid.UUID) -> ReaderLease | None:
+        """A reader's lease, which keeps the answer alive while it reads (None: all taken, or Valkey down).
+        A failed call is tried again at once: a reader without a lease lets the answer be cancelled."""
+        owner = uuid.uuid4().hex
         for n in range(READER_SLOTS):
             key = self._key(message_id, "reader", n)
-            if await self._guard(
-                "chat_buffer_reader", self.cache.backend.acquire_lease(key, owner, self.keepalive * 3)
-            ):
-                return key
+            for attempt in range(LEASE_ATTEMPTS):
+                try:
+                    taken = await self.cache.backend.acquire_lease(key, owner, self.keepalive * 3)
+                    break
+                except CacheUnavailable as exc:
+                    self.cache.report_failure("chat_buffer_reader", exc)
+                    if attempt == LEASE_ATTEMPTS - 1:
+                        return None
+                    await asyncio.sleep(0.05 * (attempt + 1))
+            if taken:
+                return ReaderLease(key, owner)
         return None
 
     async def follow(
-        self, message_id: uuid.UUID, after_seq: int, *, on_gone: Callable[[int, int], StreamEvent]
+        self,
+        message_id: uuid.UUID,
+        after_seq: int,
+        after_chars: int,
+        *,
+        lease: ReaderLease | None,
+        on_gone: Callable[[int, int], StreamEvent],
     ) -> AsyncGenerator[StreamEvent | None, None]:
         """Replay after `after_seq`, then follow live batches until the terminal event.
 
         Subscribes before reading the head, so nothing written in between is missed;
         duplicates are skipped by seq and gaps are filled from the keys. When the
         producer stops refreshing `alive` without a terminal event (its task died),
-        `on_gone(seq, chars)` supplies the closing event.
+        `on_gone(seq, chars)` supplies the closing event. Renews and finally releases
+        `lease`. Raises BufferUnavailable when Valkey cannot be read.
         """
-        owner = uuid.uuid4().hex
-        inbox: asyncio.Queue[list[StreamEvent]] = asyncio.Queue()
+        delivered, chars = after_seq, after_chars
+        inbox: asyncio.Queue[list[StreamEvent] | None] = asyncio.Queue()
         try:
             subscription_cm = self.cache.backend.subscribe(self.channel(message_id))
             subscription = await subscription_cm.__aenter__()
         except CacheUnavailable as exc:
             self.cache.report_failure("chat_buffer_subscribe", exc)
-            yield on_gone(after_seq, 0)
-            return
+            await self._release(lease)
+            raise BufferUnavailable(delivered, chars) from None
 
         async def pump() -> None:
             try:
@@ -238,13 +287,11 @@ class EventLog:
                     inbox.put_nowait([StreamEvent.load(raw) for raw in orjson.loads(payload)])
             except CacheUnavailable as exc:
                 self.cache.report_failure("chat_buffer_follow", exc)
+                inbox.put_nowait(None)
 
         pumping = asyncio.create_task(pump())
-        slot = await self._take_slot(message_id, owner)
         loop = asyncio.get_running_loop()
         renewed = loop.time()
-        delivered = after_seq
-        chars = 0
         try:
             for item in await self._range(message_id, delivered, await self._head(message_id)):
                 if item.seq == delivered + 1:
@@ -253,12 +300,16 @@ class EventLog:
                     if item.terminal:
                         return
             while True:
-                if slot is not None and loop.time() - renewed >= self.keepalive:
+                if loop.time() - renewed >= self.keepalive:
                     # renewed on a clock, not only when idle: a busy stream must not lose its lease
                     renewed = loop.time()
-                    await self._guard(
-                        "chat_buffer_reader", self.cache.backend.acquire_lease(slot, owner, self.keepalive * 3)
-                    )
+                    if lease is None:
+                        lease = await self.take_reader_lease(message_id)
+                    else:
+                        await self._guard(
+                            "chat_buffer_reader",
+                            self.cache.backend.acquire_lease(lease.key, lease.owner, self.keepalive * 3),
+                        )
                 try:
                     async with asyncio.timeout(self.keepalive):
                         batch = await inbox.get()
@@ -269,6 +320,8 @@ class EventLog:
                         yield on_gone(delivered, chars)
                         return
                     batch = missed
+                if batch is None:
+                    raise BufferUnavailable(delivered, chars)
                 for item in batch:
                     if item.seq <= delivered:
                         continue
@@ -283,14 +336,20 @@ class EventLog:
                     yield item
                     if item.terminal:
                         return
+        except CacheUnavailable as exc:
+            self.cache.report_failure("chat_buffer_read", exc)
+            raise BufferUnavailable(delivered, chars) from None
         finally:
             pumping.cancel()
             with contextlib.suppress(BaseException):
                 await pumping
-            if slot is not None:
-                await self._guard("chat_buffer_reader", self.cache.backend.release_lease(slot, owner))
+            await self._release(lease)
             with contextlib.suppress(Exception):
                 await subscription_cm.__aexit__(None, None, None)
+
+    async def _release(self, lease: ReaderLease | None) -> None:
+        if lease is not None:
+            await self._guard("chat_buffer_reader", self.cache.backend.release_lease(lease.key, lease.owner))
 
 
 def _drain(queue: asyncio.Queue[StreamEvent | None], limit: int) -> list[StreamEvent | None]:

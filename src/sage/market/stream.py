@@ -94,6 +94,7 @@ class TickerStreamHub:
         self.dropped_clients = 0
         self.subscribed = asyncio.Event()  # set while the Valkey subscription is open
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     @asynccontextmanager
     async def subscribe(self, symbols: frozenset[str] | None = None) -> AsyncIterator[StreamClient]:
@@ -101,7 +102,8 @@ class TickerStreamHub:
         self.clients.add(client)
         self.metrics.gauge("SSEClients", len(self.clients))
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen(), name="market-stream-hub")
+            self._stopping = asyncio.Event()
+            self._task = asyncio.create_task(self._listen(self._stopping), name="market-stream-hub")
         try:
             yield client
         finally:
@@ -112,6 +114,7 @@ class TickerStreamHub:
 
     async def _stop(self) -> None:
         task, self._task = self._task, None
+        self._stopping.set()
         if task is not None:
             task.cancel()
             with suppress(asyncio.CancelledError):
@@ -121,9 +124,12 @@ class TickerStreamHub:
     async def close(self) -> None:
         await self._stop()
 
-    async def _listen(self) -> None:
+    async def _listen(self, stopping: asyncio.Event) -> None:
+        # `stopping`, besides the task's cancellation: a client library that turns a
+        # cancellation into a connection error would otherwise keep this loop (and the
+        # stream that waits for it to end) going
         retry = 0.5
-        while True:
+        while not stopping.is_set():
             try:
                 async with self.cache.backend.subscribe(self.channel) as subscription:
                     self.subscribed.set()
@@ -137,7 +143,8 @@ class TickerStreamHub:
             except Exception:
                 log.exception("market stream hub failed; resubscribing")
             self.subscribed.clear()
-            await asyncio.sleep(retry * (0.5 + random.random() / 2))
+            with suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), retry * (0.5 + random.random() / 2))
             retry = min(10.0, retry * 2)
 
     def dispatch(self, payload: bytes) -> None:

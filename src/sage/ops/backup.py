@@ -120,8 +120,9 @@ async def _backup(ctx: OpsContext, options: BackupOptions) -> BackupResult:
     conn = await connect(url, timeout=ctx.connect_timeout, application="sage-backup")
     try:
         major = await server_major(conn)
-        pg_dump = ctx.tools.require("pg_dump", major, "the server's PostgreSQL")
-        dump_major = ctx.tools.major("pg_dump")
+        tool = ctx.tools.for_server("pg_dump", major)
+        pg_dump, dump_major = tool.path, tool.major
+        log(f"using pg_dump {dump_major} ({pg_dump}) for PostgreSQL {major}")
         try:
             waited = await acquire_advisory_lock(
                 conn, advisory_key("backup", database), wait_seconds=options.lock_wait_seconds

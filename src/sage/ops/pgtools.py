@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import subprocess
 import warnings
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import asyncpg
 
 from sage.ops.common import OpsError
 from sage.store.db import libpq_url
-from sage.store.embedded_pg import find_pg_tool
+from sage.store.embedded_pg import embedded_bin_dir
 
 MAINTENANCE_DATABASE = "postgres"
 # PostgreSQL truncates identifiers at 63 bytes; names we derive must stay under it.
@@ -94,48 +95,89 @@ async def server_version(conn: asyncpg.Connection) -> str:
 # --- client tools ----------------------------------------------------------------------------
 
 
+# "pg_dump (PostgreSQL) 18.4", "... 18devel", "... 18beta1", "... 9.6.24", and distribution
+# builds that append their package version: "... 15.20 (Debian 15.20-0+deb12u1)",
+# "... 18.1 (Debian 18.1-1.pgdg13+2)", "... 16.4 (Ubuntu 16.4-1.pgdg22.04+1)".
+_TOOL_VERSION = re.compile(r"\(PostgreSQL\)\s+(\d+)(?:\.\d+)*(?:devel|beta\d*|rc\d*)?(?:\s|$)")
+# Debian's and PGDG's packages put each major's tools here, side by side.
+DEBIAN_BIN_DIR = "/usr/lib/postgresql/{major}/bin"
+
+
+def tool_major(version_output: str) -> int | None:
+    """The major version in a PostgreSQL tool's `--version` output, or None when it has none."""
+    match = _TOOL_VERSION.search(version_output)
+    return int(match.group(1)) if match else None
+
+
+@dataclass(frozen=True)
+class PgTool:
+    path: str
+    major: int
+
+
 @dataclass(frozen=True)
 class PgTools:
-    """pg_dump / pg_restore / psql: from SAGE_PG_BIN_DIR, else the wheel's PostgreSQL 18, else PATH."""
+    """pg_dump / pg_restore / psql matched to the server they work on.
+
+    SAGE_PG_BIN_DIR, when set, is the operator's choice and is used as it is. Otherwise the
+    tools of the server's own major are preferred (Debian/PGDG's /usr/lib/postgresql/<major>/bin,
+    the wheel's PostgreSQL 18, PATH): a newer pg_dump writes settings an older server rejects
+    (pg_dump 17+ emits `SET transaction_timeout`), so its dump would not restore into the
+    server it came from. Only when no tool of that major exists is the closest newer one used.
+    """
 
     bin_dir: Path | None = None
+    debian_bin_dir: str = DEBIAN_BIN_DIR
 
-    def path(self, name: str) -> str:
+    def _candidates(self, name: str, server_major: int) -> list[str]:
         if self.bin_dir is not None:
             candidate = self.bin_dir / name
-            if candidate.exists():
-                return str(candidate)
-            raise OpsError(f"{name} not found in SAGE_PG_BIN_DIR ({self.bin_dir})", 2)
+            if not candidate.exists():
+                raise OpsError(f"{name} not found in SAGE_PG_BIN_DIR ({self.bin_dir})", 2)
+            return [str(candidate)]
+        found = [str(Path(self.debian_bin_dir.format(major=server_major)) / name)]
         with warnings.catch_warnings():
             # Importing the pgserver wheel warns about XDG_RUNTIME_DIR in containers; noise in an ops log.
             warnings.simplefilter("ignore")
-            found = find_pg_tool(name)
-        if found is None:
+            bundled = embedded_bin_dir()
+        if bundled is not None:
+            found.append(str(bundled / name))
+        on_path = shutil.which(name)
+        if on_path is not None:
+            found.append(on_path)
+        unique = list(dict.fromkeys(p for p in found if Path(p).is_file() and os.access(p, os.X_OK)))
+        if not unique:
             raise OpsError(f"{name} not found: install the PostgreSQL client tools or set SAGE_PG_BIN_DIR", 2)
-        return found
+        return unique
 
-    def major(self, name: str) -> int:
-        tool = self.path(name)
+    def major(self, path: str) -> int:
         try:
-            out = subprocess.run([tool, "--version"], capture_output=True, text=True, check=True, timeout=30).stdout
-            # "pg_dump (PostgreSQL) 18.4" or "... 18devel" / "... 18beta1"
-            match = re.search(r"(\d+)(?:\.\d+|devel|beta\d*|rc\d*)?\s*$", out.strip())
-            if match is None:
-                raise ValueError(out)
-            return int(match.group(1))
-        except (OSError, ValueError, subprocess.SubprocessError):
-            raise OpsError(f"cannot tell the version of {tool}") from None
+            out = subprocess.run([path, "--version"], capture_output=True, text=True, check=True, timeout=30).stdout
+        except (OSError, subprocess.SubprocessError):
+            raise OpsError(f"cannot run {path} --version") from None
+        major = tool_major(out)
+        if major is None:
+            raise OpsError(f"cannot tell the version of {path} from {out.strip()[:80]!r}")
+        return major
 
-    def require(self, name: str, at_least: int, what: str) -> str:
-        """The tool's path, or an OpsError naming both versions when it is too old."""
-        major = self.major(name)
-        if major < at_least:
-            raise OpsError(
-                f"{name} {major} ({self.path(name)}) is older than {what} {at_least}; "
-                f"install the PostgreSQL {at_least} client tools or point SAGE_PG_BIN_DIR at them",
-                2,
-            )
-        return self.path(name)
+    def for_server(self, name: str, server_major: int, *, at_least: int | None = None, what: str = "") -> PgTool:
+        """The tool to use against a server of `server_major`: that major if available, else
+        the closest newer one that is at least `at_least` (default: the server's major)."""
+        needed = max(server_major, at_least or server_major)
+        tools = [PgTool(path, self.major(path)) for path in self._candidates(name, server_major)]
+        usable = [t for t in tools if t.major >= needed]
+        exact = [t for t in usable if t.major == server_major]
+        if exact:
+            return exact[0]
+        if usable:
+            return min(usable, key=lambda t: t.major)
+        newest = max(tools, key=lambda t: t.major)
+        reason = what or f"the server's PostgreSQL {server_major}"
+        raise OpsError(
+            f"{name} {newest.major} ({newest.path}) is older than {reason}; install the PostgreSQL {needed} "
+            f"client tools (Debian: apt-get install postgresql-client-{needed}) or point SAGE_PG_BIN_DIR at them",
+            2,
+        )
 
 
 # --- locks -------------------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from sage.ops.pgtools import (
     describe,
     drop_database,
     quote_ident,
+    server_major,
     sessions_on,
     table_row_counts,
     with_database,
@@ -95,9 +96,23 @@ async def fetch_verified(ctx: OpsContext, manifest: Manifest, directory: Path) -
 async def restore_into(ctx: OpsContext, path: Path, manifest: Manifest, database: str, *, jobs: int) -> None:
     """Load a downloaded backup into an existing empty database; any error fails the whole."""
     url = with_database(ctx.database_url, database)
+    conn = await connect(url, timeout=ctx.connect_timeout, application="sage-restore")
+    try:
+        server = await server_major(conn)
+    finally:
+        await conn.close()
+    written_by = manifest.pg_dump_major
+    if manifest.format != "custom" and written_by > server:
+        # A plain dump is SQL for the pg_dump's own major (pg_dump 17+ writes `SET transaction_timeout`).
+        raise OpsError(
+            f"{manifest.key} is SQL written by pg_dump {written_by}, which PostgreSQL {server} cannot run; "
+            f"restore it into PostgreSQL {written_by} or later (backups taken now use tools matching the server)",
+            2,
+        )
+    what = f"the pg_dump {written_by} that wrote this backup"
     dsn, env = client_env(url, "sage-restore")
     if manifest.format == "custom":
-        tool = ctx.tools.require("pg_restore", manifest.pg_dump_major, "the pg_dump that wrote this backup,")
+        tool = ctx.tools.for_server("pg_restore", server, at_least=written_by, what=what).path
         argv = [
             tool,
             f"--dbname={dsn}",
@@ -109,7 +124,7 @@ async def restore_into(ctx: OpsContext, path: Path, manifest: Manifest, database
         ]
         await asyncio.to_thread(_run_tool, argv, env, None)
     else:
-        tool = ctx.tools.require("psql", manifest.pg_dump_major, "the pg_dump that wrote this backup,")
+        tool = ctx.tools.for_server("psql", server, at_least=written_by, what=what).path
         argv = [tool, "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", f"--dbname={dsn}", "-f", "-"]
         await asyncio.to_thread(_run_tool, argv, env, path)
 

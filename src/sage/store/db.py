@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyPoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from sage.settings import Settings
@@ -131,3 +133,31 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+# SQLSTATE classes that say "the connection or the server", not "this statement":
+# 08 connection exception, 57P operator intervention (shutting down, starting up), 53 out of resources.
+_CONNECTION_SQLSTATES = ("08", "57P", "53")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when `exc` means the database could not be reached or went away mid-statement,
+    so the same work may succeed later; False for errors of the statement itself."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError | TimeoutError | SQLAlchemyPoolTimeout):
+            return True
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, asyncpg.PostgresConnectionError | asyncpg.InterfaceError):
+            return True
+        sqlstate = getattr(current, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_CONNECTION_SQLSTATES):
+            return True
+        pending.extend((getattr(current, "orig", None), current.__cause__, current.__context__))
+    return False

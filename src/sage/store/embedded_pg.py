@@ -8,7 +8,6 @@ default runs the same SQL, migrations and locks as production.
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,11 +67,3 @@ def embedded_bin_dir() -> Path | None:
     del pgserver
     path = POSTGRES_VERSIONS.get(TARGET_POSTGRES_VERSION)
     return Path(path) if path else None
-
-
-def find_pg_tool(name: str) -> str | None:
-    """Newest available PostgreSQL client tool: the wheel's first, then PATH."""
-    bin_dir = embedded_bin_dir()
-    if bin_dir and (bin_dir / name).exists():
-        return str(bin_dir / name)
-    return shutil.which(name)

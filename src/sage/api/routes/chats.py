@@ -1,31 +1,29 @@
-"""Chats and streamed answers (Server-Sent Events).
+"""Chats and streamed answers (Server-Sent Events, through sage.api.sse's one response).
 
-`EventStreamResponse` is a small ASGI response rather than StreamingResponse: it sends
-the headers and a keep-alive comment at once, and it watches `receive()` for the client's
-disconnect while the answer is quiet (a model may think for a while), so a disconnect
-cancels the stream, and with it the upstream model call, the moment it happens rather
-than at the next write.
+When the process starts shutting down, an open answer stream ends with a `reconnect` event
+naming the resume URL and the last event id, so the client continues on another task
+while this one finishes the answer into the shared buffer.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, status
+import orjson
+from fastapi import APIRouter, Header, Query, Request, status
 from fastapi.responses import Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, computed_field
-from starlette.types import Receive, Scope, Send
 
 from sage.api.deps import ChatDep, CurrentUser
 from sage.api.openapi import error_responses
 from sage.api.schemas import INT64_MAX, NOT_BLANK_PATTERN, RequestModel
-from sage.chat.replay import StreamItems
+from sage.api.sse import RETRY_MS, EventStreamResponse, Frames, stream_drain
 from sage.chat.repository import TITLE_MAX
-from sage.chat.sse import KEEPALIVE, OPENING, parse_last_event_id
+from sage.chat.service import AnswerStream
+from sage.chat.sse import parse_last_event_id
 
 router = APIRouter(prefix="/chats", tags=["chats"])
 usage_router = APIRouter(prefix="/users/me", tags=["chats"])
@@ -36,56 +34,36 @@ Title = Annotated[
     str, StringConstraints(min_length=1, max_length=TITLE_MAX, pattern=NOT_BLANK_PATTERN), AfterValidator(str.strip)
 ]
 
-SSE_HEADERS = {
-    "Cache-Control": "no-cache, no-transform",  # no-transform: no proxy may compress or buffer it
-    "X-Accel-Buffering": "no",
-}
 _SSE_DOC: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "`text/event-stream`: events `message`, `delta`, `tool`, `done`, `error`, each with an id; "
-        "keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS.",
+        "keep-alive comments every SAGE_SSE_KEEPALIVE_SECONDS; `reconnect` (resume URL and last event id) "
+        "when the server shuts down mid-answer.",
         "content": {"text/event-stream": {}},
     }
 }
 
 
-class EventStreamResponse(Response):
-    media_type = "text/event-stream"
+def answer_response(request: Request, stream: AnswerStream) -> EventStreamResponse:
+    """An answer's events as SSE; at shutdown, a `reconnect` event after the last one sent."""
 
-    def __init__(self, items: StreamItems, status_code: int = 200) -> None:
-        self.items = items
-        self.status_code = status_code  # the parameter also tells OpenAPI the default status
-        self.background = None
-        self.init_headers(SSE_HEADERS)
+    async def frames() -> Frames:
+        async with contextlib.aclosing(stream.items) as items:
+            async for item in items:
+                yield None if item is None else item.encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        pump = asyncio.create_task(self._pump(send))
-        watch = asyncio.create_task(_until_disconnect(receive))
-        try:
-            await asyncio.wait({pump, watch}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (pump, watch):
-                task.cancel()
-            await asyncio.gather(pump, watch, return_exceptions=True)
+    def reconnect(last_id: str | None) -> bytes:
+        resume_url = request.app.url_path_for("resume", chat_id=str(stream.chat_id), message_id=str(stream.message_id))
+        data = {
+            "message_id": str(stream.message_id),
+            "resume_url": str(resume_url),
+            "last_event_id": last_id,  # send as Last-Event-ID (or ?last_event_id=) to continue after it
+            "retry_ms": RETRY_MS,
+        }
+        frame = b"event: reconnect\ndata: " + orjson.dumps(data) + b"\n\n"
+        return (b"id: " + last_id.encode() + b"\n" + frame) if last_id else frame
 
-    async def _pump(self, send: Send) -> None:
-        async with contextlib.aclosing(self.items) as items:
-            try:
-                await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-                await send({"type": "http.response.body", "body": OPENING, "more_body": True})
-                async for item in items:
-                    chunk = KEEPALIVE if item is None else item.encode()
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
-            except OSError:
-                return  # the client went away mid-write
-
-
-async def _until_disconnect(receive: Receive) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
+    return EventStreamResponse(frames(), drain=stream_drain(request), farewell=reconnect)
 
 
 # -- schemas ------------------------------------------------------------------------------------------
@@ -235,18 +213,21 @@ async def list_messages(
 @router.post(
     "/{chat_id:uuid}/messages", response_class=EventStreamResponse, responses={**_SSE_DOC, **error_responses(429)}
 )
-async def ask(chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep) -> EventStreamResponse:
+async def ask(
+    request: Request, chat_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep
+) -> EventStreamResponse:
     """Ask a question; the answer streams back as Server-Sent Events.
 
     Refusals come before the stream as JSON: 404 (not your chat), 429 (request rate or
     daily token budget, with Retry-After), 503 (model queue full, with Retry-After).
     """
-    items = await chat.ask(user.id, chat_id, body.content)
-    return EventStreamResponse(items)
+    stream = await chat.ask(user.id, chat_id, body.content)
+    return answer_response(request, stream)
 
 
 @router.get("/{chat_id:uuid}/messages/{message_id:uuid}/stream", response_class=EventStreamResponse, responses=_SSE_DOC)
 async def resume(
+    request: Request,
     chat_id: uuid.UUID,
     message_id: uuid.UUID,
     user: CurrentUser,
@@ -257,8 +238,8 @@ async def resume(
     """Reconnect to an answer: continues after `Last-Event-ID` (header, or `last_event_id`
     query for clients that cannot set headers); a finished answer is served from storage."""
     point = parse_last_event_id(last_event_id or last_event_id_query)
-    items = await chat.resume(user.id, chat_id, message_id, point)
-    return EventStreamResponse(items)
+    stream = await chat.resume(user.id, chat_id, message_id, point)
+    return answer_response(request, stream)
 
 
 class StopOut(BaseModel):
@@ -299,22 +280,22 @@ async def usage(user: CurrentUser, chat: ChatDep) -> Any:
     "/{chat_id:uuid}/messages/{message_id:uuid}/regenerate", response_class=EventStreamResponse, responses=_SSE_DOC
 )
 async def regenerate(
-    chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep
+    request: Request, chat_id: uuid.UUID, message_id: uuid.UUID, user: CurrentUser, chat: ChatDep
 ) -> EventStreamResponse:
     """A new answer to the chat's last question (`message_id`: its latest answer), bypassing
     the answer cache; the earlier answer stays as a version. 409 for any other message."""
-    items = await chat.regenerate(user.id, chat_id, message_id)
-    return EventStreamResponse(items)
+    stream = await chat.regenerate(user.id, chat_id, message_id)
+    return answer_response(request, stream)
 
 
 @router.post("/{chat_id:uuid}/messages/{message_id:uuid}/edit", response_class=EventStreamResponse, responses=_SSE_DOC)
 async def edit(
-    chat_id: uuid.UUID, message_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep
+    request: Request, chat_id: uuid.UUID, message_id: uuid.UUID, body: MessageIn, user: CurrentUser, chat: ChatDep
 ) -> EventStreamResponse:
     """Replace the chat's last question (`message_id`) and answer it; the previous exchange
     stays as a version of the turn. 409 for any other message or while an answer is running."""
-    items = await chat.edit(user.id, chat_id, message_id, body.content)
-    return EventStreamResponse(items)
+    stream = await chat.edit(user.id, chat_id, message_id, body.content)
+    return answer_response(request, stream)
 
 
 @router.get("/{chat_id:uuid}/messages/{message_id:uuid}/versions", response_model=MessageVersions)

@@ -8,17 +8,16 @@ process never talks to an exchange. Decimals are JSON strings so no digit is los
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
-from fastapi.responses import StreamingResponse
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from sage.api.deps import MarketDep, SettingsDep
 from sage.api.schemas import SYMBOL, SYMBOL_PATTERN
+from sage.api.sse import EventStreamResponse, Frames, stream_drain
 from sage.errors import InvalidInput, NotFound, Unavailable
 from sage.market.consolidate import is_stale
 from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
@@ -227,10 +226,12 @@ async def fear_greed(market: MarketDep, limit: Annotated[int, Query(ge=1, le=365
 @router.get(
     "/stream",
     summary="Live ticker updates (Server-Sent Events)",
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
     responses={200: {"content": {"text/event-stream": {}}}},
 )
-async def stream(settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery = None) -> StreamingResponse:
+async def stream(
+    request: Request, settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery = None
+) -> EventStreamResponse:
     """`event: ticker` with one exchange's ticker as JSON (decimals as strings, times in
     epoch milliseconds); the current tickers first, then every update. A comment line
     every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle stream. A client
@@ -238,9 +239,8 @@ async def stream(settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery
     wanted = _symbols_param(symbols)
     keepalive = settings.sse_keepalive_seconds
 
-    async def events() -> AsyncIterator[bytes]:
+    async def events() -> Frames:
         async with market.stream(wanted) as client:
-            yield b"retry: 3000\n\n"
             try:
                 current = await market.tickers(wanted)
             except Unavailable:
@@ -254,13 +254,8 @@ async def stream(settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery
                 except SlowConsumer:
                     yield b'event: error\ndata: {"code":"slow_consumer","message":"too far behind; reconnect"}\n\n'
                     return
-                if update is None:
-                    yield b": keep-alive\n\n"
-                else:
-                    yield b"event: ticker\ndata: " + update + b"\n\n"
+                yield None if update is None else b"event: ticker\ndata: " + update + b"\n\n"
 
-    return StreamingResponse(
-        events(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", "Connection": "keep-alive"},
-    )
+    # At shutdown the stream just ends: the browser's EventSource reconnects (after `retry:`)
+    # and the load balancer sends it to another task.
+    return EventStreamResponse(events(), drain=stream_drain(request))

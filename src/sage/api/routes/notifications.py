@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import APIRouter, Header, Path, Query, Request, status
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from sage.api.deps import CurrentUser, EmailVerifierDep, NotificationsDep
-from sage.api.routes.chats import _SSE_DOC, EventStreamResponse
-from sage.api.schemas import RequestModel
-from sage.chat.service import StreamItems
+from sage.api.openapi import error_responses
+from sage.api.routes.chats import _SSE_DOC
+from sage.api.schemas import INT64_MAX, RequestModel
+from sage.api.sse import EventStreamResponse, Frames, stream_drain
+from sage.chat.sse import StreamItems
 from sage.errors import Unavailable
 from sage.notifications.delivery import PermanentFailure, TemporaryFailure
 
@@ -23,9 +26,16 @@ settings_router = APIRouter(prefix="/users/me", tags=["notifications"])
 _LAST_ID = re.compile(r"^(\d{1,18})(?:-\d{1,12})?$")
 
 
-def notification_stream_response(items: StreamItems) -> EventStreamResponse:
-    """The one place the notification stream picks its SSE response (the chat's framing)."""
-    return EventStreamResponse(items)
+def notification_stream_response(request: Request, items: StreamItems) -> EventStreamResponse:
+    """The notification events through the one SSE response (it ends at shutdown; the browser
+    reconnects elsewhere with Last-Event-ID)."""
+
+    async def frames() -> Frames:
+        async with contextlib.aclosing(items) as events:
+            async for item in events:
+                yield None if item is None else item.encode()
+
+    return EventStreamResponse(frames(), drain=stream_drain(request))
 
 
 def parse_last_id(raw: str | None) -> int | None:
@@ -99,6 +109,7 @@ async def list_notifications(
 
 @router.get("/stream", response_class=EventStreamResponse, responses=_SSE_DOC)
 async def stream_notifications(
+    request: Request,
     user: CurrentUser,
     notifications: NotificationsDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
@@ -108,7 +119,7 @@ async def stream_notifications(
     (header, or `last_event_id` query) to get every notification after it; without one, only
     new notifications are sent."""
     last_id = parse_last_id(last_event_id or last_event_id_query)
-    return notification_stream_response(notifications.stream(user.id, last_id))
+    return notification_stream_response(request, notifications.stream(user.id, last_id))
 
 
 @router.post("/read-all", response_model=ReadAll)
@@ -116,8 +127,10 @@ async def read_all(user: CurrentUser, notifications: NotificationsDep) -> ReadAl
     return ReadAll(marked=await notifications.mark_all_read(user.id))
 
 
-@router.post("/{notification_id:uuid}/read", status_code=status.HTTP_204_NO_CONTENT)
-async def read_one(notification_id: int, user: CurrentUser, notifications: NotificationsDep) -> None:
+@router.post("/{notification_id}/read", status_code=status.HTTP_204_NO_CONTENT)
+async def read_one(
+    notification_id: Annotated[int, Path(ge=1, le=INT64_MAX)], user: CurrentUser, notifications: NotificationsDep
+) -> None:
     await notifications.mark_read(user.id, notification_id)
 
 
@@ -148,7 +161,7 @@ async def put_channels(body: ChannelsIn, user: CurrentUser, notifications: Notif
     return ChannelsOut(**{**s.__dict__, "available": list(s.available)})
 
 
-@settings_router.post("/email/verify-request", status_code=status.HTTP_202_ACCEPTED)
+@settings_router.post("/email/verify-request", status_code=status.HTTP_202_ACCEPTED, responses=error_responses(400))
 async def request_verification(user: CurrentUser, verifier: EmailVerifierDep) -> dict[str, str]:
     """Email a signed link (valid SAGE_EMAIL_VERIFY_TTL_SECONDS) to the account's address."""
     try:
@@ -164,7 +177,7 @@ async def _verify(token: str, verifier: EmailVerifierDep, notifications: Notific
     return address.email
 
 
-@settings_router.post("/email/verify")
+@settings_router.post("/email/verify", responses=error_responses(400))
 async def verify_email(
     token: Annotated[str, Query(min_length=10, max_length=500)],
     verifier: EmailVerifierDep,
@@ -174,7 +187,7 @@ async def verify_email(
     return {"status": "verified", "email": await _verify(token, verifier, notifications)}
 
 
-@settings_router.get("/email/verify", response_class=HTMLResponse)
+@settings_router.get("/email/verify", response_class=HTMLResponse, responses=error_responses(400))
 async def verify_email_link(
     token: Annotated[str, Query(min_length=10, max_length=500)],
     verifier: EmailVerifierDep,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from sage.api.deps import CurrentUser, PushSubscriptionsDep, ServicesDep
+from sage.api.openapi import error_responses
 from sage.api.schemas import RequestModel
 from sage.errors import NotFound
 
@@ -48,9 +49,9 @@ async def subscribe(body: SubscriptionIn, user: CurrentUser, subscriptions: Push
     return {"status": "subscribed"}
 
 
-@router.delete("", status_code=status.HTTP_204_NO_CONTENT)
+@router.delete("", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
 async def unsubscribe(
-    endpoint: Annotated[str, Query(min_length=8, max_length=2048)],
+    endpoint: Annotated[str, Query(min_length=8, max_length=2048, pattern=r"^[!-~]+$")],
     user: CurrentUser,
     subscriptions: PushSubscriptionsDep,
 ) -> None:

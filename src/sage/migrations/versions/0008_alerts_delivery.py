@@ -5,7 +5,7 @@ a pending alert stays active and armed (it fires at the first fresh price on its
 before); a fired one becomes `triggered` with its firing time and price kept.
 
 Revision ID: 0008_alerts_delivery
-Revises: 0004_alerts
+Revises: 0007_portfolio_ledger
 Create Date: 2026-12-05
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0008_alerts_delivery"
-down_revision: str | None = "0004_alerts"
+down_revision: str | None = "0007_portfolio_ledger"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,19 +1,61 @@
-"""Answers as streams outside their live run: a stored answer replayed after a reconnect,
-and the closing event when a run on another task vanished."""
+"""Serving a reconnect from storage: a stored answer as a stream, and waiting for one.
+
+`stored_events` continues a stored answer after the client's last event without repeating
+text. `once_stored` serves a reader whose answer is live on another task while Valkey (its
+buffer) cannot be read: the answer's task completes and stores it regardless, so the
+reader waits for it in PostgreSQL, with keep-alives, and gets the rest from there.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncGenerator
-from typing import Any
+from collections.abc import Callable
 
-from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, TOOL, ResumePoint, StreamEvent
+from sage.chat import repository as repo
+from sage.chat.sse import DELTA, DONE, ERROR, MESSAGE, TOOL, ResumePoint, StreamEvent, StreamItems
 from sage.store.chat_tables import ChatMessage
+from sage.store.db import Database, is_connection_error
 
-StreamItems = AsyncGenerator[StreamEvent | None, None]  # None: nothing happened for a keep-alive interval
+STORED_POLL_SECONDS = 0.5  # how often a reader that cannot read Valkey looks for the stored answer
 
 
-def gone_event(message_id: uuid.UUID) -> Any:
+async def once_stored(
+    db: Database,
+    chat_id: uuid.UUID,
+    message_id: uuid.UUID,
+    last: ResumePoint | None,
+    *,
+    wait: float,
+    keepalive: float,
+) -> StreamItems:
+    """The rest of an answer after `last`, served once it is stored: for when its buffer
+    cannot be read. Its task finishes and stores it regardless (an unknown reader keeps
+    an answer running), so this waits as long as an answer may take and its write may
+    be retried, with keep-alives, then says the stream was lost."""
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + wait
+    quiet_since = loop.time()
+    while loop.time() < give_up:
+        try:
+            async with db.session() as session:
+                stored = await repo.get_message(session, chat_id=chat_id, message_id=message_id)
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            stored = None
+        if stored is not None and stored.role == "assistant":
+            async for item in stored_events(stored, last):
+                yield item
+            return
+        await asyncio.sleep(STORED_POLL_SECONDS)
+        if loop.time() - quiet_since >= keepalive:
+            quiet_since = loop.time()
+            yield None
+    yield stream_lost(message_id)(last.seq if last else 0, last.chars if last else 0)
+
+
+def stream_lost(message_id: uuid.UUID) -> Callable[[int, int], StreamEvent]:
     def closing(seq: int, chars: int) -> StreamEvent:
         return StreamEvent(
             seq=seq + 1,
