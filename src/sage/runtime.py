@@ -7,7 +7,7 @@ from exactly what it needs, in the order their dependencies require:
     stores (PostgreSQL, cache, rate limiter, auth)
       -> observability (notifier, active users: every later domain may notify)
       -> market (service; the ingestor too in the embedded default)
-      -> portfolio, price alerts (+ their checker loop), chat
+      -> portfolio, notifications (inbox, live hub, delivery worker), price alerts (+ their checker loop), chat
       -> the alert-rule runner (its daily summary reads the portfolio and the market)
 
 Cleanups go on one exit stack, so shutdown runs in reverse: the chat stops before the
@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sage.alerts.checker import start_price_alert_checks
 from sage.alerts.service import PriceAlertService
+from sage.alerts.symbols import ConfiguredOrPriced
 from sage.auth.denylist import AccessDenylist
 from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
@@ -35,6 +36,13 @@ from sage.market.ingest import Ingestor
 from sage.market.reader import MarketReader
 from sage.market.service import MarketService
 from sage.market.startup import start_market
+from sage.notifications.delivery import ChannelSender, DeliveryWorker, RetryPolicy, start_delivery_worker
+from sage.notifications.email import EmailSender, SmtpConfig, SmtpMailer
+from sage.notifications.inbox import NotificationService
+from sage.notifications.live import NotificationHub
+from sage.notifications.outbox import EMAIL, WEB_PUSH
+from sage.notifications.verification import EmailVerifier
+from sage.notifications.webpush import Subscriptions, VapidKeys, WebPushSender
 from sage.notify import Notifier
 from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
@@ -66,6 +74,11 @@ class Services:
     price_alerts: PriceAlertService
     chat: ChatService
     alert_rules: AlertRuleRunner
+    notifications: NotificationService
+    delivery: DeliveryWorker
+    email_verifier: EmailVerifier
+    push_subscriptions: Subscriptions
+    vapid_public_key: str | None  # None: Web Push is off
 
 
 @dataclass(frozen=True)
@@ -121,13 +134,50 @@ class Runtime:
             fee_rate=settings.portfolio_fee_rate,
             starting_cash=settings.portfolio_starting_cash,
         )
-        price_alerts = PriceAlertService(db, metrics)
+        notification_hub = NotificationHub(cache)
+        stack.push_async_callback(notification_hub.close)
+        mailer = smtp_mailer(settings)
+        senders: dict[str, ChannelSender] = {}
+        if mailer is not None:
+            senders[EMAIL] = EmailSender(mailer, inbox_url=settings.public_url)
+        push_subscriptions = Subscriptions(db)
+        vapid = vapid_keys(settings)
+        if vapid is not None:
+            push = WebPushSender(
+                push_subscriptions,
+                vapid,
+                subject=settings.vapid_subject,
+                ttl=settings.web_push_ttl_seconds,
+                timeout=settings.web_push_timeout_seconds,
+            )
+            stack.push_async_callback(push.close)
+            senders[WEB_PUSH] = push
+        notifications = NotificationService(
+            db, notification_hub, keepalive=settings.sse_keepalive_seconds, available=frozenset(senders)
+        )
+        delivery = DeliveryWorker(
+            db,
+            senders,
+            metrics,
+            policy=RetryPolicy(
+                max_attempts=settings.delivery_max_attempts,
+                initial=settings.delivery_backoff_initial_seconds,
+                maximum=settings.delivery_backoff_max_seconds,
+            ),
+            batch_size=settings.delivery_batch_size,
+            concurrency=settings.delivery_concurrency,
+            lease_seconds=settings.delivery_lease_seconds,
+        )
+        start_delivery_worker(delivery, poll=settings.delivery_poll_seconds, stack=stack)
+        email_verifier = EmailVerifier(
+            settings.secret_value("jwt_secret") or "",
+            ttl_seconds=settings.email_verify_ttl_seconds,
+            public_url=settings.public_url,
+            mailer=mailer,
+        )
+        price_alerts = PriceAlertService(db, metrics, prices, ConfiguredOrPriced(settings.symbols, prices))
         start_price_alert_checks(
-            price_alerts,
-            prices,
-            observability.notifier,
-            interval=settings.market_alert_check_seconds,
-            stack=stack,
+            price_alerts, notification_hub, interval=settings.market_alert_check_seconds, stack=stack
         )
         chat = ChatService(
             settings=settings,
@@ -168,6 +218,11 @@ class Runtime:
             price_alerts=price_alerts,
             chat=chat,
             alert_rules=alert_rules,
+            notifications=notifications,
+            delivery=delivery,
+            email_verifier=email_verifier,
+            push_subscriptions=push_subscriptions,
+            vapid_public_key=vapid.public_key if vapid is not None else None,
         )
         return cls(
             settings=settings,
@@ -180,3 +235,32 @@ class Runtime:
             services=services,
             embedded_pg=embedded,
         )
+
+
+def smtp_mailer(settings: Settings) -> SmtpMailer | None:
+    """The SMTP client when SAGE_SMTP_HOST is set (email alerts and verification), else None."""
+    if not settings.smtp_host:
+        return None
+    return SmtpMailer(
+        SmtpConfig(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            starttls=settings.smtp_starttls,
+            tls=settings.smtp_tls,
+            username=settings.smtp_username,
+            password=settings.secret_value("smtp_password"),
+            timeout=settings.smtp_timeout_seconds,
+        )
+    )
+
+
+def vapid_keys(settings: Settings) -> VapidKeys | None:
+    """The VAPID key pair when Web Push is on: from settings, or (development only, where
+    Settings.check_production allows it) a pair generated once and kept in the data directory."""
+    if not settings.web_push_enabled:
+        return None
+    private, public = settings.secret_value("vapid_private_key"), settings.vapid_public_key
+    if private and public:
+        return VapidKeys(private, public)
+    return VapidKeys.load_or_create(settings.data_dir / "vapid.json")

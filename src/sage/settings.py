@@ -233,8 +233,34 @@ class Settings(BaseSettings):
     alert_llm_queue_size: float = Field(default=1000.0, gt=0)
     alert_daily_summary_hour: int = Field(default=0, ge=0, le=23)  # UTC hour the previous day's summary is sent
     alert_dau_milestones: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 100, 1000, 10_000])
-    alert_market_digest_seconds: float = Field(default=0.0, ge=0)  # 0: off (sage.alerts posts each fired alert)
+    alert_market_digest_seconds: float = Field(default=300.0, ge=0)  # 0: off; fired and delivered counts per channel
     alert_rules_off: Annotated[list[str], NoDecode] = Field(default_factory=list)  # rule keys, e.g. first_token
+
+    # --- user notifications (alerts that reach the user) -----------------------------------
+    public_url: str = "http://127.0.0.1:3000"  # where links in emails point (the web app's origin)
+    delivery_poll_seconds: float = Field(default=1.0, gt=0)  # outbox polling interval of the delivery worker
+    delivery_batch_size: int = Field(default=100, ge=1)  # deliveries claimed per round
+    delivery_concurrency: int = Field(default=10, ge=1)  # sends in flight per worker
+    delivery_max_attempts: int = Field(default=5, ge=1)  # then the delivery ends `failed`
+    delivery_backoff_initial_seconds: float = Field(default=5.0, gt=0)  # doubles per attempt (Retry-After wins)
+    delivery_backoff_max_seconds: float = Field(default=900.0, gt=0)
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)  # a claimed delivery is retaken after this
+    smtp_host: str | None = None  # unset: email delivery off
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = True  # STARTTLS on a plain connection (port 587)
+    smtp_tls: bool = False  # implicit TLS (port 465); wins over STARTTLS
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "Sage <alerts@localhost>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
+    email_verify_ttl_seconds: int = Field(default=24 * 3600, ge=60)  # lifetime of an email verification link
+    # Web Push: on in development (a generated VAPID pair); in production opt-in, with real keys.
+    web_push_enabled: bool = Field(default_factory=lambda d: d["env"] is not Environment.PRODUCTION)
+    vapid_private_key: SecretStr | None = None  # base64url raw P-256 private key (32 bytes)
+    vapid_public_key: str | None = None  # base64url uncompressed P-256 point (the browser's applicationServerKey)
+    vapid_subject: str = "mailto:alerts@localhost"  # contact the push services may use (RFC 8292 `sub`)
+    web_push_timeout_seconds: float = Field(default=10.0, gt=0)
+    web_push_ttl_seconds: int = Field(default=24 * 3600, ge=0)  # how long a push service keeps an undelivered message
 
     # --- backups ---------------------------------------------------------------------------
     backup_url: str = Field(default_factory=lambda d: (d["data_dir"] / "backups").resolve().as_uri())
@@ -316,6 +342,15 @@ class Settings(BaseSettings):
         jwt = self.secret_value("jwt_secret") or ""
         if len(jwt) < 32:
             raise ConfigurationError("SAGE_JWT_SECRET must be at least 32 characters in production")
+        if self.web_push_enabled:
+            for env_name, field in (
+                ("SAGE_VAPID_PRIVATE_KEY", "vapid_private_key"),
+                ("SAGE_VAPID_PUBLIC_KEY", "vapid_public_key"),
+            ):
+                if not (self.secret_value(field) or "").strip():
+                    raise ConfigurationError(
+                        f"{env_name} is required when SAGE_ENV=production and SAGE_WEB_PUSH_ENABLED=true"
+                    )
 
 
 def env_name(field: str) -> str:

@@ -1,101 +1,111 @@
-"""Users' market price alerts: owner-scoped API, and each alert fires exactly once."""
+"""Users' market alerts over the API: creation, validation, editing, ownership."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
-
 import httpx
 
-from sage.alerts.service import PriceAlertService
-from sage.observability.metrics import Metrics
-from sage.store.db import Database, create_engine
+from tests.alerts.support import create
 from tests.support.api import register_and_login
 
 
-@dataclass(frozen=True)
-class Price:
-    symbol: str
-    price: Decimal
-    stale: bool = False
-    diverged: bool = False
-    as_of: datetime = datetime(2026, 11, 22, tzinfo=UTC)
-
-
-class Prices:
-    def __init__(self, *prices: Price) -> None:
-        self.prices = {p.symbol: p for p in prices}
-
-    async def consolidated(self, symbols: Sequence[str] | None = None) -> list[Price]:
-        return [self.prices[s] for s in (symbols or self.prices) if s in self.prices]
-
-
-async def _create(client: httpx.AsyncClient, headers: dict[str, str], **body: object) -> httpx.Response:
-    return await client.post("/api/v1/alerts", json=body, headers=headers)
-
-
 async def test_alert_symbols_are_normalised(app_client: httpx.AsyncClient, auth_headers: dict[str, str]) -> None:
-    response = await _create(app_client, auth_headers, symbol="btc_usdt", condition="above", threshold="100000")
-    assert response.status_code == 201
+    response = await create(app_client, auth_headers, kind="price_above", symbol="btc_usdt", threshold="100000")
+    assert response.status_code == 201, response.text
     assert response.json()["symbol"] == "BTC/USDT"
     listed = await app_client.get("/api/v1/alerts", headers=auth_headers)
     assert [a["symbol"] for a in listed.json()] == ["BTC/USDT"]
 
 
+async def test_thresholds_read_as_people_write_them(
+    app_client: httpx.AsyncClient, auth_headers: dict[str, str]
+) -> None:
+    response = await create(app_client, auth_headers, kind="price_above", symbol="BTC/USDT", threshold="100000.00")
+    assert response.json()["threshold"] == "100000"
+
+
+async def test_the_first_versions_condition_field_still_works(
+    app_client: httpx.AsyncClient, auth_headers: dict[str, str]
+) -> None:
+    response = await create(app_client, auth_headers, symbol="ETH/USDT", condition="below", threshold="1000")
+    assert response.status_code == 201, response.text
+    assert response.json()["kind"] == "price_below" and response.json()["condition"] == "below"
+
+
 async def test_invalid_alerts_are_rejected_naming_the_field(
     app_client: httpx.AsyncClient, auth_headers: dict[str, str]
 ) -> None:
-    bad_condition = await _create(app_client, auth_headers, symbol="BTC", condition="sideways", threshold="1")
-    negative = await _create(app_client, auth_headers, symbol="BTC", condition="above", threshold="-5")
-    assert bad_condition.status_code == 422 and bad_condition.json()["error"]["details"][0]["field"] == "condition"
+    bad_kind = await create(app_client, auth_headers, kind="sideways", symbol="BTC", threshold="1")
+    negative = await create(app_client, auth_headers, kind="price_above", symbol="BTC", threshold="-5")
+    unknown_field = await create(
+        app_client, auth_headers, kind="price_above", symbol="BTC", threshold="5", colour="red"
+    )
+    assert bad_kind.status_code == 422 and bad_kind.json()["error"]["details"][0]["field"] == "kind"
     assert negative.status_code == 422 and negative.json()["error"]["details"][0]["field"] == "threshold"
+    assert unknown_field.status_code == 422 and unknown_field.json()["error"]["details"][0]["field"] == "colour"
+
+
+async def test_unknown_symbols_are_rejected(app_client: httpx.AsyncClient, auth_headers: dict[str, str]) -> None:
+    for symbol in ("FOOBAR/USDT", "FNG/USDT"):
+        response = await create(app_client, auth_headers, kind="price_above", symbol=symbol, threshold="1")
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["details"][0]["field"] == "symbol"
+
+
+async def test_kind_specific_fields_are_checked(app_client: httpx.AsyncClient, auth_headers: dict[str, str]) -> None:
+    no_window = await create(app_client, auth_headers, kind="change_pct", symbol="BTC/USDT", threshold="5")
+    fng_symbol = await create(app_client, auth_headers, kind="fear_greed_above", symbol="BTC/USDT", threshold="80")
+    fng_range = await create(app_client, auth_headers, kind="fear_greed_above", threshold="150")
+    insane = await create(app_client, auth_headers, kind="price_above", symbol="BTC/USDT", threshold="1e15")
+    window_on_level = await create(
+        app_client, auth_headers, kind="price_above", symbol="BTC/USDT", threshold="1", window="1h"
+    )
+    for response, field in (
+        (no_window, "window"),
+        (fng_symbol, "symbol"),
+        (fng_range, "threshold"),
+        (insane, "threshold"),
+        (window_on_level, "window"),
+    ):
+        assert response.status_code == 422, response.text
+        assert [d["field"] for d in response.json()["error"]["details"]] == [field]
+
+
+async def test_pause_resume_and_edit_with_patch(app_client: httpx.AsyncClient, auth_headers: dict[str, str]) -> None:
+    created = (
+        await create(app_client, auth_headers, kind="price_above", symbol="BTC/USDT", threshold="150000", note="moon")
+    ).json()
+    url = f"/api/v1/alerts/{created['id']}"
+    paused = await app_client.patch(url, json={"paused": True}, headers=auth_headers)
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused"
+    resumed = await app_client.patch(
+        url, json={"paused": False, "threshold": "160000", "repeat": "every", "note": None}, headers=auth_headers
+    )
+    body = resumed.json()
+    assert (body["status"], body["threshold"], body["repeat"], body["note"]) == ("active", "160000", "every", None)
+    bad = await app_client.patch(url, json={"cooldown_seconds": 5}, headers=auth_headers)
+    assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "cooldown_seconds"
 
 
 async def test_another_users_alert_answers_404(app_client: httpx.AsyncClient, auth_headers: dict[str, str]) -> None:
-    created = await _create(app_client, auth_headers, symbol="ETH/USDT", condition="below", threshold="1000")
-    other = await register_and_login(app_client)
-    response = await app_client.delete(
-        f"/api/v1/alerts/{created.json()['id']}", headers={"Authorization": f"Bearer {other['access_token']}"}
-    )
-    assert response.status_code == 404
-    assert (await app_client.get("/api/v1/alerts", headers=auth_headers)).json()[0]["symbol"] == "ETH/USDT"
+    created = await create(app_client, auth_headers, kind="price_below", symbol="ETH/USDT", threshold="1000")
+    other = {"Authorization": f"Bearer {(await register_and_login(app_client))['access_token']}"}
+    url = f"/api/v1/alerts/{created.json()['id']}"
+    assert (await app_client.delete(url, headers=other)).status_code == 404
+    assert (await app_client.patch(url, json={"paused": True}, headers=other)).status_code == 404
+    assert (await app_client.get("/api/v1/alerts", headers=auth_headers)).json()[0]["status"] == "active"
 
 
 async def test_owner_can_delete_an_alert(app_client: httpx.AsyncClient, auth_headers: dict[str, str]) -> None:
-    created = await _create(app_client, auth_headers, symbol="SOL/USDT", condition="above", threshold="500")
+    created = await create(app_client, auth_headers, kind="price_above", symbol="SOL/USDT", threshold="500")
     assert (await app_client.delete(f"/api/v1/alerts/{created.json()['id']}", headers=auth_headers)).status_code == 204
     assert (await app_client.get("/api/v1/alerts", headers=auth_headers)).json() == []
 
 
-async def test_an_alert_fires_once_even_when_several_processes_evaluate(
-    app_client: httpx.AsyncClient, auth_headers: dict[str, str], settings
+async def test_channels_this_server_cannot_send_are_refused(
+    app_client: httpx.AsyncClient, auth_headers: dict[str, str]
 ) -> None:
-    await _create(app_client, auth_headers, symbol="BTC/USDT", condition="above", threshold="90000")
-    await _create(app_client, auth_headers, symbol="BTC/USDT", condition="below", threshold="50000")
-    metrics = Metrics()
-    services = [PriceAlertService(Database(create_engine(settings, settings.database_url)), metrics) for _ in range(4)]
-    prices = Prices(Price("BTC/USDT", Decimal("91000")))
-    results = await asyncio.gather(*(s.evaluate(prices) for s in services))
-    fired = [f for batch in results for f in batch]
-    assert [(f.condition, f.threshold, f.price) for f in fired] == [("above", Decimal("90000"), Decimal("91000"))]
-    assert metrics.value("MarketAlertsSent") == 1
-    assert await services[0].evaluate(prices) == []  # already fired
-    listed = (await app_client.get("/api/v1/alerts", headers=auth_headers)).json()
-    above = next(a for a in listed if a["condition"] == "above")
-    assert above["triggered_price"] is not None and Decimal(above["triggered_price"]) == Decimal("91000")
-    for service in services:
-        await service.db.dispose()
-
-
-async def test_stale_or_diverged_prices_never_fire_an_alert(
-    app_client: httpx.AsyncClient, auth_headers: dict[str, str], settings
-) -> None:
-    await _create(app_client, auth_headers, symbol="BTC/USDT", condition="below", threshold="60000")
-    await _create(app_client, auth_headers, symbol="ETH/USDT", condition="below", threshold="3000")
-    service = PriceAlertService(Database(create_engine(settings, settings.database_url)), Metrics())
-    prices = Prices(Price("BTC/USDT", Decimal("10"), stale=True), Price("ETH/USDT", Decimal("10"), diverged=True))
-    assert await service.evaluate(prices) == []
-    await service.db.dispose()
+    url = "/api/v1/users/me/notification-settings"
+    response = await app_client.put(url, json={"email": True}, headers=auth_headers)  # no SAGE_SMTP_HOST here
+    assert response.status_code == 422 and response.json()["error"]["details"][0]["field"] == "email"
+    assert (await app_client.get(url, headers=auth_headers)).json()["email"] is False

@@ -195,10 +195,27 @@ def _excluded(case: Any) -> list[Any]:
     """The deprecated `/portfolio/...` aliases book against the market: a well-formed symbol the
     market has never listed is refused with a 422 naming it, a rule no schema can state (the
     market's list changes at run time). Every other check still runs on them."""
-    if case.path.startswith("/api/v1/portfolio/"):
+    if case.path.startswith("/api/v1/portfolio/") or (case.method, case.path) in STATEFUL_ACCEPTANCE:
         return [schemathesis.checks.positive_data_acceptance]
     return []
 
 
+# Operations whose acceptance of a well-formed body depends on rules no schema states: an
+# alert's fields required by its kind (a symbol for price alerts, a window for change_pct),
+# the channels this server is configured to send, whether email is configured, and whether a
+# verification token is genuine. Their refusals are 4xx naming the field; every other check runs.
+STATEFUL_ACCEPTANCE = {
+    ("POST", "/api/v1/alerts"),
+    ("PATCH", "/api/v1/alerts/{alert_id}"),
+    ("PUT", "/api/v1/users/me/notification-settings"),
+    ("POST", "/api/v1/users/me/email/verify-request"),
+    ("POST", "/api/v1/users/me/email/verify"),
+    ("GET", "/api/v1/users/me/email/verify"),
+}
+
+
+ENDLESS_STREAMS = {"/api/v1/market/stream", "/api/v1/notifications/stream"}
+
+
 def _is_endless_stream(case: Any) -> bool:
-    return bool(case.method == "GET" and case.path == "/api/v1/market/stream")
+    return bool(case.method == "GET" and case.path in ENDLESS_STREAMS)

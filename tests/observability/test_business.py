@@ -106,12 +106,20 @@ async def test_other_domains_can_add_fields_to_the_daily_summary(cache):
 def test_market_alerts_are_posted_as_one_digest_per_period():
     metrics, digest = Metrics(), MarketDigest(period=300)
     for _ in range(30):
-        metrics.incr("MarketAlertsSent", symbol="BTC/USDT")
-    metrics.incr("MarketAlertsSent", 20, symbol="ETH/USDT")
+        metrics.incr("MarketAlertsSent")
+    metrics.incr("MarketAlertsSent", 1200)
+    metrics.incr("NotificationsDelivered", 1231, channel="in_app")
+    metrics.incr("NotificationsDelivered", 40, channel="email")
+    metrics.incr("NotificationsFailed", 2, channel="email")
     assert digest.update(metrics.snapshot(), 0.0) is None
-    metrics.incr("MarketAlertsSent", symbol="BTC/USDT")
+    metrics.incr("MarketAlertsSent")
     alert = digest.update(metrics.snapshot(), 300.0)
     assert alert is not None
-    assert alert.title == "Market alerts sent: 51"
-    assert alert.fields == {"BTC/USDT": "31", "ETH/USDT": "20"}
+    assert alert.title == "Market alerts fired: 1,231"
+    assert alert.fields == {
+        "Alerts fired": "1,231",
+        "Delivered (email)": "40",
+        "Delivered (in app)": "1,231",
+        "Failed (email)": "2",
+    }
     assert digest.update(metrics.snapshot(), 900.0) is None  # nothing new

@@ -76,6 +76,8 @@ def test_production_with_real_secrets_starts() -> None:
         ({"valkey_url": None}, "VALKEY_URL"),
         ({"anthropic_api_key": "change-me"}, "ANTHROPIC_API_KEY"),
         ({"anthropic_api_key": "   "}, "ANTHROPIC_API_KEY"),
+        ({"web_push_enabled": True, "vapid_public_key": "BPub"}, "SAGE_VAPID_PRIVATE_KEY"),
+        ({"web_push_enabled": True, "vapid_private_key": "priv", "vapid_public_key": ""}, "SAGE_VAPID_PUBLIC_KEY"),
     ],
 )
 def test_production_refuses_missing_or_placeholder_secrets(override: dict[str, object], variable: str) -> None:
@@ -89,6 +91,12 @@ def test_production_refuses_missing_or_placeholder_secrets(override: dict[str, o
 def test_production_refuses_a_short_jwt_secret() -> None:
     with pytest.raises(ConfigurationError, match="SAGE_JWT_SECRET"):
         production(jwt_secret="tooShortButNotPlaceholder").check_production()
+
+
+def test_web_push_is_opt_in_in_production_and_then_needs_both_vapid_keys() -> None:
+    assert production().web_push_enabled is False
+    production().check_production()
+    production(web_push_enabled=True, vapid_private_key="priv", vapid_public_key="BPub").check_production()
 
 
 def test_development_accepts_the_placeholder_jwt_secret() -> None:

@@ -1,7 +1,10 @@
-"""The loop that checks pending price alerts against fresh consolidated prices.
+"""The loop that evaluates active alerts against fresh market readings.
 
-Every API task runs it; the conditional UPDATE in PriceAlertService.evaluate makes each
-alert fire once however many tasks race. Fired alerts go to the Discord business channel.
+Every API task runs it; the conditional UPDATE in `sage.alerts.evaluation` makes each firing
+happen once however many tasks race. The notification and its delivery rows are committed
+with the firing; this loop then publishes them to open streams (a fast path: a stream that
+misses the publish catches up from the inbox). The operator's business channel gets counts
+in a digest (`sage.observability.business.MarketDigest`), not one message per user alert.
 """
 
 from __future__ import annotations
@@ -11,46 +14,34 @@ import contextlib
 import logging
 from contextlib import AsyncExitStack
 
-from sage.alerts.service import Fired, PriceAlertService, PriceReader
-from sage.notify import Alert, Channel, Notifier
+from sage.alerts.service import PriceAlertService
+from sage.notifications.live import NotificationHub
 
 log = logging.getLogger(__name__)
 
 
-def _announce(notifier: Notifier, fired: list[Fired]) -> None:
-    for item in fired:
-        notifier.send(
-            Channel.BUSINESS,
-            Alert(
-                title="Market alert sent",
-                message=f"{item.symbol} is {item.condition} {item.threshold} (now {item.price})",
-                fields={
-                    "Symbol": item.symbol,
-                    "Condition": f"{item.condition} {item.threshold}",
-                    "Price": str(item.price),
-                },
-                dedupe_key=f"market-alert:{item.symbol}:{item.condition}",
-            ),
-        )
+async def check_once(service: PriceAlertService, hub: NotificationHub) -> int:
+    """One pass: fire what crossed, push the notifications live; the number fired."""
+    result = await service.evaluate()
+    if result.notifications:
+        log.info("market alerts fired", extra={"count": len(result.fired)})
+        await hub.publish(result.notifications)
+    return len(result.fired)
 
 
-async def _check_forever(service: PriceAlertService, prices: PriceReader, notifier: Notifier, interval: float) -> None:
+async def _check_forever(service: PriceAlertService, hub: NotificationHub, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            fired = await service.evaluate(prices)
+            await check_once(service, hub)
         except Exception:  # one bad tick (database blip) must not end the loop
             log.warning("market alert evaluation failed", exc_info=True)
-            continue
-        if fired:
-            log.info("market alerts fired", extra={"count": len(fired)})
-            _announce(notifier, fired)
 
 
 def start_price_alert_checks(
-    service: PriceAlertService, prices: PriceReader, notifier: Notifier, *, interval: float, stack: AsyncExitStack
+    service: PriceAlertService, hub: NotificationHub, *, interval: float, stack: AsyncExitStack
 ) -> None:
-    task = asyncio.create_task(_check_forever(service, prices, notifier, interval), name="market-alerts")
+    task = asyncio.create_task(_check_forever(service, hub, interval), name="market-alerts")
 
     async def stop() -> None:
         task.cancel()

@@ -19,6 +19,9 @@ from sage.chat.service import ChatService
 from sage.errors import Unauthorized
 from sage.market.catalog import SymbolCatalog
 from sage.market.service import MarketService
+from sage.notifications.inbox import NotificationService
+from sage.notifications.verification import EmailVerifier
+from sage.notifications.webpush import Subscriptions
 from sage.portfolio.service import PortfolioService
 from sage.runtime import Runtime, Services
 from sage.settings import Settings
@@ -74,6 +77,18 @@ async def get_chat(services: ServicesDep) -> ChatService:
     return services.chat
 
 
+async def get_notifications(services: ServicesDep) -> NotificationService:
+    return services.notifications
+
+
+async def get_email_verifier(services: ServicesDep) -> EmailVerifier:
+    return services.email_verifier
+
+
+async def get_push_subscriptions(services: ServicesDep) -> Subscriptions:
+    return services.push_subscriptions
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthDep = Annotated[AuthService, Depends(get_auth)]
 LimiterDep = Annotated[RateLimiter, Depends(get_limiter)]
@@ -82,6 +97,9 @@ CatalogDep = Annotated[SymbolCatalog, Depends(get_catalog)]
 PortfolioDep = Annotated[PortfolioService, Depends(get_portfolio)]
 PriceAlertsDep = Annotated[PriceAlertService, Depends(get_price_alerts)]
 ChatDep = Annotated[ChatService, Depends(get_chat)]
+NotificationsDep = Annotated[NotificationService, Depends(get_notifications)]
+EmailVerifierDep = Annotated[EmailVerifier, Depends(get_email_verifier)]
+PushSubscriptionsDep = Annotated[Subscriptions, Depends(get_push_subscriptions)]
 
 
 async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:

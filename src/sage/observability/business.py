@@ -6,8 +6,9 @@ answers, shadow portfolio performance, plus any fields other domains contribute 
 `add_source`. Counters are per process, so each task writes its running totals for the
 day to the cache and the summary adds them up (a restarted task simply adds a new entry).
 
-Market-alert digest: MarketAlertsSent increases are collected and posted at most once
-per SAGE_ALERT_MARKET_DIGEST_SECONDS, so a burst of alerts is one message, not fifty.
+Market-alert digest: alerts fired (MarketAlertsSent) and notifications delivered or failed per
+channel are collected and posted at most once per SAGE_ALERT_MARKET_DIGEST_SECONDS, so a burst
+of alerts is one message, not fifty.
 """
 
 from __future__ import annotations
@@ -217,35 +218,46 @@ class DailySummary:
         )
 
 
+CHANNEL_NAMES = {"in_app": "in app", "email": "email", "web_push": "web push"}
+DIGEST_COUNTERS = {
+    "MarketAlertsSent": "Alerts fired",
+    "NotificationsDelivered": "Delivered",
+    "NotificationsFailed": "Failed",
+}
+
+
 class MarketDigest:
-    """MarketAlertsSent increases, posted at most once per period (pure; caller's clock)."""
+    """Alerts fired and notifications delivered / failed per channel, posted at most once per
+    period (pure; caller's clock). One message for a burst, never one per user alert."""
 
     def __init__(self, period: float) -> None:
         self.period = period
-        self._last: dict[Dimensions, float] = {}
+        self._last: dict[tuple[str, Dimensions], float] = {}
         self._pending: dict[str, float] = {}
         self._opened: float | None = None
 
     def update(self, snapshot: Snapshot, now: float) -> Alert | None:
         for (name, dims), series in snapshot.items():
-            if name != "MarketAlertsSent":
+            heading = DIGEST_COUNTERS.get(name)
+            if heading is None:
                 continue
-            before = self._last.get(dims, 0.0)
+            before = self._last.get((name, dims), 0.0)
             grown = series.value - before if series.value >= before else series.value
-            self._last[dims] = series.value
+            self._last[(name, dims)] = series.value
             if grown > 0:
-                label = " ".join(v for _, v in dims) or "all"
+                channel = dict(dims).get("channel")
+                label = f"{heading} ({CHANNEL_NAMES.get(channel, channel)})" if channel else heading
                 self._pending[label] = self._pending.get(label, 0.0) + grown
                 if self._opened is None:
                     self._opened = now
         if self._opened is None or now - self._opened < self.period:
             return None
         pending, self._pending, self._opened = self._pending, {}, None
-        total = sum(pending.values())
-        breakdown = sorted(pending.items(), key=lambda kv: -kv[1])
+        fired = pending.get(DIGEST_COUNTERS["MarketAlertsSent"], 0.0)
+        minutes = f"{self.period / 60:g} min"
         return Alert(
-            title=f"Market alerts sent: {total:,.0f}",
-            message=f"{total:,.0f} market alerts went out to users in the last {self.period / 60:g} min.",
-            fields={label: f"{count:,.0f}" for label, count in breakdown[:20]},
+            title=f"Market alerts fired: {fired:,.0f}",
+            message=f"{fired:,.0f} market alerts fired for users in the last {minutes}; deliveries per channel below.",
+            fields={label: f"{count:,.0f}" for label, count in sorted(pending.items())},
             dedupe_key=None,
         )

@@ -7,6 +7,7 @@ from sage.store import (
     catalog_tables,  # noqa: F401
     chat_tables,  # noqa: F401
     market_tables,  # noqa: F401
+    notification_tables,  # noqa: F401
     portfolio_tables,  # noqa: F401
     user_tables,  # noqa: F401
 )

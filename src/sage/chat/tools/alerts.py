@@ -16,8 +16,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from sage.alerts.conditions import AlertSpec, Kind
 from sage.chat.tools.base import Tool, ToolCaller, ToolError, ToolOutput
-from sage.errors import NotFound
+from sage.errors import NotFound, SageError
 from sage.market.symbols import SymbolError, parse_symbol
 
 
@@ -25,9 +26,11 @@ class AlertRecord(Protocol):
     @property
     def id(self) -> uuid.UUID: ...
     @property
-    def symbol(self) -> str: ...
+    def symbol(self) -> str | None: ...
     @property
-    def condition(self) -> str: ...
+    def kind(self) -> str: ...
+    @property
+    def status(self) -> str: ...
     @property
     def threshold(self) -> Decimal: ...
     @property
@@ -37,7 +40,7 @@ class AlertRecord(Protocol):
 
 
 class AlertBook(Protocol):
-    async def create(self, *, user_id: uuid.UUID, symbol: str, condition: str, threshold: Decimal) -> Any: ...
+    async def create(self, *, user_id: uuid.UUID, spec: AlertSpec) -> Any: ...
     async def list_for(self, *, user_id: uuid.UUID) -> Sequence[Any]: ...
     async def delete(self, *, user_id: uuid.UUID, alert_id: uuid.UUID) -> None: ...
 
@@ -70,7 +73,8 @@ def _alert(a: AlertRecord) -> dict[str, Any]:
     return {
         "id": str(a.id),
         "symbol": a.symbol,
-        "condition": a.condition,
+        "kind": a.kind,
+        "status": a.status,
         "threshold": f"{a.threshold.normalize():f}",
         "created_at": a.created_at.isoformat(),
         "triggered_at": None if a.triggered_at is None else a.triggered_at.isoformat(),
@@ -105,11 +109,19 @@ class AlertTools:
         return ToolOutput({"alerts": alerts}, f"{len(alerts)} alerts, {pending} pending")
 
     async def create_alert(self, args: CreateAlertArgs, caller: ToolCaller) -> ToolOutput:
-        alert = await self.alerts.create(
-            user_id=caller.user_id, symbol=args.symbol, condition=args.condition, threshold=args.threshold
-        )
-        data = _alert(alert)
-        return ToolOutput({"created": data}, f"alert: {data['symbol']} {data['condition']} {data['threshold']}")
+        kind = Kind.PRICE_ABOVE if args.condition == "above" else Kind.PRICE_BELOW
+        try:
+            created = await self.alerts.create(
+                user_id=caller.user_id, spec=AlertSpec(kind=kind, symbol=args.symbol, threshold=args.threshold)
+            )
+        except SageError as exc:  # refused as the REST API refuses it (unknown symbol, limits)
+            raise ToolError(str(exc)) from None
+        data = _alert(created.alert)
+        result: dict[str, Any] = {"created": data}
+        if created.already_triggered:
+            result["already_triggered"] = True
+            result["message"] = created.message
+        return ToolOutput(result, f"alert: {data['symbol']} {data['kind']} {data['threshold']}")
 
     async def delete_alert(self, args: DeleteAlertArgs, caller: ToolCaller) -> ToolOutput:
         try:

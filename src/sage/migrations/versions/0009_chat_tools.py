@@ -1,7 +1,7 @@
 """chat controls: stopped answers, versions of a turn, full-text search
 
 Revision ID: 0009_chat_tools
-Revises: 0007_portfolio_ledger
+Revises: 0008_alerts_delivery
 Create Date: 2026-12-05
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_chat_tools"
-down_revision: str | None = "0007_portfolio_ledger"
+down_revision: str | None = "0008_alerts_delivery"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

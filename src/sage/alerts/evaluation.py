@@ -1,0 +1,161 @@
+"""One pass over every active alert: a fixed number of statements per tick, whatever the count.
+
+Readings come in as arrays (fresh agreed prices per symbol, the percentage move per symbol
+and window, the Fear & Greed value); one UPDATE ... FROM joins them to the active alerts
+through the partial index on (kind, symbol) and, for each alert the reading concerns, either
+arms it (the reading is on the quiet side of its level) or fires it (armed, the reading is on
+the firing side, the cooldown is over). Firing is a crossing: an alert that was already true
+when it was created waits until the market has been on the other side.
+
+Exactly once across tasks: the UPDATE's WHERE re-checks `armed` on the locked row, so when two
+tasks race, the second sees the first's `armed = false` and skips the row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from sage.alerts.conditions import WINDOWS
+
+_EVALUATE = text(
+    """
+    WITH prices AS (
+        SELECT * FROM unnest(CAST(:price_symbols AS text[]), CAST(:price_values AS numeric[])) AS p(symbol, value)
+    ),
+    moves AS (
+        SELECT * FROM unnest(CAST(:move_symbols AS text[]), CAST(:move_windows AS text[]),
+                             CAST(:move_values AS numeric[])) AS m(symbol, win, value)
+    ),
+    fng AS (
+        SELECT CAST(:fng AS numeric) AS value WHERE CAST(:fng AS numeric) IS NOT NULL
+    ),
+    readings AS (
+        SELECT a.id, p.value,
+               CASE a.kind WHEN 'price_above' THEN p.value >= a.threshold ELSE p.value <= a.threshold END AS holds
+        FROM market_alerts a JOIN prices p ON a.symbol = p.symbol
+        WHERE a.status = 'active' AND a.kind IN ('price_above', 'price_below')
+        UNION ALL
+        SELECT a.id, m.value,
+               CASE a.direction WHEN 'up' THEN m.value >= a.threshold
+                                WHEN 'down' THEN m.value <= -a.threshold
+                                ELSE abs(m.value) >= a.threshold END
+        FROM market_alerts a JOIN moves m ON a.symbol = m.symbol AND a.change_window = m.win
+        WHERE a.status = 'active' AND a.kind = 'change_pct'
+        UNION ALL
+        SELECT a.id, f.value,
+               CASE a.kind WHEN 'fear_greed_above' THEN f.value >= a.threshold ELSE f.value <= a.threshold END
+        FROM market_alerts a CROSS JOIN fng f
+        WHERE a.status = 'active' AND a.kind IN ('fear_greed_above', 'fear_greed_below')
+    )
+    UPDATE market_alerts a SET
+        armed = NOT r.holds,
+        status = CASE WHEN r.holds AND a.repeat = 'once' THEN 'triggered' ELSE a.status END,
+        fire_count = a.fire_count + CASE WHEN r.holds THEN 1 ELSE 0 END,
+        triggered_at = CASE WHEN r.holds THEN now() ELSE a.triggered_at END,
+        triggered_price = CASE WHEN r.holds THEN r.value ELSE a.triggered_price END,
+        updated_at = now()
+    FROM readings r
+    WHERE a.id = r.id AND a.status = 'active'
+      AND ((NOT a.armed AND NOT r.holds)
+           OR (a.armed AND r.holds
+               AND (a.repeat = 'once' OR a.triggered_at IS NULL
+                    OR a.triggered_at <= now() - a.cooldown_seconds * interval '1 second')))
+    RETURNING a.id, a.user_id, a.kind, a.symbol, a.threshold, a.direction, a.change_window, a.note,
+              a.repeat, r.value, r.holds AS fired
+    """
+)
+
+# The reference price of each (symbol, window) with an active change_pct alert: the close of
+# the last one-minute candle that started at or before the window's start (any exchange; the
+# consolidated prices agree within the divergence limit). A gap of more than ten minutes in
+# the candles means no reference, so no move is reported rather than a wrong one.
+_REFERENCES = text(
+    """
+    SELECT w.symbol, w.win, c.close
+    FROM (SELECT DISTINCT symbol, change_window AS win FROM market_alerts
+          WHERE status = 'active' AND kind = 'change_pct') AS w
+    JOIN LATERAL (
+        SELECT close FROM market_candles mc
+        WHERE mc.symbol = w.symbol
+          AND mc.start <= now() - CAST(CAST(:spans AS jsonb) ->> w.win AS integer) * interval '1 second'
+          AND mc.start > now() - CAST(CAST(:spans AS jsonb) ->> w.win AS integer) * interval '1 second' - interval '10 minutes'
+        ORDER BY mc.start DESC LIMIT 1
+    ) AS c ON true
+    WHERE w.symbol = ANY(CAST(:symbols AS text[]))
+    """
+)
+
+
+@dataclass(frozen=True)
+class Readings:
+    """What the market says right now; only fresh, agreed values belong here."""
+
+    prices: dict[str, Decimal]
+    fear_greed: int | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """An alert the pass touched: `fired`, or merely armed (its reading was on the quiet side)."""
+
+    alert_id: uuid.UUID
+    user_id: uuid.UUID
+    kind: str
+    symbol: str | None
+    threshold: Decimal
+    direction: str | None
+    window: str | None
+    note: str | None
+    repeat: str
+    value: Decimal
+    fired: bool
+
+
+async def moves(session: AsyncSession, prices: dict[str, Decimal]) -> dict[tuple[str, str], Decimal]:
+    """Percentage move per (symbol, window) that an active change_pct alert watches."""
+    if not prices:
+        return {}
+    result = await session.execute(_REFERENCES, {"spans": orjson.dumps(WINDOWS).decode(), "symbols": list(prices)})
+    out: dict[tuple[str, str], Decimal] = {}
+    for symbol, win, close in result:
+        if close and close > 0:
+            out[(symbol, win)] = (prices[symbol] - close) / close * 100
+    return out
+
+
+async def evaluate(session: AsyncSession, readings: Readings) -> list[Outcome]:
+    """Arm and fire in one statement; the caller writes notifications and commits."""
+    changes = await moves(session, readings.prices)
+    result = await session.execute(
+        _EVALUATE,
+        {
+            "price_symbols": list(readings.prices),
+            "price_values": list(readings.prices.values()),
+            "move_symbols": [s for s, _ in changes],
+            "move_windows": [w for _, w in changes],
+            "move_values": list(changes.values()),
+            "fng": readings.fear_greed,
+        },
+    )
+    return [
+        Outcome(
+            alert_id=r.id,
+            user_id=r.user_id,
+            kind=r.kind,
+            symbol=r.symbol,
+            threshold=r.threshold,
+            direction=r.direction,
+            window=r.change_window,
+            note=r.note,
+            repeat=r.repeat,
+            value=r.value,
+            fired=r.fired,
+        )
+        for r in result
+    ]
