@@ -19,7 +19,18 @@ export function AlertsPage() {
   const alerts = useQuery({ queryKey: ALERTS, queryFn: () => data(api.GET("/api/v1/alerts")), refetchInterval: 10_000 });
   const tickers = useTickers();
   const create = useMutation({
-    mutationFn: (body: { symbol: string; condition: Condition; threshold: string }) => data(api.POST("/api/v1/alerts", { body })),
+    mutationFn: (body: { symbol: string; condition: Condition; threshold: string }) =>
+      data(
+        api.POST("/api/v1/alerts", {
+          body: {
+            kind: body.condition === "below" ? "price_below" : "price_above",
+            symbol: body.symbol,
+            threshold: body.threshold,
+            repeat: "once",
+            cooldown_seconds: 3600,
+          },
+        }),
+      ),
     onSuccess: () => client.invalidateQueries({ queryKey: ALERTS }),
   });
   const [symbol, setSymbol] = useState("BTC/USDT");
