@@ -168,10 +168,10 @@ async def test_a_user_reaches_only_their_own_alerts_through_tools(chat_settings,
     listed, deleted, made = (orjson.loads(r["content"]) for r in _tool_results(fake_anthropic.requests[1].body))
     assert listed == {"alerts": []}  # Bob does not see Alice's alert
     assert "no alert" in deleted["error"]
-    assert made["created"]["symbol"] == "ETH/USDT" and made["created"]["condition"] == "below"
+    assert made["created"]["symbol"] == "ETH/USDT" and made["created"]["kind"] == "price_below"
     assert [a["id"] for a in alice_alerts] == [alice_alert]
-    assert [(a["symbol"], a["condition"], Decimal(a["threshold"])) for a in bob_alerts] == [
-        ("ETH/USDT", "below", Decimal(3000))
+    assert [(a["symbol"], a["kind"], Decimal(a["threshold"])) for a in bob_alerts] == [
+        ("ETH/USDT", "price_below", Decimal(3000))
     ]
 
 

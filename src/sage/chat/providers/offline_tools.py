@@ -165,7 +165,7 @@ def _candles(data: dict[str, Any], korean: bool) -> str:
 
 
 def _alert(created: dict[str, Any], korean: bool) -> str:
-    symbol, condition = created["symbol"], created["condition"]
+    symbol, condition = created["symbol"], "below" if created["kind"] == "price_below" else "above"
     threshold = fmt_price(Decimal(created["threshold"]))
     quote = symbol.split("/")[1]
     if korean:
