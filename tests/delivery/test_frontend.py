@@ -102,6 +102,12 @@ async def test_an_unknown_api_path_is_the_usual_json_404_not_the_page(web):
     assert response.json()["error"]["code"] == "not_found"
 
 
+async def test_any_method_on_an_unknown_api_path_is_the_apis_404_not_the_web_apps_405(web):
+    response = await web.patch("/api/v1/chats/not-a-uuid", json={"title": "x"})
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
 async def test_a_wrong_method_on_an_api_path_stays_a_405(web):
     response = await web.get("/api/v1/auth/login")
     assert response.status_code == 405

@@ -59,6 +59,8 @@ class FrontendMount(Mount):
         self._routes = routes
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope["type"] == "http" and str(scope["path"]).startswith(API_PREFIXES):
+            return Match.NONE, {}  # the API's own 404/405 (a malformed id is no web-app page)
         for route in self._routes:
             if route is not self and route.matches(scope)[0] is not Match.NONE:
                 return Match.NONE, {}
