@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from sage.notify import discord_limits as limits
+import sage.notify.discord_limits as limits
 from sage.notify.channels import Alert, Channel
 from sage.notify.discord import Origin, alert_embed, alerts_message, repeated_alert
 from sage.notify.grouping import RepeatGrouper, Repeats
