@@ -35,12 +35,12 @@ from typing import Any
 import asyncpg
 
 from sage.errors import SageError
+from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.ops import schema
 from sage.portfolio.book import load_entries
 from sage.portfolio.ledger import Entry, Ledger
 from sage.portfolio.performance import BENCHMARK, CLOSES_SQL, grid, held_at, window
 from sage.portfolio.service import PortfolioService, TradeRequest
-from sage.portfolio.symbols import MarketSymbols
 from sage.settings import Settings
 from sage.store.db import Database, create_engine
 from tests.support.servers import PostgresProcess
@@ -172,7 +172,13 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
     user_id, portfolio_id = await seed_ledger(conn, transactions)
     db = Database(create_engine(settings, url))
     prices = Prices({s: D(120) for s in SYMBOLS})
-    service = PortfolioService(db, prices, MarketSymbols(prices, SYMBOLS), fee_rate=D("0.001"), starting_cash=D(0))
+    service = PortfolioService(
+        db,
+        prices,
+        ListedSymbols(SymbolCatalog(db, configured=SYMBOLS, exchanges=["binance"])),
+        fee_rate=D("0.001"),
+        starting_cash=D(0),
+    )
     read_rows = (
         "SELECT id, kind, symbol, quantity, price, fee, executed_at FROM portfolio_transactions"
         " WHERE portfolio_id = $1 ORDER BY executed_at, seq"
@@ -213,7 +219,11 @@ async def concurrent_buys(url: str, settings: Settings, users: int, buys: int) -
     db = Database(create_engine(settings, url))
     prices = Prices({"BTC/USDT": D(10000)})
     service = PortfolioService(
-        db, prices, MarketSymbols(prices, ["BTC/USDT"]), fee_rate=D("0.001"), starting_cash=D(10000)
+        db,
+        prices,
+        ListedSymbols(SymbolCatalog(db, configured=["BTC/USDT"], exchanges=["binance"])),
+        fee_rate=D("0.001"),
+        starting_cash=D(10000),
     )
     user_ids = [uuid.uuid4() for _ in range(users)]
     await conn.executemany(

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 
 from sage.alerts.checker import start_price_alert_checks
 from sage.alerts.service import PriceAlertService
-from sage.alerts.symbols import ConfiguredOrPriced
 from sage.auth.denylist import AccessDenylist
 from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
 from sage.chat.providers import build_model
 from sage.chat.service import ChatService
 from sage.chat.tools.toolbox import build_toolbox
-from sage.market.catalog import SymbolCatalog
+from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.market.history import CandleHistory
 from sage.market.ingest import Ingestor
 from sage.market.reader import MarketReader
@@ -50,7 +49,6 @@ from sage.observability.portfolio_summary import portfolio_source
 from sage.observability.service import AlertRuleRunner, start_alert_rules, start_observability
 from sage.ops import schema
 from sage.portfolio.service import PortfolioService
-from sage.portfolio.symbols import MarketSymbols
 from sage.settings import Settings
 from sage.store.cache import Cache
 from sage.store.cache_setup import build_cache
@@ -127,10 +125,11 @@ class Runtime:
         observability = await start_observability(settings, cache, metrics, stack)
         market = await start_market(settings, cache, db, metrics, stack)
         prices: MarketReader = market_reader or market.service
+        listed = ListedSymbols(market.catalog)  # one check of request bodies' symbols for every domain
         portfolio = PortfolioService(
             db,
             prices,
-            MarketSymbols(prices, settings.symbols),  # the lead swaps in the market's SymbolCatalog
+            listed,
             fee_rate=settings.portfolio_fee_rate,
             starting_cash=settings.portfolio_starting_cash,
         )
@@ -175,7 +174,7 @@ class Runtime:
             public_url=settings.public_url,
             mailer=mailer,
         )
-        price_alerts = PriceAlertService(db, metrics, prices, ConfiguredOrPriced(settings.symbols, prices))
+        price_alerts = PriceAlertService(db, metrics, prices, listed)
         start_price_alert_checks(
             price_alerts, notification_hub, interval=settings.market_alert_check_seconds, stack=stack
         )
@@ -190,6 +189,7 @@ class Runtime:
             portfolio=portfolio,
             tools=build_toolbox(
                 prices=prices,
+                symbols=listed,
                 candles=CandleHistory(db, market.service.exchanges),
                 fear_greed=market.service,
                 portfolio=portfolio,

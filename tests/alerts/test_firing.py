@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from sage.alerts.evaluation import Readings
 from sage.alerts.service import PriceAlertService
-from sage.alerts.symbols import ConfiguredOrPriced
+from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.observability.metrics import Metrics
 from sage.settings import Settings
 from sage.store.db import Database, create_engine
@@ -148,7 +148,12 @@ async def test_an_alert_fires_once_even_when_several_processes_evaluate(
     await create(app_client, auth_headers, kind="price_below", symbol="BTC/USDT", threshold="50000")
     metrics = Metrics()
     dbs = [Database(create_engine(settings, settings.database_url)) for _ in range(4)]
-    processes = [PriceAlertService(db, metrics, market_reader, ConfiguredOrPriced([], market_reader)) for db in dbs]
+    processes = [
+        PriceAlertService(
+            db, metrics, market_reader, ListedSymbols(SymbolCatalog(db, configured=["BTC/USDT"], exchanges=["binance"]))
+        )
+        for db in dbs
+    ]
     readings = Readings({"BTC/USDT": Decimal("99000")})
     results = await asyncio.gather(*(p.evaluate(readings) for p in processes))
     fired = [f for r in results for f in r.fired]

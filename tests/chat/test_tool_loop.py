@@ -219,13 +219,13 @@ async def test_a_tool_taking_too_long_is_an_error_result_within_the_tool_timeout
     original = fake_market.consolidated
 
     async def slow(symbols=None):
-        if symbols == ["DOGE/USDT"]:
+        if symbols == ["SOL/USDT"]:
             await release.wait()
         return await original(symbols)
 
     fake_market.consolidated = slow  # type: ignore[method-assign]
     fake_anthropic.queue(
-        Reply(chunks=[""], tool_calls=[ToolUseScript("get_price", {"symbols": ["DOGE"]})]),
+        Reply(chunks=[""], tool_calls=[ToolUseScript("get_price", {"symbols": ["SOL"]})]),
         Reply(chunks=["The lookup timed out."]),
     )
     server = await live_server(chat_settings(chat_tool_timeout_seconds=0.2))
@@ -233,7 +233,7 @@ async def test_a_tool_taking_too_long_is_an_error_result_within_the_tool_timeout
         async with server.client() as client:
             headers = await register(client)
             chat_id = await new_chat(client, headers)
-            stream = await ask(client, headers, chat_id, "doge?")
+            stream = await ask(client, headers, chat_id, "sol?")
     finally:
         release.set()
     (event,) = stream.named("tool")

@@ -242,17 +242,20 @@ def test_backend_deploys_from_main_when_the_service_changes():
     assert push["branches"] == ["main"]
     assert {"src/**", "Dockerfile", "pyproject.toml", "constraints.txt"} <= set(push["paths"])
     assert document["jobs"]["ci"]["uses"].endswith(".github/workflows/ci.yml")
-    assert document["jobs"]["deploy"]["needs"] == "ci"
+    assert document["jobs"]["image"]["needs"] == "ci"
+    assert document["jobs"]["deploy"]["needs"] == "image"
     assert document["concurrency"]["cancel-in-progress"] is False
 
 
 def test_backend_image_is_tagged_with_the_commit_and_latest():
-    job = workflow("deploy-backend.yml")["jobs"]["deploy"]
-    builds = {step["with"]["target"]: step for step in uses(job, "docker/build-push-action")}
-    assert builds["runtime"]["with"]["tags"].endswith(":${{ github.sha }}")
-    assert builds["ops"]["with"]["tags"].endswith(":${{ github.sha }}-ops")
+    jobs = workflow("deploy-backend.yml")["jobs"]
+    builds = {step["with"]["target"]: step for step in uses(jobs["image"], "docker/build-push-action")}
+    assert builds["runtime"]["with"]["tags"].endswith(":${{ github.sha }}-${{ matrix.arch }}")
+    assert builds["ops"]["with"]["tags"].endswith(":${{ github.sha }}-ops-${{ matrix.arch }}")
     assert all(b["with"]["push"] is True for b in builds.values())
-    assert "--image-tag latest" in runs(job)
+    job = jobs["deploy"]
+    assert '"$REPOSITORY_URI:$SHA-amd64" "$REPOSITORY_URI:$SHA-arm64"' in runs(job)
+    assert '--tag "$REPOSITORY_URI:latest" "$REPOSITORY_URI:$SHA"' in runs(job)
     for family in ("MIGRATION", "BACKUP", "VERIFY_BACKUP", "BOOTSTRAP_ROLES"):
         assert f'register "$ECS_{family}_TASK_FAMILY" "$OPS_IMAGE"' in runs(job)
 
@@ -340,8 +343,16 @@ def test_infra_previews_run_only_for_this_repositorys_branches_in_the_reviewed_e
     assert "pulumi up" not in runs(preview)
 
 
-def test_the_deploy_builds_for_the_stacks_task_architecture_natively():
-    job = workflow("deploy-backend.yml")["jobs"]["deploy"]
-    assert "ubuntu-24.04-arm" in job["runs-on"] and "IMAGE_PLATFORM" in job["runs-on"]
-    for build in uses(job, "docker/build-push-action"):
-        assert build["with"]["platforms"] == "${{ vars.IMAGE_PLATFORM || 'linux/amd64' }}"
+def test_the_image_is_multi_arch_each_architecture_built_natively_without_emulation():
+    """One manifest list serves x86 and Graviton (lean) stacks: amd64 and arm64 are built on
+    runners of their own architecture, and no QEMU step emulates one on the other."""
+    document = workflow("deploy-backend.yml")
+    image = document["jobs"]["image"]
+    runners = {entry["arch"]: entry["runner"] for entry in image["strategy"]["matrix"]["include"]}
+    assert runners == {"amd64": "ubuntu-24.04", "arm64": "ubuntu-24.04-arm"}
+    assert image["runs-on"] == "${{ matrix.runner }}"
+    for build in uses(image, "docker/build-push-action"):
+        assert build["with"]["platforms"] == "linux/${{ matrix.arch }}"
+    assert not any(uses(job, "docker/setup-qemu-action") for job in document["jobs"].values() if "steps" in job)
+    for target in ("$SHA", "$SHA-ops"):
+        assert f'imagetools create --tag "$REPOSITORY_URI:{target}"' in runs(document["jobs"]["deploy"])

@@ -3,11 +3,17 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 
+from sage.chat.providers.base import ToolCall
+from sage.chat.tools.base import ToolCaller
 from sage.market.catalog_refresh import CatalogRefresher
 from sage.market.rest import build_exchange_apis
 from tests.market.fakes import eventually
+from tests.support.api import register_and_login
 
 
 @pytest.fixture
@@ -132,3 +138,71 @@ async def test_symbols_streamed_stay_demanded_while_the_stream_is_open(app_clien
     async with market.stream(["link", "BTC"]):
         demanded = await eventually(lambda: cache.backend.zrange_desc(key, 0, 10))
         assert [m for m, _ in demanded] == ["LINK/USDT"]  # configured BTC is always live: not recorded
+
+
+# --- every domain that takes a symbol in a body checks it against the same catalog ----------
+async def _user(app_client) -> dict[str, str]:
+    login = await register_and_login(app_client)
+    return {"Authorization": f"Bearer {login['access_token']}"}
+
+
+async def test_a_portfolio_records_a_trade_in_a_listed_pair_outside_the_configured_symbols(app_client):
+    headers = await _user(app_client)
+    portfolio = (await app_client.post("/api/v1/portfolios", json={"name": "alts"}, headers=headers)).json()
+    response = await app_client.post(
+        f"/api/v1/portfolios/{portfolio['id']}/transactions",
+        json={"kind": "buy", "symbol": "link", "quantity": "10", "price": "14.5"},
+        headers=headers,
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["symbol"] == "LINK/USDT"
+
+
+async def test_a_portfolio_refuses_a_pair_no_exchange_lists_with_a_422_naming_it(app_client):
+    headers = await _user(app_client)
+    portfolio = (await app_client.post("/api/v1/portfolios", json={"name": "alts"}, headers=headers)).json()
+    response = await app_client.post(
+        f"/api/v1/portfolios/{portfolio['id']}/transactions",
+        json={"kind": "buy", "symbol": "NOPE/USDT", "quantity": "1", "price": "1"},
+        headers=headers,
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert "NOPE/USDT" in error["message"]
+    assert [d["field"] for d in error["details"]] == ["symbol"]
+
+
+async def test_an_alert_watches_a_listed_pair_and_refuses_an_unlisted_one(app_client):
+    headers = await _user(app_client)
+    listed = await app_client.post(
+        "/api/v1/alerts", json={"kind": "price_above", "symbol": "LINKUSDT", "threshold": "1000"}, headers=headers
+    )
+    assert listed.status_code == 201, listed.text
+    assert listed.json()["symbol"] == "LINK/USDT"
+    unlisted = await app_client.post(
+        "/api/v1/alerts", json={"kind": "price_above", "symbol": "NOPE/USDT", "threshold": "1"}, headers=headers
+    )
+    assert unlisted.status_code == 422
+    error = unlisted.json()["error"]
+    assert "NOPE/USDT" in error["message"]
+    assert [d["field"] for d in error["details"]] == ["symbol"]
+
+
+async def test_the_chat_price_tool_prices_a_listed_pair_and_names_an_unlisted_one(app_client):
+    tools = app_client.app.state.runtime.services.chat.tools
+    outcome = await tools.run(
+        ToolCall("t1", "get_price", '{"symbols": ["LINK", "NOPE"]}'), ToolCaller(uuid.uuid4(), datetime.now(UTC))
+    )
+    assert not outcome.result.is_error, outcome.result
+    assert [row["symbol"] for row in outcome.data["prices"]] == ["LINK/USDT"]
+    assert outcome.data["unknown"] == ["NOPE"]
+
+
+async def test_the_chat_candle_tool_refuses_an_unlisted_pair_naming_it(app_client):
+    tools = app_client.app.state.runtime.services.chat.tools
+    outcome = await tools.run(
+        ToolCall("t1", "get_candles", '{"symbol": "NOPE", "interval": "1h", "start": "2026-01-01T00:00:00Z"}'),
+        ToolCaller(uuid.uuid4(), datetime.now(UTC)),
+    )
+    assert outcome.result.is_error
+    assert "NOPE/USDT" in outcome.summary and "lists it" in outcome.summary

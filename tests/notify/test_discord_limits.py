@@ -75,19 +75,6 @@ def test_the_total_across_embeds_stays_within_six_thousand():
     assert len(payload["embeds"]) <= 10
 
 
-def test_packing_splits_large_embeds_into_several_messages():
-    embeds = [{"title": f"alert {i}", "description": "d" * 2500} for i in range(7)]
-    messages = limits.pack_embeds(embeds)
-    assert [len(m) for m in messages] == [2, 2, 2, 1]
-    for message in messages:
-        assert discord_problems(limits.build_message("c", message)) == []
-
-
-def test_packing_never_puts_more_than_ten_embeds_in_a_message():
-    messages = limits.pack_embeds([{"title": str(i)} for i in range(25)])
-    assert [len(m) for m in messages] == [10, 10, 5]
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     content=texts,

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
+from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.observability.portfolio_summary import performance_fields, portfolio_source
 from sage.portfolio.daily import DayReturns
 from sage.portfolio.service import PortfolioService
-from sage.portfolio.symbols import MarketSymbols
 from sage.store.db import Database, create_engine
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 from sage.store.user_tables import User
@@ -81,7 +81,13 @@ async def _portfolio(
 
 
 def _service(db: Database, market: FakeMarket) -> PortfolioService:
-    return PortfolioService(db, market, MarketSymbols(market, ["BTC/USDT"]), fee_rate=D("0.001"), starting_cash=D(0))
+    return PortfolioService(
+        db,
+        market,
+        ListedSymbols(SymbolCatalog(db, configured=["BTC/USDT"], exchanges=["binance"])),
+        fee_rate=D("0.001"),
+        starting_cash=D(0),
+    )
 
 
 async def test_the_summary_reports_count_median_and_extremes_from_the_days_candles(db):

@@ -29,9 +29,8 @@ from sage.alerts.conditions import (
     human_number,
 )
 from sage.alerts.evaluation import Outcome, Readings, evaluate
-from sage.alerts.symbols import SymbolValidator
 from sage.errors import Conflict, NotFound
-from sage.market.reader import MarketReader
+from sage.market.reader import MarketReader, SymbolValidator
 from sage.notifications.outbox import NewNotification, Recorded, record
 from sage.observability.metrics import Metrics
 from sage.store.alert_tables import MarketAlert

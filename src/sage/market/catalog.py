@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from sage.errors import NotFound
+from sage.errors import NotFound, SageError, Unavailable
 from sage.market.catalog_sources import Listing
 from sage.market.history import DB_ERRORS, cancelling, stop_if_cancelled
 from sage.market.symbols import SymbolError, parse_symbol, split_symbol
@@ -279,3 +279,36 @@ def _prefixed(keys: list[tuple[str, str]], prefix: str) -> list[tuple[str, str]]
     lo = bisect_left(keys, (prefix, ""))
     hi = bisect_left(keys, (prefix + "\uffff", ""))
     return keys[lo:hi]
+
+
+class UnlistedSymbol(SageError):
+    """A symbol in a request body that no followed exchange lists: a 422 naming the field."""
+
+    status = 422
+    code = "validation_error"
+
+    def __init__(self, raw: str, reason: str, field: str = "symbol") -> None:
+        message = f"{raw}: {reason}"
+        super().__init__(message, details=[{"field": field, "in": "body", "message": message, "type": "value_error"}])
+
+
+class ListedSymbols:
+    """`SymbolValidator` over the catalog, for request bodies (portfolio trades and imports,
+    alerts, chat tools). Same lookup as `SymbolCatalog.require`, which answers a path's
+    symbol with a 404; a body's unknown symbol is a 422 naming the field instead."""
+
+    def __init__(self, catalog: SymbolCatalog) -> None:
+        self.catalog = catalog
+
+    async def require(self, symbol: str) -> str:
+        try:
+            canonical = parse_symbol(symbol)
+        except SymbolError:
+            raise UnlistedSymbol(symbol, "not a symbol (BASE/QUOTE, e.g. BTC/USDT)") from None
+        if self.catalog.is_listed(canonical):
+            return canonical
+        if not self.catalog.loaded:
+            # Before the first read of the stored catalog only the configured symbols are known:
+            # refusing others as unknown would be wrong, so ask the user to retry.
+            raise Unavailable(f"{canonical} cannot be checked until the symbol catalog is loaded")
+        raise UnlistedSymbol(canonical, "unknown symbol: no exchange Sage follows lists it")

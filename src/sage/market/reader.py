@@ -48,6 +48,14 @@ class FearGreedQuote(Protocol):
     def as_of(self) -> datetime: ...
 
 
+class SymbolValidator(Protocol):
+    """What a request body's symbol is checked against (sage.market.catalog.ListedSymbols)."""
+
+    async def require(self, symbol: str) -> str:
+        """The canonical `BASE/QUOTE` of a listed symbol; a 422 SageError naming it otherwise."""
+        ...
+
+
 class MarketReader(Protocol):
     async def consolidated(self, symbols: Sequence[str] | None = None) -> Sequence[PriceQuote]:
         """Consolidated prices for `symbols` (None: the configured symbols); unknown ones are left out."""

@@ -193,27 +193,6 @@ def build_message(content: str | None, embeds: Sequence[Mapping[str, Any]] = ())
     return payload
 
 
-def pack_embeds(embeds: Sequence[Mapping[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Split embeds into messages of at most 10 embeds and 6000 counted characters each.
-
-    Each embed is clamped on its own first, so none is cut to make room for another.
-    """
-    messages: list[list[dict[str, Any]]] = []
-    current: list[dict[str, Any]] = []
-    used = 0
-    for embed in embeds:
-        item = clamp_embed(embed)
-        size = embed_length(item)
-        if current and (len(current) == EMBEDS_LIMIT or used + size > MESSAGE_TOTAL_LIMIT):
-            messages.append(current)
-            current, used = [], 0
-        current.append(item)
-        used += size
-    if current:
-        messages.append(current)
-    return messages
-
-
 def plain_text(payload: Mapping[str, Any]) -> dict[str, Any]:
     """A content-only rendition of a payload: the fallback when Discord rejects the embeds."""
     lines: list[str] = []

@@ -1,6 +1,8 @@
-"""Wiring of the exporters: called by create_app (service "api") and by other entry points
-(e.g. `sage ingest` with service "ingestor", a backup task with service "backup") so every
-process exports the same metrics the same way."""
+"""Wiring of the exporters (Sentry, EMF, Prometheus), one function for every process:
+`create_app` calls it with service "api" before the app is built (Sentry must see it), and
+the CLI's commands (`sage ingest`, `sage migrate`, `sage backup`, ...) through
+`cli.start_observability_for` with their own service name, so every process exports the same
+metrics the same way."""
 
 from __future__ import annotations
 

@@ -17,10 +17,10 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from sage.errors import SageError
+from sage.market.reader import SymbolValidator
 from sage.portfolio.book import check, load_entries, lock_portfolio
 from sage.portfolio.csvio import CsvError, format_transactions, parse_transactions
 from sage.portfolio.ledger import NEW_SEQ, Entry, LedgerError
-from sage.portfolio.symbols import SymbolValidator
 from sage.store.db import Database
 from sage.store.portfolio_tables import PortfolioTransaction
 

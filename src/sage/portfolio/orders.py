@@ -10,10 +10,9 @@ import decimal
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
-from sage.market.reader import MarketReader, PriceQuote
+from sage.market.reader import MarketReader, PriceQuote, SymbolValidator
 from sage.portfolio.book import FEE_QUANTUM, MAX_AMOUNT, PriceRefused, TradeRequest, checked_time, invalid_field
 from sage.portfolio.ledger import PRECISION
-from sage.portfolio.symbols import SymbolValidator
 
 
 async def prepare_order(

@@ -20,7 +20,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from sage.errors import Conflict, NotFound
-from sage.market.reader import MarketReader, PriceQuote
+from sage.market.reader import MarketReader, PriceQuote, SymbolValidator
 from sage.market.symbols import split_symbol
 from sage.portfolio.book import (
     Booked,
@@ -42,7 +42,6 @@ from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Performance, performance
 from sage.portfolio.portfolios import PortfolioDirectory
-from sage.portfolio.symbols import SymbolValidator
 from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction

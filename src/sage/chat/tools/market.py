@@ -1,6 +1,7 @@
 """Market tools: get_price, get_candles, get_fear_greed, over small protocols.
 
-Symbols go through the one parser (sage.market.symbols); a symbol Sage has no price for is
+Symbols are checked against the market's symbol catalog (the same `SymbolValidator` as the
+portfolio and alerts): a symbol no followed exchange lists, or one Sage has no price for, is
 named in the result (`unknown`), and a call where nothing is known is an error result.
 Candle windows are checked before any query: start before end, inside the stored history,
 at most `MAX_CANDLES` bars (the model is told to pick a coarser interval).
@@ -17,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sage.chat.formatting import fmt_time
 from sage.chat.grounding import Facts
 from sage.chat.tools.base import Tool, ToolCaller, ToolError, ToolOutput
+from sage.errors import SageError
 from sage.market.history import INTERVALS
 from sage.market.models import Candle, ConsolidatedPrice
-from sage.market.reader import FearGreedQuote, MarketReader
-from sage.market.symbols import SymbolError, parse_symbol
+from sage.market.reader import FearGreedQuote, MarketReader, SymbolValidator
 
 MAX_SYMBOLS = 10
 MAX_CANDLES = 200
@@ -38,13 +39,6 @@ class FearGreedHistory(Protocol):
     async def fear_greed_history(self, limit: int = 30) -> Sequence[FearGreedQuote]:
         """Newest first."""
         ...
-
-
-def _symbol(raw: str) -> str:
-    try:
-        return parse_symbol(raw)
-    except SymbolError:
-        raise ToolError(f"{raw!r} is not a symbol (write it like BTC, BTC/USDT or ETHUSDT)") from None
 
 
 def _utc(moment: datetime) -> datetime:
@@ -73,9 +67,16 @@ class FearGreedArgs(BaseModel):
 
 class MarketTools:
     def __init__(
-        self, *, prices: MarketReader, candles: CandleSource, fear_greed: FearGreedHistory, history_days: int
+        self,
+        *,
+        prices: MarketReader,
+        symbols: SymbolValidator,
+        candles: CandleSource,
+        fear_greed: FearGreedHistory,
+        history_days: int,
     ) -> None:
         self.prices = prices
+        self.symbols = symbols
         self.candles = candles
         self.fear_greed = fear_greed
         self.history_days = history_days
@@ -108,14 +109,25 @@ class MarketTools:
             ),
         ]
 
+    async def _listed(self, raw: str) -> str:
+        try:
+            return await self.symbols.require(raw)
+        except SageError as exc:  # unlisted (422) or the catalog not loaded yet (503): the model reads why
+            raise ToolError(exc.message) from None
+
     async def get_price(self, args: PriceArgs, caller: ToolCaller) -> ToolOutput:
         wanted: list[str] = []
+        unlisted: list[str] = []
         for raw in args.symbols:
-            symbol = _symbol(raw)
+            try:
+                symbol = await self._listed(raw)
+            except ToolError:
+                unlisted.append(raw)
+                continue
             if symbol not in wanted:
                 wanted.append(symbol)
-        quotes = {q.symbol: q for q in await self.prices.consolidated(wanted)}
-        unknown = [s for s in wanted if s not in quotes]
+        quotes = {q.symbol: q for q in await self.prices.consolidated(wanted)} if wanted else {}
+        unknown = unlisted + [s for s in wanted if s not in quotes]
         if not quotes:
             raise ToolError(
                 f"No price for {', '.join(unknown)}: Sage does not track {'it' if len(unknown) == 1 else 'them'}"
@@ -156,7 +168,7 @@ class MarketTools:
         return ToolOutput(data, summary, ground)
 
     async def get_candles(self, args: CandleArgs, caller: ToolCaller) -> ToolOutput:
-        symbol = _symbol(args.symbol)
+        symbol = await self._listed(args.symbol)
         step = timedelta(seconds=INTERVALS[args.interval])
         start = _utc(args.start)
         end = _utc(args.end) if args.end is not None else caller.now

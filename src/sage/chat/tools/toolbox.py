@@ -7,7 +7,7 @@ from sage.chat.tools.base import ToolBox
 from sage.chat.tools.calculate import calculate_tool
 from sage.chat.tools.market import CandleSource, FearGreedHistory, MarketTools
 from sage.chat.tools.portfolio import PortfolioSource, PortfolioTools
-from sage.market.reader import MarketReader
+from sage.market.reader import MarketReader, SymbolValidator
 
 MAX_RESULT_CHARS = 24_000  # ~6k tokens: a 200-bar candle table fits, a runaway result does not
 
@@ -15,6 +15,7 @@ MAX_RESULT_CHARS = 24_000  # ~6k tokens: a 200-bar candle table fits, a runaway 
 def build_toolbox(
     *,
     prices: MarketReader,
+    symbols: SymbolValidator,
     candles: CandleSource,
     fear_greed: FearGreedHistory,
     portfolio: PortfolioSource,
@@ -22,7 +23,9 @@ def build_toolbox(
     history_days: int,
     timeout: float,
 ) -> ToolBox:
-    market = MarketTools(prices=prices, candles=candles, fear_greed=fear_greed, history_days=history_days)
+    market = MarketTools(
+        prices=prices, symbols=symbols, candles=candles, fear_greed=fear_greed, history_days=history_days
+    )
     return ToolBox(
         [
             *market.tools(),
