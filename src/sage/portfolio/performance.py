@@ -50,6 +50,7 @@ _HUNDRED = Decimal(100)
 SETTLED_AFTER = timedelta(minutes=10)  # a step that ended this long ago has its candles written
 CLOSES_KEPT_FOR = 600.0  # seconds a settled step's close is reused before it is probed again
 MAX_KEPT_CLOSES = 200_000  # ~40 MB: eleven 1-year series of 50 different symbols
+MAX_KEPT_POINTS = 5_000  # per ledger version: expired points are dropped beyond this
 
 # The close of the latest candle in the step before each (symbol, point) asked for, from the
 # first exchange in EXCHANGES order that has one (COALESCE stops at the first hit: one
@@ -76,6 +77,14 @@ class Point:
     value: Decimal | None  # cash + holdings at candle closes; None when a held symbol has no candle
     net_deposits: Decimal
     benchmark_value: Decimal | None  # the first valued point's value, held in BTC/USDT instead
+
+
+@dataclass(frozen=True)
+class KeptPoint:
+    point: Point  # without its benchmark value (that depends on the range's first point)
+    missing: tuple[str, ...]  # held symbols without a close
+    benchmark: Decimal | None  # the benchmark's close
+    until: float  # monotonic: reused before this instant only
 
 
 @dataclass(frozen=True)
@@ -147,14 +156,23 @@ class Closes:
         self.probed = 0  # pairs asked of PostgreSQL, for the benchmark
 
     async def at(self, wanted: Sequence[tuple[str, datetime]], step: timedelta, now: datetime) -> Prices:
+        return (await self.kept_until(wanted, step, now))[0]
+
+    async def kept_until(
+        self, wanted: Sequence[tuple[str, datetime]], step: timedelta, now: datetime
+    ) -> tuple[Prices, dict[datetime, float]]:
+        """The closes, and per time the monotonic instant the first of its kept closes expires
+        (a value derived from them is as good as they are until then)."""
         clock = self.monotonic()
         prices: Prices = {}
         probe: list[tuple[str, datetime]] = []
+        expiry: dict[datetime, float] = {}
         for symbol, t in wanted:
             kept = self._kept.get((symbol, step, t))
             if kept is not None and kept[1] > clock:
                 if kept[0] is not None:
                     prices[(symbol, t)] = kept[0]
+                expiry[t] = min(expiry.get(t, kept[1]), kept[1])
             else:
                 probe.append((symbol, t))
         fetched = await candle_closes(self.db, probe, step)
@@ -166,26 +184,14 @@ class Closes:
                 key = (symbol, step, t)
                 self._kept.pop(key, None)  # re-inserted last: the oldest entries are dropped first
                 self._kept[key] = (fetched.get((symbol, t)), until)
+                expiry[t] = min(expiry.get(t, until), until)
         while len(self._kept) > MAX_KEPT_CLOSES:
             self._kept.popitem(last=False)
         prices.update(fetched)
-        return prices
+        return prices, expiry
 
     def clear(self) -> None:
         self._kept.clear()
-
-
-def _advance(timeline: Timeline, held: dict[str, Decimal], index: int, end: int) -> None:
-    """Apply the holding changes of transactions [index, end) to `held`, in the order a
-    `Ledger`'s holdings keep (a new position last, a closed one removed)."""
-    for change in timeline.changes[index:end]:
-        if change is None:
-            continue
-        symbol, quantity = change
-        if quantity > 0:
-            held[symbol] = quantity
-        else:
-            held.pop(symbol, None)
 
 
 def held_at(timeline: Timeline, times: Sequence[datetime]) -> list[tuple[str, datetime]]:
@@ -194,40 +200,51 @@ def held_at(timeline: Timeline, times: Sequence[datetime]) -> list[tuple[str, da
     pairs: list[tuple[str, datetime]] = []
     index = 0
     for t in times:
-        end = max(index, timeline.upto(t))
-        _advance(timeline, held, index, end)
-        index = end
+        held, index = timeline.held(held, index, timeline.upto(t))
         pairs.extend((symbol, t) for symbol in held)
     return pairs
 
 
-def values_at(timeline: Timeline, times: Sequence[datetime], prices: Prices) -> tuple[list[Point], list[Gap]]:
-    """The portfolio's value and net deposits at each time: the ledger's state after the
-    transactions executed by then (from the timeline), holdings at `prices`."""
+def valued_at(timeline: Timeline, times: Sequence[datetime], prices: Prices) -> list[tuple[Point, tuple[str, ...]]]:
+    """Each time's point (the ledger's state after the transactions executed by then, from
+    the timeline; holdings at `prices`) and the held symbols `prices` has no close for."""
     held: dict[str, Decimal] = {}
-    points: list[Point] = []
-    open_gaps: dict[str, Gap] = {}
-    gaps: list[Gap] = []
+    out: list[tuple[Point, tuple[str, ...]]] = []
     index = 0
     with decimal.localcontext(prec=PRECISION):
         for t in times:
-            end = max(index, timeline.upto(t))
-            _advance(timeline, held, index, end)
-            index = end
-            value: Decimal | None = timeline.cash[end - 1] if end else ZERO
+            held, index = timeline.held(held, index, timeline.upto(t))
+            value: Decimal | None = timeline.cash[index - 1] if index else ZERO
+            missing: list[str] = []
             for symbol, quantity in held.items():
                 price = prices.get((symbol, t))
                 if price is None:
                     value = None
-                    gap = open_gaps.get(symbol)
-                    open_gaps[symbol] = Gap(symbol, gap.start if gap else t, t)
+                    missing.append(symbol)
                 elif value is not None:
                     value += quantity * price
-            for symbol in [s for s in open_gaps if prices.get((s, t)) is not None or s not in held]:
-                gaps.append(open_gaps.pop(symbol))
-            points.append(Point(t, value, timeline.net_deposits[end - 1] if end else ZERO, None))
+            out.append((Point(t, value, timeline.net_deposits[index - 1] if index else ZERO, None), tuple(missing)))
+    return out
+
+
+def gaps_of(valued: Sequence[tuple[Point, tuple[str, ...]]]) -> list[Gap]:
+    """Runs of consecutive points where a held symbol had no close."""
+    open_gaps: dict[str, Gap] = {}
+    gaps: list[Gap] = []
+    for point, missing in valued:
+        for symbol in missing:
+            gap = open_gaps.get(symbol)
+            open_gaps[symbol] = Gap(symbol, gap.start if gap else point.at, point.at)
+        for symbol in [s for s in open_gaps if s not in missing]:
+            gaps.append(open_gaps.pop(symbol))
     gaps.extend(open_gaps.values())
-    return points, gaps
+    return gaps
+
+
+def values_at(timeline: Timeline, times: Sequence[datetime], prices: Prices) -> tuple[list[Point], list[Gap]]:
+    """The portfolio's value and net deposits at each time, and the gaps in its prices."""
+    valued = valued_at(timeline, times, prices)
+    return [point for point, _ in valued], gaps_of(valued)
 
 
 def time_weighted(points: Sequence[Point]) -> tuple[Decimal | None, Decimal | None]:
@@ -269,17 +286,42 @@ def with_benchmark(points: list[Point], prices: Prices, symbol: str = BENCHMARK)
 
 
 async def performance(
-    closes: Closes, timeline: Timeline, *, range_: str, now: datetime, created_at: datetime
+    closes: Closes,
+    timeline: Timeline,
+    *,
+    range_: str,
+    now: datetime,
+    created_at: datetime,
+    kept: dict[tuple[timedelta, datetime], KeptPoint] | None = None,
 ) -> Performance:
+    """With `kept` (the ledger version's own, `LedgerState.points`), a settled point valued
+    before is reused while the closes it was valued at are: only the open steps and the
+    points not valued yet read the timeline and the closes."""
     first = timeline.times[0] if timeline.times else created_at
     start, step = window(range_, now, min(first, created_at))
     times = grid(start, now, step)
-    wanted = set(held_at(timeline, times)) | {(BENCHMARK, t) for t in times}
-    prices = await closes.at(list(wanted), step, now)
-    points, gaps = values_at(timeline, times, prices)
+    kept = {} if kept is None else kept
+    clock = closes.monotonic()
+    fresh = [t for t in times if (hit := kept.get((step, t))) is None or hit.until <= clock]
+    wanted = set(held_at(timeline, fresh)) | {(BENCHMARK, t) for t in fresh}
+    prices, expiry = await closes.kept_until(list(wanted), step, now)
+    settled = now - SETTLED_AFTER
+    valued_now: dict[datetime, KeptPoint] = {}
+    for point, missing in valued_at(timeline, fresh, prices):
+        t = point.at
+        valued_now[t] = KeptPoint(point, missing, prices.get((BENCHMARK, t)), expiry.get(t, clock))
+        if t <= settled:
+            kept[(step, t)] = valued_now[t]
+    if len(kept) > MAX_KEPT_POINTS:
+        for key in [k for k, v in kept.items() if v.until <= clock]:
+            del kept[key]
+    chosen = [valued_now[t] if t in valued_now else kept[(step, t)] for t in times]
+    valued = [(c.point, c.missing) for c in chosen]
+    benchmark = {(BENCHMARK, c.point.at): c.benchmark for c in chosen if c.benchmark is not None}
+    points, gaps = [point for point, _ in valued], gaps_of(valued)
     twr, drawdown = time_weighted(points)
-    points, benchmark_return = with_benchmark(points, prices)
-    bench_missing = [t for t in times if (BENCHMARK, t) not in prices]
+    points, benchmark_return = with_benchmark(points, benchmark)
+    bench_missing = [t for t in times if (BENCHMARK, t) not in benchmark]
     if bench_missing:
         gaps.append(Gap(f"{BENCHMARK} (benchmark)", bench_missing[0], bench_missing[-1]))
     return Performance(

@@ -276,7 +276,12 @@ class PortfolioService(PortfolioDirectory):
             return None
         portfolio, state = found
         return await performance(
-            self.closes, state.timeline, range_=range_, now=self.clock(), created_at=portfolio.created_at
+            self.closes,
+            state.timeline,
+            range_=range_,
+            now=self.clock(),
+            created_at=portfolio.created_at,
+            kept=state.points,
         )
 
     async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, LedgerState] | None:

@@ -20,12 +20,17 @@ import decimal
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from sage.portfolio.ledger import PRECISION, ZERO, Entry, Ledger
 
+if TYPE_CHECKING:  # performance imports this module
+    from sage.portfolio.performance import KeptPoint
+
+CHECKPOINT_EVERY = 256
 CACHED_PORTFOLIOS = 256  # a 10,000-transaction ledger's state is ~5 MB of Python objects
 
 
@@ -38,10 +43,31 @@ class Timeline:
     cash: tuple[Decimal, ...]
     net_deposits: tuple[Decimal, ...]
     changes: tuple[tuple[str, Decimal] | None, ...]
+    # the quantities held after every CHECKPOINT_EVERY-th transaction (the first: before any),
+    # in the order a Ledger keeps its holdings: `held` jumps there instead of walking 10,000
+    checkpoints: tuple[dict[str, Decimal], ...]
 
     def upto(self, t: datetime) -> int:
         """How many transactions were executed at or before `t`."""
         return bisect.bisect_right(self.times, t)
+
+    def held(self, held: dict[str, Decimal], index: int, end: int) -> tuple[dict[str, Decimal], int]:
+        """The quantities held after `end` transactions, from those after `index` (`held`,
+        updated in place unless a checkpoint is nearer)."""
+        if end <= index:
+            return held, index
+        nearest = end // CHECKPOINT_EVERY
+        if nearest * CHECKPOINT_EVERY > index:
+            held, index = dict(self.checkpoints[nearest]), nearest * CHECKPOINT_EVERY
+        for change in self.changes[index:end]:
+            if change is None:
+                continue
+            symbol, quantity = change
+            if quantity > 0:
+                held[symbol] = quantity  # a new position last, as a Ledger's holdings
+            else:
+                held.pop(symbol, None)
+        return held, end
 
 
 @dataclass(frozen=True)
@@ -50,6 +76,8 @@ class LedgerState:
     entries: tuple[Entry, ...]
     ledger: Ledger  # the final state; shared by readers: copy before applying anything to it
     timeline: Timeline
+    # performance points valued from this version (sage.portfolio.performance.performance)
+    points: dict[tuple[timedelta, datetime], KeptPoint] = field(default_factory=dict, compare=False, repr=False)
 
     def ledger_copy(self) -> Ledger:
         return replace(self.ledger, holdings=dict(self.ledger.holdings))
@@ -64,8 +92,12 @@ class LedgerState:
             (*self.timeline.cash, ledger.cash),
             (*self.timeline.net_deposits, ledger.net_deposits),
             (*self.timeline.changes, change),
+            self.timeline.checkpoints
+            + ((_quantities(ledger),) if (len(self.entries) + 1) % CHECKPOINT_EVERY == 0 else ()),
         )
-        return LedgerState(version, (*self.entries, entry), ledger, timeline)
+        # a point before the new entry's time is valued from the entries before it: unchanged
+        points = {key: kept for key, kept in self.points.items() if key[1] < entry.executed_at}
+        return LedgerState(version, (*self.entries, entry), ledger, timeline, points)
 
 
 def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
@@ -75,9 +107,12 @@ def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
     cash: list[Decimal] = []
     net: list[Decimal] = []
     changes: list[tuple[str, Decimal] | None] = []
+    checkpoints: list[dict[str, Decimal]] = [{}]
     with decimal.localcontext(prec=PRECISION):
         for entry in entries:
             ledger.apply_exact(entry)
+            if len(cash) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
+                checkpoints.append(_quantities(ledger))
             cash.append(ledger.cash)
             net.append(ledger.net_deposits)
             if entry.symbol is None:
@@ -85,8 +120,14 @@ def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
             else:
                 held = ledger.holdings.get(entry.symbol)
                 changes.append((entry.symbol, held.quantity if held is not None else ZERO))
-    timeline = Timeline(tuple(e.executed_at for e in entries), tuple(cash), tuple(net), tuple(changes))
+    timeline = Timeline(
+        tuple(e.executed_at for e in entries), tuple(cash), tuple(net), tuple(changes), tuple(checkpoints)
+    )
     return LedgerState(version, tuple(entries), ledger, timeline)
+
+
+def _quantities(ledger: Ledger) -> dict[str, Decimal]:
+    return {symbol: held.quantity for symbol, held in ledger.holdings.items()}
 
 
 class StateCache:
