@@ -58,7 +58,9 @@ def test_deposits_and_withdrawals_are_not_performance():
 def test_a_held_symbol_without_a_candle_makes_the_point_unknown_and_is_reported():
     t0, t1, t2 = NOW - 2 * H, NOW - H, NOW
     entries = [deposit("100", t0 - H), buy("SOL/USDT", "1", "100", t0 - H)]
-    points, gaps = values_at(derive(entries).timeline, [t0, t1, t2], {("SOL/USDT", t0): D(100), ("SOL/USDT", t2): D(120)})
+    points, gaps = values_at(
+        derive(entries).timeline, [t0, t1, t2], {("SOL/USDT", t0): D(100), ("SOL/USDT", t2): D(120)}
+    )
     assert [p.value for p in points] == [D(100), None, D(120)]
     assert [(g.symbol, g.start, g.end) for g in gaps] == [("SOL/USDT", t1, t1)]
     twr, _ = time_weighted(points)
