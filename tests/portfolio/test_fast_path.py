@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from sage.portfolio import state as state_module
-from sage.portfolio.book import TradeRequest, load_state
+from sage.portfolio.book import InvalidTransaction, TradeRequest, load_state
 from sage.portfolio.ledger import Entry, Ledger, LedgerError, replay
 from sage.portfolio.performance import (
     BENCHMARK,
@@ -298,7 +298,7 @@ async def test_reads_after_each_write_equal_a_cold_read(db, user_id):
     await sage.delete_transaction(user_id, portfolio.id, old.transaction.id)
     await same_as_cold()
     # a refused booking changes nothing
-    with pytest.raises(Exception, match="sells"):
+    with pytest.raises(InvalidTransaction, match="sells"):
         await sage.book(user_id, portfolio.id, TradeRequest(kind="sell", symbol="ETH/USDT", quantity=D(99)))
     await same_as_cold()
 
