@@ -6,9 +6,18 @@ A throwaway PostgreSQL 18 on 127.0.0.1 (or DATABASE_URL) gets one portfolio of 5
 10,000 transactions spread over a year, plus candles for the year (one bar every 10 minutes
 for the last 30 days, hourly before: enough for the 1-day points of a 1-year series). Figures:
 
-  summary            PortfolioService.summary (load + replay the ledger, value at prices)
-  performance 1y     PortfolioService.performance(range="1y") (ledger + candle closes + series)
-  baseline           asyncpg running the same SQL that reads the same rows, nothing else
+  summary            PortfolioService.summary: the portfolio row, its derived state (cached
+                     per ledger_version), valued at prices
+  performance 1y     PortfolioService.performance(range="1y"): the cached timeline, candle
+                     closes (settled ones kept, the open steps probed), the series
+  ... cold           the same with every cache dropped before each call (read + replay
+                     10,000 transactions; for performance also probe every close)
+  baseline           asyncpg running the SQL that reads the same rows (the ledger; for
+                     performance also the closes of every held symbol at every point),
+                     nothing else, through a pool of the same size
+
+each at concurrency 1 and 10 (10 callers at once, each call's latency), with the load
+average of the (shared) machine printed beside.
 
 Then --buys concurrent market buys by --users users (service level: symbol check, price,
 lock, replay, insert), each sized so only 6 of a user's 10 fit in the starting cash, beside
@@ -36,8 +45,9 @@ import asyncpg
 
 from sage.errors import SageError
 from sage.market.catalog import ListedSymbols, SymbolCatalog
+from sage.market.models import EXCHANGES
 from sage.ops import schema
-from sage.portfolio.book import load_entries
+from sage.portfolio.book import load_state
 from sage.portfolio.ledger import Entry, Ledger
 from sage.portfolio.performance import BENCHMARK, CLOSES_SQL, grid, held_at, window
 from sage.portfolio.service import PortfolioService, TradeRequest
@@ -48,6 +58,7 @@ from tests.support.servers import PostgresProcess
 D = Decimal
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 SYMBOLS = [f"C{i:02d}/USDT" for i in range(49)] + ["BTC/USDT"]
+GOAL_MS = 100.0
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ async def timed(runs: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
 
 
 def row(name: str, samples: list[float]) -> str:
-    return f"  {name:<44} p50 {statistics.median(samples):8.1f} ms   p95 {p95(samples):8.1f} ms"
+    return f"  {name:<46} p50 {statistics.median(samples):8.1f} ms   p95 {p95(samples):8.1f} ms"
 
 
 async def seed_ledger(conn: asyncpg.Connection, transactions: int) -> tuple[uuid.UUID, uuid.UUID]:
@@ -167,6 +178,32 @@ async def seed_ledger(conn: asyncpg.Connection, transactions: int) -> tuple[uuid
     return user_id, portfolio_id
 
 
+async def concurrently(concurrency: int, runs: int, call: Callable[[], Awaitable[Any]]) -> list[float]:
+    """`concurrency` callers, each making `runs` calls one after another: every call's latency."""
+    await call()  # warm-up
+    out: list[float] = []
+
+    async def caller() -> None:
+        for _ in range(runs):
+            start = time.perf_counter()
+            await call()
+            out.append((time.perf_counter() - start) * 1000)
+
+    await asyncio.gather(*(caller() for _ in range(concurrency)))
+    return out
+
+
+def compare(name: str, sage: list[float], baseline: list[float], goal_ms: float | None = GOAL_MS) -> None:
+    ratio = p95(sage) / p95(baseline)
+    verdict = (
+        "" if goal_ms is None else f"   goal p95 < {goal_ms:.0f} ms: {'met' if p95(sage) < goal_ms else 'NOT met'}"
+    )
+    print(row(f"{name} (Sage)", sage))
+    print(
+        row("  baseline: the raw SQL reading the same rows", baseline) + f"   Sage/baseline p95 x{ratio:.2f}{verdict}"
+    )
+
+
 async def ledger_and_performance(url: str, settings: Settings, runs: int, transactions: int) -> None:
     conn = await asyncpg.connect(url)
     user_id, portfolio_id = await seed_ledger(conn, transactions)
@@ -179,39 +216,84 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
         fee_rate=D("0.001"),
         starting_cash=D(0),
     )
+    pool_size = settings.db_pool_size + settings.db_max_overflow
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=pool_size)
     read_rows = (
-        "SELECT id, kind, symbol, quantity, price, fee, executed_at FROM portfolio_transactions"
+        "SELECT id, kind, symbol, quantity, price, fee, executed_at, seq FROM portfolio_transactions"
         " WHERE portfolio_id = $1 ORDER BY executed_at, seq"
     )
     start, step = window("1y", NOW, None)
     times = grid(start, NOW, step)
-
     async with db.session() as session:
-        entries = await load_entries(session, portfolio_id)
-    wanted = sorted(set(held_at(entries, times)) | {(BENCHMARK, t) for t in times})
+        state = await load_state(session, portfolio_id)
+    wanted = sorted(set(held_at(state.timeline, times)) | {(BENCHMARK, t) for t in times})
 
     async def raw_summary() -> None:
-        await conn.fetch(read_rows, portfolio_id)
+        async with pool.acquire() as c:
+            await c.fetch(read_rows, portfolio_id)
 
     async def raw_performance() -> None:
-        await conn.fetch(read_rows, portfolio_id)
-        await conn.fetch(CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], step, "binance", "gateio")
+        async with pool.acquire() as c:
+            await c.fetch(read_rows, portfolio_id)
+            await c.fetch(CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], step, *EXCHANGES)
 
-    summary = await timed(runs, lambda: service.summary(user_id, portfolio_id))
-    summary_raw = await timed(runs, raw_summary)
-    perf = await timed(runs, lambda: service.performance(user_id, portfolio_id, "1y"))
-    perf_raw = await timed(runs, raw_performance)
+    async def summary() -> None:
+        await service.summary(user_id, portfolio_id)
+
+    async def summary_cold() -> None:
+        service.states.clear()
+        await service.summary(user_id, portfolio_id)
+
+    async def performance() -> None:
+        await service.performance(user_id, portfolio_id, "1y")
+
+    async def performance_cold() -> None:
+        service.states.clear()
+        service.closes.clear()
+        await service.performance(user_id, portfolio_id, "1y")
+
     result = await service.performance(user_id, portfolio_id, "1y")
-    print(f"\nLedger of {transactions:,} transactions, 50 symbols ({runs} runs each; goal p95 < 100 ms)")
-    print(row("summary (Sage)", summary))
-    print(row("  baseline: SELECT of the same rows (asyncpg)", summary_raw))
-    print(row("performance 1y, 1d points (Sage)", perf))
-    print(row("  baseline: the same two SELECTs (asyncpg)", perf_raw))
+    probed = service.closes.probed
+    await service.performance(user_id, portfolio_id, "1y")
     print(
-        f"  series: {len(result.points)} points, complete={result.complete}, TWR {result.time_weighted_return_pct:.2f} %"
+        f"  1y series: {len(result.points)} points, complete={result.complete},"
+        f" TWR {result.time_weighted_return_pct:.2f} %; closes probed: {probed:,} cold,"
+        f" {service.closes.probed - probed} on a repeat (the open steps)"
     )
+    for concurrency in (1, 10):
+        per = runs if concurrency == 1 else max(1, runs // 3)
+        print(
+            f"\nLedger of {transactions:,} transactions, 50 symbols: concurrency {concurrency}, {per} calls each"
+            f" (pool {pool_size}); load average before: {load()}"
+        )
+        compare(
+            "summary", await concurrently(concurrency, per, summary), await concurrently(concurrency, per, raw_summary)
+        )
+        compare(
+            "performance 1y (1d points)",
+            await concurrently(concurrency, per, performance),
+            await concurrently(concurrency, per, raw_performance),
+        )
+        cold = max(1, per // 3)
+        print(f"  cold (every cache dropped before each call; {cold} calls each):")
+        compare(
+            "  summary, cold",
+            await concurrently(concurrency, cold, summary_cold),
+            await concurrently(concurrency, cold, raw_summary),
+        )
+        compare(
+            "  performance 1y, cold",
+            await concurrently(concurrency, cold, performance_cold),
+            await concurrently(concurrency, cold, raw_performance),
+        )
+    print(f"  load average after: {load()}")
+    await pool.close()
     await db.dispose()
     await conn.close()
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 async def concurrent_buys(url: str, settings: Settings, users: int, buys: int) -> None:

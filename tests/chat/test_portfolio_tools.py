@@ -248,3 +248,65 @@ async def test_a_korean_performance_question_gets_a_korean_grounded_answer(offli
     assert "지난 일주일 동안 포트폴리오의 시간가중 수익률은 +4.46%이고, 최대 낙폭은" in stream.text
     assert "같은 기간 BTC/USDT 보유 수익률은 +10.00%로, 포트폴리오가 뒤처졌습니다." in stream.text
     assert stream.last.data["grounding"]["unverified_claims"] == []
+
+
+async def test_the_tools_read_a_named_portfolio_of_the_asking_user_only(chat_settings, live_server, fake_anthropic):
+    """get_portfolio / get_trades / get_performance take an optional `portfolio` (id or name);
+    another user's portfolio, by id or by the same name, is "not found"."""
+    server = await live_server(chat_settings())
+    async with server.client() as client:
+        alice = await register(client)
+        bob = await register(client)
+        created = await client.post("/api/v1/portfolios", json={"name": "Swing", "starting_cash": "500"}, headers=alice)
+        assert created.status_code == 201, created.text
+        swing = created.json()["id"]
+        bought = await book(
+            client, alice, swing, kind="buy", symbol="ETH/USDT", quantity="0.1", price="3000", fee="0.3"
+        )
+        assert bought.status_code == 201, bought.text
+        fake_anthropic.queue(
+            Reply(
+                chunks=[""],
+                tool_calls=[
+                    ToolUseScript("get_portfolio", {"portfolio": "Swing"}),
+                    ToolUseScript("get_trades", {"portfolio": swing}),
+                    ToolUseScript("get_performance", {"portfolio": "swing", "range": "1d"}),
+                    ToolUseScript("get_portfolio", {}),
+                ],
+            ),
+            Reply(chunks=["Here."]),
+        )
+        await ask(client, alice, await new_chat(client, alice), "how is my Swing portfolio?")
+        fake_anthropic.queue(
+            Reply(
+                chunks=[""],
+                tool_calls=[
+                    ToolUseScript("get_portfolio", {"portfolio": swing}),
+                    ToolUseScript("get_trades", {"portfolio": "Swing"}),
+                    ToolUseScript("get_performance", {"portfolio": swing, "range": "1d"}),
+                ],
+            ),
+            Reply(chunks=["Sorry."]),
+        )
+        await ask(client, bob, await new_chat(client, bob), "and alice's Swing portfolio?")
+    first_request = fake_anthropic.requests[0].body
+    schemas = {t["name"]: t["input_schema"] for t in first_request["tools"]}
+    for name in ("get_portfolio", "get_trades", "get_performance"):
+        field = schemas[name]["properties"]["portfolio"]
+        assert {"type": "string", "minLength": 1, "maxLength": 100} in [
+            {k: v for k, v in option.items() if k in ("type", "minLength", "maxLength")} for option in field["anyOf"]
+        ]
+        assert schemas[name]["additionalProperties"] is False
+    alices = _tool_results(fake_anthropic.requests[1].body)
+    assert not any(r["is_error"] for r in alices)
+    named, trades, performance, default = (orjson.loads(r["content"]) for r in alices)
+    assert named["portfolio"] == "Swing" and named["cash"] == "199.7"  # 500 - 0.1 x 3000 - 0.3
+    assert [p["symbol"] for p in named["positions"]] == ["ETH/USDT"]
+    assert trades["portfolio"] == "Swing"
+    assert [(t["kind"], t["quantity"]) for t in trades["transactions"]] == [("buy", "0.1"), ("deposit", "500")]
+    assert performance["portfolio"] == "Swing" and performance["range"] == "1d"
+    assert default["portfolio"] == "Default" and default["positions"] == [] and default["cash"] == "10000"
+    bobs = _tool_results(fake_anthropic.requests[3].body)
+    assert len(bobs) == 3 and all(r["is_error"] for r in bobs)
+    for result in bobs:
+        assert "not found" in orjson.loads(result["content"])["error"]

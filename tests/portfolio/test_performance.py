@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sage.portfolio.ledger import Entry
-from sage.portfolio.performance import Point, grid, held_at, performance, time_weighted, values_at, window
+from sage.portfolio.performance import Closes, Point, grid, held_at, performance, time_weighted, values_at, window
+from sage.portfolio.state import derive
 from sage.store.db import Database, create_engine
 from tests.chat.support import FakeMarket
 from tests.portfolio.support import add_closes, default_portfolio
@@ -45,7 +46,7 @@ def test_deposits_and_withdrawals_are_not_performance():
         deposit("5000", t1 - timedelta(minutes=5)),
     ]
     prices = {("ETH/USDT", t0): D(1000), ("ETH/USDT", t1): D(1100), ("ETH/USDT", t2): D(990)}
-    points, gaps = values_at(entries, [t0, t1, t2], prices)
+    points, gaps = values_at(derive(entries).timeline, [t0, t1, t2], prices)
     assert [p.value for p in points] == [D(1000), D(6100), D(5990)]
     twr, drawdown = time_weighted(points)
     # +10 % then (5990 / 6100 - 1): the 5,000 deposit is not a gain
@@ -57,7 +58,9 @@ def test_deposits_and_withdrawals_are_not_performance():
 def test_a_held_symbol_without_a_candle_makes_the_point_unknown_and_is_reported():
     t0, t1, t2 = NOW - 2 * H, NOW - H, NOW
     entries = [deposit("100", t0 - H), buy("SOL/USDT", "1", "100", t0 - H)]
-    points, gaps = values_at(entries, [t0, t1, t2], {("SOL/USDT", t0): D(100), ("SOL/USDT", t2): D(120)})
+    points, gaps = values_at(
+        derive(entries).timeline, [t0, t1, t2], {("SOL/USDT", t0): D(100), ("SOL/USDT", t2): D(120)}
+    )
     assert [p.value for p in points] == [D(100), None, D(120)]
     assert [(g.symbol, g.start, g.end) for g in gaps] == [("SOL/USDT", t1, t1)]
     twr, _ = time_weighted(points)
@@ -84,7 +87,7 @@ async def test_the_series_follows_the_candles_and_compares_with_holding_btc(db):
     # a trade recorded in the past (before the range) moves the whole curve
     entries = [deposit("10000", start - H), buy("ETH/USDT", "2", "2000", start - H)]
 
-    result = await performance(db, entries, range_="1d", now=NOW, created_at=start - H)
+    result = await performance(Closes(db), derive(entries).timeline, range_="1d", now=NOW, created_at=start - H)
 
     assert result.resolution == "1h" and len(result.points) == 25 and result.complete
     first, last = result.points[0], result.points[-1]
@@ -98,7 +101,7 @@ async def test_the_series_follows_the_candles_and_compares_with_holding_btc(db):
 
 async def test_missing_candles_are_said_not_invented(db):
     entries = [deposit("100", NOW - 3 * H), buy("SOL/USDT", "1", "100", NOW - 3 * H)]
-    result = await performance(db, entries, range_="1d", now=NOW, created_at=NOW - 3 * H)
+    result = await performance(Closes(db), derive(entries).timeline, range_="1d", now=NOW, created_at=NOW - 3 * H)
     assert not result.complete
     assert all(p.value is None for p in result.points if p.at >= NOW - 3 * H)
     assert {g.symbol for g in result.missing} == {"SOL/USDT", "BTC/USDT (benchmark)"}
@@ -130,9 +133,9 @@ def test_only_symbols_held_at_a_point_are_priced_there():
         Entry("sell", "SOL/USDT", D(2), D(110), D(0), t0 + timedelta(minutes=5)),
         buy("ETH/USDT", "0.1", "2000", t1 + timedelta(minutes=5)),
     ]
-    assert held_at(entries, [t0, t1, t2]) == [("SOL/USDT", t0), ("ETH/USDT", t2)]
+    assert held_at(derive(entries).timeline, [t0, t1, t2]) == [("SOL/USDT", t0), ("ETH/USDT", t2)]
     # so a position closed before a point leaves no gap there
-    points, gaps = values_at(entries, [t1], {})
+    points, gaps = values_at(derive(entries).timeline, [t1], {})
     assert points[0].value == D(1020) and gaps == []
 
 
@@ -164,5 +167,5 @@ def test_with_flat_prices_and_no_fees_cash_flows_are_never_performance(plan):
         elif kind == "buy" and amount <= cash:
             entries.append(buy("ETH/USDT", str(amount / 100), "100", at))
             cash -= amount
-    points, _ = values_at(entries, times, {("ETH/USDT", t): D(100) for t in times})
+    points, _ = values_at(derive(entries).timeline, times, {("ETH/USDT", t): D(100) for t in times})
     assert time_weighted(points) == (D(0), D(0))

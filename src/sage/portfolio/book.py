@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -16,7 +16,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import NotFound, SageError
-from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger, LedgerError, ordered, replay
+from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger, LedgerError, ordered, replay, to_places
+from sage.portfolio.state import LedgerState, derive
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 
 FEE_QUANTUM = Decimal("1e-18")
@@ -27,6 +28,14 @@ CLOCK_SKEW = timedelta(minutes=1)
 _LEDGER_SQL = (
     "SELECT id, kind, symbol, quantity, price, fee, executed_at, seq FROM portfolio_transactions"
     " WHERE portfolio_id = $1 ORDER BY executed_at, seq"
+)
+# The history and the version it is (one statement, so one snapshot: a write committed
+# between two statements could otherwise label one version's rows with another's number).
+# A portfolio without transactions is one row of NULLs after the version.
+_VERSIONED_LEDGER_SQL = (
+    "SELECT p.ledger_version, t.id, t.kind, t.symbol, t.quantity, t.price, t.fee, t.executed_at, t.seq"
+    " FROM portfolios p LEFT JOIN portfolio_transactions t ON t.portfolio_id = p.id"
+    " WHERE p.id = $1 ORDER BY t.executed_at, t.seq"
 )
 
 
@@ -80,17 +89,61 @@ async def load_entries(session: AsyncSession, portfolio_id: uuid.UUID) -> list[E
     return [Entry(r[1], r[2], r[3], r[4], r[5], r[6], r[0], r[7]) for r in rows]
 
 
+async def load_state(session: AsyncSession, portfolio_id: uuid.UUID) -> LedgerState:
+    """The history replayed once (sage.portfolio.state), labelled with its ledger_version."""
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    rows = await raw.driver_connection.fetch(_VERSIONED_LEDGER_SQL, portfolio_id)  # type: ignore[union-attr]
+    if not rows:
+        raise NotFound("No such portfolio")
+    entries = [Entry(r[2], r[3], r[4], r[5], r[6], r[7], r[1], r[8]) for r in rows if r[1] is not None]
+    return derive(entries, rows[0][0])
+
+
 def check(entries: Sequence[Entry]) -> Ledger:
     """Replay `entries` (any order); an entry the history cannot hold is a 422 naming it."""
     try:
         return replay(ordered(entries))
     except LedgerError as exc:
-        ref = exc.ref
-        where = f"row {ref}" if isinstance(ref, int) else "the new transaction" if ref is None else f"transaction {ref}"
-        raise InvalidTransaction(
-            f"{where} {exc.reason}",
-            details=[{"field": "transaction", "transaction": None if ref is None else str(ref), "message": exc.reason}],
-        ) from exc
+        raise _invalid(exc) from exc
+
+
+def as_stored(entry: Entry) -> Entry:
+    """`entry` as PostgreSQL reads it back: amounts at NUMERIC(38, 18)'s 18 places (the same
+    value; the exponent matters for how a derived Decimal prints) and the time in UTC."""
+    return replace(
+        entry,
+        quantity=to_places(entry.quantity),
+        price=None if entry.price is None else to_places(entry.price),
+        fee=to_places(entry.fee),
+        executed_at=entry.executed_at.astimezone(UTC),
+    )
+
+
+def appends(state: LedgerState, entry: Entry) -> bool:
+    """Whether `entry` (not booked yet: seq NEW_SEQ) sorts after the whole history."""
+    return not state.entries or entry.executed_at >= state.entries[-1].executed_at
+
+
+def check_appended(state: LedgerState, entry: Entry) -> Ledger:
+    """`check([*state.entries, entry])` for an entry that `appends`: the stored history held
+    when it was written and nothing in it comes after the entry, so applying the entry to
+    (a copy of) the final state is the same replay without the 10,000 steps before it."""
+    ledger = state.ledger_copy()
+    try:
+        ledger.apply(entry)
+    except LedgerError as exc:
+        raise _invalid(exc) from exc
+    return ledger
+
+
+def _invalid(exc: LedgerError) -> InvalidTransaction:
+    ref = exc.ref
+    where = f"row {ref}" if isinstance(ref, int) else "the new transaction" if ref is None else f"transaction {ref}"
+    return InvalidTransaction(
+        f"{where} {exc.reason}",
+        details=[{"field": "transaction", "transaction": None if ref is None else str(ref), "message": exc.reason}],
+    )
 
 
 async def lock_portfolio(session: AsyncSession, user_id: uuid.UUID, portfolio_id: uuid.UUID) -> Portfolio:

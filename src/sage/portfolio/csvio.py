@@ -23,10 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Protocol
 
 from sage.market.symbols import SymbolError, parse_symbol, split_symbol
-from sage.portfolio.ledger import PRECISION, to_places
+from sage.portfolio.ledger import PRECISION, TransactionLike, to_places
 
 BINANCE_HEADER = ("Date(UTC)", "Pair", "Side", "Price", "Executed", "Amount", "Fee")
 EXPORT_HEADER = ("executed_at", "kind", "symbol", "quantity", "price", "fee", "note", "id")
@@ -204,26 +203,7 @@ def parse_transactions(text: str, *, base_currency: str, now: datetime) -> list[
     return rows
 
 
-class CsvRowOut(Protocol):
-    @property
-    def id(self) -> object: ...
-    @property
-    def executed_at(self) -> datetime: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def symbol(self) -> str | None: ...
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def price(self) -> Decimal | None: ...
-    @property
-    def fee(self) -> Decimal: ...
-    @property
-    def note(self) -> str | None: ...
-
-
-def format_transactions(rows: Iterable[CsvRowOut]) -> str:
+def format_transactions(rows: Iterable[TransactionLike]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_HEADER)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from sage.portfolio.ledger import Entry
 from sage.portfolio.performance import HOUR, candle_closes, time_weighted, values_at
+from sage.portfolio.state import derive
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 
@@ -57,7 +58,7 @@ async def day_returns(db: Database, day: date) -> DayReturns:
     prices = await candle_closes(db, [(s, t) for s in symbols for t in (start, end)], HOUR)
     returns: list[Decimal] = []
     for entries in by_portfolio.values():
-        points, _ = values_at(entries, [start, end], prices)
+        points, _ = values_at(derive(entries).timeline, [start, end], prices)
         twr, _ = time_weighted(points)
         if twr is not None:
             returns.append(twr)

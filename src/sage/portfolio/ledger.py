@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 ZERO = Decimal(0)
 PRECISION = 80
@@ -39,6 +40,28 @@ class LedgerError(ValueError):
         super().__init__(reason)
         self.ref = ref
         self.reason = reason
+
+
+class TransactionLike(Protocol):
+    """A booked transaction as readers outside the ledger see it (the store's
+    PortfolioTransaction row): the CSV export writes it, the chat's get_trades reads it."""
+
+    @property
+    def id(self) -> object: ...
+    @property
+    def executed_at(self) -> datetime: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def symbol(self) -> str | None: ...
+    @property
+    def quantity(self) -> Decimal: ...
+    @property
+    def price(self) -> Decimal | None: ...
+    @property
+    def fee(self) -> Decimal: ...
+    @property
+    def note(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

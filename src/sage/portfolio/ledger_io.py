@@ -24,6 +24,8 @@ from sage.portfolio.ledger import NEW_SEQ, Entry, LedgerError
 from sage.store.db import Database
 from sage.store.portfolio_tables import PortfolioTransaction
 
+INSERT_CHUNK = 2_000
+
 
 class ImportRejected(SageError):
     status = 422
@@ -80,25 +82,25 @@ async def import_csv(
             if isinstance(cause, LedgerError) and isinstance(cause.ref, int):
                 raise _rejected([(cause.ref, cause.reason)]) from exc
             raise
-        if fresh:
-            await session.execute(
-                insert(PortfolioTransaction),
-                [
-                    {
-                        "id": uuid.uuid4(),
-                        "portfolio_id": portfolio_id,
-                        "kind": r.kind,
-                        "symbol": r.symbol,
-                        "quantity": r.quantity,
-                        "price": r.price,
-                        "fee": r.fee,
-                        "executed_at": r.executed_at,
-                        "note": r.note,
-                        "idempotency_key": r.key,
-                    }
-                    for r in fresh
-                ],
-            )
+        rows_out = [
+            {
+                "id": uuid.uuid4(),
+                "portfolio_id": portfolio_id,
+                "kind": r.kind,
+                "symbol": r.symbol,
+                "quantity": r.quantity,
+                "price": r.price,
+                "fee": r.fee,
+                "executed_at": r.executed_at,
+                "note": r.note,
+                "idempotency_key": r.key,
+            }
+            for r in fresh
+        ]
+        # multi-row INSERTs (not executemany): the ledger_version trigger fires per statement,
+        # and 10 columns x INSERT_CHUNK stays under asyncpg's 32,767 parameters
+        for first in range(0, len(rows_out), INSERT_CHUNK):
+            await session.execute(insert(PortfolioTransaction).values(rows_out[first : first + INSERT_CHUNK]))
         await session.commit()
     return ImportResult(booked=len(fresh), skipped=len(rows) - len(fresh))
 

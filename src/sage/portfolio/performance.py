@@ -9,19 +9,29 @@ Time-weighted return chains the per-step returns `(V_i - F_i) / V_(i-1) - 1`, wh
 is the net deposits during the step (taken as arriving at its end), so deposits and
 withdrawals do not count as performance. Max drawdown is measured on that chained index.
 The benchmark is holding BTC/USDT over the same points.
+
+Cost (bench/bench_portfolio.py): the ledger is not replayed per request but read from the
+portfolio's cached `Timeline` (sage.portfolio.state), and each close of a step that ended
+more than `SETTLED_AFTER` ago is probed once and then kept for `CLOSES_KEPT_FOR` (`Closes`):
+a 1-year series of 50 symbols needs ~18,000 closes, and only the few of the open steps
+(the range's start and now) are probed again. A candle written later into a past step (a
+backfill after an outage) shows up once its kept close expires.
 """
 
 from __future__ import annotations
 
 import decimal
 import itertools
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sage.market.models import EXCHANGES
-from sage.portfolio.ledger import PRECISION, Entry, Ledger
+from sage.portfolio.ledger import PRECISION, ZERO
+from sage.portfolio.state import Timeline
 from sage.store.db import Database
 
 BENCHMARK = "BTC/USDT"
@@ -37,14 +47,21 @@ RANGES: dict[str, timedelta | None] = {
     "all": None,
 }
 _HUNDRED = Decimal(100)
+SETTLED_AFTER = timedelta(minutes=10)  # a step that ended this long ago has its candles written
+CLOSES_KEPT_FOR = 600.0  # seconds a settled step's close is reused before it is probed again
+MAX_KEPT_CLOSES = 200_000  # ~40 MB: eleven 1-year series of 50 different symbols
+MAX_KEPT_POINTS = 5_000  # per ledger version: expired points are dropped beyond this
 
-# The close of the last one-minute candle in the step before each (symbol, point) asked for,
-# from the first exchange in EXCHANGES order that has one (COALESCE stops at the first hit:
-# one primary-key probe per pair when Binance has the bar, a second only when it has not).
-# asyncpg parameters; the result is read as records through the session's own connection.
+# The close of the latest candle in the step before each (symbol, point) asked for, from the
+# first exchange in EXCHANGES order that has one (COALESCE stops at the first hit: one
+# index-only descent of ix_market_candles_exchange_symbol_start per pair when Binance has the
+# bar, a second only when it has not). Bars of any stored interval count; of bars starting at
+# the same time, the shortest interval's ('1m' > '1h' > '1d' as text) is taken, so the
+# answer does not depend on the scan order. asyncpg parameters; the result is read as records
+# through the session's own connection.
 _PROBE = """(SELECT m.close FROM market_candles m
               WHERE m.exchange = ${n} AND m.symbol = p.symbol AND m.start < p.t AND m.start >= p.t - $3::interval
-           ORDER BY m.start DESC LIMIT 1)"""
+           ORDER BY m.start DESC, m.interval DESC LIMIT 1)"""
 CLOSES_SQL = (
     "SELECT p.symbol, p.t, COALESCE("
     + ", ".join(_PROBE.format(n=4 + i) for i in range(len(EXCHANGES)))
@@ -60,6 +77,14 @@ class Point:
     value: Decimal | None  # cash + holdings at candle closes; None when a held symbol has no candle
     net_deposits: Decimal
     benchmark_value: Decimal | None  # the first valued point's value, held in BTC/USDT instead
+
+
+@dataclass(frozen=True)
+class KeptPoint:
+    point: Point  # without its benchmark value (that depends on the range's first point)
+    missing: tuple[str, ...]  # held symbols without a close
+    benchmark: Decimal | None  # the benchmark's close
+    until: float  # monotonic: reused before this instant only
 
 
 @dataclass(frozen=True)
@@ -119,48 +144,107 @@ async def candle_closes(db: Database, wanted: Sequence[tuple[str, datetime]], st
     return {(symbol, t): close for symbol, t, close in rows if close is not None}
 
 
-def held_at(entries: Sequence[Entry], times: Sequence[datetime]) -> list[tuple[str, datetime]]:
-    """(symbol, time) for every symbol held at each time (entries valid, in execution order)."""
-    quantities: dict[str, Decimal] = {}
+class Closes:
+    """Candle closes with the settled ones kept in this process (see the module's docstring).
+    A kept answer includes "no candle": a range reaching before the stored history would
+    otherwise probe every empty step on every request."""
+
+    def __init__(self, db: Database, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.monotonic = monotonic
+        self._kept: OrderedDict[tuple[str, timedelta, datetime], tuple[Decimal | None, float]] = OrderedDict()
+        self.probed = 0  # pairs asked of PostgreSQL, for the benchmark
+
+    async def at(self, wanted: Sequence[tuple[str, datetime]], step: timedelta, now: datetime) -> Prices:
+        return (await self.kept_until(wanted, step, now))[0]
+
+    async def kept_until(
+        self, wanted: Sequence[tuple[str, datetime]], step: timedelta, now: datetime
+    ) -> tuple[Prices, dict[datetime, float]]:
+        """The closes, and per time the monotonic instant the first of its kept closes expires
+        (a value derived from them is as good as they are until then)."""
+        clock = self.monotonic()
+        prices: Prices = {}
+        probe: list[tuple[str, datetime]] = []
+        expiry: dict[datetime, float] = {}
+        for symbol, t in wanted:
+            kept = self._kept.get((symbol, step, t))
+            if kept is not None and kept[1] > clock:
+                if kept[0] is not None:
+                    prices[(symbol, t)] = kept[0]
+                expiry[t] = min(expiry.get(t, kept[1]), kept[1])
+            else:
+                probe.append((symbol, t))
+        fetched = await candle_closes(self.db, probe, step)
+        self.probed += len(probe)
+        settled = now - SETTLED_AFTER
+        until = clock + CLOSES_KEPT_FOR
+        for symbol, t in probe:
+            if t <= settled:
+                key = (symbol, step, t)
+                self._kept.pop(key, None)  # re-inserted last: the oldest entries are dropped first
+                self._kept[key] = (fetched.get((symbol, t)), until)
+                expiry[t] = min(expiry.get(t, until), until)
+        while len(self._kept) > MAX_KEPT_CLOSES:
+            self._kept.popitem(last=False)
+        prices.update(fetched)
+        return prices, expiry
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+
+def held_at(timeline: Timeline, times: Sequence[datetime]) -> list[tuple[str, datetime]]:
+    """(symbol, time) for every symbol held at each time."""
+    held: dict[str, Decimal] = {}
     pairs: list[tuple[str, datetime]] = []
     index = 0
     for t in times:
-        while index < len(entries) and entries[index].executed_at <= t:
-            entry = entries[index]
-            index += 1
-            if entry.symbol is not None:
-                change = entry.quantity if entry.kind == "buy" else -entry.quantity
-                quantities[entry.symbol] = quantities.get(entry.symbol, Decimal(0)) + change
-        pairs.extend((symbol, t) for symbol, quantity in quantities.items() if quantity > 0)
+        held, index = timeline.held(held, index, timeline.upto(t))
+        pairs.extend((symbol, t) for symbol in held)
     return pairs
 
 
-def values_at(entries: Sequence[Entry], times: Sequence[datetime], prices: Prices) -> tuple[list[Point], list[Gap]]:
-    """The portfolio's value and net deposits at each time (entries in execution order)."""
-    ledger = Ledger()
-    points: list[Point] = []
-    open_gaps: dict[str, Gap] = {}
-    gaps: list[Gap] = []
+def valued_at(timeline: Timeline, times: Sequence[datetime], prices: Prices) -> list[tuple[Point, tuple[str, ...]]]:
+    """Each time's point (the ledger's state after the transactions executed by then, from
+    the timeline; holdings at `prices`) and the held symbols `prices` has no close for."""
+    held: dict[str, Decimal] = {}
+    out: list[tuple[Point, tuple[str, ...]]] = []
     index = 0
     with decimal.localcontext(prec=PRECISION):
         for t in times:
-            while index < len(entries) and entries[index].executed_at <= t:
-                ledger.apply_exact(entries[index])
-                index += 1
-            value: Decimal | None = ledger.cash
-            for symbol, held in ledger.holdings.items():
+            held, index = timeline.held(held, index, timeline.upto(t))
+            value: Decimal | None = timeline.cash[index - 1] if index else ZERO
+            missing: list[str] = []
+            for symbol, quantity in held.items():
                 price = prices.get((symbol, t))
                 if price is None:
                     value = None
-                    gap = open_gaps.get(symbol)
-                    open_gaps[symbol] = Gap(symbol, gap.start if gap else t, t)
+                    missing.append(symbol)
                 elif value is not None:
-                    value += held.quantity * price
-            for symbol in [s for s in open_gaps if prices.get((s, t)) is not None or s not in ledger.holdings]:
-                gaps.append(open_gaps.pop(symbol))
-            points.append(Point(t, value, ledger.net_deposits, None))
+                    value += quantity * price
+            out.append((Point(t, value, timeline.net_deposits[index - 1] if index else ZERO, None), tuple(missing)))
+    return out
+
+
+def gaps_of(valued: Sequence[tuple[Point, tuple[str, ...]]]) -> list[Gap]:
+    """Runs of consecutive points where a held symbol had no close."""
+    open_gaps: dict[str, Gap] = {}
+    gaps: list[Gap] = []
+    for point, missing in valued:
+        for symbol in missing:
+            gap = open_gaps.get(symbol)
+            open_gaps[symbol] = Gap(symbol, gap.start if gap else point.at, point.at)
+        for symbol in [s for s in open_gaps if s not in missing]:
+            gaps.append(open_gaps.pop(symbol))
     gaps.extend(open_gaps.values())
-    return points, gaps
+    return gaps
+
+
+def values_at(timeline: Timeline, times: Sequence[datetime], prices: Prices) -> tuple[list[Point], list[Gap]]:
+    """The portfolio's value and net deposits at each time, and the gaps in its prices."""
+    valued = valued_at(timeline, times, prices)
+    return [point for point, _ in valued], gaps_of(valued)
 
 
 def time_weighted(points: Sequence[Point]) -> tuple[Decimal | None, Decimal | None]:
@@ -202,17 +286,42 @@ def with_benchmark(points: list[Point], prices: Prices, symbol: str = BENCHMARK)
 
 
 async def performance(
-    db: Database, entries: Sequence[Entry], *, range_: str, now: datetime, created_at: datetime
+    closes: Closes,
+    timeline: Timeline,
+    *,
+    range_: str,
+    now: datetime,
+    created_at: datetime,
+    kept: dict[tuple[timedelta, datetime], KeptPoint] | None = None,
 ) -> Performance:
-    first = entries[0].executed_at if entries else created_at
+    """With `kept` (the ledger version's own, `LedgerState.points`), a settled point valued
+    before is reused while the closes it was valued at are: only the open steps and the
+    points not valued yet read the timeline and the closes."""
+    first = timeline.times[0] if timeline.times else created_at
     start, step = window(range_, now, min(first, created_at))
     times = grid(start, now, step)
-    wanted = set(held_at(entries, times)) | {(BENCHMARK, t) for t in times}
-    prices = await candle_closes(db, sorted(wanted), step)
-    points, gaps = values_at(entries, times, prices)
+    kept = {} if kept is None else kept
+    clock = closes.monotonic()
+    fresh = [t for t in times if (hit := kept.get((step, t))) is None or hit.until <= clock]
+    wanted = set(held_at(timeline, fresh)) | {(BENCHMARK, t) for t in fresh}
+    prices, expiry = await closes.kept_until(list(wanted), step, now)
+    settled = now - SETTLED_AFTER
+    valued_now: dict[datetime, KeptPoint] = {}
+    for point, missing in valued_at(timeline, fresh, prices):
+        t = point.at
+        valued_now[t] = KeptPoint(point, missing, prices.get((BENCHMARK, t)), expiry.get(t, clock))
+        if t <= settled:
+            kept[(step, t)] = valued_now[t]
+    if len(kept) > MAX_KEPT_POINTS:
+        for key in [k for k, v in kept.items() if v.until <= clock]:
+            del kept[key]
+    chosen = [valued_now[t] if t in valued_now else kept[(step, t)] for t in times]
+    valued = [(c.point, c.missing) for c in chosen]
+    benchmark = {(BENCHMARK, c.point.at): c.benchmark for c in chosen if c.benchmark is not None}
+    points, gaps = [point for point, _ in valued], gaps_of(valued)
     twr, drawdown = time_weighted(points)
-    points, benchmark_return = with_benchmark(points, prices)
-    bench_missing = [t for t in times if (BENCHMARK, t) not in prices]
+    points, benchmark_return = with_benchmark(points, benchmark)
+    bench_missing = [t for t in times if (BENCHMARK, t) not in benchmark]
     if bench_missing:
         gaps.append(Gap(f"{BENCHMARK} (benchmark)", bench_missing[0], bench_missing[-1]))
     return Performance(

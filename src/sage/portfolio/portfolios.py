@@ -129,6 +129,32 @@ class PortfolioDirectory:
             raise NotFound("No such portfolio")
         return found
 
+    async def find(self, user_id: uuid.UUID, ref: str) -> Portfolio | None:
+        """One of the user's portfolios by its id or its name (exact, else the one matching
+        case-insensitively); None when the user has none such (another user's is not found)."""
+        try:
+            by_id: uuid.UUID | None = uuid.UUID(ref.strip())
+        except ValueError:
+            by_id = None
+        async with self.db.session() as session:
+            if by_id is not None:
+                found = await session.scalar(
+                    select(Portfolio).where(Portfolio.id == by_id, Portfolio.user_id == user_id)
+                )
+                if found is not None:
+                    return found
+            named = list(
+                (
+                    await session.execute(
+                        select(Portfolio).where(
+                            Portfolio.user_id == user_id, func.lower(Portfolio.name) == ref.strip().lower()
+                        )
+                    )
+                ).scalars()
+            )
+        exact = [p for p in named if p.name == ref.strip()]
+        return exact[0] if exact else named[0] if len(named) == 1 else None
+
     async def resolve(
         self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None, *, create: bool = True
     ) -> Portfolio | None:

@@ -6,6 +6,10 @@ Every write locks the portfolio's row (`SELECT ... FOR UPDATE`), replays the who
 with the change in place, and writes only when the replay holds (no overselling, no cash
 going negative at any point). So concurrent trades on one portfolio queue up and can never
 overdraw it, and a past trade or an edit is checked against everything that followed it.
+A trade that comes after the whole history (a market order, a trade recorded "now") is
+checked by applying it to the cached final state of the version read under the lock,
+which is that same replay (sage.portfolio.state). Reads replay only when the ledger's
+version changed since the last read.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -27,21 +32,26 @@ from sage.portfolio.book import (
     InvalidTransaction,
     PriceRefused,
     TradeRequest,
+    appends,
+    as_stored,
     check,
+    check_appended,
     checked_time,
     entry_of,
     invalid_field,
     key_query,
     load_entries,
+    load_state,
     lock_portfolio,
     new_row,
 )
 from sage.portfolio.daily import DayReturns, day_returns
-from sage.portfolio.ledger import Entry, Ledger, replay
+from sage.portfolio.ledger import Entry, Ledger
 from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
-from sage.portfolio.performance import RANGES, Performance, performance
+from sage.portfolio.performance import RANGES, Closes, Performance, performance
 from sage.portfolio.portfolios import PortfolioDirectory
+from sage.portfolio.state import LedgerState, StateCache
 from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
@@ -78,6 +88,8 @@ class PortfolioService(PortfolioDirectory):
         self.fee_rate = fee_rate
         self.starting_cash = starting_cash
         self.clock = clock
+        self.states = StateCache()
+        self.closes = Closes(db)
 
     # -- the ledger ---------------------------------------------------------------------------------
     async def transactions(
@@ -101,11 +113,8 @@ class PortfolioService(PortfolioDirectory):
             return list((await session.execute(query.offset(offset).limit(limit))).scalars())
 
     async def ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> Ledger:
-        portfolio = await self.resolve(user_id, portfolio_id, create=False)
-        if portfolio is None:
-            return Ledger()
-        async with self.db.session() as session:
-            return replay(await load_entries(session, portfolio.id))
+        found = await self._read(user_id, portfolio_id)
+        return Ledger() if found is None else found[1].ledger_copy()
 
     async def prepare(self, request: TradeRequest) -> TradeRequest:
         """Validate and complete a request outside any lock (see sage.portfolio.orders)."""
@@ -131,17 +140,27 @@ class PortfolioService(PortfolioDirectory):
             )
         try:
             async with self.db.session() as session:
-                await lock_portfolio(session, user_id, portfolio.id)
+                locked = await lock_portfolio(session, user_id, portfolio.id)
                 if idempotency_key is not None:
                     original = await session.scalar(key_query(portfolio.id, idempotency_key))
                     if original is not None:  # a concurrent request with the key won the lock first
                         return Booked(_same_request(original, request), replayed=True)
-                entries = await load_entries(session, portfolio.id)
-                check([*entries, entry_of(ready)])
+                entry = as_stored(entry_of(ready))
+                state = self.states.get(portfolio.id, locked.ledger_version)
+                if state is not None and appends(state, entry):
+                    after: Ledger | None = check_appended(state, entry)
+                else:
+                    check([*await load_entries(session, portfolio.id), entry])
+                    after = None
                 row = new_row(portfolio.id, ready, idempotency_key)
                 session.add(row)
+                await session.flush()  # the insert's RETURNING gives the row its seq
                 await session.commit()
-                return Booked(row, replayed=False)
+            if state is not None and after is not None:
+                # the lock held the version still: this insert (one statement) made it + 1
+                booked = replace(entry, ref=row.id, seq=row.seq)
+                self.states.put(portfolio.id, state.appended(booked, after, locked.ledger_version + 1))
+            return Booked(row, replayed=False)
         except IntegrityError:
             # the unique (portfolio, key) constraint: the lock makes this unreachable in practice
             original = await self._by_key(portfolio.id, idempotency_key) if idempotency_key else None
@@ -230,8 +249,8 @@ class PortfolioService(PortfolioDirectory):
         found = await self._read(user_id, portfolio_id)
         if found is None:
             return None
-        portfolio, entries = found
-        ledger = replay(entries)
+        portfolio, state = found
+        ledger = state.ledger
         holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
         quotes = await self.quotes([h.symbol for h in holdings])
         return summarize(
@@ -254,12 +273,20 @@ class PortfolioService(PortfolioDirectory):
         found = await self._read(user_id, portfolio_id)
         if found is None:
             return None
-        portfolio, entries = found
-        return await performance(self.db, entries, range_=range_, now=self.clock(), created_at=portfolio.created_at)
+        portfolio, state = found
+        return await performance(
+            self.closes,
+            state.timeline,
+            range_=range_,
+            now=self.clock(),
+            created_at=portfolio.created_at,
+            kept=state.points,
+        )
 
-    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, list[Entry]] | None:
+    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, LedgerState] | None:
         """The portfolio (named: 404 when not the user's; else the default, None when there is
-        none) and its history, through one pooled connection."""
+        none) and its derived state: cached for the portfolio's current ledger_version, else
+        read and replayed once, through one pooled connection."""
         async with self.db.session() as session:
             query = select(Portfolio).where(Portfolio.user_id == user_id)
             if portfolio_id is not None:
@@ -271,7 +298,11 @@ class PortfolioService(PortfolioDirectory):
                 if portfolio_id is not None:
                     raise NotFound("No such portfolio")
                 return None
-            return portfolio, await load_entries(session, portfolio.id)
+            state = self.states.get(portfolio.id, portfolio.ledger_version)
+            if state is None:
+                state = await load_state(session, portfolio.id)
+                self.states.put(portfolio.id, state)
+            return portfolio, state
 
     async def day_returns(self, day: date) -> DayReturns:
         """Every portfolio's return over one UTC day (no identities), for the business summary."""

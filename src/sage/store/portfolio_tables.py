@@ -47,6 +47,9 @@ class Portfolio(Base):
     is_default: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
+    # bumped by a trigger on every write to the portfolio's transactions (migration 0011):
+    # the key of the derived state cached by sage.portfolio.state
+    ledger_version: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
 
     __table_args__ = (
         UniqueConstraint("user_id", "name", name="uq_portfolios_user_id_name"),

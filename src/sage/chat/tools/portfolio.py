@@ -1,4 +1,5 @@
-"""Portfolio tools over the asking user's shadow portfolio (the default one of the ledger).
+"""Portfolio tools over the asking user's shadow portfolios (the default one unless the model
+names another of the user's own by id or name; any other user's portfolio is "not found").
 
 `get_portfolio` is the valued summary (positions, cash, equity, realized P&L, return on net
 deposits), `get_trades` the newest transactions, `get_performance` the time-weighted return,
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal, Protocol
 
@@ -23,6 +23,7 @@ from sage.chat.grounding.facts import PORTFOLIO, Subject
 from sage.chat.grounding.facts import Field as FactField
 from sage.chat.tools.base import Tool, ToolCaller, ToolError, ToolOutput
 from sage.market.symbols import SymbolError, parse_symbol
+from sage.portfolio.ledger import TransactionLike
 from sage.portfolio.performance import Performance
 from sage.portfolio.service import PortfolioSummary
 
@@ -33,41 +34,47 @@ NOTE_CHARS = 80
 Range = Literal["1d", "1w", "1m", "3m", "1y", "all"]
 
 
-class TransactionLike(Protocol):
+class NamedPortfolio(Protocol):
     @property
-    def kind(self) -> str: ...
+    def id(self) -> uuid.UUID: ...
     @property
-    def symbol(self) -> str | None: ...
-    @property
-    def quantity(self) -> Decimal: ...
-    @property
-    def price(self) -> Decimal | None: ...
-    @property
-    def fee(self) -> Decimal: ...
-    @property
-    def executed_at(self) -> datetime: ...
-    @property
-    def note(self) -> str | None: ...
+    def name(self) -> str: ...
 
 
 class PortfolioSource(Protocol):
-    async def summary(self, user_id: uuid.UUID) -> PortfolioSummary | None: ...
+    async def find(self, user_id: uuid.UUID, ref: str) -> NamedPortfolio | None:
+        """One of the user's portfolios by id or name; None for anything else."""
+        ...
+
+    async def summary(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> PortfolioSummary | None: ...
 
     async def transactions(
-        self, user_id: uuid.UUID, *, limit: int = 100, symbol: str | None = None
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None, *, limit: int = 100, symbol: str | None = None
     ) -> Sequence[TransactionLike]:
         """Newest first."""
         ...
 
-    async def performance(self, user_id: uuid.UUID, *, range_: str = "1m") -> Performance | None: ...
+    async def performance(
+        self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None, range_: str = "1m"
+    ) -> Performance | None: ...
 
 
-class NoArgs(BaseModel):
+PORTFOLIO_FIELD = Field(
+    default=None,
+    min_length=1,
+    max_length=100,
+    description="Which of the user's portfolios: its id or its name (e.g. 'Default'); the default one when omitted",
+)
+
+
+class PortfolioArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    portfolio: str | None = PORTFOLIO_FIELD
 
 
 class TradesArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    portfolio: str | None = PORTFOLIO_FIELD
     symbol: str | None = Field(
         default=None, min_length=1, max_length=41, description="Only this symbol's trades, e.g. 'BTC' or 'ETH/USDT'"
     )
@@ -76,6 +83,7 @@ class TradesArgs(BaseModel):
 
 class PerformanceArgs(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    portfolio: str | None = PORTFOLIO_FIELD
     range: Range = Field(default="1m", description="1d, 1w, 1m (30 days), 3m, 1y or all (since the first activity)")
 
 
@@ -107,7 +115,7 @@ class PortfolioTools:
                 "average cost, current price, value, unrealized P&L and weight, and the totals: holdings value, "
                 "equity (cash + holdings), realized P&L, fees paid and total return on net deposits, valued at "
                 "live consolidated prices.",
-                NoArgs,
+                PortfolioArgs,
                 self.get_portfolio,
             ),
             Tool(
@@ -127,8 +135,19 @@ class PortfolioTools:
             ),
         ]
 
-    async def get_portfolio(self, args: NoArgs, caller: ToolCaller) -> ToolOutput:
-        summary = await self.portfolio.summary(caller.user_id)
+    async def _chosen(self, ref: str | None, caller: ToolCaller) -> NamedPortfolio | None:
+        """The portfolio the model named (None: the default); a name or id that is not one of
+        the asking user's portfolios is refused the same way whoever owns it."""
+        if ref is None:
+            return None
+        found = await self.portfolio.find(caller.user_id, ref)
+        if found is None:
+            raise ToolError(f"portfolio {ref!r} not found among the user's portfolios")
+        return found
+
+    async def get_portfolio(self, args: PortfolioArgs, caller: ToolCaller) -> ToolOutput:
+        chosen = await self._chosen(args.portfolio, caller)
+        summary = await self.portfolio.summary(caller.user_id, chosen.id if chosen else None)
         if summary is None:
             return ToolOutput({"positions": [], "note": "the user has no portfolio yet"}, "no portfolio")
         positions = [
@@ -147,6 +166,7 @@ class PortfolioTools:
             for p in summary.positions
         ]
         data = {
+            "portfolio": summary.name,
             "base_currency": summary.base_currency,
             "cash": _dec(summary.cash),
             "positions": positions,
@@ -177,7 +197,12 @@ class PortfolioTools:
                 symbol = parse_symbol(args.symbol)
             except SymbolError:
                 raise ToolError(f"{args.symbol!r} is not a symbol (write it like BTC, BTC/USDT or ETHUSDT)") from None
-        rows = list(await self.portfolio.transactions(caller.user_id, limit=args.limit, symbol=symbol))
+        chosen = await self._chosen(args.portfolio, caller)
+        rows = list(
+            await self.portfolio.transactions(
+                caller.user_id, chosen.id if chosen else None, limit=args.limit, symbol=symbol
+            )
+        )
         transactions = [
             {
                 "kind": t.kind,
@@ -191,6 +216,8 @@ class PortfolioTools:
             for t in rows
         ]
         data: dict[str, Any] = {"transactions": transactions, "order": "newest first"}
+        if chosen is not None:
+            data["portfolio"] = chosen.name
         if symbol is not None:
             data["symbol"] = symbol
         if not rows:
@@ -217,7 +244,8 @@ class PortfolioTools:
         return ToolOutput(data, what, ground)
 
     async def get_performance(self, args: PerformanceArgs, caller: ToolCaller) -> ToolOutput:
-        result = await self.portfolio.performance(caller.user_id, range_=args.range)
+        chosen = await self._chosen(args.portfolio, caller)
+        result = await self.portfolio.performance(caller.user_id, chosen.id if chosen else None, range_=args.range)
         if result is None:
             return ToolOutput({"range": args.range, "note": "the user has no portfolio yet"}, "no portfolio")
         valued = [p for p in result.points if p.value is not None]
@@ -227,6 +255,7 @@ class PortfolioTools:
             for p in _sampled(result.points, MAX_POINTS)
         ]
         data = {
+            **({"portfolio": chosen.name} if chosen is not None else {}),
             "range": result.range,
             "start": result.start.isoformat(),
             "end": result.end.isoformat(),

@@ -1,0 +1,164 @@
+"""A portfolio's derived state, computed once per version of its ledger and kept in memory.
+
+Replaying 10,000 transactions at 80 digits and reading them from PostgreSQL is most of what a
+summary or a performance series costs, and it gives the same answer until the ledger changes.
+So one replay produces both the final `Ledger` and a `Timeline` (cash, net deposits and the
+changed holding after every transaction: what the performance series values at each point),
+and `StateCache` keeps it keyed by the portfolio's `ledger_version`. That counter is bumped
+by a trigger on every insert, update or delete of the portfolio's transactions (migration
+`0011_portfolio_rollups`), in the writer's own database transaction, so whatever path
+writes (booking, correction, deletion, CSV import, the deprecated positions API, a COPY) a
+reader that sees the new rows sees the new version and replays again; a reader never mixes
+a version with another version's rows. Several processes each keep their own cache and
+check the version on every read.
+"""
+
+from __future__ import annotations
+
+import bisect
+import decimal
+import uuid
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sage.portfolio.ledger import PRECISION, ZERO, Entry, Ledger
+
+if TYPE_CHECKING:  # performance imports this module
+    from sage.portfolio.performance import KeptPoint
+
+CHECKPOINT_EVERY = 256
+CACHED_PORTFOLIOS = 256  # a 10,000-transaction ledger's state is ~5 MB of Python objects
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """After the i-th transaction (execution order): its time, the cash, the net deposits and
+    the quantity then held of the symbol it traded (0: closed; None for deposit/withdraw)."""
+
+    times: tuple[datetime, ...]
+    cash: tuple[Decimal, ...]
+    net_deposits: tuple[Decimal, ...]
+    changes: tuple[tuple[str, Decimal] | None, ...]
+    # the quantities held after every CHECKPOINT_EVERY-th transaction (the first: before any),
+    # in the order a Ledger keeps its holdings: `held` jumps there instead of walking 10,000
+    checkpoints: tuple[dict[str, Decimal], ...]
+
+    def upto(self, t: datetime) -> int:
+        """How many transactions were executed at or before `t`."""
+        return bisect.bisect_right(self.times, t)
+
+    def held(self, held: dict[str, Decimal], index: int, end: int) -> tuple[dict[str, Decimal], int]:
+        """The quantities held after `end` transactions, from those after `index` (`held`,
+        updated in place unless a checkpoint is nearer)."""
+        if end <= index:
+            return held, index
+        nearest = end // CHECKPOINT_EVERY
+        if nearest * CHECKPOINT_EVERY > index:
+            held, index = dict(self.checkpoints[nearest]), nearest * CHECKPOINT_EVERY
+        for change in self.changes[index:end]:
+            if change is None:
+                continue
+            symbol, quantity = change
+            if quantity > 0:
+                held[symbol] = quantity  # a new position last, as a Ledger's holdings
+            else:
+                held.pop(symbol, None)
+        return held, end
+
+
+@dataclass(frozen=True)
+class LedgerState:
+    version: int
+    entries: tuple[Entry, ...]
+    ledger: Ledger  # the final state; shared by readers: copy before applying anything to it
+    timeline: Timeline
+    # performance points valued from this version (sage.portfolio.performance.performance)
+    points: dict[tuple[timedelta, datetime], KeptPoint] = field(default_factory=dict, compare=False, repr=False)
+
+    def ledger_copy(self) -> Ledger:
+        return replace(self.ledger, holdings=dict(self.ledger.holdings))
+
+    def appended(self, entry: Entry, ledger: Ledger, version: int) -> LedgerState:
+        """This state with `entry` (sorting after every entry) booked: `ledger` is the final
+        state with it applied (book.check_appended), `version` the ledger_version it made."""
+        held = ledger.holdings.get(entry.symbol) if entry.symbol is not None else None
+        change = None if entry.symbol is None else (entry.symbol, held.quantity if held is not None else ZERO)
+        timeline = Timeline(
+            (*self.timeline.times, entry.executed_at),
+            (*self.timeline.cash, ledger.cash),
+            (*self.timeline.net_deposits, ledger.net_deposits),
+            (*self.timeline.changes, change),
+            self.timeline.checkpoints
+            + ((_quantities(ledger),) if (len(self.entries) + 1) % CHECKPOINT_EVERY == 0 else ()),
+        )
+        # a point before the new entry's time is valued from the entries before it: unchanged
+        points = {key: kept for key, kept in self.points.items() if key[1] < entry.executed_at}
+        return LedgerState(version, (*self.entries, entry), ledger, timeline, points)
+
+
+def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
+    """Replay `entries` (valid, in execution order) once: the final ledger and the timeline.
+    The same arithmetic as `ledger.replay` (raises LedgerError where it would)."""
+    ledger = Ledger()
+    cash: list[Decimal] = []
+    net: list[Decimal] = []
+    changes: list[tuple[str, Decimal] | None] = []
+    checkpoints: list[dict[str, Decimal]] = [{}]
+    with decimal.localcontext(prec=PRECISION):
+        for entry in entries:
+            ledger.apply_exact(entry)
+            if len(cash) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
+                checkpoints.append(_quantities(ledger))
+            cash.append(ledger.cash)
+            net.append(ledger.net_deposits)
+            if entry.symbol is None:
+                changes.append(None)
+            else:
+                held = ledger.holdings.get(entry.symbol)
+                changes.append((entry.symbol, held.quantity if held is not None else ZERO))
+    timeline = Timeline(
+        tuple(e.executed_at for e in entries), tuple(cash), tuple(net), tuple(changes), tuple(checkpoints)
+    )
+    return LedgerState(version, tuple(entries), ledger, timeline)
+
+
+def _quantities(ledger: Ledger) -> dict[str, Decimal]:
+    return {symbol: held.quantity for symbol, held in ledger.holdings.items()}
+
+
+class StateCache:
+    """The latest derived state of the most recently read portfolios (LRU, in this process)."""
+
+    def __init__(self, size: int = CACHED_PORTFOLIOS) -> None:
+        self.size = size
+        self._states: OrderedDict[uuid.UUID, LedgerState] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, portfolio_id: uuid.UUID, version: int) -> LedgerState | None:
+        state = self._states.get(portfolio_id)
+        if state is None or state.version != version:
+            self.misses += 1
+            return None
+        self._states.move_to_end(portfolio_id)
+        self.hits += 1
+        return state
+
+    def put(self, portfolio_id: uuid.UUID, state: LedgerState) -> None:
+        current = self._states.get(portfolio_id)
+        if current is not None and current.version > state.version:
+            return  # a slower reader of an older version must not replace a newer state
+        self._states[portfolio_id] = state
+        self._states.move_to_end(portfolio_id)
+        while len(self._states) > self.size:
+            self._states.popitem(last=False)
+
+    def forget(self, portfolio_id: uuid.UUID) -> None:
+        self._states.pop(portfolio_id, None)
+
+    def clear(self) -> None:
+        self._states.clear()
