@@ -16,8 +16,20 @@ from typing import Protocol
 Dimensions = tuple[tuple[str, str], ...]
 
 
+_DIMS_MEMO: dict[tuple[tuple[str, str], ...], Dimensions] = {}
+_DIMS_MEMO_LIMIT = 4096  # distinct dimension sets are few (routes x methods); the bound is a guard
+
+
 def _dims(values: dict[str, str]) -> Dimensions:
-    return tuple(sorted((k, str(v)) for k, v in values.items()))
+    """The sorted, stringified dimensions; memoised, because every request records the same
+    few sets (route, method) and sorting them each time was a visible share of a request."""
+    key = tuple(values.items())
+    dims = _DIMS_MEMO.get(key)
+    if dims is None:
+        dims = tuple(sorted((k, str(v)) for k, v in values.items()))
+        if len(_DIMS_MEMO) < _DIMS_MEMO_LIMIT:
+            _DIMS_MEMO[key] = dims
+    return dims
 
 
 class MetricSink(Protocol):

@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyPoolTimeout
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.util import greenlet_spawn
 
 from sage.settings import Settings
 
@@ -105,20 +106,25 @@ class Database:
         invalidated, so the pool never hands it out again, and surfaces as ConnectionError
         (the API answers 503 database_unavailable)."""
         for attempt in range(2):
-            async with self.engine.connect() as conn:
-                raw = await conn.get_raw_connection()
-                driver: asyncpg.Connection = raw.driver_connection
+            # The pool's own connection record, without a SQLAlchemy `Connection` around it
+            # (its construction and events were a visible share of a request); the pool still
+            # resets it on return. Pool calls may connect or close, hence the greenlet.
+            pooled = await greenlet_spawn(self.engine.sync_engine.raw_connection)
+            try:
+                driver: asyncpg.Connection = pooled.driver_connection
                 if driver.is_closed() and attempt == 0:
-                    await conn.invalidate()
+                    await greenlet_spawn(pooled.invalidate)
                     continue
                 try:
                     yield driver
                 except Exception as exc:
                     if driver.is_closed():
-                        await conn.invalidate(exc)
+                        await greenlet_spawn(pooled.invalidate, exc)
                         raise ConnectionError("the database connection was lost") from exc
                     raise
                 return
+            finally:
+                await greenlet_spawn(pooled.close)  # back to the pool (a no-op once invalidated)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
