@@ -77,10 +77,10 @@ class RequestContextMiddleware:
                 started_response = True
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers", []))
-                streaming = any(
-                    name.lower() == b"content-type" and value.startswith(b"text/event-stream")
-                    for name, value in headers
-                )
+                for name, value in headers:
+                    if name.lower() == b"content-type":
+                        streaming = value.startswith(b"text/event-stream")
+                        break
                 headers.append(request_id_header)
                 if not has_origin:  # CORS answers depend on Origin: caches must key on it
                     headers.append(_VARY_ORIGIN)

@@ -67,21 +67,27 @@ class Metrics:
     def incr(self, name: str, value: float = 1.0, *, unit: str = "Count", **dimensions: str) -> None:
         dims = _dims(dimensions)
         with self._lock:
-            series = self._series.setdefault((name, dims), Series("counter", unit))
+            series = self._series.get((name, dims))
+            if series is None:  # not setdefault: that would build a Series on every call
+                series = self._series[(name, dims)] = Series("counter", unit)
             series.value += value
         self._emit("counter", name, value, unit, dims)
 
     def gauge(self, name: str, value: float, *, unit: str = "None", **dimensions: str) -> None:
         dims = _dims(dimensions)
         with self._lock:
-            series = self._series.setdefault((name, dims), Series("gauge", unit))
+            series = self._series.get((name, dims))
+            if series is None:  # not setdefault: that would build a Series on every call
+                series = self._series[(name, dims)] = Series("gauge", unit)
             series.value = value
         self._emit("gauge", name, value, unit, dims)
 
     def observe(self, name: str, value: float, *, unit: str = "Milliseconds", **dimensions: str) -> None:
         dims = _dims(dimensions)
         with self._lock:
-            series = self._series.setdefault((name, dims), Series("histogram", unit))
+            series = self._series.get((name, dims))
+            if series is None:  # not setdefault: that would build a Series on every call
+                series = self._series[(name, dims)] = Series("histogram", unit)
             series.value += 1
             series.samples.append(value)
             if len(series.samples) > self.MAX_SAMPLES:
