@@ -6,13 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 
 from sage import __version__
 from sage.api.body_limit import BodyLimitMiddleware, body_caps
 from sage.api.errors import install_error_handlers
 from sage.api.frontend import mount_frontend
-from sage.api.middleware import RequestContextMiddleware
+from sage.api.middleware import OriginCORSMiddleware, RequestContextMiddleware
 from sage.api.openapi import install_openapi
 from sage.api.router import api_router
 from sage.api.routes import health
@@ -68,7 +67,7 @@ def create_app(
     # Innermost of the three: a 413 still gets CORS headers and the request id.
     app.add_middleware(BodyLimitMiddleware, default_max_bytes=settings.max_body_bytes, caps=body_caps(settings))
     app.add_middleware(
-        CORSMiddleware,
+        OriginCORSMiddleware,
         allow_origins=settings.cors_origins,
         allow_credentials=True,
         allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 
 from sage.alerts.checker import start_price_alert_checks
 from sage.alerts.service import PriceAlertService
-from sage.auth.denylist import AccessDenylist
 from sage.auth.service import AuthService
 from sage.auth.tokens import TokenCodec
 from sage.chat.providers import build_model
@@ -47,7 +46,6 @@ from sage.observability.active_users import ActiveUsers
 from sage.observability.metrics import Metrics
 from sage.observability.portfolio_summary import portfolio_source
 from sage.observability.service import AlertRuleRunner, start_alert_rules, start_observability
-from sage.ops import schema
 from sage.portfolio.service import PortfolioService
 from sage.settings import Settings
 from sage.store.cache import Cache
@@ -110,6 +108,10 @@ class Runtime:
             stack.callback(embedded.stop)
             url = embedded.url
             log.info("embedded PostgreSQL started", extra={"pgdata": str(embedded.pgdata)})
+            # Imported here: Alembic and Mako cost ~12 MB of RSS, and only the embedded default
+            # migrates at start (deployments run `sage db upgrade` as a separate task).
+            from sage.ops import schema
+
             await schema.upgrade(url)
         db = Database(create_engine(settings, url))
         stack.push_async_callback(db.dispose)
@@ -229,7 +231,7 @@ class Runtime:
             db=db,
             cache=cache,
             metrics=metrics,
-            auth=AuthService(db, codec, AccessDenylist(cache)),
+            auth=AuthService(db, codec),
             limiter=limiter,
             database_url=url,
             services=services,

@@ -72,6 +72,27 @@ async def test_cors_allows_the_configured_front_end_origin(app_client: httpx.Asy
     assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
 
 
+async def test_a_simple_cross_origin_request_gets_the_cors_headers_once(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/health", headers={"Origin": "http://localhost:5173"})
+    assert response.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert response.headers["access-control-allow-credentials"] == "true"
+    assert "X-Request-ID" in response.headers["access-control-expose-headers"]
+    assert response.headers.get_list("vary") == ["Origin"]
+
+
+async def test_a_request_without_origin_varies_on_origin_and_gets_no_cors_headers(
+    app_client: httpx.AsyncClient,
+) -> None:
+    # The CORS layer lets these through; the request-context middleware adds Vary so a cache
+    # never serves this response to a cross-origin request.
+    response = await app_client.get("/health")
+    assert response.headers.get_list("vary") == ["Origin"]
+    assert not [name for name in response.headers if name.startswith("access-control-")]
+    missing = await app_client.get("/api/v1/users/me")
+    assert missing.status_code == 401
+    assert missing.headers.get_list("vary") == ["Origin"]
+
+
 async def test_cors_refuses_an_unknown_origin(app_client: httpx.AsyncClient) -> None:
     response = await app_client.options(
         "/api/v1/auth/login",

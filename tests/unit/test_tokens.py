@@ -1,3 +1,4 @@
+import time
 import uuid
 
 import pytest
@@ -50,3 +51,49 @@ def test_token_with_a_non_uuid_subject_is_rejected() -> None:
     )
     with pytest.raises(Unauthorized):
         codec.decode(token, expected_type=ACCESS)
+
+
+# -- verified access tokens are remembered -------------------------------------------------------
+def test_a_remembered_access_token_still_expires() -> None:
+    now = [1_000_000.0]
+    timed = TokenCodec(
+        "unit-test-secret-of-sufficient-length-123", access_ttl=60, refresh_ttl=3600, clock=lambda: now[0]
+    )
+    token = timed.access_token(uuid.uuid4())  # issued at the real time: PyJWT accepts it
+    now[0] = time.time()
+    first = timed.decode(token, expected_type=ACCESS)
+    assert timed.decode(token, expected_type=ACCESS) == first  # the second decode is the remembered one
+    now[0] = first.expires_at + timed.leeway  # PyJWT's rule: expired once exp <= now - leeway
+    with pytest.raises(Unauthorized, match="expired"):
+        timed.decode(token, expected_type=ACCESS)
+
+
+def test_a_remembered_access_token_is_still_not_a_refresh_token() -> None:
+    token = codec.access_token(uuid.uuid4())
+    codec.decode(token, expected_type=ACCESS)
+    with pytest.raises(Unauthorized, match="type"):
+        codec.decode(token, expected_type=REFRESH)
+
+
+def test_a_token_one_byte_away_from_a_remembered_one_is_verified_and_refused() -> None:
+    token = codec.access_token(uuid.uuid4())
+    codec.decode(token, expected_type=ACCESS)
+    tampered = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    with pytest.raises(Unauthorized):
+        codec.decode(tampered, expected_type=ACCESS)
+
+
+def test_the_memory_of_verified_tokens_is_bounded_oldest_out_first() -> None:
+    small = TokenCodec("unit-test-secret-of-sufficient-length-123", access_ttl=60, refresh_ttl=3600, verified_limit=2)
+    tokens = [small.access_token(uuid.uuid4()) for _ in range(3)]
+    for token in tokens:
+        small.decode(token, expected_type=ACCESS)
+    assert list(small._verified) == tokens[1:]
+    assert small.decode(tokens[0], expected_type=ACCESS).user_id  # forgotten, verified again
+    assert list(small._verified) == [tokens[2], tokens[0]]
+
+
+def test_refresh_tokens_are_not_remembered() -> None:
+    fresh = TokenCodec("unit-test-secret-of-sufficient-length-123", access_ttl=60, refresh_ttl=3600)
+    fresh.decode(fresh.refresh_token(uuid.uuid4(), uuid.uuid4(), uuid.uuid4()), expected_type=REFRESH)
+    assert fresh._verified == {}

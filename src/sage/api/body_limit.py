@@ -67,9 +67,15 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         limit = self.limit_for(scope.get("path", ""))
-        declared = _content_length(scope)
+        declared, chunked = _framing(scope)
         if declared is not None and declared > limit:
             await _refuse(send, limit)  # the body is never read
+            return
+        if not chunked:
+            # No body, or one whose declared length fits: the server never delivers more
+            # bytes than Content-Length, so there is nothing to count (and no wrapper to pay
+            # for on every GET).
+            await self.app(scope, receive, send)
             return
         received = 0
         started = exceeded = False
@@ -100,14 +106,19 @@ class BodyLimitMiddleware:
             await _refuse(send, limit)
 
 
-def _content_length(scope: Scope) -> int | None:
+def _framing(scope: Scope) -> tuple[int | None, bool]:
+    """(declared Content-Length, whether the body is chunked) from the raw request headers."""
+    declared: int | None = None
+    chunked = False
     for name, value in scope.get("headers", []):
         if name == b"content-length":
             try:
-                return int(value)
+                declared = int(value)
             except ValueError:
-                return None  # the server rejects a malformed length itself
-    return None
+                declared = None  # the server rejects a malformed length itself
+        elif name == b"transfer-encoding":
+            chunked = True
+    return declared, chunked
 
 
 async def _refuse(send: Send, limit: int) -> None:

@@ -102,17 +102,28 @@ EmailVerifierDep = Annotated[EmailVerifier, Depends(get_email_verifier)]
 PushSubscriptionsDep = Annotated[Subscriptions, Depends(get_push_subscriptions)]
 
 
-async def bearer_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _token(credentials: HTTPAuthorizationCredentials | None) -> str:
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise Unauthorized("Missing bearer token")
     return credentials.credentials
 
 
+async def bearer_token(credentials: Credentials) -> str:
+    return _token(credentials)
+
+
 BearerToken = Annotated[str, Depends(bearer_token)]
 
 
-async def get_current_user(runtime: RuntimeDep, token: BearerToken) -> User:
-    user = await runtime.auth.user_from_access_token(token)
+async def get_current_user(request: Request, credentials: Credentials) -> User:
+    """The user of every authenticated route. Deliberately flat (the request and the bearer
+    scheme, not RuntimeDep and BearerToken): FastAPI walks each sub-dependency's tree on every
+    request, and this dependency runs on nearly every request."""
+    runtime: Runtime = request.app.state.runtime
+    user = await runtime.auth.user_from_access_token(_token(credentials))
     runtime.services.active_users.record_active(user.id)  # daily active users (background, never blocks)
     return user
 

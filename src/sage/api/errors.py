@@ -11,7 +11,6 @@ import logging
 from typing import Any
 
 import asyncpg
-import sentry_sdk
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
 from sage.errors import SageError
+from sage.observability.sentry import capture_exception
 
 log = logging.getLogger("sage.api")
 
@@ -158,7 +158,7 @@ async def _dbapi_error(request: Request, exc: Exception) -> JSONResponse:
         return await _database_unavailable(request, exc)
     request_id = request.scope.get("state", {}).get("request_id")
     log.error("database error", exc_info=exc, extra={"path": request.url.path})
-    sentry_sdk.capture_exception(exc)
+    capture_exception(exc)
     return JSONResponse(
         error_body("internal_error", "Internal server error", {"request_id": request_id}), status_code=500
     )

@@ -1,13 +1,17 @@
-"""Registration, login, token refresh and logout."""
+"""Registration, login, token refresh and logout.
+
+Revocation lives in PostgreSQL alone: a logout (or a refresh token presented twice) revokes the
+refresh family, and every authenticated request reads the user and "was this family revoked?"
+in the same single statement (`read_user_for_access`). So a logout holds at once on every task,
+with no per-request cache round trip and nothing to lose in a Valkey outage.
+"""
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sage.auth.denylist import AccessDenylist
 from sage.auth.passwords import hash_password, verify_password
 from sage.auth.tokens import ACCESS, REFRESH, TokenClaims, TokenCodec
 from sage.errors import Unauthorized
@@ -32,10 +36,9 @@ class TokenPair:
 
 
 class AuthService:
-    def __init__(self, db: Database, codec: TokenCodec, denylist: AccessDenylist) -> None:
+    def __init__(self, db: Database, codec: TokenCodec) -> None:
         self.db = db
         self.codec = codec
-        self.denylist = denylist
 
     async def register(self, *, email: str, password: str, display_name: str | None) -> User:
         password_hash = await hash_password(password)
@@ -69,7 +72,6 @@ class AuthService:
             else:
                 reused = False
         if reused:
-            await self._deny_family(claims.family)
             if ended:
                 raise Unauthorized("This session has ended; please log in again")
             raise Unauthorized("Refresh token was already used; please log in again")
@@ -83,38 +85,23 @@ class AuthService:
 
     async def logout(self, access_token: str) -> None:
         """End the session the access token belongs to: its refresh family is revoked in
-        PostgreSQL (no refresh works again) and its access tokens are denied until they expire.
-        The user's other sessions (other families) are untouched."""
+        PostgreSQL, so no refresh works again and its access tokens are refused from the next
+        request on (`_authenticate`). The user's other sessions (other families) are untouched."""
         _, claims = await self._authenticate(access_token)
-        assert claims.jti is not None and claims.family is not None
+        assert claims.family is not None
         async with self.db.session() as session, session.begin():
             await repo.revoke_family(session, family=claims.family)
-        await self.denylist.deny(
-            family=claims.family,
-            family_ttl=self.codec.access_ttl + self.codec.leeway,
-            jti=claims.jti,
-            jti_ttl=claims.expires_at - time.time() + self.codec.leeway,
-        )
 
     async def _authenticate(self, token: str) -> tuple[User, TokenClaims]:
         claims = self.codec.decode(token, expected_type=ACCESS)
-        assert claims.jti is not None and claims.family is not None
-        denied = await self.denylist.is_denied(claims.jti, claims.family)
-        if denied is None:  # Valkey unreachable: PostgreSQL knows every revoked family
-            async with self.db.session() as session:
-                denied = await repo.family_revoked(session, family=claims.family)
-        user = None
-        if not denied:
-            async with self.db.driver_connection() as conn:  # every authenticated request: one round trip
-                user = await repo.read_user(conn, user_id=claims.user_id)
-        if denied:
+        assert claims.family is not None
+        async with self.db.driver_connection() as conn:  # every authenticated request: one round trip
+            user, revoked = await repo.read_user_for_access(conn, user_id=claims.user_id, family=claims.family)
+        if revoked:
             raise Unauthorized("Token has been revoked; please log in again")
         if user is None:
             raise Unauthorized("Invalid token")
         return user, claims
-
-    async def _deny_family(self, family: uuid.UUID) -> None:
-        await self.denylist.deny(family=family, family_ttl=self.codec.access_ttl + self.codec.leeway)
 
     async def _issue(self, user_id: uuid.UUID, *, family: uuid.UUID) -> TokenPair:
         jti = uuid.uuid4()

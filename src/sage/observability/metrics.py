@@ -16,8 +16,20 @@ from typing import Protocol
 Dimensions = tuple[tuple[str, str], ...]
 
 
+_DIMS_MEMO: dict[tuple[tuple[str, str], ...], Dimensions] = {}
+_DIMS_MEMO_LIMIT = 4096  # distinct dimension sets are few (routes x methods); the bound is a guard
+
+
 def _dims(values: dict[str, str]) -> Dimensions:
-    return tuple(sorted((k, str(v)) for k, v in values.items()))
+    """The sorted, stringified dimensions; memoised, because every request records the same
+    few sets (route, method) and sorting them each time was a visible share of a request."""
+    key = tuple(values.items())
+    dims = _DIMS_MEMO.get(key)
+    if dims is None:
+        dims = tuple(sorted((k, str(v)) for k, v in values.items()))
+        if len(_DIMS_MEMO) < _DIMS_MEMO_LIMIT:
+            _DIMS_MEMO[key] = dims
+    return dims
 
 
 class MetricSink(Protocol):
@@ -55,21 +67,27 @@ class Metrics:
     def incr(self, name: str, value: float = 1.0, *, unit: str = "Count", **dimensions: str) -> None:
         dims = _dims(dimensions)
         with self._lock:
-            series = self._series.setdefault((name, dims), Series("counter", unit))
+            series = self._series.get((name, dims))
+            if series is None:  # not setdefault: that would build a Series on every call
+                series = self._series[(name, dims)] = Series("counter", unit)
             series.value += value
         self._emit("counter", name, value, unit, dims)
 
     def gauge(self, name: str, value: float, *, unit: str = "None", **dimensions: str) -> None:
         dims = _dims(dimensions)
         with self._lock:
-            series = self._series.setdefault((name, dims), Series("gauge", unit))
+            series = self._series.get((name, dims))
+            if series is None:  # not setdefault: that would build a Series on every call
+                series = self._series[(name, dims)] = Series("gauge", unit)
             series.value = value
         self._emit("gauge", name, value, unit, dims)
 
     def observe(self, name: str, value: float, *, unit: str = "Milliseconds", **dimensions: str) -> None:
         dims = _dims(dimensions)
         with self._lock:
-            series = self._series.setdefault((name, dims), Series("histogram", unit))
+            series = self._series.get((name, dims))
+            if series is None:  # not setdefault: that would build a Series on every call
+                series = self._series[(name, dims)] = Series("histogram", unit)
             series.value += 1
             series.samples.append(value)
             if len(series.samples) > self.MAX_SAMPLES:

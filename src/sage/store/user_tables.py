@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, String, func
+from sqlalchemy import DateTime, ForeignKey, Index, String, func, text
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -29,6 +29,10 @@ class RefreshToken(Base):
     used token again revokes its whole family (theft detection)."""
 
     __tablename__ = "refresh_tokens"
+    # The authentication read of every request probes revoked rows only (sage.store.users).
+    __table_args__ = (
+        Index("ix_refresh_tokens_revoked_family_id", "family_id", postgresql_where=text("revoked_at IS NOT NULL")),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)  # the token's jti
     user_id: Mapped[uuid.UUID] = mapped_column(

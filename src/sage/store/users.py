@@ -18,16 +18,29 @@ async def get_user(session: AsyncSession, *, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
-_USER_BY_ID = f"SELECT {', '.join(c.name for c in User.__table__.c)} FROM users WHERE id = $1"
+# One statement for the authentication of every request: the user row and whether the token's
+# refresh family was revoked (logout, detected reuse). The one-row `FROM (SELECT 1)` keeps the
+# revocation answer when the user is gone. The family probe uses the partial index of revoked
+# rows (migration 0011), so a long session's many rotated rows are never scanned.
+_USER_FOR_ACCESS = (
+    "SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $2 AND revoked_at IS NOT NULL) AS family_revoked, "
+    + ", ".join(f"u.{c.name}" for c in User.__table__.c)
+    + " FROM (SELECT 1) AS one LEFT JOIN users AS u ON u.id = $1"
+)
 
 
-async def read_user(conn: asyncpg.Connection, *, user_id: uuid.UUID) -> User | None:
-    """The user by primary key in one round trip on the driver's connection
-    (`Database.driver_connection`), for the authentication read of every request; asyncpg
-    caches the prepared statement per connection. The result is a detached `User`, as
-    `get_user`'s is once its session closes."""
-    row = await conn.fetchrow(_USER_BY_ID, user_id)
-    return None if row is None else User(**dict(row.items()))
+async def read_user_for_access(
+    conn: asyncpg.Connection, *, user_id: uuid.UUID, family: uuid.UUID
+) -> tuple[User | None, bool]:
+    """(the user by primary key, whether `family` was revoked) in one round trip on the
+    driver's connection (`Database.driver_connection`); asyncpg caches the prepared statement
+    per connection. The user is a detached `User`, as `get_user`'s is once its session closes."""
+    row = await conn.fetchrow(_USER_FOR_ACCESS, user_id, family)
+    assert row is not None  # the one-row FROM always yields a row
+    revoked = bool(row["family_revoked"])
+    if row["id"] is None:
+        return None, revoked
+    return User(**{c.name: row[c.name] for c in User.__table__.c}), revoked
 
 
 async def get_user_by_email(session: AsyncSession, *, email: str) -> User | None:
@@ -77,11 +90,3 @@ async def revoke_family(session: AsyncSession, *, family: uuid.UUID) -> None:
         .where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=datetime.now(UTC))
     )
-
-
-async def family_revoked(session: AsyncSession, *, family: uuid.UUID) -> bool:
-    """Whether the refresh family was revoked (logout or detected reuse)."""
-    result = await session.execute(
-        select(RefreshToken.id).where(RefreshToken.family_id == family, RefreshToken.revoked_at.is_not(None)).limit(1)
-    )
-    return result.first() is not None
