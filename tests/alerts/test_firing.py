@@ -148,7 +148,11 @@ async def test_an_alert_fires_once_even_when_several_processes_evaluate(
     await create(app_client, auth_headers, kind="price_below", symbol="BTC/USDT", threshold="50000")
     metrics = Metrics()
     dbs = [Database(create_engine(settings, settings.database_url)) for _ in range(4)]
-    processes = [PriceAlertService(db, metrics, market_reader, ConfiguredOrPriced([], market_reader)) for db in dbs]
+    portfolios = services(app_client).portfolio
+    processes = [
+        PriceAlertService(db, metrics, market_reader, ConfiguredOrPriced([], market_reader), portfolios=portfolios)
+        for db in dbs
+    ]
     readings = Readings({"BTC/USDT": Decimal("99000")})
     results = await asyncio.gather(*(p.evaluate(readings) for p in processes))
     fired = [f for r in results for f in r.fired]
