@@ -342,6 +342,11 @@ class Settings(BaseSettings):
         jwt = self.secret_value("jwt_secret") or ""
         if len(jwt) < 32:
             raise ConfigurationError("SAGE_JWT_SECRET must be at least 32 characters in production")
+        if self.smtp_host and not (self.secret_value("smtp_password") or "").strip():
+            # email on (SAGE_SMTP_HOST set): an unauthenticated relay would be refused mid-alert
+            raise ConfigurationError(
+                "SAGE_SMTP_PASSWORD is required when SAGE_ENV=production and SAGE_SMTP_HOST is set"
+            )
         if self.web_push_enabled:
             for env_name, field in (
                 ("SAGE_VAPID_PRIVATE_KEY", "vapid_private_key"),
