@@ -105,8 +105,9 @@ class AlertChecker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
             self._wake.clear()
+            started = loop.time()
             touched, self._touched = self._touched, set()
-            full = loop.time() >= next_full
+            full = started >= next_full
             try:
                 if full:
                     next_full = loop.time() + self.interval
@@ -115,7 +116,9 @@ class AlertChecker:
                     await check_ticked(self.service, self.hub, touched)
             except Exception:  # one bad pass (database blip) must not end the loop
                 log.warning("market alert evaluation failed", exc_info=True)
-            await asyncio.sleep(self.coalesce)
+            # passes start at most every `coalesce` seconds; a pass that took longer is followed
+            # at once by the next (which covers every tick that arrived meanwhile)
+            await asyncio.sleep(max(0.0, started + self.coalesce - loop.time()))
 
     async def watch_ticks(self, cache: Cache, channel: str) -> None:
         """Subscribe to the tick channel and wake the loop per batch; resubscribe on failure
