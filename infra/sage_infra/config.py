@@ -111,6 +111,16 @@ class StackConfig:
     github_oidc_provider_arn: str | None = None
     pulumi_secrets_key_arn: str | None = None
     region: str = "us-west-2"
+    # Alerts that reach the user (the app's SAGE_SMTP_* / SAGE_VAPID_* / SAGE_PUBLIC_URL). The
+    # SMTP credentials (an SES SMTP username is an access key id) and the VAPID private key are
+    # secrets (SecretValues); these are plain.
+    smtp_host: str = ""  # default: SES's SMTP endpoint in the stack's region
+    smtp_port: int = 587
+    smtp_from: str = ""  # default: Sage <alerts@appDomain>
+    web_push_enabled: bool = True
+    vapid_public_key: str = ""  # required while web push is on
+    vapid_subject: str = ""  # default: mailto:alerts@appDomain
+    public_url: str = ""  # default: https://appDomain (links in emails)
 
     @property
     def prefix(self) -> str:
@@ -131,6 +141,19 @@ class StackConfig:
         if self.nat_mode is NatMode.INSTANCE:
             return 0
         return AZ_COUNT if self.nat_mode is NatMode.PER_AZ else 1
+
+    def notification_environment(self) -> dict[str, str]:
+        """The API's plain settings for email and Web Push (the app's names)."""
+        env = {
+            "SAGE_PUBLIC_URL": self.public_url,
+            "SAGE_SMTP_HOST": self.smtp_host,
+            "SAGE_SMTP_PORT": str(self.smtp_port),
+            "SAGE_SMTP_FROM": self.smtp_from,
+            "SAGE_WEB_PUSH_ENABLED": "true" if self.web_push_enabled else "false",
+        }
+        if self.web_push_enabled:
+            env |= {"SAGE_VAPID_PUBLIC_KEY": self.vapid_public_key, "SAGE_VAPID_SUBJECT": self.vapid_subject}
+        return env
 
     def tags(self, name: str | None = None) -> dict[str, str]:
         tags = {"Project": "sage", "Environment": self.environment, "ManagedBy": "pulumi", "Phase": self.phase.value}
@@ -196,6 +219,9 @@ class SecretValues:
     db_app_password: str = ""
     db_readonly_password: str = ""
     origin_verify_secret: str = ""
+    smtp_username: str = ""
+    smtp_password: str = ""
+    vapid_private_key: str | None = None  # None: web push is off (webPushEnabled false)
     sentry_dsn: str | None = None
 
     def __repr__(self) -> str:
@@ -214,6 +240,9 @@ SECRET_KEYS = (
     "dbAppPassword",
     "dbReadonlyPassword",
     "originVerifySecret",
+    "smtpUsername",
+    "smtpPassword",
+    "vapidPrivateKey",
     "sentryDsn",
 )
 PLAIN_KEYS = (
@@ -257,12 +286,22 @@ PLAIN_KEYS = (
     "profile",
     "githubOidcProviderArn",
     "pulumiSecretsKeyArn",
+    "smtpHost",
+    "smtpPort",
+    "smtpFrom",
+    "webPushEnabled",
+    "vapidPublicKey",
+    "vapidSubject",
+    "publicUrl",
 )
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ACM_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[0-9a-f-]+$")
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _EMAIL = re.compile(r"^[^@\s,]+@([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$", re.IGNORECASE)
+_SENDER = re.compile(r"^([^<>]*<[^@\s<>]+@[^@\s<>]+>|[^@\s<>]+@[^@\s<>]+)$")
+# An uncompressed P-256 point, base64url without padding: 65 bytes -> 87 characters, 0x04 -> "B".
+_VAPID_PUBLIC = re.compile(r"^B[A-Za-z0-9_-]{86}$")
 _ENVIRONMENT = re.compile(r"^[a-z][a-z0-9-]{1,15}$")
 _WEBHOOK = re.compile(
     r"^https://(discord\.com|discordapp\.com|ptb\.discord\.com|canary\.discord\.com)/api/webhooks/\S+$"
@@ -470,6 +509,25 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         and re.match(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]+$", secrets_key) is None
     ):
         raise ConfigError("sage-infra:pulumiSecretsKeyArn must be a KMS key ARN")
+    smtp_from = _text(values, "smtpFrom", f"Sage <alerts@{app_domain}>") or ""
+    if _SENDER.match(smtp_from) is None:
+        raise ConfigError(f"sage-infra:smtpFrom must be an address or 'Name <address>', not {smtp_from!r}")
+    smtp_host = _text(values, "smtpHost", f"email-smtp.{region}.amazonaws.com") or ""
+    if _HOSTNAME.match(smtp_host.lower()) is None:
+        raise ConfigError(f"sage-infra:smtpHost must be a DNS name, not {smtp_host!r}")
+    web_push = _bool(values, "webPushEnabled", True)
+    vapid_public = _text(values, "vapidPublicKey") or ""
+    if web_push and _VAPID_PUBLIC.match(vapid_public) is None:
+        raise ConfigError(
+            "sage-infra:vapidPublicKey is required while webPushEnabled is true: the base64url public key"
+            " of the VAPID pair (87 characters, starting with B)"
+        )
+    vapid_subject = _text(values, "vapidSubject", f"mailto:alerts@{app_domain}") or ""
+    if not vapid_subject.startswith(("mailto:", "https://")):
+        raise ConfigError("sage-infra:vapidSubject must be a mailto: or https: URL (RFC 8292)")
+    public_url = _text(values, "publicUrl", f"https://{app_domain}") or ""
+    if not public_url.startswith("https://"):
+        raise ConfigError("sage-infra:publicUrl must be an https:// URL (the web app's origin, for links in emails)")
     router_path = _text(values, "alarmRouterPath")
     router_dir = Path(router_path) if router_path else INFRA_DIR / "alarm_router"
     if not (router_dir / "handler.py").is_file():
@@ -518,6 +576,13 @@ def from_values(values: Mapping[str, object], stack: str, region: str = "us-west
         github_oidc_provider_arn=provider_arn,
         pulumi_secrets_key_arn=secrets_key,
         region=region,
+        smtp_host=smtp_host,
+        smtp_port=_int(values, "smtpPort", 587, low=1, high=65535),
+        smtp_from=smtp_from,
+        web_push_enabled=web_push,
+        vapid_public_key=vapid_public,
+        vapid_subject=vapid_subject,
+        public_url=public_url.rstrip("/"),
     )
 
 
@@ -525,8 +590,9 @@ def _printable_without(value: str, forbidden: str) -> bool:
     return all(33 <= ord(ch) <= 126 and ch not in forbidden for ch in value)
 
 
-def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
-    """Validate the secret configuration. Messages name the key only."""
+def secrets_from_values(values: Mapping[str, object], *, web_push: bool = True) -> SecretValues:
+    """Validate the secret configuration. Messages name the key only. `web_push`: the stack's
+    webPushEnabled (the VAPID private key is needed only then)."""
 
     def need(key: str) -> str:
         value = _text(values, key)
@@ -569,6 +635,10 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
     # Sent by CloudFront in a header and matched by the ALB: printable, no spaces, hard to guess.
     if not 32 <= len(origin_secret) <= 128 or not _printable_without(origin_secret, ""):
         raise ConfigError("sage-infra:originVerifySecret must be 32-128 printable ASCII characters without spaces")
+    vapid_private = need("vapidPrivateKey") if web_push else None
+    # A raw P-256 private key, base64url without padding: 32 bytes -> 43 characters.
+    if vapid_private is not None and re.match(r"^[A-Za-z0-9_-]{43}$", vapid_private) is None:
+        raise ConfigError("sage-infra:vapidPrivateKey must be the base64url raw private key of the VAPID pair")
     return SecretValues(
         anthropic_api_key=need("anthropicApiKey"),
         jwt_secret=jwt,
@@ -581,6 +651,9 @@ def secrets_from_values(values: Mapping[str, object]) -> SecretValues:
         db_app_password=roles["dbAppPassword"],
         db_readonly_password=roles["dbReadonlyPassword"],
         origin_verify_secret=origin_secret,
+        smtp_username=need("smtpUsername"),
+        smtp_password=need("smtpPassword"),
+        vapid_private_key=vapid_private,
         sentry_dsn=_text(values, "sentryDsn"),
     )
 
@@ -596,4 +669,5 @@ def load() -> tuple[StackConfig, SecretValues]:
     region = pulumi.Config("aws").get("region") or "us-west-2"
     plain = {key: raw(key) for key in PLAIN_KEYS}
     secret = {key: raw(key) for key in SECRET_KEYS}
-    return from_values(plain, pulumi.get_stack(), region), secrets_from_values(secret)
+    cfg = from_values(plain, pulumi.get_stack(), region)
+    return cfg, secrets_from_values(secret, web_push=cfg.web_push_enabled)

@@ -67,5 +67,8 @@ STACK_SECRETS = (
     "db-role-passwords",
     "valkey-auth-token",
     "valkey-url",
+    "smtp-username",
+    "smtp-password",
+    "vapid-private-key",  # while webPushEnabled (the default)
 )
 OPTIONAL_SECRETS = ("sentry-dsn",)

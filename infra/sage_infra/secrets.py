@@ -53,6 +53,9 @@ class AppSecretsArgs:
     discord_webhook_errors: pulumi.Input[str]
     discord_webhook_performance: pulumi.Input[str]
     discord_webhook_business: pulumi.Input[str]
+    smtp_username: pulumi.Input[str]
+    smtp_password: pulumi.Input[str]
+    vapid_private_key: pulumi.Input[str] | None = None  # None: web push off
     sentry_dsn: pulumi.Input[str] | None = None
 
 
@@ -62,6 +65,9 @@ class AppSecrets(pulumi.ComponentResource):
     discord_webhook_errors: aws.secretsmanager.Secret
     discord_webhook_performance: aws.secretsmanager.Secret
     discord_webhook_business: aws.secretsmanager.Secret
+    smtp_username: aws.secretsmanager.Secret
+    smtp_password: aws.secretsmanager.Secret
+    vapid_private_key: aws.secretsmanager.Secret | None
     sentry_dsn: aws.secretsmanager.Secret | None
 
     def __init__(self, name: str, args: AppSecretsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -88,6 +94,15 @@ class AppSecrets(pulumi.ComponentResource):
         )
         self.discord_webhook_business = make(
             "discord-webhook-business", "Discord webhook: #business-metrics", args.discord_webhook_business
+        )
+        self.smtp_username = make(
+            "smtp-username", "SMTP username of the alert emails (an SES SMTP user's access key id)", args.smtp_username
+        )
+        self.smtp_password = make("smtp-password", "SMTP password of the alert emails (SES SMTP)", args.smtp_password)
+        self.vapid_private_key = (
+            make("vapid-private-key", "VAPID private key of Web Push", args.vapid_private_key)
+            if args.vapid_private_key is not None
+            else None
         )
         self.sentry_dsn = (
             make("sentry-dsn", "Sentry DSN of the app", args.sentry_dsn) if args.sentry_dsn is not None else None

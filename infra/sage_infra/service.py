@@ -74,6 +74,7 @@ class ServicesArgs:
     db_max_overflow: int
     trusted_proxy_hops: int
     app_domain: str
+    notification_environment: Mapping[str, str]  # SAGE_SMTP_HOST/PORT/FROM, SAGE_VAPID_*, SAGE_PUBLIC_URL (plain)
     log_retention_days: int
     protect: bool
     private_subnet_ids: Sequence[pulumi.Input[str]]
@@ -203,7 +204,12 @@ class Services(pulumi.ComponentResource):
             "ANTHROPIC_API_KEY": s.anthropic_api_key.arn,
             "SAGE_DISCORD_WEBHOOK_PERFORMANCE": s.discord_webhook_performance.arn,
             "SAGE_DISCORD_WEBHOOK_BUSINESS": s.discord_webhook_business.arn,
+            # Alerts that reach the user: only the API sends emails and pushes.
+            "SAGE_SMTP_USERNAME": s.smtp_username.arn,
+            "SAGE_SMTP_PASSWORD": s.smtp_password.arn,
         }
+        if s.vapid_private_key is not None:
+            api_secrets["SAGE_VAPID_PRIVATE_KEY"] = s.vapid_private_key.arn
 
         def exec_role(
             key: str,
@@ -275,6 +281,7 @@ class Services(pulumi.ComponentResource):
             "SAGE_LLM_PROVIDER": "anthropic",
             "SAGE_CORS_ORIGINS": f"https://{args.app_domain}",
             "SAGE_ALERT_RULES_OFF": ALERT_RULES_OFF,
+            **args.notification_environment,
         }
         self.api_task_definition = task_definition(
             "backend",

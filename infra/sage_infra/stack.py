@@ -72,6 +72,9 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
             discord_webhook_errors=secret(secrets.discord_webhook_errors),
             discord_webhook_performance=secret(secrets.discord_webhook_performance),
             discord_webhook_business=secret(secrets.discord_webhook_business),
+            smtp_username=secret(secrets.smtp_username),
+            smtp_password=secret(secrets.smtp_password),
+            vapid_private_key=secret(secrets.vapid_private_key) if secrets.vapid_private_key else None,
             sentry_dsn=secret(secrets.sentry_dsn) if secrets.sentry_dsn else None,
         ),
     )
@@ -153,6 +156,7 @@ def build(cfg: StackConfig, secrets: SecretValues) -> dict[str, pulumi.Input[obj
         db_max_overflow=cfg.db_max_overflow,
         trusted_proxy_hops=cfg.trusted_proxy_hops,
         app_domain=cfg.app_domain,
+        notification_environment=cfg.notification_environment(),
         log_retention_days=cfg.log_retention_days,
         protect=cfg.protect,
         private_subnet_ids=network.private_subnet_ids,

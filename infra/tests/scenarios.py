@@ -23,17 +23,22 @@ SECRETS = {
     "dbAppPassword": "APP-SENTINEL-pass%word:3",
     "dbReadonlyPassword": "READONLY-SENTINEL-pass%word:4",
     "originVerifySecret": "ORIGIN-SENTINEL-0123456789abcdef0123456789",
+    "smtpUsername": "SMTPUSER-SENTINEL-0123",
+    "smtpPassword": "SMTP-SENTINEL-password-0123",
+    "vapidPrivateKey": "VAPID-SENTINEL-0123456789abcdefghijklmnopqr",
 }
 ALARM_EMAILS = "oncall@sage.example, ops@sage.example"
 GITHUB_REPOSITORY = "sage-ai/sage"
 # The dev stack shares the account's GitHub OIDC provider, which prod's stack created.
 GITHUB_PROVIDER_ARN = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
+VAPID_PUBLIC_KEY = "B" + "Ab0_-" * 17 + "x"  # 87 base64url characters, as a P-256 point encodes
 REQUIRED = {
     "imageTag": IMAGE_TAG,
     "albCertificateArn": ALB_CERT,
     "cdnCertificateArn": CDN_CERT,
     "alarmEmails": ALARM_EMAILS,
     "githubRepository": GITHUB_REPOSITORY,
+    "vapidPublicKey": VAPID_PUBLIC_KEY,
 }
 
 

@@ -83,6 +83,12 @@ def test_a_value_overrides_the_phase_default() -> None:
             "must start at least 60 minutes away",
         ),
         ({"protect": "maybe"}, "sage-infra:protect must be true or false"),
+        ({"vapidPublicKey": None}, "sage-infra:vapidPublicKey is required while webPushEnabled is true"),
+        ({"vapidPublicKey": "not-a-key"}, "sage-infra:vapidPublicKey is required while webPushEnabled"),
+        ({"vapidSubject": "alerts@sage.ai"}, "sage-infra:vapidSubject must be a mailto: or https: URL"),
+        ({"smtpFrom": "Sage"}, "sage-infra:smtpFrom must be an address"),
+        ({"smtpPort": "0"}, "sage-infra:smtpPort must be between 1 and 65535"),
+        ({"publicUrl": "http://app.sage.ai"}, "sage-infra:publicUrl must be an https:// URL"),
     ],
 )
 def test_bad_configuration_is_refused_naming_the_key(overrides: dict[str, Any], message: str) -> None:
@@ -104,9 +110,35 @@ def test_valid_secrets_are_accepted_and_never_printed() -> None:
     assert all(v not in repr(values) for v in SECRETS.values())
 
 
+def test_web_push_can_be_turned_off_and_then_needs_no_vapid_keys() -> None:
+    cfg = config(webPushEnabled="false", vapidPublicKey=None)
+    env = cfg.notification_environment()
+    assert env["SAGE_WEB_PUSH_ENABLED"] == "false" and "SAGE_VAPID_PUBLIC_KEY" not in env
+    without = {k: v for k, v in SECRETS.items() if k != "vapidPrivateKey"}
+    assert secrets_from_values(without, web_push=False).vapid_private_key is None
+    with pytest.raises(ConfigError, match="sage-infra:vapidPrivateKey is required"):
+        secrets_from_values(without)
+
+
+def test_email_settings_default_to_ses_in_the_stacks_region() -> None:
+    eu_cert = REQUIRED["albCertificateArn"].replace("us-west-2", "eu-west-1")
+    values = {**REQUIRED, "phase": "mvp", "appDomain": "app.sage.ai", "apiDomain": "api.sage.ai"}
+    cfg = from_values({**values, "albCertificateArn": eu_cert}, "prod", "eu-west-1")
+    assert (cfg.smtp_host, cfg.smtp_port, cfg.public_url) == (
+        "email-smtp.eu-west-1.amazonaws.com",
+        587,
+        "https://app.sage.ai",
+    )
+    assert config(smtpHost="smtp.example.com", smtpPort="465").notification_environment()["SAGE_SMTP_PORT"] == "465"
+
+
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
+        ("smtpUsername", "", "smtpUsername is required"),
+        ("smtpPassword", "", "smtpPassword is required"),
+        ("vapidPrivateKey", "", "vapidPrivateKey is required"),
+        ("vapidPrivateKey", "too-short-key", "vapidPrivateKey must be the base64url raw private key"),
         ("jwtSecret", "tiny-jwt-Qx7", "at least 32 characters"),
         ("jwtSecret", "change-me-change-me-change-me-change-me", "is a placeholder"),
         ("discordWebhookErrors", "https://example.com/hook", "must be a Discord webhook URL"),

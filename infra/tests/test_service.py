@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
-from scenarios import IMAGE_TAG, SECRETS
+from scenarios import IMAGE_TAG, SECRETS, VAPID_PUBLIC_KEY
 from stack_record import Resource, StackRecord, as_list, environment, secrets, statements
 
 API_SECRETS = {
@@ -19,6 +19,9 @@ API_SECRETS = {
     "SAGE_DISCORD_WEBHOOK_ERRORS": "sage/discord-webhook-errors",
     "SAGE_DISCORD_WEBHOOK_PERFORMANCE": "sage/discord-webhook-performance",
     "SAGE_DISCORD_WEBHOOK_BUSINESS": "sage/discord-webhook-business",
+    "SAGE_SMTP_USERNAME": "sage/smtp-username",
+    "SAGE_SMTP_PASSWORD": "sage/smtp-password",
+    "SAGE_VAPID_PRIVATE_KEY": "sage/vapid-private-key",
 }
 # The app's production check wants DATABASE_URL, VALKEY_URL and SAGE_JWT_SECRET for every command.
 WORKER_SECRETS = {
@@ -144,6 +147,50 @@ def test_api_environment_matches_the_app_settings(prod: StackRecord) -> None:
     assert (env["SAGE_DB_POOL_SIZE"], env["SAGE_DB_MAX_OVERFLOW"], env["SAGE_WORKERS"]) == ("5", "2", "1")
     assert env["SAGE_MARKET_SOURCE"] == "live" and env["SAGE_INGEST_IN_PROCESS"] == "false"
     assert env["SAGE_RELEASE"] == IMAGE_TAG
+
+
+def test_api_sends_alert_emails_and_pushes_with_the_stack_settings(prod: StackRecord) -> None:
+    env = environment(prod.container("backend"))
+    assert env["SAGE_PUBLIC_URL"] == "https://app.sage.ai"
+    assert (env["SAGE_SMTP_HOST"], env["SAGE_SMTP_PORT"]) == ("email-smtp.us-west-2.amazonaws.com", "587")
+    assert env["SAGE_SMTP_FROM"] == "Sage <alerts@app.sage.ai>"
+    assert env["SAGE_WEB_PUSH_ENABLED"] == "true"
+    assert (env["SAGE_VAPID_PUBLIC_KEY"], env["SAGE_VAPID_SUBJECT"]) == (VAPID_PUBLIC_KEY, "mailto:alerts@app.sage.ai")
+    wired = {name: secret_name_of(prod, arn) for name, arn in secrets(prod.container("backend")).items()}
+    assert (wired["SAGE_SMTP_USERNAME"], wired["SAGE_SMTP_PASSWORD"], wired["SAGE_VAPID_PRIVATE_KEY"]) == (
+        "sage/smtp-username",
+        "sage/smtp-password",
+        "sage/vapid-private-key",
+    )
+    # only the API sends them: the other tasks never receive the credentials
+    for family in FAMILIES:
+        if family != "backend":
+            assert not {"SAGE_SMTP_USERNAME", "SAGE_SMTP_PASSWORD", "SAGE_VAPID_PRIVATE_KEY"} & set(
+                secrets(prod.container(family))
+            )
+
+
+def test_the_app_accepts_the_notification_settings_the_stack_gives_it(prod: StackRecord) -> None:
+    """The API's environment, with its secrets filled in, passes the app's production check."""
+    from sage.settings import Settings
+
+    env = environment(prod.container("backend"))
+    keys = {k.removeprefix("SAGE_").lower(): v for k, v in env.items() if k.startswith(("SAGE_SMTP", "SAGE_VAPID"))}
+    settings = Settings(
+        env="production",
+        database_url="postgresql+asyncpg://u:p@db/sage",
+        valkey_url="redis://cache:6379/0",
+        jwt_secret=SECRETS["jwtSecret"],
+        llm_provider="offline",
+        public_url=env["SAGE_PUBLIC_URL"],
+        web_push_enabled=env["SAGE_WEB_PUSH_ENABLED"] == "true",
+        smtp_username=SECRETS["smtpUsername"],
+        smtp_password=SECRETS["smtpPassword"],
+        vapid_private_key=SECRETS["vapidPrivateKey"],
+        **keys,
+    )
+    settings.check_production()
+    assert settings.smtp_port == 587 and settings.web_push_enabled
 
 
 def test_api_credentials_arrive_as_secrets_from_the_right_entries(prod: StackRecord) -> None:

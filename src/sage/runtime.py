@@ -176,9 +176,13 @@ class Runtime:
             public_url=settings.public_url,
             mailer=mailer,
         )
-        price_alerts = PriceAlertService(db, metrics, prices, listed)
-        start_price_alert_checks(
-            price_alerts, notification_hub, interval=settings.market_alert_check_seconds, stack=stack
+        price_alerts = PriceAlertService(db, metrics, prices, listed, portfolios=portfolio)
+        start_price_alert_checks(  # woken by the tick batches the market publishes
+            price_alerts,
+            notification_hub,
+            interval=settings.market_alert_check_seconds,
+            ticks=(cache, market.service.hub.channel),
+            stack=stack,
         )
         chat = ChatService(
             settings=settings,

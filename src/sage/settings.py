@@ -146,7 +146,7 @@ class Settings(BaseSettings):
     replay_speed: float = Field(default=1.0, gt=0)
     # On when VALKEY_URL is unset (the embedded default has no separate ingestor).
     ingest_in_process: bool = Field(default_factory=lambda d: d["valkey_url"] is None)
-    market_alert_check_seconds: float = Field(default=5.0, gt=0)
+    market_alert_check_seconds: float = Field(default=15.0, gt=0)  # the full pass; ticks wake the checker at once
     feed_backoff_initial_seconds: float = Field(default=1.0, gt=0)  # first reconnect delay
     feed_backoff_max_seconds: float = Field(default=60.0, gt=0)  # reconnect delays never exceed this
     feed_backoff_reset_seconds: float = Field(default=60.0, gt=0)  # healthy this long: backoff starts over
@@ -342,6 +342,11 @@ class Settings(BaseSettings):
         jwt = self.secret_value("jwt_secret") or ""
         if len(jwt) < 32:
             raise ConfigurationError("SAGE_JWT_SECRET must be at least 32 characters in production")
+        if self.smtp_host and not (self.secret_value("smtp_password") or "").strip():
+            # email on (SAGE_SMTP_HOST set): an unauthenticated relay would be refused mid-alert
+            raise ConfigurationError(
+                "SAGE_SMTP_PASSWORD is required when SAGE_ENV=production and SAGE_SMTP_HOST is set"
+            )
         if self.web_push_enabled:
             for env_name, field in (
                 ("SAGE_VAPID_PRIVATE_KEY", "vapid_private_key"),

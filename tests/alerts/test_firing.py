@@ -148,9 +148,14 @@ async def test_an_alert_fires_once_even_when_several_processes_evaluate(
     await create(app_client, auth_headers, kind="price_below", symbol="BTC/USDT", threshold="50000")
     metrics = Metrics()
     dbs = [Database(create_engine(settings, settings.database_url)) for _ in range(4)]
+    portfolios = services(app_client).portfolio
     processes = [
         PriceAlertService(
-            db, metrics, market_reader, ListedSymbols(SymbolCatalog(db, configured=["BTC/USDT"], exchanges=["binance"]))
+            db,
+            metrics,
+            market_reader,
+            ListedSymbols(SymbolCatalog(db, configured=["BTC/USDT"], exchanges=["binance"])),
+            portfolios=portfolios,
         )
         for db in dbs
     ]

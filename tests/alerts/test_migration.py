@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import asyncpg
+import pytest
 
 from sage.ops import schema
 
@@ -49,3 +50,33 @@ async def test_existing_alerts_become_level_alerts_with_their_state(fresh_databa
         (pending, "above", True),
         (fired, "below", False),
     ]
+
+
+async def test_portfolio_alerts_need_their_portfolio_and_go_when_downgraded(
+    fresh_database: Callable[..., Any],
+) -> None:
+    url = await fresh_database()
+    await schema.upgrade(url)
+    user, portfolio, price, drawdown = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("INSERT INTO users (id, email, password_hash) VALUES ($1, 'a@example.com', 'x')", user)
+        await conn.execute(
+            "INSERT INTO portfolios (id, user_id, name, base_currency, starting_cash, is_default, created_at,"
+            " updated_at) VALUES ($1, $2, 'Main', 'USDT', 0, true, now(), now())",
+            portfolio,
+            user,
+        )
+        insert = "INSERT INTO market_alerts (id, user_id, kind, symbol, portfolio_id, threshold) VALUES ($1, $2, $3, $4, $5, 10)"
+        await conn.execute(insert, price, user, "price_above", "BTC/USDT", None)
+        await conn.execute(insert, drawdown, user, "portfolio_return_below", None, portfolio)
+        with pytest.raises(asyncpg.CheckViolationError):  # a portfolio alert without its portfolio
+            await conn.execute(insert, uuid.uuid4(), user, "portfolio_value_above", None, None)
+        with pytest.raises(asyncpg.CheckViolationError):  # a price alert naming a portfolio
+            await conn.execute(insert, uuid.uuid4(), user, "price_below", "BTC/USDT", portfolio)
+        await schema.downgrade(url, "0010_grounding_spans")
+        left = [r["id"] for r in await conn.fetch("SELECT id FROM market_alerts")]
+        await schema.upgrade(url)
+    finally:
+        await conn.close()
+    assert left == [price]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import valkey.asyncio as valkey
+
 from sage.alerts.checker import check_once
+from sage.notifications.outbox import NewNotification, record
 from sage.settings import Settings
-from tests.alerts.support import create, move
+from tests.alerts.support import create, move, user_id_of
 from tests.chat.support import FakeMarket, LiveServer, SSEEvent, eventually, iter_sse, register, start_live_server
 
 
@@ -108,5 +111,38 @@ async def test_a_missed_publish_is_caught_up_from_the_inbox(settings: Settings, 
                 [event] = await _next_events(events, 1)
         assert event.data["title"] == "Alert: BTC/USDT above 98,000"
         assert server.runtime.services.notifications.hub.dispatched == 0  # it came from the inbox
+    finally:
+        await server.stop()
+
+
+async def test_a_publish_missed_between_two_subscriptions_is_shown_when_the_hub_resubscribes(
+    settings: Settings, market_reader: FakeMarket
+) -> None:
+    # keep-alives (and their inbox re-reads) an hour apart: only the resync can deliver it
+    server = await start_live_server(settings.model_copy(update={"sse_keepalive_seconds": 3600}), market=market_reader)
+
+    async def unpublished(title: str) -> None:  # committed, never published
+        async with server.runtime.db.session() as session:
+            await record(session, [NewNotification(user_id=user, kind="alert", title=title, body=title, data={})])
+            await session.commit()
+
+    try:
+        async with server.client() as client:
+            headers = await register(client)
+            user = user_id_of(headers["Authorization"].removeprefix("Bearer "))
+            await unpublished("Before")
+            stream_headers = headers | {"Last-Event-ID": "0"}
+            async with client.stream("GET", "/api/v1/notifications/stream", headers=stream_headers) as response:
+                assert response.status_code == 200
+                events = iter_sse(response)
+                [before] = await _next_events(events, 1)  # the catch-up is done: the stream waits live
+                await unpublished("Missed")
+                killer = valkey.from_url(settings.valkey_url or "")
+                try:  # drop the hub's subscription, as a Valkey blip does
+                    await killer.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+                finally:
+                    await killer.aclose()
+                [missed] = await _next_events(events, 1)
+        assert [before.data["title"], missed.data["title"]] == ["Before", "Missed"]
     finally:
         await server.stop()

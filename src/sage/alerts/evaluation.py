@@ -1,8 +1,8 @@
 """One pass over every active alert: a fixed number of statements per tick, whatever the count.
 
 Readings come in as arrays (fresh agreed prices per symbol, the percentage move per symbol
-and window, the Fear & Greed value); one UPDATE ... FROM joins them to the active alerts
-through the partial index on (kind, symbol) and, for each alert the reading concerns, either
+and window, the Fear & Greed value, each watched portfolio's value); one UPDATE ... FROM joins
+them to the active alerts through the partial indexes on (kind, symbol) and portfolio_id and, for each alert the reading concerns, either
 arms it (the reading is on the quiet side of its level) or fires it (armed, the reading is on
 the firing side, the cooldown is over). Firing is a crossing: an alert that was already true
 when it was created waits until the market has been on the other side.
@@ -14,7 +14,7 @@ tasks race, the second sees the first's `armed = false` and skips the row.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import orjson
@@ -35,6 +35,10 @@ _EVALUATE = text(
     fng AS (
         SELECT CAST(:fng AS numeric) AS value WHERE CAST(:fng AS numeric) IS NOT NULL
     ),
+    worth AS (
+        SELECT * FROM unnest(CAST(:portfolio_ids AS uuid[]), CAST(:portfolio_values AS numeric[]))
+            AS v(portfolio_id, value)
+    ),
     readings AS (
         SELECT a.id, p.value,
                CASE a.kind WHEN 'price_above' THEN p.value >= a.threshold ELSE p.value <= a.threshold END AS holds
@@ -52,6 +56,14 @@ _EVALUATE = text(
                CASE a.kind WHEN 'fear_greed_above' THEN f.value >= a.threshold ELSE f.value <= a.threshold END
         FROM market_alerts a CROSS JOIN fng f
         WHERE a.status = 'active' AND a.kind IN ('fear_greed_above', 'fear_greed_below')
+        UNION ALL
+        SELECT a.id, v.value,
+               CASE a.kind WHEN 'portfolio_value_above' THEN v.value >= a.threshold
+                           WHEN 'portfolio_value_below' THEN v.value <= a.threshold
+                           ELSE v.value <= a.peak_value * (1 - a.threshold / 100) END
+        FROM market_alerts a JOIN worth v ON a.portfolio_id = v.portfolio_id
+        WHERE a.status = 'active'
+          AND a.kind IN ('portfolio_value_above', 'portfolio_value_below', 'portfolio_return_below')
     )
     UPDATE market_alerts a SET
         armed = NOT r.holds,
@@ -67,7 +79,18 @@ _EVALUATE = text(
                AND (a.repeat = 'once' OR a.triggered_at IS NULL
                     OR a.triggered_at <= now() - a.cooldown_seconds * interval '1 second')))
     RETURNING a.id, a.user_id, a.kind, a.symbol, a.threshold, a.direction, a.change_window, a.note,
-              a.repeat, r.value, r.holds AS fired
+              a.repeat, a.portfolio_id, a.peak_value, r.value, r.holds AS fired
+    """
+)
+
+# A drawdown alert measures from the highest value its portfolio reached while it was active;
+# the peak moves up before the alerts are evaluated, so a new high re-arms at once.
+_PEAKS = text(
+    """
+    UPDATE market_alerts a SET peak_value = v.value, updated_at = now()
+    FROM unnest(CAST(:portfolio_ids AS uuid[]), CAST(:portfolio_values AS numeric[])) AS v(portfolio_id, value)
+    WHERE a.portfolio_id = v.portfolio_id AND a.kind = 'portfolio_return_below' AND a.status = 'active'
+      AND (a.peak_value IS NULL OR v.value > a.peak_value)
     """
 )
 
@@ -98,6 +121,9 @@ class Readings:
 
     prices: dict[str, Decimal]
     fear_greed: int | None = None
+    portfolios: dict[uuid.UUID, Decimal] = field(default_factory=dict)  # value in the base currency
+    # each valued portfolio's name and base currency, for the notification's words
+    portfolio_labels: dict[uuid.UUID, tuple[str | None, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -115,6 +141,8 @@ class Outcome:
     repeat: str
     value: Decimal
     fired: bool
+    portfolio_id: uuid.UUID | None = None
+    peak: Decimal | None = None  # a drawdown alert's peak value
 
 
 async def moves(session: AsyncSession, prices: dict[str, Decimal]) -> dict[tuple[str, str], Decimal]:
@@ -132,6 +160,9 @@ async def moves(session: AsyncSession, prices: dict[str, Decimal]) -> dict[tuple
 async def evaluate(session: AsyncSession, readings: Readings) -> list[Outcome]:
     """Arm and fire in one statement; the caller writes notifications and commits."""
     changes = await moves(session, readings.prices)
+    worth = {"portfolio_ids": list(readings.portfolios), "portfolio_values": list(readings.portfolios.values())}
+    if readings.portfolios:
+        await session.execute(_PEAKS, worth)
     result = await session.execute(
         _EVALUATE,
         {
@@ -141,6 +172,7 @@ async def evaluate(session: AsyncSession, readings: Readings) -> list[Outcome]:
             "move_windows": [w for _, w in changes],
             "move_values": list(changes.values()),
             "fng": readings.fear_greed,
+            **worth,
         },
     )
     return [
@@ -156,6 +188,8 @@ async def evaluate(session: AsyncSession, readings: Readings) -> list[Outcome]:
             repeat=r.repeat,
             value=r.value,
             fired=r.fired,
+            portfolio_id=r.portfolio_id,
+            peak=r.peak_value,
         )
         for r in result
     ]

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from sage.chat.sse import StreamEvent
 from sage.errors import NotFound, SageError
-from sage.notifications.live import LiveClient, NotificationHub
+from sage.notifications.live import RESYNC, LiveClient, NotificationHub
 from sage.notifications.outbox import EMAIL, WEB_PUSH
 from sage.store.db import Database
 from sage.store.notification_tables import Delivery, Notification, NotificationSettings
@@ -226,7 +226,7 @@ class NotificationService:
                 yield event
             while True:
                 item = await client.next(self.keepalive)
-                if item is None or client.overflowed:
+                if item is None or item is RESYNC or client.overflowed:
                     client.overflowed = False
                     caught_up = False
                     async for event in self._drain(user_id, cursor):
@@ -234,7 +234,7 @@ class NotificationService:
                         yield event
                     if not caught_up and item is None:
                         yield None  # keep-alive
-                    if item is None:
+                    if item is None or item is RESYNC:
                         continue
                 if int(item["id"]) > cursor:
                     cursor = int(item["id"])

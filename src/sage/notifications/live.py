@@ -2,8 +2,10 @@
 
 One subscription per process (like the market stream hub): the task that fired an alert
 publishes the notification once; every process copies it to the streams its users have open.
-A publish can be missed (Valkey blip, a crash right after commit); streams then catch up
-from the inbox, whose ids only grow, so nothing is lost and nothing is shown twice.
+A publish can be missed (Valkey blip, a crash right after commit, the moment between two
+subscriptions); streams then catch up from the inbox, whose ids only grow, so nothing is lost
+and nothing is shown twice. Every re-subscription tells the open streams to catch up at once
+(`RESYNC`), so a publish missed in between is shown then, not a keep-alive interval later.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ log = logging.getLogger(__name__)
 
 PUBLISH_CHUNK = 500  # notifications per Valkey message
 CLIENT_QUEUE = 1000  # a stream this far behind stops queueing and catches up from the inbox
+RESYNC: dict[str, Any] = {}  # queued (by identity) when the hub re-subscribed: re-read the inbox now
 
 
 def wire(item: Recorded) -> dict[str, Any]:
@@ -50,6 +53,12 @@ class LiveClient:
             self.queue.put_nowait(item)
         except asyncio.QueueFull:
             self.overflowed = True
+
+    def resync(self) -> None:
+        """Publishes may have been missed: the stream re-reads the inbox."""
+        self.overflowed = True
+        with suppress(asyncio.QueueFull):  # full: the stream catches up when it reads on
+            self.queue.put_nowait(RESYNC)
 
     async def next(self, timeout: float) -> dict[str, Any] | None:
         try:
@@ -103,21 +112,35 @@ class NotificationHub:
         self.subscribed.clear()
 
     async def _listen(self) -> None:
+        """A quiet channel hits the Valkey socket timeout; that is not an outage, so a
+        subscription that lasted a while is renewed at once (and unreported), a failing one
+        after a growing delay. Each renewal resyncs the open streams."""
+        loop = asyncio.get_running_loop()
         retry = 0.5
+        first = True
         while True:
+            started = loop.time()
             try:
                 async with self.cache.backend.subscribe(self.channel) as subscription:
                     self.subscribed.set()
-                    retry = 0.5
+                    if not first:
+                        for clients in list(self.clients.values()):
+                            for client in clients:
+                                client.resync()
+                    first = False
                     async for _channel, payload in subscription:
                         self.dispatch(payload)
             except CacheUnavailable as exc:
-                self.cache.report_failure("notifications subscribe", exc)
+                if loop.time() - started < 0.5:
+                    self.cache.report_failure("notifications subscribe", exc)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("notification hub failed; resubscribing")
             self.subscribed.clear()
+            if loop.time() - started >= 0.5:
+                retry = 0.5
+                continue
             await asyncio.sleep(retry * (0.5 + random.random() / 2))
             retry = min(10.0, retry * 2)
 

@@ -1,4 +1,4 @@
-"""Alerts users set on the market (price levels, percentage moves, Fear & Greed)."""
+"""Alerts users set on the market (price levels, percentage moves, Fear & Greed) and on their portfolios."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class MarketAlert(Base):
     __table_args__ = (
         # The evaluator reads only active alerts of one kind, joined on the symbol.
         Index("ix_market_alerts_active", "kind", "symbol", postgresql_where=text("status = 'active'")),
+        # ... and portfolio alerts by the portfolio they value.
+        Index("ix_market_alerts_portfolio", "portfolio_id", postgresql_where=text("portfolio_id IS NOT NULL")),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
@@ -25,7 +27,13 @@ class MarketAlert(Base):
         UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"), nullable=False, index=True
     )
     kind: Mapped[str] = mapped_column(String(24), nullable=False)  # sage.alerts.conditions.Kind
-    symbol: Mapped[str | None] = mapped_column(String(32))  # None for Fear & Greed alerts
+    symbol: Mapped[str | None] = mapped_column(String(32))  # None for Fear & Greed and portfolio alerts
+    # Portfolio alerts: the user's portfolio they value (deleting it deletes them)
+    portfolio_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE")
+    )
+    # portfolio_return_below: the highest value seen while active (the drawdown is measured from it)
+    peak_value: Mapped[Decimal | None] = mapped_column(Numeric(38, 18))
     threshold: Mapped[Decimal] = mapped_column(Numeric(38, 18), nullable=False)
     direction: Mapped[str | None] = mapped_column(String(8))  # change_pct: up | down | either
     change_window: Mapped[str | None] = mapped_column(String(4))  # change_pct: 5m | 1h | 4h | 24h

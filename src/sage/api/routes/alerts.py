@@ -1,4 +1,4 @@
-"""Market alerts of the current user: create, list, edit / pause / resume (PATCH), delete.
+"""Market and portfolio alerts of the current user: create, list, edit / pause / resume (PATCH), delete.
 
 Compatible with the first version: `condition: above|below` is still accepted (it means
 `kind: price_above|price_below`) and still returned for level alerts.
@@ -43,7 +43,13 @@ class AlertIn(RequestModel):
     kind: Kind | None = Field(default=None, examples=["price_above"])
     condition: Literal["above", "below"] | None = Field(default=None, description="Deprecated: use kind")
     symbol: str | None = Field(default=None, pattern=SYMBOL_PATTERN, examples=["BTC/USDT"])
-    threshold: PositiveDecimal
+    portfolio_id: uuid.UUID | None = Field(
+        default=None, description="Portfolio alerts (portfolio_*): one of your portfolios; refused for other kinds"
+    )
+    threshold: PositiveDecimal = Field(
+        description="A price or Fear & Greed level; a percentage for change_pct and portfolio_return_below"
+        " (10 = 10 % below the peak); a value in the portfolio's base currency for portfolio_value_*"
+    )
     direction: Direction | None = None
     window: Literal["5m", "1h", "4h", "24h"] | None = None
     repeat: Repeat = Repeat.ONCE
@@ -60,6 +66,7 @@ class AlertIn(RequestModel):
             kind=kind,
             threshold=self.threshold,
             symbol=self.symbol,
+            portfolio_id=self.portfolio_id,
             direction=self.direction,
             window=self.window,
             repeat=self.repeat,
@@ -82,6 +89,7 @@ class AlertOut(BaseModel):
     kind: str
     condition: str | None
     symbol: str | None
+    portfolio_id: uuid.UUID | None
     threshold: Decimal
     direction: str | None
     window: str | None

@@ -1,7 +1,7 @@
 """a partial index of revoked refresh tokens by family, for the authentication read
 
 Revision ID: 0012_revoked_family_index
-Revises: 0010_grounding_spans
+Revises: 0011_portfolio_rollups
 Create Date: 2026-12-06
 """
 
