@@ -67,11 +67,9 @@ class CandleAggregator:
         self._closed: deque[Candle] = deque(maxlen=max_closed)
         self.dropped = 0
 
-    def add(self, t: Ticker, event_ms: int | None = None) -> None:
-        key = (t.exchange, t.symbol)
-        if event_ms is None:
-            event_ms = round(t.event_time.timestamp() * 1000)
-        minute = event_ms // 60_000
+    def add(self, t: Ticker) -> None:
+        key = t.key
+        minute = t.event_ms // 60_000
         price = t.last
         volume = t.base_volume
         bar = self._open.get(key)
