@@ -98,9 +98,11 @@ class DynamicFeed(ExchangeFeed, Protocol):
 # Plain decimal text (what exchanges send): a sign, digits, an optional fraction. Such a
 # string is a finite, exact decimal, so it can stay a string until a consumer reads the
 # number (`Ticker`), and it goes on the wire as the exchange wrote it. Checked with one match
-# over the eight fields joined by "|"; possessive quantifiers, because the fields never need
-# backtracking and the regex engine then skips its bookkeeping (half the time of the plain form).
-_FIELD = r"-?[0-9]++(?:\.[0-9]++)?+"
+# over the eight fields joined by "|". Written as "digits, optional dot, digits, not ending in
+# a dot" (the same language as -?[0-9]+(\.[0-9]+)?) with possessive single-character repeats:
+# sre runs those in a tight loop, where an optional group costs its repeat bookkeeping, so
+# this form takes about 40 % of the time of the textbook one.
+_FIELD = r"-?[0-9]++\.?+[0-9]*+(?<!\.)"
 _plain8 = re.compile(r"\|".join([_FIELD] * 8)).fullmatch
 
 
