@@ -36,9 +36,17 @@ class _Bar:
     high: Decimal
     low: Decimal
     close: Decimal
-    volume: Decimal
+    traded: Decimal  # volume of the finished runs of growth (see `volume`)
     ticks: int
     last_volume: Decimal  # the rolling 24 h base volume at the last update
+    run_start: Decimal  # the rolling volume where the current run of growth began
+
+    @property
+    def volume(self) -> Decimal:
+        """The sum of every growth of the rolling volume between consecutive updates. While the
+        volume does not shrink that sum is simply last - first, so a bar adds up a run only when
+        the run ends (one comparison per update instead of a comparison and two Decimal sums)."""
+        return self.traded + (self.last_volume - self.run_start)
 
     def candle(self, exchange: str, symbol: str) -> Candle:
         return Candle(
@@ -67,11 +75,9 @@ class CandleAggregator:
         self._closed: deque[Candle] = deque(maxlen=max_closed)
         self.dropped = 0
 
-    def add(self, t: Ticker, event_ms: int | None = None) -> None:
-        key = (t.exchange, t.symbol)
-        if event_ms is None:
-            event_ms = round(t.event_time.timestamp() * 1000)
-        minute = event_ms // 60_000
+    def add(self, t: Ticker) -> None:
+        key = t.key
+        minute = t.event_ms // 60_000
         price = t.last
         volume = t.base_volume
         bar = self._open.get(key)
@@ -81,8 +87,9 @@ class CandleAggregator:
             elif price < bar.low:
                 bar.low = price
             bar.close = price
-            if volume > bar.last_volume:
-                bar.volume += volume - bar.last_volume
+            if volume < bar.last_volume:  # old trades left the 24 h window: a run of growth ends
+                bar.traded += bar.last_volume - bar.run_start
+                bar.run_start = volume
             bar.last_volume = volume
             bar.ticks += 1
             return
@@ -93,7 +100,7 @@ class CandleAggregator:
             if volume > bar.last_volume:
                 traded = volume - bar.last_volume
             self._close(bar.candle(*key))
-        self._open[key] = _Bar(minute, price, price, price, price, traded, 1, volume)
+        self._open[key] = _Bar(minute, price, price, price, price, traded, 1, volume, volume)
 
     def _close(self, candle: Candle) -> None:
         if len(self._closed) == self._closed.maxlen:

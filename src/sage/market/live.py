@@ -81,7 +81,7 @@ class FeedFrameHandler:
         if previous is not None and stamp <= previous:
             stamp = previous + _ONE_MS
         self._replayed[ticker.key] = stamp
-        return dataclasses.replace(ticker, event_time=stamp)
+        return ticker.retimed(stamp)
 
     def _control(self, control: Control) -> str | None:
         kind = control.kind

@@ -28,41 +28,194 @@ def datetime_to_ms(moment: datetime) -> int:
     return round(moment.timestamp() * 1000)
 
 
-@dataclass(slots=True, unsafe_hash=True)
 class Ticker:
     """The 24 h ticker of one symbol on one exchange, as the exchange reported it.
 
-    Treat it as immutable (use `dataclasses.replace`). It is not declared frozen only
-    because a frozen dataclass sets each field through `object.__setattr__`, which made
-    construction the largest single cost on the ingestion hot path; it stays hashable.
+    Treat it as immutable (`retimed` makes a copy with another event time). Equality, hash
+    and repr are those of a dataclass with the twelve constructor fields.
 
-    A parser also keeps the exchange's own decimal strings and the event time in epoch ms
-    (`_raw`, `_event_ms`: not init arguments, so `dataclasses.replace` and every other
-    construction leave them None); the pipeline then encodes the wire form from those
-    exact strings instead of converting every Decimal back to text."""
+    Exact and lazy (issue 19): a parser keeps the exchange's own decimal strings and parses
+    only `last` (every consumer of a tick reads it); `bid` ... `quote_volume` become `Decimal`
+    the first time something reads them, then stay cached. The value is `Decimal(text)`
+    either way, so a consumer cannot tell the difference (tests/market/test_lazy_ticker.py
+    checks it property-based against eager parsing). Parsers only keep strings they checked
+    are plain decimals (so the wire form can carry them as the exchange wrote them); anything
+    else is parsed eagerly, and rejected there, exactly as before. Likewise the event time is
+    held in epoch milliseconds and becomes a `datetime` only when read.
+
+    A hand-written class rather than a dataclass: properties cannot share a name with a
+    dataclass field, and construction is the ingestion hot path (see `exchange_ticker`)."""
+
+    __slots__ = ("_event_time", "_numbers", "_text", "event_ms", "exchange", "key", "last", "received_at", "symbol")
 
     exchange: str
     symbol: str  # "BASE/QUOTE"
+    key: tuple[str, str]  # (exchange, symbol)
     last: Decimal
-    bid: Decimal
-    ask: Decimal
-    change_pct: Decimal  # 24 h change in percent, e.g. Decimal("-1.82")
-    high: Decimal
-    low: Decimal
-    base_volume: Decimal
-    quote_volume: Decimal
-    event_time: datetime  # the exchange's event time
+    event_ms: int  # the exchange's event time, epoch milliseconds
     received_at: datetime  # when this process read the frame
-    # last, bid, ask, change_pct, high, low, base_volume, quote_volume as the exchange sent them
-    _raw: tuple[str, ...] | None = field(default=None, init=False, repr=False, compare=False, hash=False)
-    _event_ms: int | None = field(default=None, init=False, repr=False, compare=False, hash=False)
+    # last, bid, ask, change_pct, high, low, base_volume, quote_volume: the exchange's strings
+    # (plain decimals, also the wire form) or None, and their parsed values so far.
+    _text: tuple[str, ...] | None
+    _numbers: list[Decimal | None] | None
+    _event_time: datetime | None
+
+    def __init__(
+        self,
+        exchange: str,
+        symbol: str,
+        last: Decimal,
+        bid: Decimal,
+        ask: Decimal,
+        change_pct: Decimal,  # 24 h change in percent, e.g. Decimal("-1.82")
+        high: Decimal,
+        low: Decimal,
+        base_volume: Decimal,
+        quote_volume: Decimal,
+        event_time: datetime,  # the exchange's event time
+        received_at: datetime,
+    ) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.key = (exchange, symbol)
+        self.last = last
+        self.event_ms = datetime_to_ms(event_time)
+        self.received_at = received_at
+        self._text = None
+        self._numbers = [last, bid, ask, change_pct, high, low, base_volume, quote_volume]
+        self._event_time = event_time
+
+    def _number(self, index: int) -> Decimal:
+        numbers = self._numbers
+        if numbers is None:
+            numbers = self._numbers = [self.last, None, None, None, None, None, None, None]
+        value = numbers[index]
+        if value is None:
+            assert self._text is not None  # lazily parsed tickers always carry their strings
+            value = numbers[index] = Decimal(self._text[index])
+        return value
 
     @property
-    def key(self) -> tuple[str, str]:
-        return (self.exchange, self.symbol)
+    def bid(self) -> Decimal:
+        return self._number(1)
+
+    @property
+    def ask(self) -> Decimal:
+        return self._number(2)
+
+    @property
+    def change_pct(self) -> Decimal:
+        return self._number(3)
+
+    @property
+    def high(self) -> Decimal:
+        return self._number(4)
+
+    @property
+    def low(self) -> Decimal:
+        return self._number(5)
+
+    @property
+    def base_volume(self) -> Decimal:
+        return self._number(6)
+
+    @property
+    def quote_volume(self) -> Decimal:
+        return self._number(7)
+
+    @property
+    def event_time(self) -> datetime:
+        moment = self._event_time
+        if moment is None:
+            moment = self._event_time = ms_to_datetime(self.event_ms)
+        return moment
+
+    @property
+    def wire_text(self) -> tuple[str, ...] | None:
+        """The eight decimal strings as the exchange sent them, when a parser kept them."""
+        return self._text
 
     def age_seconds(self, now: datetime) -> float:
         return max(0.0, (now - self.event_time).total_seconds())
+
+    def retimed(self, event_time: datetime) -> Ticker:
+        """A copy with another event time (replay stamps updates with the time they are replayed)."""
+        copy = _new_ticker(Ticker)
+        copy.exchange, copy.symbol, copy.key = self.exchange, self.symbol, self.key
+        copy.last, copy.received_at, copy._text = self.last, self.received_at, self._text
+        copy._numbers = None if self._numbers is None else list(self._numbers)
+        copy.event_ms = datetime_to_ms(event_time)
+        copy._event_time = event_time
+        return copy
+
+    def _fields(self) -> tuple[object, ...]:
+        return (
+            self.exchange,
+            self.symbol,
+            self.last,
+            self.bid,
+            self.ask,
+            self.change_pct,
+            self.high,
+            self.low,
+            self.base_volume,
+            self.quote_volume,
+            self.event_time,
+            self.received_at,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        assert isinstance(other, Ticker)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = _TICKER_FIELDS
+        return "Ticker(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
+
+
+_TICKER_FIELDS = (
+    "exchange",
+    "symbol",
+    "last",
+    "bid",
+    "ask",
+    "change_pct",
+    "high",
+    "low",
+    "base_volume",
+    "quote_volume",
+    "event_time",
+    "received_at",
+)
+_new_ticker = object.__new__
+
+
+def exchange_ticker(
+    key: tuple[str, str],
+    last: Decimal,
+    text: tuple[str, ...],
+    event_ms: int,
+    received_at: datetime,
+) -> Ticker:
+    """A parser's Ticker: `text` holds the eight decimal strings in constructor order, each
+    already checked to be a plain decimal (`-?digits(.digits)?`), `last` is `Decimal(text[0])`.
+    The rest is parsed when read. Built without `__init__`: this runs once per frame."""
+    t = _new_ticker(Ticker)
+    t.exchange = key[0]
+    t.symbol = key[1]
+    t.key = key
+    t.last = last
+    t.event_ms = event_ms
+    t.received_at = received_at
+    t._text = text
+    t._numbers = None
+    t._event_time = None
+    return t
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +263,12 @@ class ConsolidatedPrice:
 
 
 def ticker_to_wire(t: Ticker) -> dict[str, Any]:
-    return ticker_wire(t, datetime_to_ms(t.event_time), datetime_to_ms(t.received_at))
+    return ticker_wire(t, t.event_ms, datetime_to_ms(t.received_at))
 
 
 def ticker_wire(t: Ticker, event_ms: int, received_ms: int) -> dict[str, Any]:
     """`ticker_to_wire` for callers that already hold the times in milliseconds."""
-    raw = t._raw
+    raw = t._text
     if raw is not None:  # the exchange's own strings: exact, and no Decimal -> str per field
         return {
             "exchange": t.exchange,

@@ -57,7 +57,7 @@ class MarketPipeline:
         self.channel = ticks_channel(cache)
         self.candles = candles
         self.queue_size = queue_size
-        self._outbox: deque[tuple[Ticker, int]] = deque(maxlen=queue_size)  # (ticker, event ms)
+        self._outbox: deque[Ticker] = deque(maxlen=queue_size)
         self._latest: dict[tuple[str, str], Ticker] = {}
         self._last_seen: dict[tuple[str, str], int] = {}  # event ms
         self._wake = asyncio.Event()
@@ -70,34 +70,32 @@ class MarketPipeline:
         self.rejected_out_of_order = 0
         self.dropped = 0
         self.published = 0
-        self.outbox_high_water = 0
+        self._high_water = 0  # the outbox only grows between flushes: measured when one starts
         self.flushes = 0
 
     # -- hot path ------------------------------------------------------------------------------
     def submit(self, ticker: Ticker) -> bool:
-        key = (ticker.exchange, ticker.symbol)
-        event_ms = ticker._event_ms  # set by the parsers; None after dataclasses.replace
-        if event_ms is None:
-            event_ms = round(ticker.event_time.timestamp() * 1000)
-        last = self._last_seen.get(key)
+        key = ticker.key
+        event_ms = ticker.event_ms
+        last_seen = self._last_seen
+        last = last_seen.get(key)
         if last is not None and event_ms <= last:
             self.rejected_out_of_order += 1
             self._rejected[ticker.exchange] += 1
             return False
-        self._last_seen[key] = event_ms
+        last_seen[key] = event_ms
         self._latest[key] = ticker
         outbox = self._outbox
         if len(outbox) == self.queue_size:
             self.dropped += 1
-            exchange = outbox[0][0].exchange
+            exchange = outbox[0].exchange
             self._dropped[exchange] += 1
             self._accepted[exchange] += 1  # accepted updates are counted per exchange when they leave the outbox
-        outbox.append((ticker, event_ms))
-        if len(outbox) > self.outbox_high_water:
-            self.outbox_high_water = len(outbox)
+        outbox.append(ticker)
         self.accepted += 1
-        if self.candles is not None:
-            self.candles.add(ticker, event_ms)
+        candles = self.candles
+        if candles is not None:
+            candles.add(ticker)
         if not self._woken:
             self._woken = True
             self._wake.set()
@@ -107,6 +105,10 @@ class MarketPipeline:
     @property
     def pending(self) -> int:
         return len(self._outbox)
+
+    @property
+    def outbox_high_water(self) -> int:
+        return max(self._high_water, len(self._outbox))
 
     def last_seen(self) -> dict[tuple[str, str], datetime]:
         return {key: ms_to_datetime(ms) for key, ms in self._last_seen.items()}
@@ -118,7 +120,7 @@ class MarketPipeline:
             self._woken = False
             await self.flush()
 
-    def _encode(self, outbox: list[tuple[Ticker, int]]) -> tuple[list[dict[str, Any]], dict[tuple[str, str], Any]]:
+    def _encode(self, outbox: list[Ticker]) -> tuple[list[dict[str, Any]], dict[tuple[str, str], Any]]:
         wires: list[dict[str, Any]] = []
         append = wires.append
         newest: dict[tuple[str, str], tuple[Ticker, dict[str, Any]]] = {}
@@ -127,13 +129,13 @@ class MarketPipeline:
         run = 0  # consecutive updates of `exchange`, counted in one go
         received: datetime | None = None
         received_ms = 0
-        for ticker, event_ms in outbox:
+        for ticker in outbox:
             if ticker.received_at is not received:  # tickers of one frame batch share it
                 received = ticker.received_at
                 received_ms = datetime_to_ms(received)
-            raw = ticker._raw
+            raw = ticker._text
             if raw is None:
-                wire = ticker_wire(ticker, event_ms, received_ms)
+                wire = ticker_wire(ticker, ticker.event_ms, received_ms)
             else:  # ticker_wire, inlined: the exchange's own strings
                 wire = {
                     "exchange": ticker.exchange,
@@ -146,11 +148,11 @@ class MarketPipeline:
                     "low": raw[5],
                     "base_volume": raw[6],
                     "quote_volume": raw[7],
-                    "event_time": event_ms,
+                    "event_time": ticker.event_ms,
                     "received_at": received_ms,
                 }
             append(wire)
-            newest[(ticker.exchange, ticker.symbol)] = (ticker, wire)
+            newest[ticker.key] = (ticker, wire)
             if ticker.exchange is not exchange:
                 if run:
                     accepted[exchange] += run  # type: ignore[index]
@@ -164,6 +166,8 @@ class MarketPipeline:
     async def flush(self) -> None:
         outbox = list(self._outbox)
         self._outbox.clear()
+        if len(outbox) > self._high_water:
+            self._high_water = len(outbox)
         wires, newest = self._encode(outbox)  # also counts the accepted updates per exchange
         self._emit_counts()
         if not outbox and not self._latest:

@@ -51,7 +51,7 @@ def parse_binance_24hr(symbol: str, body: Any, received_at: datetime) -> Ticker:
         raise MalformedMessage(f"ticker/24hr without {exc.args[0]!r}") from None
     if type(close_ms) is not int or close_ms <= 0:
         raise MalformedMessage("ticker/24hr without a valid closeTime")
-    return build_ticker("binance", symbol, raw, close_ms, received_at)
+    return build_ticker(("binance", symbol), raw, close_ms, received_at)
 
 
 def parse_gateio_tickers(symbol: str, body: Any, received_at: datetime) -> Ticker:
@@ -75,7 +75,7 @@ def parse_gateio_tickers(symbol: str, body: Any, received_at: datetime) -> Ticke
     except KeyError as exc:
         raise MalformedMessage(f"spot/tickers entry without {exc.args[0]!r}") from None
     # Gate's REST ticker carries no time: it is as of when we received it.
-    return build_ticker("gateio", symbol, raw, int(received_at.timestamp() * 1000), received_at)
+    return build_ticker(("gateio", symbol), raw, int(received_at.timestamp() * 1000), received_at)
 
 
 class SnapshotFetcher:

@@ -91,7 +91,7 @@ class BinanceFeed:
         self.streams_per_connection = max(1, min(MAX_STREAMS_PER_CONNECTION, streams_per_connection))
         self.max_connection_seconds = max_connection_seconds
         self.heartbeat_seconds = heartbeat_seconds
-        self._by_exchange_symbol = {exchange_symbol(s): s for s in self._symbols}
+        self._by_exchange_symbol = {exchange_symbol(s): (EXCHANGE, s) for s in self._symbols}  # -> Ticker.key
         self._ids = itertools.count(1)
         # On-demand symbols (sage.market.subscriptions), carried by the last connection
         # and re-subscribed by it after a reconnect.
@@ -105,7 +105,7 @@ class BinanceFeed:
         """Accept tickers for `symbols` too (kept after an unsubscribe, so a late frame
         is still a price and not a malformed message)."""
         for symbol in symbols:
-            self._by_exchange_symbol[exchange_symbol(symbol)] = symbol
+            self._by_exchange_symbol[exchange_symbol(symbol)] = (EXCHANGE, symbol)
 
     def dynamic_room(self) -> int:
         """Streams the last connection can still take (1024 per connection)."""
@@ -173,8 +173,8 @@ class BinanceFeed:
         raise UnexpectedMessage(f"unexpected event {event!r}" if event else "unexpected message")
 
     def _ticker(self, p: dict[str, Any], received_at: datetime) -> Ticker:
-        symbol = self._by_exchange_symbol.get(p.get("s"))  # type: ignore[arg-type]
-        if symbol is None:
+        key = self._by_exchange_symbol.get(p.get("s"))  # type: ignore[arg-type]
+        if key is None:
             raise UnexpectedMessage(f"ticker for unsubscribed symbol {p.get('s')!r}")
         event_ms = p.get("E")
         if type(event_ms) is not int or event_ms <= 0:
@@ -183,4 +183,4 @@ class BinanceFeed:
             raw = (p["c"], p["b"], p["a"], p["P"], p["h"], p["l"], p["v"], p["q"])
         except KeyError as exc:
             raise MalformedMessage(f"ticker without field {exc.args[0]!r}") from None
-        return build_ticker(EXCHANGE, symbol, raw, event_ms, received_at)
+        return build_ticker(key, raw, event_ms, received_at)

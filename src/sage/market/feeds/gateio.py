@@ -76,7 +76,7 @@ class GateioFeed:
         self.url = url
         self.ping_seconds = ping_seconds
         self._clock = wall_clock
-        self._by_pair = {currency_pair(s): s for s in self._symbols}
+        self._by_pair = {currency_pair(s): (EXCHANGE, s) for s in self._symbols}  # -> Ticker.key
         self._ids = itertools.count(1)
         self.dynamic: list[str] = []  # on-demand symbols, re-subscribed after a reconnect
 
@@ -86,7 +86,7 @@ class GateioFeed:
 
     def track(self, symbols: Sequence[str]) -> None:
         for symbol in symbols:
-            self._by_pair[currency_pair(symbol)] = symbol
+            self._by_pair[currency_pair(symbol)] = (EXCHANGE, symbol)
 
     def dynamic_room(self) -> int:
         return 1_000_000  # Gate documents no per-connection channel limit
@@ -149,8 +149,8 @@ class GateioFeed:
         r = msg.get("result")
         if type(r) is not dict:
             raise MalformedMessage("ticker update without a result object")
-        symbol = self._by_pair.get(r.get("currency_pair"))  # type: ignore[arg-type]
-        if symbol is None:
+        key = self._by_pair.get(r.get("currency_pair"))  # type: ignore[arg-type]
+        if key is None:
             raise UnexpectedMessage(f"ticker for unsubscribed pair {r.get('currency_pair')!r}")
         event_ms = msg.get("time_ms")
         if type(event_ms) is not int:
@@ -173,4 +173,4 @@ class GateioFeed:
             )
         except KeyError as exc:
             raise MalformedMessage(f"ticker without field {exc.args[0]!r}") from None
-        return build_ticker(EXCHANGE, symbol, raw, event_ms, received_at)
+        return build_ticker(key, raw, event_ms, received_at)
