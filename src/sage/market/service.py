@@ -40,7 +40,7 @@ from sage.market.models import (
 )
 from sage.market.pipeline import ticker_key, ticks_channel
 from sage.market.snapshot import SnapshotFetcher
-from sage.market.stream import StreamClient, TickerStreamHub
+from sage.market.stream import FrameSink, TickerStreamHub
 from sage.market.symbols import SymbolError, parse_symbol
 from sage.observability.metrics import Metrics
 from sage.settings import Settings
@@ -81,7 +81,13 @@ class MarketService:
         self.catalog = catalog or SymbolCatalog(db, configured=self.symbols, exchanges=self.exchanges)
         self.demand_set = demand
         self.snapshots = snapshots
-        self.hub = TickerStreamHub(cache, ticks_channel(cache), metrics, queue_size=settings.market_stream_queue_size)
+        self.hub = TickerStreamHub(
+            cache,
+            ticks_channel(cache),
+            metrics,
+            flush_interval=settings.market_stream_flush_seconds,
+            keepalive=settings.sse_keepalive_seconds,
+        )
 
     # -- symbols ------------------------------------------------------------------------------
     def resolve_symbol(self, raw: str) -> str:
@@ -211,17 +217,18 @@ class MarketService:
             raise Unavailable("Market history is temporarily unavailable", retry_after=5) from None
 
     # -- live stream ------------------------------------------------------------------------------
-    def stream(self, symbols: Sequence[str] | None = None) -> AbstractAsyncContextManager[StreamClient]:
-        """Live ticker updates (wire JSON) for `symbols` (None: all). The symbols stay in
-        the demand set while the stream is open, so the ingestor keeps them live."""
-        return self._stream(self._normalize(symbols) if symbols else None)
+    def stream(self, sink: FrameSink, symbols: Sequence[str] | None = None) -> AbstractAsyncContextManager[None]:
+        """Live ticker updates for `symbols` (None: all), pushed into `sink` as SSE frames
+        (coalesced per flush, see `sage.market.stream`). The symbols stay in the demand set
+        while the stream is open, so the ingestor keeps them live."""
+        return self._stream(sink, self._normalize(symbols) if symbols else None)
 
     @asynccontextmanager
-    async def _stream(self, symbols: list[str] | None) -> AsyncIterator[StreamClient]:
-        async with self.hub.subscribe(frozenset(symbols) if symbols else None) as client:
+    async def _stream(self, sink: FrameSink, symbols: list[str] | None) -> AsyncIterator[None]:
+        async with self.hub.subscribe(sink, frozenset(symbols) if symbols else None):
             keeper = asyncio.create_task(self._keep_demanded(symbols)) if symbols else None
             try:
-                yield client
+                yield
             finally:
                 if keeper is not None:
                     keeper.cancel()

@@ -1,6 +1,6 @@
 """Live notifications to open streams, across API tasks, through Valkey pub/sub.
 
-One subscription per process (like the market stream hub): the task that fired an alert
+One subscription per process (`sage.store.pubsub.ChannelListener`, as the market stream hub): the task that fired an alert
 publishes the notification once; every process copies it to the streams its users have open.
 A publish can be missed (Valkey blip, a crash right after commit); streams then catch up
 from the inbox, whose ids only grow, so nothing is lost and nothing is shown twice.
@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 
 from sage.notifications.outbox import Recorded
 from sage.store.cache import Cache, CacheUnavailable
+from sage.store.pubsub import ChannelListener
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ class NotificationHub:
         self.cache = cache
         self.channel = cache.key("notifications", "live")
         self.clients: dict[uuid.UUID, set[LiveClient]] = {}
-        self.subscribed = asyncio.Event()
+        self.listener = ChannelListener(cache, self.channel, self.dispatch, name="notifications-hub")
+        self.subscribed = self.listener.subscribed
         self.dispatched = 0  # notifications copied to open streams by this process
-        self._task: asyncio.Task[None] | None = None
 
     async def publish(self, items: Sequence[Recorded]) -> None:
         """Best effort: a failed publish is caught up from the inbox by the streams."""
@@ -81,8 +81,7 @@ class NotificationHub:
     async def subscribe(self, user_id: uuid.UUID) -> AsyncIterator[LiveClient]:
         client = LiveClient(user_id)
         self.clients.setdefault(user_id, set()).add(client)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen(), name="notifications-hub")
+        self.listener.start()
         try:
             yield client
         finally:
@@ -95,31 +94,7 @@ class NotificationHub:
                 await self.close()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-        self.subscribed.clear()
-
-    async def _listen(self) -> None:
-        retry = 0.5
-        while True:
-            try:
-                async with self.cache.backend.subscribe(self.channel) as subscription:
-                    self.subscribed.set()
-                    retry = 0.5
-                    async for _channel, payload in subscription:
-                        self.dispatch(payload)
-            except CacheUnavailable as exc:
-                self.cache.report_failure("notifications subscribe", exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notification hub failed; resubscribing")
-            self.subscribed.clear()
-            await asyncio.sleep(retry * (0.5 + random.random() / 2))
-            retry = min(10.0, retry * 2)
+        await self.listener.stop()
 
     def dispatch(self, payload: bytes) -> None:
         try:
