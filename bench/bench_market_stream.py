@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import orjson
 import psutil  # type: ignore[import-untyped]
 
-from bench._support import spawn_server
 from sage.ops import schema
 from tests.support.servers import PostgresProcess, ValkeyProcess, free_port
 
@@ -61,7 +61,7 @@ DATA = re.compile(rb"data: (\{[^\n]*\})\n")
 
 
 class _Conn(asyncio.Protocol):
-    __slots__ = ("buffer", "bytes", "closed", "errors", "events", "request", "sampled", "seen", "transport")
+    __slots__ = ("buffer", "bytes", "closed", "errors", "events", "ok", "request", "sampled", "seen", "transport")
 
     def __init__(self, request: bytes, sampled: bool) -> None:
         self.request = request
@@ -71,6 +71,7 @@ class _Conn(asyncio.Protocol):
         self.events = 0
         self.errors = 0
         self.closed = False
+        self.ok: bool | None = None  # answered 200
         self.seen: list[tuple[str, int, float]] = []  # (exchange/symbol, received_at ms, arrival s)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -78,6 +79,8 @@ class _Conn(asyncio.Protocol):
         transport.write(self.request)
 
     def data_received(self, data: bytes) -> None:
+        if self.ok is None:
+            self.ok = data.startswith(b"HTTP/1.1 200")
         self.bytes += len(data)
         self.events += data.count(b"event: ticker")
         if b"event: error" in data:
@@ -111,10 +114,11 @@ async def _client(port: int, count: int, sampled: int) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print("ready", flush=True)
     line = await reader.readline()  # "T0 T1": the measuring window, epoch seconds
-    t0, t1 = (float(x) for x in line.split())
+    _, t1 = (float(x) for x in line.split())
     seen = [[s for s in c.seen if s[2] <= t1 + 1] for c in conns if c.sampled]
     report = {
         "open": sum(not c.closed for c in conns),
+        "refused": sum(c.ok is False for c in conns),
         "errors": sum(c.errors for c in conns),
         "events": sum(c.events for c in conns),
         "bytes": sum(c.bytes for c in conns),
@@ -148,6 +152,7 @@ class Case:
     rss_kb_per_client: float = 0.0
     open_at_end: int = 0
     slow_dropped: int = 0
+    refused: int = 0  # answered with something other than 200
     published: int = 0
     received_mb: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
@@ -178,6 +183,32 @@ class Published:
         out = self._process.stdout.read().decode().split("\n")
         self._process.wait()
         return [(k, int(v)) for k, v in (line.split() for line in out if line.strip())]
+
+
+@contextmanager
+def spawn(argv: list[str], env: dict[str, str], port: int, log: Path) -> Any:
+    """A server process, its stderr in `log` (a pipe nobody reads would stall it once full)."""
+    with log.open("wb") as err:
+        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code < 500:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 @contextmanager
@@ -268,6 +299,7 @@ def measure(server: str, pid: int, port: int, clients: int, seconds: float, half
     case.rss_kb_per_client = (rss - rss_before) / clients / 1024
     case.open_at_end = sum(r["open"] for r in reports)
     case.slow_dropped = sum(r["errors"] for r in reports)
+    case.refused = sum(r["refused"] for r in reports)
     case.received_mb = sum(r["bytes"] for r in reports) / 1e6
     window = [(k, ra) for k, ra in updates if t0 * 1000 <= ra <= (t1 - 2) * 1000]
     case.published = len(window)
@@ -294,7 +326,7 @@ def _median_case(cases: list[Case]) -> Case:
     out = Case(cases[0].server, cases[0].clients, cases[0].half_core)
     for name in ("p50_ms", "p99_ms", "delivered", "cpu_us_per_client_s", "rss_kb_per_client", "received_mb"):
         setattr(out, name, statistics.median(getattr(c, name) for c in cases))
-    for name in ("open_at_end", "slow_dropped", "published"):
+    for name in ("open_at_end", "slow_dropped", "refused", "published"):
         setattr(out, name, int(statistics.median(getattr(c, name) for c in cases)))
     return out
 
@@ -304,7 +336,7 @@ def _row(c: Case) -> str:
         f"  {c.server:<5} {c.clients:>6} clients{' (0.5 core)' if c.half_core else '           '} "
         f"p50 {c.p50_ms:8.0f} ms  p99 {c.p99_ms:8.0f} ms  delivered {c.delivered:7.2%}  "
         f"CPU {c.cpu_us_per_client_s:6.1f} µs/client-s  RSS {c.rss_kb_per_client:5.1f} KB/client  "
-        f"open {c.open_at_end}/{c.clients}  slow-dropped {c.slow_dropped}  updates {c.published}"
+        f"open {c.open_at_end}/{c.clients}  non-200 {c.refused}  slow-dropped {c.slow_dropped}  updates {c.published}"
     )
 
 
@@ -337,9 +369,19 @@ def run(clients_list: list[int], seconds: float, reps: int, half_core: bool) -> 
         stack.callback(ingest.wait, 30)
         stack.callback(ingest.terminate)
         sage_port, bare_port = free_port(), free_port()
-        sage = stack.enter_context(spawn_server([SAGE, "serve", "--port", str(sage_port)], env, sage_port))
-        bare_argv = [sys.executable, "-m", "bench.bare_sse_hub", str(bare_port), valkey_url, CHANNEL, str(FLUSH_SECONDS)]
-        bare = stack.enter_context(spawn_server(bare_argv, {}, bare_port))
+        logs = Path(tempfile.mkdtemp(prefix="bench-market-stream-"))
+        print(f"server logs: {logs}")
+        sage = stack.enter_context(spawn([SAGE, "serve", "--port", str(sage_port)], env, sage_port, logs / "sage.log"))
+        bare_argv = [
+            sys.executable,
+            "-m",
+            "bench.bare_sse_hub",
+            str(bare_port),
+            valkey_url,
+            CHANNEL,
+            str(FLUSH_SECONDS),
+        ]
+        bare = stack.enter_context(spawn(bare_argv, {}, bare_port, logs / "bare.log"))
         servers = {"sage": (sage.pid, sage_port), "bare": (bare.pid, bare_port)}
         modes = [False, True] if half_core else [False]
         results: dict[tuple[str, int, bool], Case] = {}
@@ -357,8 +399,10 @@ def run(clients_list: list[int], seconds: float, reps: int, half_core: bool) -> 
                             print(_row(runs[-1]), flush=True)
                             time.sleep(2)
                     results[(name, clients, half)] = _median_case(runs)
-        print(f"\nmedians of {reps} repetition(s), window {seconds:.0f} s, flush {FLUSH_SECONDS} s, "
-              f"load average now {os.getloadavg()}")
+        print(
+            f"\nmedians of {reps} repetition(s), window {seconds:.0f} s, flush {FLUSH_SECONDS} s, "
+            f"load average now {os.getloadavg()}"
+        )
         for (name, clients, half), case in results.items():
             print(_row(case))
             if name != "sage" or ("bare", clients, half) not in results:

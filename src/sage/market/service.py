@@ -37,10 +37,11 @@ from sage.market.models import (
     WireFormatError,
     fear_greed_from_wire,
     ticker_from_json,
+    ticker_to_json,
 )
 from sage.market.pipeline import ticker_key, ticks_channel
 from sage.market.snapshot import SnapshotFetcher
-from sage.market.stream import FrameSink, TickerStreamHub
+from sage.market.stream import FrameSink, TickerStreamHub, ticker_frame
 from sage.market.symbols import SymbolError, parse_symbol
 from sage.observability.metrics import Metrics
 from sage.settings import Settings
@@ -81,6 +82,7 @@ class MarketService:
         self.catalog = catalog or SymbolCatalog(db, configured=self.symbols, exchanges=self.exchanges)
         self.demand_set = demand
         self.snapshots = snapshots
+        self._openings: dict[tuple[str, ...] | None, asyncio.Future[bytes]] = {}
         self.hub = TickerStreamHub(
             cache,
             ticks_channel(cache),
@@ -234,6 +236,30 @@ class MarketService:
                     keeper.cancel()
                     with suppress(asyncio.CancelledError):
                         await keeper
+
+    async def stream_opening(self, symbols: Sequence[str] | None = None) -> bytes:
+        """The current tickers as SSE frames: what a new stream starts with (empty while
+        Valkey is away; updates follow when it is back). Streams opening together with the
+        same symbols (every client reconnecting after a deploy) share one read and encoding."""
+        key = tuple(self._normalize(symbols)) if symbols else None
+        pending = self._openings.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read_opening(symbols))
+            self._openings[key] = pending
+
+            def forget(done: asyncio.Future[bytes]) -> None:
+                if self._openings.get(key) is done:
+                    del self._openings[key]
+
+            pending.add_done_callback(forget)
+        return await asyncio.shield(pending)
+
+    async def _read_opening(self, symbols: Sequence[str] | None) -> bytes:
+        try:
+            current = await self.tickers(symbols)
+        except Unavailable:
+            return b""
+        return b"".join(ticker_frame(ticker_to_json(t)) for by in current.values() for t in by.values())
 
     async def _keep_demanded(self, symbols: list[str]) -> None:
         interval = max(1.0, self.settings.demand_ttl_seconds / 3)

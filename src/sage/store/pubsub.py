@@ -63,7 +63,12 @@ class ChannelListener:
                     self.subscribed.set()
                     retry = 0.5
                     async for _channel, payload in subscription:
-                        self.on_message(payload)
+                        try:
+                            self.on_message(payload)
+                        except Exception:
+                            # one message the hub cannot handle costs that message, not the
+                            # subscription (resubscribing would miss what follows meanwhile)
+                            log.exception("a published message could not be handled", extra={"listener": self.name})
             except CacheUnavailable as exc:
                 self.cache.report_failure(f"{self.name} subscribe", exc)
             except asyncio.CancelledError:

@@ -21,8 +21,7 @@ from sage.api.schemas import SYMBOL, SYMBOL_PATTERN
 from sage.api.sse import EventStreamResponse, FrameWriter, stream_drain
 from sage.errors import InvalidInput, Unavailable
 from sage.market.consolidate import is_stale
-from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
-from sage.market.stream import ticker_frame
+from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker
 
 router = APIRouter(prefix="/market", tags=["market"])
 
@@ -305,11 +304,7 @@ async def stream(
 
     async def feed(writer: FrameWriter) -> None:
         async with market.stream(writer, wanted):
-            try:
-                current = await market.tickers(wanted)
-            except Unavailable:
-                current = {}  # Valkey is down: updates will follow when it is back
-            opening = b"".join(ticker_frame(ticker_to_json(t)) for by in current.values() for t in by.values())
+            opening = await market.stream_opening(wanted)
             if opening:
                 await writer.write(opening)
             writer.release()
