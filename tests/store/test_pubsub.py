@@ -31,7 +31,7 @@ async def test_a_quiet_valkey_subscription_still_receives_the_next_message(valke
             first = asyncio.ensure_future(messages.__anext__())
             await eventually(lambda: backend.client.pubsub_numsub("quiet"))  # subscribed on the server
             await asyncio.sleep(QUIET)
-            assert not first.done(), f"the subscription ended while quiet: {first}"
+            assert not first.done(), "the subscription ended while the channel was quiet"
             await backend.publish("quiet", b"after a quiet spell")
             assert await asyncio.wait_for(first, 10) == ("quiet", b"after a quiet spell")
     finally:
