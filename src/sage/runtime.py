@@ -31,6 +31,7 @@ from sage.chat.tools.toolbox import build_toolbox
 from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.market.history import CandleHistory
 from sage.market.ingest import Ingestor
+from sage.market.pipeline import ticks_channel
 from sage.market.reader import MarketReader
 from sage.market.service import MarketService
 from sage.market.startup import start_market
@@ -181,7 +182,7 @@ class Runtime:
             price_alerts,
             notification_hub,
             interval=settings.market_alert_check_seconds,
-            ticks=(cache, market.service.hub.channel),
+            ticks=(cache, ticks_channel(cache)),
             stack=stack,
         )
         chat = ChatService(

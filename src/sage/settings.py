@@ -155,7 +155,8 @@ class Settings(BaseSettings):
     binance_streams_per_connection: int = Field(default=1024, ge=1, le=1024)
     binance_connection_max_seconds: float = Field(default=84_600.0, gt=0)  # reconnect before Binance's 24 h cut
     gateio_ping_seconds: float = Field(default=15.0, gt=0)  # spot.ping interval (Gate drops idle connections)
-    market_stream_queue_size: int = Field(default=256, ge=1)  # SSE: updates buffered per client before dropping it
+    market_stream_queue_size: int = Field(default=40, ge=1)  # SSE: flushes' frames queued per client before dropping it
+    market_stream_flush_seconds: float = Field(default=0.25, gt=0, le=5)  # SSE: updates coalesced per symbol this long
     # Symbol catalog, on-demand subscriptions, REST snapshots and backfill (issue 13)
     binance_rest_url: str = "https://api.binance.com"
     gateio_rest_url: str = "https://api.gateio.ws/api/v4"

@@ -9,6 +9,7 @@ import httpx
 import orjson
 
 from sage.alerts.checker import ticked_symbols
+from sage.market.pipeline import ticks_channel
 from tests.alerts.support import create, inbox, move, services
 from tests.chat.support import FakeMarket
 
@@ -25,7 +26,7 @@ async def test_a_published_tick_batch_fires_the_alert_without_waiting_for_the_pe
     await create(app_client, auth_headers, kind="price_above", symbol="BTC/USDT", threshold="100000")
     move(market_reader, "BTC/USDT", "100250.5")
     runtime = app_client.app.state.runtime  # type: ignore[attr-defined]
-    channel = services(app_client).market.hub.channel
+    channel = ticks_channel(runtime.cache)
     async with asyncio.timeout(60):
         # published until seen: the checker's subscription may still be opening
         while not await inbox(app_client, auth_headers):

@@ -132,10 +132,15 @@ async def test_other_domains_get_prices_for_listed_symbols_through_the_reader(ap
     assert catalog.is_listed("LINK/USDT") and not catalog.is_listed("NOPE/USDT")
 
 
+class _NoReader:
+    def push(self, frame: bytes | None) -> bool:
+        return True
+
+
 async def test_symbols_streamed_stay_demanded_while_the_stream_is_open(app_client, cache):
     market = app_client.app.state.runtime.services.market
     key = cache.key("market", "demand")
-    async with market.stream(["link", "BTC"]):
+    async with market.stream(_NoReader(), ["link", "BTC"]):
         demanded = await eventually(lambda: cache.backend.zrange_desc(key, 0, 10))
         assert [m for m, _ in demanded] == ["LINK/USDT"]  # configured BTC is always live: not recorded
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,9 +14,10 @@ import orjson
 import pytest
 import uvicorn
 
+from sage.api.sse import FrameWriter
 from sage.app import create_app
-from sage.market.pipeline import PUBLISH_CHUNK, MarketPipeline, ticks_channel
-from sage.market.stream import SlowConsumer, TickerStreamHub
+from sage.market.pipeline import MarketPipeline, ticks_channel
+from sage.market.stream import TickerStreamHub
 from tests.market.fakes import eventually
 from tests.market.helpers import background, ticker
 
@@ -62,57 +63,144 @@ def prices(events: list[tuple[str, Any]]) -> list[str]:
 # --- the hub -------------------------------------------------------------------------------------
 
 
+class Recorder:
+    """A client's end as the hub sees it: what was pushed, and a full backlog on demand."""
+
+    def __init__(self, *, full: bool = False) -> None:
+        self.frames: list[bytes | None] = []
+        self.full = full
+
+    def push(self, frame: bytes | None) -> bool:
+        if self.full:
+            return False
+        self.frames.append(frame)
+        return True
+
+    def tickers(self) -> list[dict[str, Any]]:
+        return [
+            orjson.loads(event.split(b"data: ", 1)[1])
+            for frame in self.frames
+            if frame
+            for event in frame.split(b"\n\n")
+            if event
+        ]
+
+
+def manual_hub(cache, metrics, *, keepalive: float = 3600.0) -> TickerStreamHub:
+    """A hub whose flushes the test makes (the timed loop waits an hour)."""
+    return TickerStreamHub(cache, ticks_channel(cache), metrics, flush_interval=3600.0, keepalive=keepalive)
+
+
+async def publish(pipeline: MarketPipeline, hub: TickerStreamHub, *tickers: Any) -> None:
+    before = hub.received
+    for t in tickers:
+        pipeline.submit(t)
+    await pipeline.flush()
+    await eventually(lambda: hub.received >= before + len(tickers))
+
+
 async def test_the_hub_delivers_only_the_symbols_a_client_asked_for(cache, metrics):
-    hub = TickerStreamHub(cache, ticks_channel(cache), metrics)
+    hub = manual_hub(cache, metrics)
     pipeline = MarketPipeline(cache, metrics)
     start = datetime.now(UTC)
-    async with hub.subscribe(frozenset({"BTC/USDT"})) as btc, hub.subscribe(None) as everything:
+    btc, everything = Recorder(), Recorder()
+    async with hub.subscribe(btc, frozenset({"BTC/USDT"})), hub.subscribe(everything):
         assert metrics.value("SSEClients") == 2
         await eventually(hub.subscribed.is_set)
-        pipeline.submit(ticker("ETH/USDT", "3400", at=start))
-        pipeline.submit(ticker("BTC/USDT", "97000", at=start))
-        await pipeline.flush()
-        first = orjson.loads(await btc.next(5))
-        assert first["symbol"] == "BTC/USDT"
-        seen = [orjson.loads(await everything.next(5))["symbol"] for _ in range(2)]
-        assert seen == ["ETH/USDT", "BTC/USDT"]
-        assert await btc.next(0.05) is None  # nothing else for BTC: a keep-alive is due
+        await publish(pipeline, hub, ticker("ETH/USDT", "3400", at=start), ticker("BTC/USDT", "97000", at=start))
+        hub.flush()
+        assert [t["symbol"] for t in btc.tickers()] == ["BTC/USDT"]
+        assert [t["symbol"] for t in everything.tickers()] == ["ETH/USDT", "BTC/USDT"]
+        hub.flush()  # nothing new, and no keep-alive due yet: nothing is sent
+        assert len(btc.frames) == len(everything.frames) == 1
     assert metrics.value("SSEClients") == 0
     assert not hub.subscribed.is_set(), "the last client leaving closes the Valkey subscription"
 
 
-async def test_a_client_that_falls_behind_is_dropped_and_its_backlog_freed(cache, metrics):
-    hub = TickerStreamHub(cache, ticks_channel(cache), metrics, queue_size=5)
+async def test_updates_are_coalesced_to_the_latest_of_each_symbol_per_flush(cache, metrics):
+    hub = manual_hub(cache, metrics)
     pipeline = MarketPipeline(cache, metrics)
     start = datetime.now(UTC)
-    async with hub.subscribe(None) as slow, hub.subscribe(None) as keeping_up:
+    client = Recorder()
+    async with hub.subscribe(client):
         await eventually(hub.subscribed.is_set)
-        for n in range(20):
-            pipeline.submit(ticker(last=str(n + 1), at=start + timedelta(seconds=n)))
-            await pipeline.flush()
-            await eventually(lambda n=n: keeping_up.delivered == n + 1)
-            await keeping_up.next(1)
-        assert slow.dropped and slow.queue.qsize() == 0
-        assert slow.high_water == 5
-        with pytest.raises(SlowConsumer):
-            await slow.next(1)
-        assert not keeping_up.dropped
+        for n in range(5):  # five messages, each with BTC; ETH once, in the middle
+            at = start + timedelta(seconds=n)
+            await publish(pipeline, hub, ticker("BTC/USDT", str(90_000 + n), at=at))
+            if n == 2:
+                await publish(pipeline, hub, ticker("ETH/USDT", "3400", at=at))
+        hub.flush()
+        assert [(t["symbol"], t["last"]) for t in client.tickers()] == [("ETH/USDT", "3400"), ("BTC/USDT", "90004")]
+        await publish(pipeline, hub, ticker("BTC/USDT", "90005", at=start + timedelta(seconds=9)))
+        hub.flush()
+    assert [t["last"] for t in client.tickers()][-1] == "90005", "every later update still arrives"
+    assert (hub.received, hub.sent, hub.flushes) == (7, 3, 2)
+
+
+async def test_each_flush_is_encoded_once_for_every_client_watching_the_same_symbols(cache, metrics):
+    hub = manual_hub(cache, metrics)
+    pipeline = MarketPipeline(cache, metrics)
+    clients = [Recorder() for _ in range(3)]
+    btc = [Recorder() for _ in range(2)]
+    async with AsyncExitStack() as stack:
+        for c in clients:
+            await stack.enter_async_context(hub.subscribe(c))
+        for c in btc:
+            await stack.enter_async_context(hub.subscribe(c, frozenset({"BTC/USDT"})))
+        assert len(hub.groups) == 2
+        await eventually(hub.subscribed.is_set)
+        await publish(pipeline, hub, ticker("BTC/USDT", "1"), ticker("SOL/USDT", "2"))
+        hub.flush()
+    first = clients[0].frames[0]
+    assert first is not None and all(c.frames == [first] and c.frames[0] is first for c in clients)
+    assert btc[0].frames[0] is btc[1].frames[0] and btc[0].frames[0] != first
+    assert first.count(b"event: ticker\n") == 2
+
+
+async def test_a_quiet_group_gets_keepalives(cache, metrics):
+    hub = manual_hub(cache, metrics, keepalive=0.0)
+    client = Recorder()
+    async with hub.subscribe(client):
+        hub.flush()
+        hub.flush()
+    assert client.frames == [None, None]
+
+
+async def test_a_client_whose_backlog_is_full_is_dropped_and_counted(cache, metrics):
+    hub = manual_hub(cache, metrics)
+    pipeline = MarketPipeline(cache, metrics)
+    slow, keeping_up = Recorder(full=True), Recorder()
+    async with hub.subscribe(slow), hub.subscribe(keeping_up):
+        await eventually(hub.subscribed.is_set)
+        await publish(pipeline, hub, ticker("BTC/USDT", "1"))
+        hub.flush()
+        assert slow not in hub.groups[None].sinks
+        await publish(pipeline, hub, ticker("BTC/USDT", "2", at=datetime.now(UTC) + timedelta(seconds=1)))
+        hub.flush()
+    assert [t["last"] for t in keeping_up.tickers()] == ["1", "2"]
     assert hub.dropped_clients == 1
     assert metrics.value("SSESlowClientsDropped") == 1
 
 
-async def test_a_burst_larger_than_the_limit_does_not_drop_a_client_that_keeps_up(cache, metrics):
-    hub = TickerStreamHub(cache, ticks_channel(cache), metrics, queue_size=5)
+async def test_unreadable_messages_are_skipped_and_the_rest_delivered(cache, metrics):
+    hub = manual_hub(cache, metrics)
+    client = Recorder()
+    async with hub.subscribe(client):
+        hub.dispatch(b"not json")
+        hub.dispatch(orjson.dumps({"tickers": [1, {"symbol": "BTC/USDT"}, {"exchange": "binance", "symbol": "X/Y"}]}))
+        hub.flush()
+    assert client.tickers() == [{"exchange": "binance", "symbol": "X/Y"}]
+
+
+async def test_the_timed_flush_sends_without_being_asked(cache, metrics):
+    hub = TickerStreamHub(cache, ticks_channel(cache), metrics, flush_interval=0.01)
     pipeline = MarketPipeline(cache, metrics)
-    start = datetime.now(UTC)
-    async with hub.subscribe(None) as client:
+    client = Recorder()
+    async with hub.subscribe(client):
         await eventually(hub.subscribed.is_set)
-        for n in range(40):  # one published message carrying 40 updates
-            pipeline.submit(ticker(last=str(n + 1), at=start + timedelta(seconds=n)))
-        await pipeline.flush()
-        received = [orjson.loads(await client.next(5))["last"] for _ in range(40)]
-    assert received == [str(n + 1) for n in range(40)]
-    assert not client.dropped
+        await publish(pipeline, hub, ticker("BTC/USDT", "42"))
+        await eventually(lambda: client.tickers())
+    assert client.tickers()[0]["last"] == "42"
 
 
 # --- SSE over HTTP ---------------------------------------------------------------------------------
@@ -121,7 +209,11 @@ async def test_a_burst_larger_than_the_limit_does_not_drop_a_client_that_keeps_u
 @pytest.fixture
 def stream_settings(make_settings, database_url, valkey_url):
     return make_settings(
-        database_url=database_url, valkey_url=valkey_url, sse_keepalive_seconds=0.2, market_stream_queue_size=8
+        database_url=database_url,
+        valkey_url=valkey_url,
+        sse_keepalive_seconds=0.2,
+        market_stream_queue_size=8,
+        market_stream_flush_seconds=0.05,
     )
 
 
@@ -186,19 +278,22 @@ async def test_a_client_that_stops_reading_is_dropped_instead_of_buffered(stream
         await loop.sock_sendall(sock, request.encode())
         try:
             await eventually(lambda: hub.clients)
-            (client,) = hub.clients
+            ((writer,),) = [list(g.sinks) for g in hub.groups.values()]
+            assert isinstance(writer, FrameWriter)
             sent = 0
 
             async def dropped() -> bool:
                 nonlocal sent
-                for _ in range(20):  # we never read a byte: the server's socket buffers fill up
-                    sent += 1
-                    pipeline.submit(ticker("BTC/USDT", str(sent), at=start + timedelta(milliseconds=sent)))
+                sent += 1
+                # 200 symbols, so each flush's frame is large (one update per symbol survives
+                # coalescing); we never read a byte: the server's socket buffers fill up
+                for k in range(200):
+                    pipeline.submit(ticker(f"S{k}/USDT", str(sent), at=start + timedelta(milliseconds=sent)))
                 await pipeline.flush()
                 return hub.dropped_clients == 1
 
             await eventually(dropped, timeout=60, interval=0.005)
-            assert client.dropped and client.queue.qsize() == 0
-            assert client.high_water < 8 + PUBLISH_CHUNK
+            assert writer.reason == "overflow" and not writer.backlog
+            assert writer.high_water == 8, "the backlog never grows past SAGE_MARKET_STREAM_QUEUE_SIZE"
         finally:
             sock.close()

@@ -14,6 +14,11 @@ StreamingResponse does not do:
   clients move to another task while this one finishes its work.
 A stream yields wire frames (bytes, one or more whole events) or None when a keep-alive
 interval passed idle; the response remembers the last `id:` it sent for the farewell.
+
+A stream fed by one loop for thousands of clients (the market stream's hub) is given a `feed`
+instead: the response hands it a `FrameWriter`, and the hub pushes each frame into every
+writer from its own loop. No task per client wakes per frame: a push runs the ASGI send at
+once, and only a client whose socket is full gets a task, until it has caught up.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator, Callable
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
+from typing import Any, Literal
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -38,6 +45,8 @@ SSE_HEADERS = {
 }
 
 Frames = AsyncGenerator[bytes | None, None]  # None: a keep-alive interval passed with nothing to send
+Feed = Callable[["FrameWriter"], Awaitable[None]]  # registers the writer, writes, returns once it has ended
+EndReason = Literal["done", "gone", "overflow", "shutdown"]
 
 
 class StreamDrain:
@@ -50,6 +59,7 @@ class StreamDrain:
     def __init__(self) -> None:
         self._started = asyncio.Event()
         self._callbacks: list[Callable[[], None]] = []
+        self._watchers: dict[object, Callable[[], None]] = {}
 
     @property
     def started(self) -> bool:
@@ -57,6 +67,16 @@ class StreamDrain:
 
     def on_start(self, callback: Callable[[], None]) -> None:
         self._callbacks.append(callback)
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call `callback` once shutdown has begun (at once if it has), without a task waiting
+        for it; returns the function that stops watching (a stream that ended on its own)."""
+        if self.started:
+            callback()
+            return lambda: None
+        token = object()
+        self._watchers[token] = callback
+        return lambda: self._watchers.pop(token, None) and None
 
     def start(self) -> None:
         if self._started.is_set():
@@ -67,6 +87,9 @@ class StreamDrain:
             except Exception:
                 log.exception("a shutdown callback failed")
         self._started.set()
+        watchers, self._watchers = list(self._watchers.values()), {}
+        for watcher in watchers:
+            watcher()
 
     async def wait(self) -> None:
         await self._started.wait()
@@ -83,13 +106,23 @@ class EventStreamResponse(Response):
 
     def __init__(
         self,
-        frames: Frames,
+        frames: Frames | None = None,
         *,
+        feed: Feed | None = None,
+        backlog: int = 256,
+        overflow: bytes = b"",
         drain: StreamDrain | None = None,
         farewell: Callable[[str | None], bytes] | None = None,
         status_code: int = 200,
     ) -> None:
+        if (frames is None) == (feed is None):
+            raise TypeError("an event stream has either frames or a feed")
         self.frames = frames
+        # feed mode: at most `backlog` frames wait for a slow client's socket; past that the
+        # stream ends with `overflow` as its last frame
+        self.feed = feed
+        self.backlog = backlog
+        self.overflow = overflow
         self.drain = drain
         # the last frame when the server closes the stream at shutdown, given the id of the
         # last event sent (what the client will send as Last-Event-ID)
@@ -101,6 +134,9 @@ class EventStreamResponse(Response):
         self.init_headers(SSE_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.feed is not None:
+            await self._serve_feed(self.feed, receive, send)
+            return
         pump = asyncio.create_task(self._pump(send))
         watch = asyncio.create_task(_until_disconnect(receive))
         drained = asyncio.create_task(self.drain.wait()) if self.drain is not None else None
@@ -124,7 +160,34 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": OPENING, "more_body": True})
 
+    async def _serve_feed(self, feed: Feed, receive: Receive, send: Send) -> None:
+        writer = FrameWriter(send, self.backlog)
+        watch = asyncio.create_task(_until_disconnect(receive))
+        watch.add_done_callback(lambda _: writer.end("gone"))
+        unwatch = self.drain.watch(lambda: writer.end("shutdown")) if self.drain is not None else None
+        try:
+            await self._start(send)
+            await feed(writer)
+        except OSError:
+            writer.end("gone")
+        finally:
+            writer.end("done")
+            if unwatch is not None:
+                unwatch()
+            watch.cancel()
+            await writer.stop()
+        if writer.reason == "gone":
+            return
+        last = b""
+        if writer.reason == "shutdown" and self.farewell is not None:
+            last = self.farewell(writer.last_event_id)
+        elif writer.reason == "overflow":
+            last = self.overflow
+        with contextlib.suppress(OSError):
+            await send({"type": "http.response.body", "body": last, "more_body": False})
+
     async def _pump(self, send: Send) -> None:
+        assert self.frames is not None
         async with contextlib.aclosing(self.frames) as frames:
             try:
                 await self._start(send)
@@ -144,6 +207,135 @@ class EventStreamResponse(Response):
             await self._start(send)
             last = self.farewell(self.last_event_id) if self.farewell is not None else b""
             await send({"type": "http.response.body", "body": last, "more_body": False})
+
+
+def _body(frame: bytes | None) -> dict[str, Any]:
+    return {"type": "http.response.body", "body": KEEPALIVE if frame is None else frame, "more_body": True}
+
+
+class FrameWriter:
+    """One feed-mode stream's end of the wire, written to by a hub's loop.
+
+    `push()` starts the ASGI send in the caller's task. Nearly always the socket takes the
+    bytes and the send completes without waiting, so a frame costs one chain of calls and no
+    task switch. When the socket is full the send waits: that write, and the frames pushed
+    meanwhile (at most `limit`), are finished by a task of this stream's own, which ends when
+    the backlog is empty. A push that would queue more than `limit` ends the stream
+    ("overflow"): a client that stopped reading is disconnected, not buffered.
+    Held until `release()`, so the stream's opening frames go out before anything pushed.
+    """
+
+    def __init__(self, send: Send, limit: int) -> None:
+        self._send = send
+        self.limit = limit
+        self.backlog: deque[bytes | None] = deque()
+        self.high_water = 0  # the longest backlog so far
+        self.reason: EndReason | None = None
+        self.last_event_id: str | None = None
+        self._held = True
+        self._catching_up: asyncio.Task[None] | None = None
+        self._ended = asyncio.get_running_loop().create_future()
+
+    @property
+    def ended(self) -> bool:
+        return self.reason is not None
+
+    async def write(self, frame: bytes) -> None:
+        """Write an opening frame, before `release()`, waiting for the socket if need be."""
+        await self._send(_body(frame))
+
+    def release(self) -> None:
+        """Opening frames written: what was pushed meanwhile goes out, later pushes at once."""
+        self._held = False
+        if self.backlog and self._catching_up is None and not self.ended:
+            self._catching_up = asyncio.create_task(self._catch_up(None))
+
+    def push(self, frame: bytes | None) -> bool:
+        """Send `frame` (None: a keep-alive) now, or queue it behind a write that waits for the
+        socket. False when that queue is full: the stream has then ended ("overflow")."""
+        if self.reason is not None:
+            return True  # ended: whoever holds the writer lets it go shortly
+        if self._held or self._catching_up is not None:
+            if len(self.backlog) >= self.limit:
+                self.end("overflow")
+                return False
+            self.backlog.append(frame)
+            self.high_water = max(self.high_water, len(self.backlog))
+            return True
+        send = self._send(_body(frame))
+        if not isinstance(send, Coroutine):  # an ASGI server's send may be any awaitable
+            self._catching_up = asyncio.create_task(self._catch_up(send))
+            return True
+        try:
+            waiting_for = send.send(None)
+        except StopIteration:
+            return True
+        except Exception:
+            # the connection is gone (an OSError) or the server refuses the write: this stream
+            # ends, and the hub's loop goes on with the others
+            log.debug("a pushed frame could not be written", exc_info=True)
+            self.end("gone")
+            return True
+        self._catching_up = asyncio.create_task(self._catch_up(_Resume(send, waiting_for)))
+        return True
+
+    async def _catch_up(self, started: Awaitable[None] | None) -> None:
+        try:
+            if started is not None:
+                await started
+            while self.backlog:
+                await self._send(_body(self.backlog.popleft()))
+        except Exception:
+            log.debug("a queued frame could not be written", exc_info=True)
+            self.end("gone")
+        self._catching_up = None  # no await between the empty backlog and this: no push is lost
+
+    def end(self, reason: EndReason) -> None:
+        if self.reason is None:
+            self.reason = reason
+            self.backlog.clear()
+            self._ended.set_result(None)
+
+    async def wait(self) -> None:
+        """Until the stream ends: the client left, the hub dropped it, or shutdown began."""
+        await asyncio.shield(self._ended)
+
+    async def stop(self) -> None:
+        """Cancel a write still waiting for the socket (the stream has ended)."""
+        task, self._catching_up = self._catching_up, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await task
+
+
+class _Resume:
+    """Awaits the rest of a coroutine already started by hand (`FrameWriter.push` ran it up
+    to its first wait): hands what it waits for to the awaiting task and passes the results
+    and exceptions (a cancellation) back into it, as `await` would have."""
+
+    def __init__(self, coroutine: Coroutine[Any, Any, None], waiting_for: Any) -> None:
+        self.coroutine = coroutine
+        self.waiting_for = waiting_for
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        waiting_for = self.waiting_for
+        while True:
+            try:
+                value = yield waiting_for
+            except GeneratorExit:
+                self.coroutine.close()
+                raise
+            except BaseException as exc:  # thrown into the coroutine, as await would
+                try:
+                    waiting_for = self.coroutine.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting_for = self.coroutine.send(value)
+                except StopIteration:
+                    return
 
 
 async def _until_disconnect(receive: Receive) -> None:

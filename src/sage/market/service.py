@@ -37,10 +37,11 @@ from sage.market.models import (
     WireFormatError,
     fear_greed_from_wire,
     ticker_from_json,
+    ticker_to_json,
 )
 from sage.market.pipeline import ticker_key, ticks_channel
 from sage.market.snapshot import SnapshotFetcher
-from sage.market.stream import StreamClient, TickerStreamHub
+from sage.market.stream import FrameSink, TickerStreamHub, ticker_frame
 from sage.market.symbols import SymbolError, parse_symbol
 from sage.observability.metrics import Metrics
 from sage.settings import Settings
@@ -81,7 +82,14 @@ class MarketService:
         self.catalog = catalog or SymbolCatalog(db, configured=self.symbols, exchanges=self.exchanges)
         self.demand_set = demand
         self.snapshots = snapshots
-        self.hub = TickerStreamHub(cache, ticks_channel(cache), metrics, queue_size=settings.market_stream_queue_size)
+        self._openings: dict[tuple[str, ...] | None, asyncio.Future[bytes]] = {}
+        self.hub = TickerStreamHub(
+            cache,
+            ticks_channel(cache),
+            metrics,
+            flush_interval=settings.market_stream_flush_seconds,
+            keepalive=settings.sse_keepalive_seconds,
+        )
 
     # -- symbols ------------------------------------------------------------------------------
     def resolve_symbol(self, raw: str) -> str:
@@ -211,22 +219,47 @@ class MarketService:
             raise Unavailable("Market history is temporarily unavailable", retry_after=5) from None
 
     # -- live stream ------------------------------------------------------------------------------
-    def stream(self, symbols: Sequence[str] | None = None) -> AbstractAsyncContextManager[StreamClient]:
-        """Live ticker updates (wire JSON) for `symbols` (None: all). The symbols stay in
-        the demand set while the stream is open, so the ingestor keeps them live."""
-        return self._stream(self._normalize(symbols) if symbols else None)
+    def stream(self, sink: FrameSink, symbols: Sequence[str] | None = None) -> AbstractAsyncContextManager[None]:
+        """Live ticker updates for `symbols` (None: all), pushed into `sink` as SSE frames
+        (coalesced per flush, see `sage.market.stream`). The symbols stay in the demand set
+        while the stream is open, so the ingestor keeps them live."""
+        return self._stream(sink, self._normalize(symbols) if symbols else None)
 
     @asynccontextmanager
-    async def _stream(self, symbols: list[str] | None) -> AsyncIterator[StreamClient]:
-        async with self.hub.subscribe(frozenset(symbols) if symbols else None) as client:
+    async def _stream(self, sink: FrameSink, symbols: list[str] | None) -> AsyncIterator[None]:
+        async with self.hub.subscribe(sink, frozenset(symbols) if symbols else None):
             keeper = asyncio.create_task(self._keep_demanded(symbols)) if symbols else None
             try:
-                yield client
+                yield
             finally:
                 if keeper is not None:
                     keeper.cancel()
                     with suppress(asyncio.CancelledError):
                         await keeper
+
+    async def stream_opening(self, symbols: Sequence[str] | None = None) -> bytes:
+        """The current tickers as SSE frames: what a new stream starts with (empty while
+        Valkey is away; updates follow when it is back). Streams opening together with the
+        same symbols (every client reconnecting after a deploy) share one read and encoding."""
+        key = tuple(self._normalize(symbols)) if symbols else None
+        pending = self._openings.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._read_opening(symbols))
+            self._openings[key] = pending
+
+            def forget(done: asyncio.Future[bytes]) -> None:
+                if self._openings.get(key) is done:
+                    del self._openings[key]
+
+            pending.add_done_callback(forget)
+        return await asyncio.shield(pending)
+
+    async def _read_opening(self, symbols: Sequence[str] | None) -> bytes:
+        try:
+            current = await self.tickers(symbols)
+        except Unavailable:
+            return b""
+        return b"".join(ticker_frame(ticker_to_json(t)) for by in current.values() for t in by.values())
 
     async def _keep_demanded(self, symbols: list[str]) -> None:
         interval = max(1.0, self.settings.demand_ttl_seconds / 3)

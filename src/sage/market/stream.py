@@ -1,173 +1,185 @@
 """Live ticker fan-out inside one API process.
 
-One Valkey subscription per process, however many clients: the hub subscribes when the
-first client arrives, unsubscribes when the last leaves, and copies each published
-ticker to the clients that asked for its symbol. Every client has a bounded queue; a
-client that falls that far behind is dropped (its stream ends) instead of making the
-process buffer without limit. Several API processes behind the load balancer each run
-their own hub on the same Valkey channel, so every client sees every update.
+One Valkey subscription per process, however many clients (`sage.store.pubsub.ChannelListener`):
+opened when the first client arrives, closed when the last leaves. Updates are coalesced:
+every `flush_interval` the hub takes the latest ticker of each (exchange, symbol) published
+since the last flush, so a symbol that ticked three times in that interval is sent once, at
+its newest price; no symbol's latest state is ever skipped. Clients are grouped by what
+they watch (everything, or one set of symbols); each group's frame is encoded once per
+flush, and the same bytes are pushed to every client of the group from this one loop (no
+per-client JSON, no per-client task woken per update).
+
+A client's pushes that its socket cannot take yet wait in a bounded backlog (the frames of
+SAGE_MARKET_STREAM_QUEUE_SIZE flushes); past that the client is disconnected and counted
+(`SSESlowClientsDropped`) instead of making the process buffer without limit. Several API
+processes behind the load balancer each run their own hub on the same Valkey channel, so
+every client sees every update.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
+from typing import Protocol
 
 import orjson
 
 from sage.observability.metrics import Metrics
-from sage.store.cache import Cache, CacheUnavailable
+from sage.store.cache import Cache
+from sage.store.pubsub import ChannelListener
 
 log = logging.getLogger(__name__)
 
-
-class SlowConsumer(Exception):
-    """The client fell `queue_size` updates behind and was dropped."""
+Symbols = frozenset[str] | None  # None: every symbol
 
 
-class StreamClient:
-    """One subscriber's bounded backlog.
+def ticker_frame(wire: bytes) -> bytes:
+    """One ticker (its wire JSON) as a Server-Sent Event."""
+    return b"event: ticker\ndata: " + wire + b"\n\n"
 
-    The bound is checked once per published message: a client whose backlog already holds
-    `limit` updates is dropped; otherwise the whole message is queued. So a client that
-    keeps up never loses a burst (one message carries at most PUBLISH_CHUNK updates), and
-    no backlog ever exceeds limit + PUBLISH_CHUNK updates."""
 
-    def __init__(self, symbols: frozenset[str] | None, limit: int) -> None:
+class FrameSink(Protocol):
+    """Where a client's frames go (the API's `FrameWriter`)."""
+
+    def push(self, frame: bytes | None) -> bool:
+        """Write `frame` (None: a keep-alive comment) or queue it; False when the client's
+        backlog was full, which ends its stream."""
+        ...
+
+
+class _Group:
+    """The clients watching the same symbols: one frame per flush serves them all."""
+
+    __slots__ = ("last_sent", "sinks", "symbols")
+
+    def __init__(self, symbols: Symbols, now: float) -> None:
         self.symbols = symbols
-        self.limit = limit
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.dropped = False
-        self.delivered = 0
-        self.high_water = 0
-        self._gone = asyncio.Event()
-
-    def offer(self, payloads: list[bytes]) -> bool:
-        """Queue one message's updates; False (and the client dropped) when it was too far behind."""
-        if self.dropped:
-            return False
-        if self.queue.qsize() >= self.limit:
-            self.dropped = True
-            # Free the backlog now; the reader sees `dropped` and ends the stream.
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self._gone.set()
-            return False
-        for payload in payloads:
-            self.queue.put_nowait(payload)
-        self.delivered += len(payloads)
-        self.high_water = max(self.high_water, self.queue.qsize())
-        return True
-
-    async def next(self, timeout: float) -> bytes | None:
-        """The next update as wire JSON, or None after `timeout` seconds without one.
-        Raises SlowConsumer once the hub has dropped this client."""
-        if self.dropped:
-            raise SlowConsumer
-        if not self.queue.empty():
-            return self.queue.get_nowait()
-        getter = asyncio.ensure_future(self.queue.get())
-        gone = asyncio.ensure_future(self._gone.wait())
-        try:
-            done, _ = await asyncio.wait({getter, gone}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for task in (getter, gone):
-                if not task.done():
-                    task.cancel()
-        if getter in done and not getter.cancelled():
-            return getter.result()
-        if self.dropped:
-            raise SlowConsumer
-        return None
+        self.sinks: dict[FrameSink, None] = {}  # insertion-ordered set
+        self.last_sent = now
 
 
 class TickerStreamHub:
-    def __init__(self, cache: Cache, channel: str, metrics: Metrics, *, queue_size: int = 256) -> None:
-        self.cache = cache
-        self.channel = channel
+    def __init__(
+        self,
+        cache: Cache,
+        channel: str,
+        metrics: Metrics,
+        *,
+        flush_interval: float = 0.25,
+        keepalive: float = 15.0,
+    ) -> None:
         self.metrics = metrics
-        self.queue_size = queue_size
-        self.clients: set[StreamClient] = set()
+        self.flush_interval = flush_interval
+        self.keepalive = keepalive
+        self.listener = ChannelListener(cache, channel, self.dispatch, name="market-stream-hub")
+        self.subscribed = self.listener.subscribed  # set while the Valkey subscription is open
+        self.groups: dict[Symbols, _Group] = {}
+        self.clients = 0
+        # (exchange, symbol) -> (symbol, frame): the latest update of each since the last flush
+        self._pending: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self._flusher: asyncio.Task[None] | None = None
+        # Totals for tests, /metrics and the benchmark.
+        self.received = 0  # ticker updates read from the channel
+        self.sent = 0  # ticker updates put in frames (after coalescing), once per group
+        self.flushes = 0
         self.dropped_clients = 0
-        self.subscribed = asyncio.Event()  # set while the Valkey subscription is open
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     @asynccontextmanager
-    async def subscribe(self, symbols: frozenset[str] | None = None) -> AsyncIterator[StreamClient]:
-        client = StreamClient(symbols, self.queue_size)
-        self.clients.add(client)
-        self.metrics.gauge("SSEClients", len(self.clients))
-        if self._task is None or self._task.done():
-            self._stopping = asyncio.Event()
-            self._task = asyncio.create_task(self._listen(self._stopping), name="market-stream-hub")
+    async def subscribe(self, sink: FrameSink, symbols: Symbols = None) -> AsyncIterator[None]:
+        """Push this process's live updates for `symbols` into `sink` while the block runs."""
+        loop = asyncio.get_running_loop()
+        group = self.groups.get(symbols)
+        if group is None:
+            group = self.groups[symbols] = _Group(symbols, loop.time())
+        group.sinks[sink] = None
+        self.clients += 1
+        self.metrics.gauge("SSEClients", self.clients)
+        self.listener.start()
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_forever(), name="market-stream-flush")
         try:
-            yield client
+            yield
         finally:
-            self.clients.discard(client)
-            self.metrics.gauge("SSEClients", len(self.clients))
+            group.sinks.pop(sink, None)
+            if not group.sinks and self.groups.get(symbols) is group:
+                del self.groups[symbols]
+            self.clients -= 1
+            self.metrics.gauge("SSEClients", self.clients)
             if not self.clients:
-                await self._stop()
+                await self.close()
 
-    async def _stop(self) -> None:
-        task, self._task = self._task, None
-        self._stopping.set()
+    async def close(self) -> None:
+        task, self._flusher = self._flusher, None
         if task is not None:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-        self.subscribed.clear()
-
-    async def close(self) -> None:
-        await self._stop()
-
-    async def _listen(self, stopping: asyncio.Event) -> None:
-        # `stopping`, besides the task's cancellation: a client library that turns a
-        # cancellation into a connection error would otherwise keep this loop (and the
-        # stream that waits for it to end) going
-        retry = 0.5
-        while not stopping.is_set():
-            try:
-                async with self.cache.backend.subscribe(self.channel) as subscription:
-                    self.subscribed.set()
-                    retry = 0.5
-                    async for _channel, payload in subscription:
-                        self.dispatch(payload)
-            except CacheUnavailable as exc:
-                self.cache.report_failure("market stream subscribe", exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("market stream hub failed; resubscribing")
-            self.subscribed.clear()
-            with suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), retry * (0.5 + random.random() / 2))
-            retry = min(10.0, retry * 2)
+        await self.listener.stop()
+        self._pending.clear()
 
     def dispatch(self, payload: bytes) -> None:
+        """One published message: its tickers replace the pending ones of their (exchange, symbol)."""
         try:
             tickers = orjson.loads(payload)["tickers"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             tickers = None
-        if type(tickers) is not list or not all(type(wire) is dict for wire in tickers):
+        if type(tickers) is not list:
             log.warning("unreadable message on the market channel")
             return
-        if not self.clients:
-            return
-        encoded = [orjson.dumps(wire) for wire in tickers]
-        for client in list(self.clients):
-            if client.dropped:
+        pending = self._pending
+        for wire in tickers:
+            if type(wire) is not dict:
+                log.warning("unreadable ticker on the market channel")
                 continue
-            if client.symbols is None:
-                selected = encoded
+            exchange, symbol = wire.get("exchange"), wire.get("symbol")
+            if type(exchange) is not str or type(symbol) is not str:
+                log.warning("a ticker without exchange or symbol on the market channel")
+                continue
+            # Encoded here, once per update, whoever will receive it. Popping first moves a
+            # symbol that ticks again to the end, so a frame lists updates in arrival order.
+            pending.pop((exchange, symbol), None)
+            pending[(exchange, symbol)] = (symbol, ticker_frame(orjson.dumps(wire)))
+        self.received += len(tickers)
+
+    async def _flush_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            due += self.flush_interval
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            try:
+                self.flush()
+            except Exception:
+                log.exception("market stream flush failed")
+            due = max(due, loop.time() - self.flush_interval)  # after a stall, no burst of flushes
+
+    def flush(self) -> None:
+        """Send each group what arrived since the last flush (or a keep-alive when it is due)."""
+        pending, self._pending = self._pending, {}
+        now = asyncio.get_running_loop().time()
+        self.flushes += 1
+        for group in list(self.groups.values()):
+            frame: bytes | None
+            if group.symbols is None:
+                frame = b"".join([f for _, f in pending.values()])
+                count = len(pending)
             else:
-                selected = [
-                    data for wire, data in zip(tickers, encoded, strict=True) if wire.get("symbol") in client.symbols
-                ]
-            if selected and not client.offer(selected):
+                wanted = group.symbols
+                parts = [f for s, f in pending.values() if s in wanted]
+                frame, count = b"".join(parts), len(parts)
+            if frame:
+                self.sent += count
+            elif now - group.last_sent >= self.keepalive:
+                frame = None
+            else:
+                continue
+            group.last_sent = now
+            overflowed = [sink for sink in group.sinks if not sink.push(frame)]
+            for sink in overflowed:
+                group.sinks.pop(sink, None)
                 self.dropped_clients += 1
                 self.metrics.incr("SSESlowClientsDropped")
-                log.warning("dropped a slow market stream client", extra={"queue_size": self.queue_size})
+            if overflowed:
+                log.warning("dropped slow market stream clients", extra={"count": len(overflowed)})

@@ -1,7 +1,7 @@
 """Live notifications to open streams, across API tasks, through Valkey pub/sub.
 
-One subscription per process (like the market stream hub): the task that fired an alert
-publishes the notification once; every process copies it to the streams its users have open.
+One subscription per process (`sage.store.pubsub.ChannelListener`, as the market stream hub):
+the task that fired an alert publishes the notification once; every process copies it to the streams its users have open.
 A publish can be missed (Valkey blip, a crash right after commit, the moment between two
 subscriptions); streams then catch up from the inbox, whose ids only grow, so nothing is lost
 and nothing is shown twice. Every re-subscription tells the open streams to catch up at once
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
@@ -22,6 +21,7 @@ import orjson
 
 from sage.notifications.outbox import Recorded
 from sage.store.cache import Cache, CacheUnavailable
+from sage.store.pubsub import ChannelListener
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +72,11 @@ class NotificationHub:
         self.cache = cache
         self.channel = cache.key("notifications", "live")
         self.clients: dict[uuid.UUID, set[LiveClient]] = {}
-        self.subscribed = asyncio.Event()
+        self.listener = ChannelListener(
+            cache, self.channel, self.dispatch, name="notifications-hub", on_resubscribed=self.resync_all
+        )
+        self.subscribed = self.listener.subscribed
         self.dispatched = 0  # notifications copied to open streams by this process
-        self._task: asyncio.Task[None] | None = None
 
     async def publish(self, items: Sequence[Recorded]) -> None:
         """Best effort: a failed publish is caught up from the inbox by the streams."""
@@ -90,8 +92,7 @@ class NotificationHub:
     async def subscribe(self, user_id: uuid.UUID) -> AsyncIterator[LiveClient]:
         client = LiveClient(user_id)
         self.clients.setdefault(user_id, set()).add(client)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._listen(), name="notifications-hub")
+        self.listener.start()
         try:
             yield client
         finally:
@@ -104,45 +105,12 @@ class NotificationHub:
                 await self.close()
 
     async def close(self) -> None:
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-        self.subscribed.clear()
+        await self.listener.stop()
 
-    async def _listen(self) -> None:
-        """A quiet channel hits the Valkey socket timeout; that is not an outage, so a
-        subscription that lasted a while is renewed at once (and unreported), a failing one
-        after a growing delay. Each renewal resyncs the open streams."""
-        loop = asyncio.get_running_loop()
-        retry = 0.5
-        first = True
-        while True:
-            started = loop.time()
-            try:
-                async with self.cache.backend.subscribe(self.channel) as subscription:
-                    self.subscribed.set()
-                    if not first:
-                        for clients in list(self.clients.values()):
-                            for client in clients:
-                                client.resync()
-                    first = False
-                    async for _channel, payload in subscription:
-                        self.dispatch(payload)
-            except CacheUnavailable as exc:
-                if loop.time() - started < 0.5:
-                    self.cache.report_failure("notifications subscribe", exc)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("notification hub failed; resubscribing")
-            self.subscribed.clear()
-            if loop.time() - started >= 0.5:
-                retry = 0.5
-                continue
-            await asyncio.sleep(retry * (0.5 + random.random() / 2))
-            retry = min(10.0, retry * 2)
+    def resync_all(self) -> None:
+        for clients in list(self.clients.values()):
+            for client in clients:
+                client.resync()
 
     def dispatch(self, payload: bytes) -> None:
         try:

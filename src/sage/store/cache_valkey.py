@@ -2,12 +2,14 @@
 
 Atomic operations (fixed windows, token buckets, leases) are Lua scripts so they hold
 across every API task. Short socket timeouts keep a dead Valkey from stalling requests;
-the connection pool reconnects on the next command.
+the connection pool reconnects on the next command. Subscriptions use connections of their
+own with no read timeout (a quiet channel is not a dead server; TCP keep-alive finds those).
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -20,6 +22,14 @@ from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 from sage.store.cache import CacheUnavailable, WindowHit
 
 _UNAVAILABLE = (ValkeyConnectionError, ValkeyTimeoutError, OSError, asyncio.TimeoutError)
+
+# A subscription's socket waits for the next message as long as the channel stays quiet;
+# the kernel probes an idle connection and reports a dead peer within about 30 s.
+_KEEPALIVE_OPTIONS = {
+    getattr(socket, name): value
+    for name, value in (("TCP_KEEPIDLE", 15), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3))
+    if hasattr(socket, name)
+}
 
 _HIT_WINDOW = """
 local count = redis.call('INCR', KEYS[1])
@@ -103,6 +113,16 @@ class ValkeyBackend:
             health_check_interval=15,
         )
         self.client: valkey.Valkey = valkey.Valkey(connection_pool=pool)
+        # Pub/sub gets its own pool: the commands' 1 s socket timeout would end a subscription
+        # whose channel is quiet for a second (valkey-py reads a subscription with the socket
+        # timeout), losing whatever was published while it resubscribed.
+        self._subscriber: valkey.Valkey = valkey.Valkey.from_url(
+            url,
+            socket_timeout=None,
+            socket_connect_timeout=timeout,
+            socket_keepalive=True,
+            socket_keepalive_options=_KEEPALIVE_OPTIONS,
+        )
         self._hit_window = self.client.register_script(_HIT_WINDOW)
         self._take_token = self.client.register_script(_TAKE_TOKEN)
         self._acquire = self.client.register_script(_ACQUIRE_LEASE)
@@ -188,7 +208,7 @@ class ValkeyBackend:
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[_ValkeySubscription]:
-        pubsub = self.client.pubsub()
+        pubsub = self._subscriber.pubsub()
         exact = [c for c in channels if "*" not in c]
         patterns = [c for c in channels if "*" in c]
         if exact:
@@ -209,7 +229,8 @@ class ValkeyBackend:
         return int(info.get("used_memory", 0)), int(info.get("maxmemory", 0))
 
     async def close(self) -> None:
-        try:
-            await self.client.aclose()
-        except _UNAVAILABLE:
-            pass
+        for client in (self.client, self._subscriber):
+            try:
+                await client.aclose()
+            except _UNAVAILABLE:
+                pass

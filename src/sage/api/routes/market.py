@@ -18,13 +18,14 @@ from pydantic import BaseModel, Field
 from sage.api.deps import CatalogDep, MarketDep, SettingsDep
 from sage.api.openapi import error_responses
 from sage.api.schemas import SYMBOL, SYMBOL_PATTERN
-from sage.api.sse import EventStreamResponse, Frames, stream_drain
+from sage.api.sse import EventStreamResponse, FrameWriter, stream_drain
 from sage.errors import InvalidInput, Unavailable
 from sage.market.consolidate import is_stale
-from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker, ticker_to_json
-from sage.market.stream import SlowConsumer
+from sage.market.models import ConsolidatedPrice, FearGreedReading, Ticker
 
 router = APIRouter(prefix="/market", tags=["market"])
+
+SLOW_CONSUMER = b'event: error\ndata: {"code":"slow_consumer","message":"too far behind; reconnect"}\n\n'
 
 Exchange = Literal["binance", "gateio"]
 Interval = Literal["1m", "5m", "15m", "1h", "4h", "1d", "1w"]
@@ -289,29 +290,31 @@ async def stream(
     request: Request, settings: SettingsDep, market: MarketDep, symbols: SymbolsQuery = None
 ) -> EventStreamResponse:
     """`event: ticker` with one exchange's ticker as JSON (decimals as strings, times in
-    epoch milliseconds); the current tickers first, then every update. A comment line
-    every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle stream. A client
-    that falls SAGE_MARKET_STREAM_QUEUE_SIZE updates behind is disconnected."""
-    wanted = _symbols_param(market, symbols)
-    keepalive = settings.sse_keepalive_seconds
+    epoch milliseconds): the current tickers first, then the updates.
 
-    async def events() -> Frames:
-        async with market.stream(wanted) as client:
-            try:
-                current = await market.tickers(wanted)
-            except Unavailable:
-                current = {}  # Valkey is down: updates will follow when it is back
-            for by_exchange in current.values():
-                for t in by_exchange.values():
-                    yield b"event: ticker\ndata: " + ticker_to_json(t) + b"\n\n"
-            while True:
-                try:
-                    update = await client.next(keepalive)
-                except SlowConsumer:
-                    yield b'event: error\ndata: {"code":"slow_consumer","message":"too far behind; reconnect"}\n\n'
-                    return
-                yield None if update is None else b"event: ticker\ndata: " + update + b"\n\n"
+    Updates are coalesced: every SAGE_MARKET_STREAM_FLUSH_SECONDS (0.25 s by default) the
+    stream sends, for each (exchange, symbol) that changed since the last send, its latest
+    ticker only, in one write of several events. A price that moved twice within that
+    interval arrives once, at its newest value; no symbol's latest state is skipped.
+
+    A comment line every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle
+    stream. A client that stops reading until SAGE_MARKET_STREAM_QUEUE_SIZE sends are
+    waiting for it gets `event: error` (`slow_consumer`) and is disconnected."""
+    wanted = _symbols_param(market, symbols)
+
+    async def feed(writer: FrameWriter) -> None:
+        async with market.stream(writer, wanted):
+            opening = await market.stream_opening(wanted)
+            if opening:
+                await writer.write(opening)
+            writer.release()
+            await writer.wait()
 
     # At shutdown the stream just ends: the browser's EventSource reconnects (after `retry:`)
     # and the load balancer sends it to another task.
-    return EventStreamResponse(events(), drain=stream_drain(request))
+    return EventStreamResponse(
+        feed=feed,
+        backlog=settings.market_stream_queue_size,
+        overflow=SLOW_CONSUMER,
+        drain=stream_drain(request),
+    )
