@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import uvicorn
 
 from tests.support.servers import free_port, wait_for_port
@@ -136,3 +141,187 @@ def timed(fn: Callable[[], Any]) -> float:
     started = time.perf_counter()
     fn()
     return time.perf_counter() - started
+
+
+# -- chat benchmarks: the fake model, Sage and a client in separate processes ------------------------
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+@contextmanager
+def cpu_load(workers: int = 1) -> Iterator[None]:
+    """A second process loading the machine: `workers` busy-looping Python processes, stopped on exit."""
+    procs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL) for _ in range(workers)
+    ]
+    try:
+        time.sleep(0.5)  # let the scheduler see them before measuring
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait(30)
+
+
+def load_average() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) on {os.cpu_count()} vCPUs"
+
+
+class _ExtrasFormatter(logging.Formatter):
+    """Warnings with their structured fields (operation, error, ...), prefixed so they stand out."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        skip = set(vars(logging.makeLogRecord({}))) | {"message", "color_message"}
+        extras = {k: v for k, v in vars(record).items() if k not in skip}
+        return f"[sage server] {record.levelname} {record.getMessage()} {extras}"
+
+
+def run_chat_sage(port: int, database_url: str, valkey_url: str, fake_url: str) -> None:
+    """A Sage server for the chat benchmarks (subprocess): `sage serve`'s uvicorn options, the
+    Anthropic provider pointed at the fake, limits out of the way."""
+    from sage.app import create_app
+    from sage.serving import uvicorn_options
+    from sage.settings import Settings
+
+    settings = Settings(
+        database_url=database_url,
+        valkey_url=valkey_url,
+        data_dir=Path(tempfile.mkdtemp()),
+        market_source="off",  # type: ignore[arg-type]
+        jwt_secret="bench-secret-that-is-long-enough-0123456789",  # type: ignore[arg-type]
+        log_level="WARNING",
+        llm_provider="anthropic",  # type: ignore[arg-type]
+        anthropic_api_key="sk-bench-not-real",  # type: ignore[arg-type]
+        anthropic_base_url=fake_url,
+        llm_max_concurrency=5000,
+        llm_queue_size=0,
+        chat_rate_per_minute=1_000_000,
+        chat_daily_token_budget=10**12,
+        db_pool_timeout_seconds=120,
+        auth_rate_limit_per_ip=10_000,
+        metrics_prometheus=False,
+        ticker_stale_seconds=86_400,
+    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(_ExtrasFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
+    options = uvicorn_options(settings)
+    options["log_level"] = "warning"
+    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, backlog=4096, **options)
+
+
+@dataclass
+class ChatServers:
+    database_url: str
+    valkey_url: str
+    fake_url: str
+    sage_urls: list[str]
+    sage_pids: list[int]
+
+
+@contextmanager
+def chat_servers(
+    module: str, *, sages: int = 1, before: Callable[[str, str], None] | None = None
+) -> Iterator[ChatServers]:
+    """PostgreSQL and Valkey (DATABASE_URL / VALKEY_URL, else throwaway ones), the migrated
+    schema, then `python -m <module> _fake PORT` and `sages` x `python -m <module> _serve PORT
+    DB VALKEY FAKE`, each its own process so no two share a GIL. `before(db, valkey)` runs
+    once the stores are up, before the servers start (seeding, timing raw calls)."""
+    from sage.ops import schema
+    from tests.support.servers import PostgresProcess, ValkeyProcess
+
+    servers: list[Any] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    db_url = os.environ.get("DATABASE_URL")
+    valkey_url = os.environ.get("VALKEY_URL")
+    try:
+        if not db_url:
+            pg = PostgresProcess()
+            pg.start()
+            servers.append(pg)
+            db_url = pg.url
+        if not valkey_url:
+            vk = ValkeyProcess()
+            vk.start()
+            servers.append(vk)
+            valkey_url = vk.url
+        schema.upgrade_sync(db_url)
+        if before is not None:
+            before(db_url, valkey_url)
+        fake_port = free_port()
+        sage_ports = [free_port() for _ in range(sages)]
+        fake_url = f"http://127.0.0.1:{fake_port}"
+        me = [sys.executable, "-m", module]
+        procs.append(subprocess.Popen([*me, "_fake", str(fake_port)]))
+        for port in sage_ports:
+            procs.append(subprocess.Popen([*me, "_serve", str(port), db_url, valkey_url, fake_url]))
+        for port in (fake_port, *sage_ports):
+            wait_for_port(port, 120)
+        yield ChatServers(
+            db_url, valkey_url, fake_url, [f"http://127.0.0.1:{p}" for p in sage_ports], [p.pid for p in procs[1:]]
+        )
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for server in servers:
+            server.destroy()
+
+
+def chat_entry(module: str, run_fake: Callable[[int], Any], main: Callable[[], None]) -> None:
+    """A chat benchmark's `__main__`: its fake (`_fake`), a Sage server (`_serve`), or the client."""
+    if len(sys.argv) > 1 and sys.argv[1] == "_fake":
+        asyncio.run(run_fake(int(sys.argv[2])))
+    elif len(sys.argv) > 1 and sys.argv[1] == "_serve":
+        run_chat_sage(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
+    else:
+        main()
+
+
+async def sign_up(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    """Register (once) and log in; the Authorization header."""
+    creds = {"email": email, "password": "bench-password"}
+    await client.post("/api/v1/auth/register", json=creds)
+    token = (await client.post("/api/v1/auth/login", json=creds)).json()["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def sse_events(response: httpx.Response) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """(event, data) of a Server-Sent Events response, in order (comments skipped)."""
+    event = "message"
+    async for line in response.aiter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            yield event, orjson.loads(line[6:])
+        elif not line:
+            event = "message"
+
+
+async def ask(
+    client: httpx.AsyncClient, headers: dict[str, str], question: str
+) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    """A new chat, one question, its answer's events as `sse_events` gives them."""
+    chat = (await client.post("/api/v1/chats", json={}, headers=headers)).json()["id"]
+    async with client.stream(
+        "POST", f"/api/v1/chats/{chat}/messages", json={"content": question}, headers=headers
+    ) as response:
+        async for item in sse_events(response):
+            yield item
+
+
+def stamped(text: str) -> float | None:
+    """The number a fake wrote before `|` at the start of a text delta (a clock, or a gap in ms), if any."""
+    head, sep, _ = text.partition("|")
+    return float(head) if sep else None
+
+
+def p50_p99(values: list[float]) -> str:
+    return f"p50 {pct(values, 0.5):6.2f} ms   p99 {pct(values, 0.99):6.2f} ms"

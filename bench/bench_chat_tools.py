@@ -1,6 +1,6 @@
 """Chat tool use: the overhead of one tool round trip, next to the raw service call it makes.
 
-    .venv/bin/python -m bench.bench_chat_tools [--requests 200]
+    .venv/bin/python -m bench.bench_chat_tools [--requests 200] [--repeats 3]
 
 Three processes on loopback, as in bench_chat_stream: the fake Anthropic API (the real
 tool-use streaming events), one Sage server (real PostgreSQL and Valkey, seeded with
@@ -16,6 +16,9 @@ The fake closes each streamed connection (like bench_chat_stream), so the figure
 opening a new loopback connection for the next request.
 Baseline in the same run: the raw service calls the tools make (MarketService.consolidated,
 CandleHistory.candles_between) timed in this process against the same servers.
+Measured `--repeats` times quiet and `--repeats` times with a second process loading the
+machine (one busy-looping Python process this benchmark starts and stops), in alternation;
+the figures are medians over the repetitions.
 Goal: tool round-trip overhead p99 < 20 ms. The first-token overhead with tools enabled is
 bench_chat_stream's figure (every request there carries the tool definitions).
 """
@@ -25,22 +28,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import os
-import subprocess
-import sys
+import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import httpx
-import orjson
 from sqlalchemy.dialects.postgresql import insert
 
-from bench.bench_chat_stream import pct
-from tests.support.servers import PostgresProcess, ValkeyProcess, free_port, wait_for_port
+from bench._support import ask, chat_entry, chat_servers, cpu_load, load_average, pct, sign_up, stamped
 
 
 # -- the fake model (subprocess) -----------------------------------------------------------------
@@ -114,16 +114,16 @@ async def seed_and_time_raw(database_url: str, valkey_url: str, samples: int) ->
     start = now.replace(second=0, microsecond=0) - timedelta(days=7)
     rows = []
     for minute in range(7 * 24 * 60):
-        price = Decimal(90_000 + minute % 500)
+        level = Decimal(90_000 + minute % 500)
         rows.append(
             {
                 "exchange": "binance",
                 "symbol": "BTC/USDT",
                 "start": start + timedelta(minutes=minute),
-                "open": price,
-                "high": price + 5,
-                "low": price - 5,
-                "close": price + 1,
+                "open": level,
+                "high": level + 5,
+                "low": level - 5,
+                "close": level + 1,
                 "volume": Decimal("0.5"),
                 "ticks": 4,
             }
@@ -155,93 +155,75 @@ async def tool_round_trips(base: str, tool: str, requests: int) -> tuple[list[fl
     inside: list[float] = []
     word = "CANDLES" if tool == "get_candles" else "PRICE"
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        creds = {"email": f"bench-{tool}@example.com", "password": "bench-password"}
-        await client.post("/api/v1/auth/register", json=creds)
-        token = (await client.post("/api/v1/auth/login", json=creds)).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
+        headers = await sign_up(client, f"bench-{tool}@example.com")
         for i in range(requests):
-            chat = (await client.post("/api/v1/chats", json={}, headers=headers)).json()["id"]
-            event = ""
-            async with client.stream(
-                "POST", f"/api/v1/chats/{chat}/messages", json={"content": f"{word} {i}"}, headers=headers
-            ) as response:
-                async for line in response.aiter_lines():
-                    if line.startswith("event: "):
-                        event = line[7:]
-                    elif line.startswith("data: "):
-                        data = orjson.loads(line[6:])
-                        if event == "tool":
-                            if data["is_error"]:
-                                raise RuntimeError(f"{tool} failed: {data['summary']}")
-                            inside.append(float(data["duration_ms"]))
-                        elif event == "delta" and "|" in data["text"]:
-                            overhead.append(float(data["text"].split("|")[0]))
+            async for event, data in ask(client, headers, f"{word} {i}"):
+                if event == "tool":
+                    if data["is_error"]:
+                        raise RuntimeError(f"{tool} failed: {data['summary']}")
+                    inside.append(float(data["duration_ms"]))
+                elif event == "delta" and (gap := stamped(data["text"])) is not None:
+                    overhead.append(gap)
     return overhead, inside
 
 
-def main(requests: int) -> None:
-    from sage.ops import schema
+@dataclass
+class Sample:
+    overhead: list[float]  # tool_use stop -> tool_result upstream, as the fake measured it
+    inside: list[float]  # the tool's own duration, as Sage reported it
+    load: str
 
-    servers: list[Any] = []
-    procs: list[subprocess.Popen[bytes]] = []
-    db_url = os.environ.get("DATABASE_URL")
-    valkey_url = os.environ.get("VALKEY_URL")
-    try:
-        if not db_url:
-            pg = PostgresProcess()
-            pg.start()
-            servers.append(pg)
-            db_url = pg.url
-        if not valkey_url:
-            vk = ValkeyProcess()
-            vk.start()
-            servers.append(vk)
-            valkey_url = vk.url
-        schema.upgrade_sync(db_url)
-        raw = asyncio.run(seed_and_time_raw(db_url, valkey_url, requests))
-        fake_port, sage_port = free_port(), free_port()
-        fake_url = f"http://127.0.0.1:{fake_port}"
-        me = [sys.executable, "-m", "bench.bench_chat_tools"]
-        procs.append(subprocess.Popen([*me, "_fake", str(fake_port)]))
-        procs.append(subprocess.Popen([*me, "_serve", str(sage_port), db_url, valkey_url, fake_url]))
-        for port in (fake_port, sage_port):
-            wait_for_port(port, 120)
-        base = f"http://127.0.0.1:{sage_port}"
+
+Run = dict[str, Sample]  # tool -> its figures in one run
+
+
+def _report(label: str, runs: list[Run], raw: dict[str, list[float]]) -> None:
+    print(f"  {label} (median of {len(runs)} runs; {'; '.join(r['get_price'].load for r in runs)}):")
+    for tool in ("get_price", "get_candles"):
+        over50 = statistics.median(pct(r[tool].overhead, 0.5) for r in runs)
+        over99 = statistics.median(pct(r[tool].overhead, 0.99) for r in runs)
+        in50 = statistics.median(pct(r[tool].inside, 0.5) for r in runs)
+        in99 = statistics.median(pct(r[tool].inside, 0.99) for r in runs)
+        print(
+            f"    {tool:11s} tool_use stop -> tool_result upstream: p50 {over50:6.2f} ms  p99 {over99:6.2f} ms"
+            f"   (tool inside Sage: p50 {in50:5.2f} ms, p99 {in99:5.2f} ms)"
+        )
+        print(
+            f"    {'':11s} baseline, raw service call here:      p50 {pct(raw[tool], 0.5):6.2f} ms  "
+            f"p99 {pct(raw[tool], 0.99):6.2f} ms   -> goal p99 < 20 ms: {'met' if over99 < 20 else 'NOT met'}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    raw: dict[str, list[float]] = {}
+
+    def seed(db_url: str, valkey_url: str) -> None:
+        raw.update(asyncio.run(seed_and_time_raw(db_url, valkey_url, args.requests)))
+
+    with chat_servers("bench.bench_chat_tools", before=seed) as servers:
+        base = servers.sage_urls[0]
         asyncio.run(tool_round_trips(base, "get_price", 20))  # warm-up
-        print(f"Tool round trip on loopback, {requests} answers per tool, 3 processes (fake model, Sage, client)")
-        for tool in ("get_price", "get_candles"):
-            overhead, inside = asyncio.run(tool_round_trips(base, tool, requests))
-            print(
-                f"  {tool:11s} tool_use stop -> tool_result upstream: p50 {pct(overhead, 0.5):6.2f} ms  "
-                f"p99 {pct(overhead, 0.99):6.2f} ms   (tool inside Sage: p50 {pct(inside, 0.5):5.2f} ms, "
-                f"p99 {pct(inside, 0.99):5.2f} ms)"
-            )
-            print(
-                f"  {'':11s} baseline, raw service call here:      p50 {pct(raw[tool], 0.5):6.2f} ms  "
-                f"p99 {pct(raw[tool], 0.99):6.2f} ms   -> goal p99 < 20 ms: "
-                f"{'met' if pct(overhead, 0.99) < 20 else 'NOT met'}"
-            )
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for server in servers:
-            server.destroy()
+        quiet: list[Run] = []
+        loaded: list[Run] = []
+        for _ in range(args.repeats):
+            for runs, load in ((quiet, False), (loaded, True)):
+                run: Run = {}
+                with cpu_load(1 if load else 0):
+                    for tool in ("get_price", "get_candles"):
+                        overhead, inside = asyncio.run(tool_round_trips(base, tool, args.requests))
+                        run[tool] = Sample(overhead, inside, load_average())
+                runs.append(run)
+        print(
+            f"Tool round trip on loopback, {args.requests} answers per tool x {args.repeats} runs per condition, "
+            "3 processes (fake model, Sage, client)"
+        )
+        _report("quiet (no load of our own)", quiet, raw)
+        _report("loaded (+1 busy-looping process)", loaded, raw)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "_fake":
-        asyncio.run(run_fake(int(sys.argv[2])))
-    elif len(sys.argv) > 1 and sys.argv[1] == "_serve":
-        from bench.bench_chat_stream import run_sage
-
-        run_sage(int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5])
-    else:
-        parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-        parser.add_argument("--requests", type=int, default=200)
-        args = parser.parse_args()
-        main(args.requests)
+    chat_entry("bench.bench_chat_tools", run_fake, main)

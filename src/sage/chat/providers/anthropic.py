@@ -36,17 +36,7 @@ from anthropic import (
     Timeout,
     omit,
 )
-from anthropic.types import (
-    InputJSONDelta,
-    RawContentBlockDeltaEvent,
-    RawContentBlockStartEvent,
-    RawContentBlockStopEvent,
-    RawMessageDeltaEvent,
-    RawMessageStartEvent,
-    RawMessageStreamEvent,
-    ToolUseBlock,
-)
-from anthropic.types import TextDelta as AnthropicTextDelta
+from anthropic.types import RawMessageStreamEvent
 
 from sage.chat.providers.base import (
     Finished,
@@ -277,46 +267,68 @@ class AnthropicModel:
             tool_choice=tool_choice,
         )
         async with stream:
-            async for event in stream:
-                if isinstance(event, RawContentBlockDeltaEvent):
-                    delta = event.delta
-                    if isinstance(delta, AnthropicTextDelta):
-                        if delta.text:
-                            yield TextDelta(delta.text)
-                    elif isinstance(delta, InputJSONDelta) and event.index in tool_blocks:
-                        tool_blocks[event.index][2].append(delta.partial_json)
-                elif isinstance(event, RawContentBlockStartEvent):
-                    block = event.content_block
-                    if isinstance(block, ToolUseBlock):
-                        tool_blocks[event.index] = (block.id, block.name, [])
-                elif isinstance(event, RawContentBlockStopEvent):
-                    if event.index in tool_blocks:
-                        call_id, name, parts = tool_blocks.pop(event.index)
+            # The wire events are read as plain JSON (orjson), not as the SDK's typed models:
+            # building a pydantic model per event cost ~75 us, and a chunk often carries
+            # several events, so the first token waited for the models of those after it.
+            # `async with stream` still closes the response however the loop ends.
+            async for sse in AsyncStream.raw_events(stream.response):
+                kind = sse.event
+                if kind is None or kind == "ping":
+                    continue
+                if kind == "error":
+                    raise self._stream_error(sse.data, stream.response)
+                if not sse.data:
+                    continue
+                event = orjson.loads(sse.data)
+                if kind == "content_block_delta":
+                    delta = event["delta"]
+                    if delta["type"] == "text_delta":
+                        if delta["text"]:
+                            yield TextDelta(delta["text"])
+                    elif delta["type"] == "input_json_delta" and event["index"] in tool_blocks:
+                        tool_blocks[event["index"]][2].append(delta["partial_json"])
+                elif kind == "content_block_start":
+                    block = event["content_block"]
+                    if block["type"] == "tool_use":
+                        tool_blocks[event["index"]] = (block["id"], block["name"], [])
+                elif kind == "content_block_stop":
+                    if event["index"] in tool_blocks:
+                        call_id, name, parts = tool_blocks.pop(event["index"])
                         yield ToolUse(ToolCall(call_id, name, "".join(parts)))
-                elif isinstance(event, RawMessageStartEvent):
-                    start = event.message.usage
-                    usage.input_tokens = start.input_tokens or 0
-                    usage.output_tokens = start.output_tokens or 0
-                    usage.cache_read_tokens = start.cache_read_input_tokens or 0
-                    usage.cache_creation_tokens = start.cache_creation_input_tokens or 0
+                elif kind == "message_start":
+                    start = event["message"]["usage"]
+                    usage.input_tokens = start.get("input_tokens") or 0
+                    usage.output_tokens = start.get("output_tokens") or 0
+                    usage.cache_read_tokens = start.get("cache_read_input_tokens") or 0
+                    usage.cache_creation_tokens = start.get("cache_creation_input_tokens") or 0
                     yield UsageUpdate(_plus(usage, Usage()))
-                elif isinstance(event, RawMessageDeltaEvent):
+                elif kind == "message_delta":
                     # usage on message_delta is cumulative: overwrite, keep what it omits
-                    delta_usage = event.usage
-                    usage.output_tokens = delta_usage.output_tokens
-                    if delta_usage.input_tokens is not None:
-                        usage.input_tokens = delta_usage.input_tokens
-                    if delta_usage.cache_read_input_tokens is not None:
-                        usage.cache_read_tokens = delta_usage.cache_read_input_tokens
-                    if delta_usage.cache_creation_input_tokens is not None:
-                        usage.cache_creation_tokens = delta_usage.cache_creation_input_tokens
-                    stop_reason = event.delta.stop_reason
+                    delta_usage = event.get("usage") or {}
+                    usage.output_tokens = delta_usage.get("output_tokens") or 0
+                    if delta_usage.get("input_tokens") is not None:
+                        usage.input_tokens = delta_usage["input_tokens"]
+                    if delta_usage.get("cache_read_input_tokens") is not None:
+                        usage.cache_read_tokens = delta_usage["cache_read_input_tokens"]
+                    if delta_usage.get("cache_creation_input_tokens") is not None:
+                        usage.cache_creation_tokens = delta_usage["cache_creation_input_tokens"]
+                    stop_reason = (event.get("delta") or {}).get("stop_reason")
                     yield UsageUpdate(_plus(usage, Usage()))
-                elif event.type == "message_stop":
+                elif kind == "message_stop":
                     stopped = True
         if not stopped:
             raise ProviderError(code="upstream_incomplete", message=_MESSAGES["upstream_incomplete"], retryable=True)
         yield Finished(stop_reason, _plus(usage, Usage()))
+
+    def _stream_error(self, data: str, response: httpx2.Response) -> APIStatusError:
+        """An `error` event in a 200 stream, as the SDK's own stream raises it (classify reads it)."""
+        body: Any = data
+        try:
+            body = orjson.loads(data)
+            message = f"{body}"
+        except orjson.JSONDecodeError:
+            message = data or f"Error code: {response.status_code}"
+        return self.client._make_status_error(message, body=body, response=response)
 
 
 CACHE_BREAKPOINT: dict[str, Any] = {"type": "ephemeral"}
