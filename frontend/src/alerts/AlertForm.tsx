@@ -18,29 +18,25 @@ const FIELD_INPUTS: Record<KindField, (p: InputProps) => ReactNode> = {
   symbol: (p) => <SymbolInput key="symbol" value={p.draft.symbol} onChange={(symbol) => p.set({ symbol })} described={p.described("symbol")} error={p.error("symbol")} />,
   direction: (p) => (
     <div className="field" key="direction">
-    <label>
-      Direction
-      <select value={p.draft.direction} onChange={(e) => p.set({ direction: DIRECTIONS.find((d) => d.value === e.target.value)?.value ?? "either" })} {...p.described("direction")}>
+      <label htmlFor={`${p.id}-direction`}>Direction</label>
+      <select id={`${p.id}-direction`} value={p.draft.direction} onChange={(e) => p.set({ direction: DIRECTIONS.find((d) => d.value === e.target.value)?.value ?? "either" })} {...p.described("direction")}>
         {DIRECTIONS.map((d) => (
           <option key={d.value} value={d.value}>
             {d.label}
           </option>
         ))}
       </select>
-    </label>
       {p.error("direction")}
     </div>
   ),
   window: (p) => (
     <div className="field" key="window">
-    <label>
-      Within
-      <select value={p.draft.window} onChange={(e) => p.set({ window: WINDOWS.find((w) => w === e.target.value) ?? "1h" })} {...p.described("window")}>
+      <label htmlFor={`${p.id}-window`}>Within</label>
+      <select id={`${p.id}-window`} value={p.draft.window} onChange={(e) => p.set({ window: WINDOWS.find((w) => w === e.target.value) ?? "1h" })} {...p.described("window")}>
         {WINDOWS.map((w) => (
           <option key={w}>{w}</option>
         ))}
       </select>
-    </label>
       {p.error("window")}
     </div>
   ),
@@ -88,59 +84,49 @@ export function AlertForm({ initial, editing, errors, pending, submitLabel, onSu
       ) : (
         <div className="form-row">
           <div className="field">
-          <label>
-            Alert when
-            <select value={draft.kind} onChange={(e) => isKind(e.target.value) && set({ kind: e.target.value })}>
+            <label htmlFor={`${id}-kind`}>Alert when</label>
+            <select id={`${id}-kind`} value={draft.kind} onChange={(e) => isKind(e.target.value) && set({ kind: e.target.value })}>
               {KIND_NAMES.map((k) => (
                 <option key={k} value={k}>
                   {KINDS[k].label}
                 </option>
               ))}
             </select>
-          </label>
           </div>
           {spec.fields.map((name) => FIELD_INPUTS[name](props))}
         </div>
       )}
       <div className="form-row">
         <div className="field">
-        <label>
-          {spec.level}
-          <input value={draft.threshold} onChange={(e) => set({ threshold: e.target.value })} inputMode="decimal" autoComplete="off" placeholder={spec.example} {...described("threshold")} />
-        </label>
+          <label htmlFor={`${id}-threshold`}>{spec.level}</label>
+          <input id={`${id}-threshold`} value={draft.threshold} onChange={(e) => set({ threshold: e.target.value })} inputMode="decimal" autoComplete="off" placeholder={spec.example} {...described("threshold")} />
           {error("threshold")}
         </div>
         <div className="field">
-        <label>
-          Repeat
-          <select value={draft.repeat} onChange={(e) => set({ repeat: e.target.value === "every" ? "every" : "once" })} {...described("repeat")}>
+          <label htmlFor={`${id}-repeat`}>Repeat</label>
+          <select id={`${id}-repeat`} value={draft.repeat} onChange={(e) => set({ repeat: e.target.value === "every" ? "every" : "once" })} {...described("repeat")}>
             <option value="once">once</option>
             <option value="every">every time (with a cooldown)</option>
           </select>
-        </label>
           {error("repeat")}
         </div>
         {draft.repeat === "every" && (
           <div className="field">
-          <label>
-            Cooldown
-            <select value={draft.cooldownSeconds} onChange={(e) => set({ cooldownSeconds: Number(e.target.value) })} {...described("cooldown_seconds")}>
+            <label htmlFor={`${id}-cooldown`}>Cooldown</label>
+            <select id={`${id}-cooldown`} value={draft.cooldownSeconds} onChange={(e) => set({ cooldownSeconds: Number(e.target.value) })} {...described("cooldown_seconds")}>
               {withCurrent(draft.cooldownSeconds).map((c) => (
                 <option key={c.seconds} value={c.seconds}>
                   {c.label}
                 </option>
               ))}
             </select>
-          </label>
             {error("cooldown_seconds")}
           </div>
         )}
       </div>
       <div className="field">
-      <label>
-        Note (optional)
-        <input value={draft.note} onChange={(e) => set({ note: e.target.value })} maxLength={NOTE_MAX} autoComplete="off" placeholder="Why this level matters" {...described("note")} />
-      </label>
+        <label htmlFor={`${id}-note`}>Note (optional)</label>
+        <input id={`${id}-note`} value={draft.note} onChange={(e) => set({ note: e.target.value })} maxLength={NOTE_MAX} autoComplete="off" placeholder="Why this level matters" {...described("note")} />
         {error("note")}
       </div>
       {hint?.(draft)}

@@ -21,21 +21,20 @@ export function SymbolInput({ value, onChange, described, error }: Props) {
 
   return (
     <div className="field symbol-field">
-      <label>
-        Symbol
-        <input
-          value={value}
-          onChange={(e) => {
-            setTyping(true);
-            onChange(e.target.value);
-          }}
-          autoComplete="off"
-          spellCheck={false}
-          placeholder="BTC/USDT"
-          {...described}
-          aria-describedby={[described["aria-describedby"], hint].filter(Boolean).join(" ")}
-        />
-      </label>
+      <label htmlFor={`${id}-input`}>Symbol</label>
+      <input
+        id={`${id}-input`}
+        value={value}
+        onChange={(e) => {
+          setTyping(true);
+          onChange(e.target.value);
+        }}
+        autoComplete="off"
+        spellCheck={false}
+        placeholder="BTC/USDT"
+        {...described}
+        aria-describedby={[described["aria-describedby"], hint].filter(Boolean).join(" ")}
+      />
       <span className="sr-only" id={hint}>
         Type a coin or pair; matching pairs are listed after the field.
       </span>
