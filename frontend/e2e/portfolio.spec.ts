@@ -46,3 +46,30 @@ test("a trade with a bad quantity is refused before it is sent, keeping what was
   await expect(page.getByRole("alert")).toHaveText("Enter a quantity above zero.");
   await expect(page.getByLabel("Quantity")).toHaveValue("0");
 });
+
+test("create a second portfolio, rename it, and delete it after a confirmation", async ({ page }) => {
+  await signInQuickly(page);
+  await page.goto("/portfolio");
+  await expect(page.getByRole("heading", { name: "Summary" })).toBeVisible();
+  await page.getByRole("form", { name: "New portfolio" }).getByLabel("Name").fill("Swing");
+  await page.getByRole("button", { name: "Create portfolio" }).click();
+  const chooser = page.getByRole("combobox", { name: "Portfolio" });
+  await expect(chooser.locator("option:checked")).toHaveText("Swing");
+
+  await page.getByRole("button", { name: "Rename Swing" }).click();
+  const rename = page.getByRole("form", { name: "Rename Swing" });
+  await rename.getByLabel("New name").fill("Swing trades");
+  await rename.getByRole("button", { name: "Save name" }).click();
+  await expect(chooser.locator("option:checked")).toHaveText("Swing trades");
+
+  await page.getByRole("button", { name: "Delete Swing trades" }).click();
+  const confirm = page.getByRole("alertdialog", { name: "Delete Swing trades?" });
+  await expect(confirm).toContainText("with all its trades? This cannot be undone");
+  await expectAccessible(page);
+  await confirm.getByRole("button", { name: "Keep" }).click();
+  await expect(chooser.locator("option")).toHaveCount(2);
+  await page.getByRole("button", { name: "Delete Swing trades" }).click();
+  await page.getByRole("alertdialog").getByRole("button", { name: "Delete portfolio" }).click();
+  await expect(chooser.locator("option")).toHaveCount(1);
+  await expect(chooser.locator("option:checked")).toHaveText(/\(default\)$/);
+});

@@ -5,6 +5,7 @@ when its sources change."""
 
 from __future__ import annotations
 
+import gzip
 import re
 import runpy
 import shutil
@@ -78,6 +79,56 @@ async def test_the_apps_own_paths_get_the_page(web, path):
     assert response.status_code == 200
     assert response.text == INDEX
     assert response.headers["cache-control"] == "no-cache"
+
+
+def precompress(dist: Path) -> tuple[bytes, bytes, bytes]:
+    """The build's .br and .gz copies of the entry chunk (as frontend/scripts/precompress.mjs
+    writes them), with bytes that tell the three files apart."""
+    plain = (dist / "assets" / "index-Ab12Cd34.js").read_bytes()
+    br = b"brotli bytes of the entry chunk"
+    gz = gzip.compress(plain)
+    (dist / "assets" / "index-Ab12Cd34.js.br").write_bytes(br)
+    (dist / "assets" / "index-Ab12Cd34.js.gz").write_bytes(gz)
+    return plain, br, gz
+
+
+async def raw_get(web: httpx.AsyncClient, path: str, **headers: str) -> tuple[httpx.Response, bytes]:
+    """A GET whose body is read as sent (httpx would decode it)."""
+    response = await web.send(web.build_request("GET", path, headers=headers), stream=True)
+    body = b"".join([chunk async for chunk in response.aiter_raw()])
+    await response.aclose()
+    return response, body
+
+
+async def test_a_precompressed_asset_goes_out_in_the_best_encoding_the_browser_accepts(web, dist):
+    plain, br, gz = precompress(dist)
+    response, body = await raw_get(web, "/assets/index-Ab12Cd34.js", **{"Accept-Encoding": "gzip, deflate, br"})
+    assert (response.status_code, response.headers["content-encoding"], body) == (200, "br", br)
+    assert "javascript" in response.headers["content-type"]
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert "Accept-Encoding" in response.headers["vary"]
+    response, body = await raw_get(web, "/assets/index-Ab12Cd34.js", **{"Accept-Encoding": "gzip"})
+    assert (response.headers["content-encoding"], body) == ("gzip", gz)
+    assert gzip.decompress(body) == plain
+    assert "javascript" in response.headers["content-type"]
+
+
+@pytest.mark.parametrize("accept", ["identity", "gzip;q=0, br;q=0", ""])
+async def test_a_browser_that_refuses_the_encodings_gets_the_plain_asset(web, dist, accept):
+    plain, _, _ = precompress(dist)
+    response, body = await raw_get(web, "/assets/index-Ab12Cd34.js", **{"Accept-Encoding": accept})
+    assert (response.status_code, body) == (200, plain)
+    assert "content-encoding" not in response.headers
+    assert "Accept-Encoding" in response.headers["vary"]
+
+
+async def test_a_precompressed_asset_answers_a_revalidation_with_304(web, dist):
+    precompress(dist)
+    first, _ = await raw_get(web, "/assets/index-Ab12Cd34.js", **{"Accept-Encoding": "gzip"})
+    again, body = await raw_get(
+        web, "/assets/index-Ab12Cd34.js", **{"Accept-Encoding": "gzip", "If-None-Match": first.headers["etag"]}
+    )
+    assert (again.status_code, body) == (304, b"")
 
 
 async def test_a_missing_hashed_asset_is_a_404_not_the_page(web):

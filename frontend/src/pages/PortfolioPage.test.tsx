@@ -32,6 +32,8 @@ const summary = {
   ],
 };
 
+const portfolio = { id: ID, name: "Default", base_currency: "USDT", starting_cash: "10000", is_default: true, created_at: "2026-12-01T00:00:00Z" };
+
 const buy = { id: "t1", portfolio_id: ID, kind: "buy", symbol: "BTC/USDT", quantity: "0.05", price: "100000", fee: "5", executed_at: "2026-12-01T09:30:00Z", note: null, created_at: null };
 
 interface Call {
@@ -48,7 +50,9 @@ function serve(importResponse: () => Response) {
     vi.fn(async (request: Request) => {
       const path = new URL(request.url).pathname;
       calls.push({ method: request.method, path, type: request.headers.get("Content-Type"), body: request.method === "GET" ? "" : await request.text() });
-      if (path === "/api/v1/portfolios") return json([{ id: ID, name: "Default", base_currency: "USDT", starting_cash: "10000", is_default: true, created_at: "2026-12-01T00:00:00Z" }]);
+      if (path === `/api/v1/portfolios/${ID}` && request.method === "PATCH") return json({ ...portfolio, name: "Long term" });
+      if (path === `/api/v1/portfolios/${ID}` && request.method === "DELETE") return new Response(null, { status: 204 });
+      if (path === "/api/v1/portfolios") return json([portfolio]);
       if (path.endsWith("/summary")) return json(summary);
       if (path.endsWith("/transactions")) return json([buy]);
       if (request.method === "PATCH") return json({ ...buy, price: "95000" });
@@ -114,5 +118,31 @@ describe("PortfolioPage", () => {
     await userEvent.click(within(form).getByRole("button", { name: "Save correction" }));
     await vi.waitFor(() => expect(screen.queryByRole("form", { name: /^Correct/ })).not.toBeInTheDocument());
     expect(calls.find((c) => c.method === "PATCH")).toEqual({ method: "PATCH", path: `/api/v1/portfolios/${ID}/transactions/t1`, type: "application/json", body: JSON.stringify({ price: "95000" }) });
+  });
+
+  it("renames the portfolio on show", async () => {
+    const calls = serve(() => json({ booked: 0, skipped: 0 }));
+    renderPage();
+    await userEvent.click(await screen.findByRole("button", { name: "Rename Default" }));
+    const form = screen.getByRole("form", { name: "Rename Default" });
+    const name = within(form).getByLabelText("New name");
+    await userEvent.clear(name);
+    await userEvent.type(name, "Long term");
+    await userEvent.click(within(form).getByRole("button", { name: "Save name" }));
+    await vi.waitFor(() => expect(screen.queryByRole("form", { name: "Rename Default" })).not.toBeInTheDocument());
+    expect(calls.find((c) => c.method === "PATCH")).toEqual({ method: "PATCH", path: `/api/v1/portfolios/${ID}`, type: "application/json", body: JSON.stringify({ name: "Long term" }) });
+  });
+
+  it("deletes the portfolio only after a confirmation that says what goes with it", async () => {
+    const calls = serve(() => json({ booked: 0, skipped: 0 }));
+    renderPage();
+    await userEvent.click(await screen.findByRole("button", { name: "Delete Default" }));
+    const dialog = screen.getByRole("alertdialog", { name: "Delete Default?" });
+    expect(dialog).toHaveTextContent("with all its trades? This cannot be undone; your oldest other portfolio becomes the default.");
+    await userEvent.click(within(dialog).getByRole("button", { name: "Keep" }));
+    expect(calls.some((c) => c.method === "DELETE")).toBe(false);
+    await userEvent.click(screen.getByRole("button", { name: "Delete Default" }));
+    await userEvent.click(within(screen.getByRole("alertdialog")).getByRole("button", { name: "Delete portfolio" }));
+    await vi.waitFor(() => expect(calls.find((c) => c.method === "DELETE")?.path).toBe(`/api/v1/portfolios/${ID}`));
   });
 });

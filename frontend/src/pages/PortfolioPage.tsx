@@ -6,6 +6,7 @@ import { describe, field } from "../api/errors";
 import { EquityChart } from "../components/EquityChart";
 import { formatPct, formatPrice } from "../market/consolidate";
 import { useTickers } from "../market/hooks";
+import { PortfolioActions } from "../portfolio/PortfolioActions";
 import { correctionBody, equitySeries, formatMoney, formatQuantity, formatSigned, importErrors, RANGES, toLocalInput, tone, tradeBody, type Range } from "../portfolio/model";
 import {
   downloadExport,
@@ -44,6 +45,7 @@ export function PortfolioPage() {
             </select>
           </label>
         )}
+        {current && <PortfolioActions key={current.id} portfolio={current} onDeleted={() => setChosen(null)} />}
       </div>
       <p className="muted small">Paper trading: nothing here touches an exchange.</p>
       {portfolios.isPending && <p className="muted" role="status">Loading…</p>}

@@ -51,6 +51,29 @@ export function useCreatePortfolio() {
   });
 }
 
+export function useRenamePortfolio(id: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: (name: string) => data(api.PATCH("/api/v1/portfolios/{portfolio_id}", { ...path(id), body: { name } })),
+    onSuccess: () => client.invalidateQueries({ queryKey: ALL }),
+  });
+}
+
+/** Deletes a portfolio and its ledger (the server makes the oldest remaining one the default). */
+export function useDeletePortfolio(id: string) {
+  const client = useQueryClient();
+  return useMutation({
+    mutationFn: async () => {
+      const { response, error } = await api.DELETE("/api/v1/portfolios/{portfolio_id}", path(id));
+      if (!response.ok) throw toApiError(response, error);
+    },
+    onSuccess: async () => {
+      client.removeQueries({ queryKey: key(id) });
+      await client.invalidateQueries({ queryKey: ALL });
+    },
+  });
+}
+
 export function useTrade(id: string) {
   const refresh = useRefresh(id);
   return useMutation({
