@@ -12,6 +12,8 @@ export function channelChanges(saved: ChannelSettings, email: boolean, webPush: 
 
 export function ChannelSettingsCard() {
   const settings = useChannelSettings();
+  // here, not in the form: a save remounts the form (see its key), the outcome stays
+  const save = useSaveChannels();
   const s = settings.data;
   return (
     <div className="card">
@@ -19,13 +21,12 @@ export function ChannelSettingsCard() {
       {settings.isPending && <p className="muted">Loading…</p>}
       {settings.isError && <p className="error" role="alert">{describe(settings.error)}</p>}
       {/* keyed by the saved values: the push opt-in below can switch web push on */}
-      {s && <ChannelForm key={`${s.email}/${s.web_push}/${s.email_verified}`} saved={s} />}
+      {s && <ChannelForm key={`${s.email}/${s.web_push}/${s.email_verified}`} saved={s} save={save} />}
     </div>
   );
 }
 
-function ChannelForm({ saved }: { saved: ChannelSettings }) {
-  const save = useSaveChannels();
+function ChannelForm({ saved, save }: { saved: ChannelSettings; save: ReturnType<typeof useSaveChannels> }) {
   const verify = useRequestVerification();
   const [email, setEmail] = useState(saved.email);
   const [webPush, setWebPush] = useState(saved.web_push);
