@@ -1,12 +1,12 @@
 // The header's bell and the live toasts: mounted once in the Layout; while signed in it
 // follows the notification stream, which feeds both.
 import { useQueryClient } from "@tanstack/react-query";
-import { useEffect } from "react";
+import { useEffect, useState } from "react";
 import { Link, NavLink } from "react-router";
 
 import { useSignedIn } from "../auth/session";
 import { clearToasts, closeToast, followNotifications, showToast, useToasts } from "./live";
-import { applyLiveNotification, useUnreadSummary } from "./queries";
+import { applyLiveNotification, isSummaryKey, useUnreadSummary } from "./queries";
 import "./notifications.css";
 
 export function NotificationCenter() {
@@ -26,9 +26,19 @@ export function NotificationCenter() {
     });
     return () => controller.abort();
   }, [signedIn, client]);
+  // Signing in clears the whole cache (the previous user's data) after the bell mounted;
+  // a cleared query tells no one, so the bell starts over with a fresh one.
+  const [generation, setGeneration] = useState(0);
+  useEffect(
+    () =>
+      client.getQueryCache().subscribe((event) => {
+        if (event.type === "removed" && isSummaryKey(event.query.queryKey as readonly unknown[])) setGeneration((g) => g + 1);
+      }),
+    [client],
+  );
   return (
     <>
-      {signedIn && <Bell />}
+      {signedIn && <Bell key={generation} />}
       <Toasts />
     </>
   );

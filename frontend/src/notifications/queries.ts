@@ -15,6 +15,10 @@ const INBOX = [...NOTIFICATIONS, "inbox"] as const;
 const SETTINGS = [...NOTIFICATIONS, "settings"] as const;
 export const PAGE_SIZE = 20;
 
+export function isSummaryKey(key: readonly unknown[]): boolean {
+  return key.length === SUMMARY.length && key.every((part, i) => part === SUMMARY[i]);
+}
+
 function page(limit: number, offset: number): Promise<NotificationPage> {
   return data(api.GET("/api/v1/notifications", { params: { query: { limit, offset } } }));
 }
