@@ -4,7 +4,7 @@ import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router";
 
 import { setTokens } from "../api/tokens";
-import { Bell, bellLabel, Toasts } from "./NotificationCenter";
+import { Bell, bellLabel, NotificationCenter, Toasts } from "./NotificationCenter";
 import { clearToasts, showToast } from "./live";
 
 const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json" } });
@@ -52,4 +52,50 @@ it("announces live notifications in a polite region and dismisses them", async (
   expect(within(region).getByRole("link", { name: "Open inbox" })).toHaveAttribute("href", "/notifications");
   await userEvent.click(within(region).getByRole("button", { name: "Dismiss: BTC/USDT above 97,500" }));
   expect(within(region).queryByText("BTC/USDT above 97,500")).toBeNull();
+});
+
+it("follows the stream while signed in: a live notification is toasted and counted; a cleared cache refetches the count", async () => {
+  setTokens({ access_token: "a", refresh_token: "r" });
+  let unread = 0;
+  const frame = `id: 8-0\nevent: notification\ndata: ${JSON.stringify({ id: 8, kind: "alert", title: "Alert: SOL/USDT above 192.87", body: "now 192.99.", data: {}, created_at: "2026-12-05T10:00:00Z" })}\n\n`;
+  let release = () => undefined as void;
+  vi.stubGlobal(
+    "fetch",
+    vi.fn((request: Request) => {
+      const url = new URL(request.url);
+      if (url.pathname === "/api/v1/notifications/stream") {
+        // stays open (until the test unmounts), with one notification once the test says so
+        return Promise.resolve(
+          new Response(
+            new ReadableStream({
+              start(controller) {
+                release = () => {
+                  unread = 1;
+                  controller.enqueue(new TextEncoder().encode(frame));
+                };
+              },
+            }),
+          ),
+        );
+      }
+      return Promise.resolve(json({ items: [], total: unread, unread, limit: 1, offset: 0 }));
+    }),
+  );
+  const client = new QueryClient({ defaultOptions: { queries: { retry: false } } });
+  const { unmount } = render(
+    <QueryClientProvider client={client}>
+      <MemoryRouter>
+        <NotificationCenter />
+      </MemoryRouter>
+    </QueryClientProvider>,
+  );
+  expect(await screen.findByRole("link", { name: "Notifications, none unread" })).toBeInTheDocument();
+  act(() => release());
+  expect(await screen.findByRole("link", { name: "Notifications, 1 unread" })).toBeInTheDocument();
+  expect(within(screen.getByRole("status")).getByText("Alert: SOL/USDT above 192.87")).toBeInTheDocument();
+
+  unread = 4; // as if another session read and received some; sign-in clears the cache
+  act(() => client.clear());
+  expect(await screen.findByRole("link", { name: "Notifications, 4 unread" })).toBeInTheDocument();
+  unmount();
 });
