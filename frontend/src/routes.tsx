@@ -12,6 +12,7 @@ const SymbolPage = lazy(() => import("./pages/SymbolPage"));
 const ChatPage = lazy(() => import("./pages/ChatPage").then((m) => ({ default: m.ChatPage })));
 const AlertsPage = lazy(() => import("./pages/AlertsPage").then((m) => ({ default: m.AlertsPage })));
 const PortfolioPage = lazy(() => import("./pages/PortfolioPage").then((m) => ({ default: m.PortfolioPage })));
+const NotificationsPage = lazy(() => import("./pages/NotificationsPage").then((m) => ({ default: m.NotificationsPage })));
 const AccountPage = lazy(() => import("./pages/AccountPage").then((m) => ({ default: m.AccountPage })));
 
 export const router = createBrowserRouter([
@@ -29,6 +30,7 @@ export const router = createBrowserRouter([
           { path: "chat/:chatId", element: <ChatPage /> },
           { path: "portfolio", element: <PortfolioPage /> },
           { path: "alerts", element: <AlertsPage /> },
+          { path: "notifications", element: <NotificationsPage /> },
           { path: "account", element: <AccountPage /> },
         ],
       },

@@ -2,6 +2,7 @@ import { Suspense } from "react";
 import { Navigate, NavLink, Outlet, useLocation } from "react-router";
 
 import { useSignedIn } from "../auth/session";
+import { NotificationCenter } from "../notifications/NotificationCenter";
 
 export function Layout() {
   const signedIn = useSignedIn();
@@ -21,6 +22,7 @@ export function Layout() {
           {signedIn && <NavLink to="/alerts">Alerts</NavLink>}
           {signedIn ? <NavLink to="/account">Account</NavLink> : <NavLink to="/login">Sign in</NavLink>}
         </nav>
+        <NotificationCenter />
       </header>
       <main id="main" tabIndex={-1}>
         <Suspense fallback={<p className="muted" role="status">Loading…</p>}>

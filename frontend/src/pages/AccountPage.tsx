@@ -4,6 +4,8 @@ import { useNavigate } from "react-router";
 import { api, data } from "../api/client";
 import { describe } from "../api/errors";
 import { logout } from "../auth/session";
+import { ChannelSettingsCard } from "../notifications/ChannelSettings";
+import { PushOptIn } from "../notifications/PushOptIn";
 
 export function AccountPage() {
   const me = useQuery({ queryKey: ["me"], queryFn: () => data(api.GET("/api/v1/users/me")) });
@@ -28,6 +30,8 @@ export function AccountPage() {
         )}
       </div>
       <UsageCard />
+      <ChannelSettingsCard />
+      <PushOptIn />
       <button
         type="button"
         onClick={() => {
