@@ -4,6 +4,25 @@ import { useId, useState, type FormEvent, type ReactNode } from "react";
 
 import { COOLDOWNS, DIRECTIONS, formatCooldown, KIND_NAMES, KINDS, NOTE_MAX, WINDOWS, isKind, type Draft, type FieldErrors, type KindField } from "./kinds";
 import { SymbolInput } from "./SymbolInput";
+import { usePortfolios } from "../portfolio/queries";
+
+function PortfolioSelect(p: InputProps) {
+  const portfolios = usePortfolios();
+  return (
+    <div className="field">
+      <label htmlFor={`${p.id}-portfolio`}>Portfolio</label>
+      <select id={`${p.id}-portfolio`} value={p.draft.portfolioId} onChange={(e) => p.set({ portfolioId: e.target.value })} {...p.described("portfolio_id")}>
+        <option value="">{portfolios.isPending ? "Loading…" : "Choose a portfolio"}</option>
+        {(portfolios.data ?? []).map((portfolio) => (
+          <option key={portfolio.id} value={portfolio.id}>
+            {portfolio.name}
+          </option>
+        ))}
+      </select>
+      {p.error("portfolio_id")}
+    </div>
+  );
+}
 
 interface InputProps {
   draft: Draft;
@@ -40,6 +59,7 @@ const FIELD_INPUTS: Record<KindField, (p: InputProps) => ReactNode> = {
       {p.error("window")}
     </div>
   ),
+  portfolio_id: (p) => <PortfolioSelect key="portfolio_id" {...p} />,
 };
 
 export interface AlertFormProps {

@@ -17,6 +17,7 @@ const alert: Alert = {
   created_at: "2026-12-05T10:00:00Z",
   triggered_at: null,
   triggered_price: null,
+  portfolio_id: null,
 };
 
 describe("alertBody", () => {
@@ -40,6 +41,12 @@ describe("alertBody", () => {
     expect(checked.ok && checked.body).toEqual({ kind: "fear_greed_below", threshold: "20", repeat: "once", cooldown_seconds: 3600, note: null });
   });
 
+  it("sends the chosen portfolio and no symbol for a portfolio alert, and asks for one when none is chosen", () => {
+    const checked = alertBody({ ...EMPTY_DRAFT, kind: "portfolio_return_below", symbol: "BTC/USDT", threshold: "10", portfolioId: "p-1" });
+    expect(checked.ok && checked.body).toEqual({ kind: "portfolio_return_below", portfolio_id: "p-1", threshold: "10", repeat: "once", cooldown_seconds: 3600, note: null });
+    expect(alertBody({ ...EMPTY_DRAFT, kind: "portfolio_value_below", threshold: "9000" })).toEqual({ ok: false, errors: { portfolio_id: "Choose a portfolio." } });
+  });
+
   it("names each field to fix before sending", () => {
     expect(alertBody({ ...EMPTY_DRAFT, kind: "price_above", symbol: "  ", threshold: "1e5" })).toEqual({
       ok: false,
@@ -49,7 +56,7 @@ describe("alertBody", () => {
   });
 
   it("has an entry for every kind the API accepts", () => {
-    expect(KIND_NAMES).toEqual(["price_above", "price_below", "change_pct", "fear_greed_above", "fear_greed_below"]);
+    expect(KIND_NAMES).toEqual(["price_above", "price_below", "change_pct", "fear_greed_above", "fear_greed_below", "portfolio_value_above", "portfolio_value_below", "portfolio_return_below"]);
   });
 });
 

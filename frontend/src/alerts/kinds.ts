@@ -43,12 +43,13 @@ export interface Draft {
   repeat: Repeat;
   cooldownSeconds: number;
   note: string;
+  portfolioId: string;
 }
 
-export const EMPTY_DRAFT: Draft = { kind: "price_above", symbol: "BTC/USDT", threshold: "", direction: "either", window: "1h", repeat: "once", cooldownSeconds: DEFAULT_COOLDOWN, note: "" };
+export const EMPTY_DRAFT: Draft = { kind: "price_above", symbol: "BTC/USDT", threshold: "", direction: "either", window: "1h", repeat: "once", cooldownSeconds: DEFAULT_COOLDOWN, note: "", portfolioId: "" };
 
 /** An input some kinds ask for (the level, repeat, cooldown and note every kind has). */
-export type KindField = "symbol" | "direction" | "window";
+export type KindField = "symbol" | "direction" | "window" | "portfolio_id";
 
 interface FieldSpec {
   /** The part of the request body this input makes. */
@@ -64,6 +65,7 @@ export const FIELDS: Record<KindField, FieldSpec> = {
   },
   direction: { body: (d) => ({ direction: d.direction }), check: () => null },
   window: { body: (d) => ({ window: d.window }), check: () => null },
+  portfolio_id: { body: (d) => ({ portfolio_id: d.portfolioId }), check: (d) => (d.portfolioId ? null : "Choose a portfolio.") },
 };
 
 export interface KindSpec {
@@ -122,6 +124,30 @@ export const KINDS: Record<Kind, KindSpec> = {
     describe: (a) => `Fear & Greed below ${index(a.threshold)}`,
     formatValue: index,
   },
+  portfolio_value_above: {
+    label: "Portfolio value rises above",
+    fields: ["portfolio_id"],
+    level: "Value (base currency)",
+    example: "12000",
+    describe: (a) => `Portfolio value above ${formatPrice(a.threshold)}`,
+    formatValue: formatPrice,
+  },
+  portfolio_value_below: {
+    label: "Portfolio value falls below",
+    fields: ["portfolio_id"],
+    level: "Value (base currency)",
+    example: "9000",
+    describe: (a) => `Portfolio value below ${formatPrice(a.threshold)}`,
+    formatValue: formatPrice,
+  },
+  portfolio_return_below: {
+    label: "Portfolio falls from its peak by",
+    fields: ["portfolio_id"],
+    level: "Drawdown from peak (%)",
+    example: "10",
+    describe: (a) => `Portfolio ${index(a.threshold)} % below its peak`,
+    formatValue: formatPrice,
+  },
 };
 
 export const KIND_NAMES = Object.keys(KINDS) as Kind[];
@@ -178,6 +204,7 @@ export function draftOf(alert: Alert): Draft {
     repeat: alert.repeat === "every" ? "every" : "once",
     cooldownSeconds: alert.cooldown_seconds,
     note: alert.note ?? "",
+    portfolioId: alert.portfolio_id ?? "",
   };
 }
 

@@ -353,9 +353,16 @@ export interface paths {
         /**
          * Live ticker updates (Server-Sent Events)
          * @description `event: ticker` with one exchange's ticker as JSON (decimals as strings, times in
-         *     epoch milliseconds); the current tickers first, then every update. A comment line
-         *     every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle stream. A client
-         *     that falls SAGE_MARKET_STREAM_QUEUE_SIZE updates behind is disconnected.
+         *     epoch milliseconds): the current tickers first, then the updates.
+         *
+         *     Updates are coalesced: every SAGE_MARKET_STREAM_FLUSH_SECONDS (0.25 s by default) the
+         *     stream sends, for each (exchange, symbol) that changed since the last send, its latest
+         *     ticker only, in one write of several events. A price that moved twice within that
+         *     interval arrives once, at its newest value; no symbol's latest state is skipped.
+         *
+         *     A comment line every SAGE_SSE_KEEPALIVE_SECONDS keeps proxies from closing an idle
+         *     stream. A client that stops reading until SAGE_MARKET_STREAM_QUEUE_SIZE sends are
+         *     waiting for it gets `event: error` (`slow_consumer`) and is disconnected.
          */
         get: operations["stream_api_v1_market_stream_get"];
         put?: never;
@@ -943,6 +950,8 @@ export interface components {
             message?: string | null;
             /** Note */
             note: string | null;
+            /** Portfolio Id */
+            portfolio_id: string | null;
             /** Repeat */
             repeat: string;
             /** Status */
@@ -975,6 +984,11 @@ export interface components {
             kind?: components["schemas"]["Kind"] | null;
             /** Note */
             note?: string | null;
+            /**
+             * Portfolio Id
+             * @description Portfolio alerts (portfolio_*): one of your portfolios; refused for other kinds
+             */
+            portfolio_id?: string | null;
             /** @default once */
             repeat: components["schemas"]["Repeat"];
             /**
@@ -982,7 +996,10 @@ export interface components {
              * @example BTC/USDT
              */
             symbol?: string | null;
-            /** Threshold */
+            /**
+             * Threshold
+             * @description A price or Fear & Greed level; a percentage for change_pct and portfolio_return_below (10 = 10 % below the peak); a value in the portfolio's base currency for portfolio_value_*
+             */
             threshold: string | number;
             /** Window */
             window?: ("5m" | "1h" | "4h" | "24h") | null;
@@ -1011,6 +1028,8 @@ export interface components {
             kind: string;
             /** Note */
             note: string | null;
+            /** Portfolio Id */
+            portfolio_id: string | null;
             /** Repeat */
             repeat: string;
             /** Status */
@@ -1286,7 +1305,7 @@ export interface components {
          * Kind
          * @enum {string}
          */
-        Kind: "price_above" | "price_below" | "change_pct" | "fear_greed_above" | "fear_greed_below";
+        Kind: "price_above" | "price_below" | "change_pct" | "fear_greed_above" | "fear_greed_below" | "portfolio_value_above" | "portfolio_value_below" | "portfolio_return_below";
         /** LoginRequest */
         LoginRequest: {
             /** Email */

@@ -24,6 +24,7 @@ const existing: Alert = {
   created_at: "2026-12-01T10:00:00Z",
   triggered_at: "2026-12-04T08:30:00Z",
   triggered_price: "120100.5",
+  portfolio_id: null,
 };
 
 interface Call {

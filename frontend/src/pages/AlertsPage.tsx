@@ -12,7 +12,7 @@ import { formatPrice } from "../market/consolidate";
 import { useTickers } from "../market/hooks";
 
 // every field a create request can be refused for, as the API names them
-const CREATE_FIELDS = ["kind", "symbol", "threshold", "direction", "window", "repeat", "cooldown_seconds", "note"] as const;
+const CREATE_FIELDS = ["kind", "symbol", "portfolio_id", "threshold", "direction", "window", "repeat", "cooldown_seconds", "note"] as const;
 
 export function AlertsPage() {
   const alerts = useAlerts();
