@@ -15,7 +15,7 @@ from sage.market.feeds.binance import BinanceFeed
 from sage.market.live import FeedFrameHandler
 from sage.market.models import ticker_from_json
 from sage.market.pipeline import MarketPipeline, ticker_key, ticks_channel
-from sage.store.cache import Cache
+from sage.store.cache import Cache, CacheUnavailable
 from sage.store.cache_setup import create_backend
 from tests.market.fakes import binance_ticker, eventually
 from tests.market.helpers import background, ticker
@@ -151,3 +151,21 @@ async def test_updates_written_while_valkey_is_down_arrive_once_it_is_back(metri
 
 async def _equals(value: Any, expected: Any) -> bool:
     return (await value) == expected
+
+
+class FailingPublish(GatedBackend):
+    """Valkey that stores values but refuses every publish (a timeout mid-flush)."""
+
+    async def publish(self, channel: str, message: bytes) -> int:
+        raise CacheUnavailable("publish timed out")
+
+
+async def test_updates_whose_publish_fails_are_counted_as_dropped_not_lost_from_the_counts(cache, metrics):
+    cache.backend = FailingPublish(cache.backend)
+    pipeline = MarketPipeline(cache, metrics)
+    for n in range(3):
+        pipeline.submit(ticker(last=f"{n}.5", at=T0 + timedelta(seconds=n)))
+    await pipeline.flush()
+    assert (pipeline.accepted, pipeline.published, pipeline.dropped) == (3, 0, 3)
+    await pipeline.flush()  # counters reach the metrics at the start of a flush
+    assert metrics.value("FeedDropped", exchange="binance") == 3

@@ -194,6 +194,12 @@ class MarketPipeline:
         for chunk, result in zip(chunks, published_chunks, strict=True):
             if not isinstance(result, BaseException):
                 self.published += len(chunk)
+            else:
+                # Not published and not retried (the latest values are, through the set):
+                # counted as dropped, so every accepted update is either published or dropped.
+                self.dropped += len(chunk)
+                for wire in chunk:
+                    self._dropped[wire["exchange"]] += 1
         if failed_set:
             # Keep the values for the next flush unless something newer arrived meanwhile.
             for key, ticker in latest.items():
