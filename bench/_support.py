@@ -55,14 +55,26 @@ def serve_process(argv: list[str], env: dict[str, str], port: int) -> Iterator[i
 
 
 @contextmanager
-def spawn_server(argv: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """`serve_process`, yielding the process (its pid for CPU time and RSS) once /health answers."""
-    process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+def spawn_server(
+    argv: list[str], env: dict[str, str], port: int, log: Path | None = None, startup: float = 120
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`serve_process`, yielding the process (its pid for CPU time and RSS) once /health answers.
+    With `log`, stderr goes to that file (a long run fills a pipe nobody reads, stalling it)."""
+    if log is not None:
+        with log.open("wb") as err:
+            process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err)
+    else:
+        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + startup
         while True:
             if process.poll() is not None:
-                raise RuntimeError(f"server exited: {process.stderr.read().decode() if process.stderr else ''}")
+                output = (
+                    log.read_text()[-2000:]
+                    if log is not None
+                    else (process.stderr.read().decode() if process.stderr else "")
+                )
+                raise RuntimeError(f"server exited: {output}")
             try:
                 if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code < 500:
                     break

@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-import httpx
 import orjson
 import psutil  # type: ignore[import-untyped]
 
+from bench._support import spawn_server
 from sage.ops import schema
 from tests.support.servers import PostgresProcess, ValkeyProcess, free_port
 
@@ -187,28 +187,9 @@ class Published:
 
 @contextmanager
 def spawn(argv: list[str], env: dict[str, str], port: int, log: Path) -> Any:
-    """A server process, its stderr in `log` (a pipe nobody reads would stall it once full)."""
-    with log.open("wb") as err:
-        process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=err)
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code < 500:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+    """A server process, its stderr in `log`, once /health answers."""
+    with spawn_server(argv, env, port, log=log, startup=180) as process:
         yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @contextmanager
