@@ -37,6 +37,14 @@ from tests.support.servers import MissingTool, PostgresProcess, ValkeyProcess
 
 TEMPLATE_DB = "sage_test_template"
 
+# The servers to use, read once and taken out of the environment: tests build Settings
+# from explicit arguments, and a host's DATABASE_URL / VALKEY_URL (or SAGE_* variables)
+# must not leak into the Settings() a test constructs to check the embedded defaults.
+SERVER_DATABASE_URL = os.environ.pop("DATABASE_URL", None)
+SERVER_VALKEY_URL = os.environ.pop("VALKEY_URL", None)
+for _name in [name for name in os.environ if name.startswith("SAGE_")]:
+    del os.environ[_name]
+
 
 def _is_loopback(address: object) -> bool:
     if not isinstance(address, tuple):
@@ -76,8 +84,8 @@ def no_network_beyond_loopback() -> Iterator[None]:
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """A PostgreSQL server URL (maintenance database) for the whole session."""
-    if os.environ.get("DATABASE_URL"):
-        yield libpq_url(os.environ["DATABASE_URL"])
+    if SERVER_DATABASE_URL:
+        yield libpq_url(SERVER_DATABASE_URL)
         return
     try:
         server = PostgresProcess()
@@ -92,8 +100,8 @@ def pg_server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def valkey_server_url() -> Iterator[str]:
-    if os.environ.get("VALKEY_URL"):
-        yield os.environ["VALKEY_URL"]
+    if SERVER_VALKEY_URL:
+        yield SERVER_VALKEY_URL
         return
     try:
         server = ValkeyProcess()

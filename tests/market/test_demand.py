@@ -143,3 +143,32 @@ async def test_a_symbol_in_use_stays_demanded_and_lapses_after_the_ttl(cache):
     now[0] += 60
     assert await demand.current(10) == []  # 910 s unused: lapsed and pruned
     assert await cache.backend.zrange_desc(demand.key, 0, 10) == []
+
+
+async def test_the_subscription_loop_cancelled_inside_a_valkey_call_ends_cancelled_not_failed(cache, db, monkeypatch):
+    """valkey-py turns a cancellation that lands in a socket read into its read TimeoutError
+    (the cache's CacheUnavailable). The loop must end as cancelled: ending with that error
+    instead made the ingestor's TaskGroup raise and `aclose()` fail at shutdown under load."""
+    from sage.market.catalog import SymbolCatalog
+    from sage.market.subscriptions import LiveSubscriptions
+    from sage.store.cache import CacheUnavailable
+
+    entered = asyncio.Event()
+
+    async def read_cut_by_cancellation(*args: object, **kwargs: object) -> list[tuple[str, float]]:
+        entered.set()
+        try:
+            await asyncio.sleep(3600)
+        except asyncio.CancelledError as exc:
+            raise CacheUnavailable("TimeoutError: Timeout reading from 127.0.0.1") from exc
+        return []
+
+    monkeypatch.setattr(cache.backend, "zrange_desc", read_cut_by_cancellation)
+    catalog = SymbolCatalog(db, configured=["BTC/USDT"], exchanges=("binance",))
+    loop = asyncio.create_task(
+        LiveSubscriptions(DemandSet(cache, ttl=900), catalog, dict, configured=["BTC/USDT"], max_live=5).run()
+    )
+    await asyncio.wait_for(entered.wait(), 10)
+    loop.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await loop

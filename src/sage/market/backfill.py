@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sage.market.catalog import SymbolCatalog
 from sage.market.feeds.binance import exchange_symbol
 from sage.market.feeds.gateio import currency_pair
-from sage.market.history import DB_ERRORS, NATIVE, cancelling, stop_if_cancelled
+from sage.market.history import DB_ERRORS, NATIVE, stop_if_cancelled
 from sage.market.models import Candle
 from sage.market.rest import ExchangeApis, RestError, RestUnavailable
 from sage.observability.metrics import Metrics
@@ -182,8 +182,7 @@ class CandleBackfill:
                 self.done[symbol] = await self.backfill(symbol)
                 self.failed.pop(symbol, None)
             except RestUnavailable as exc:
-                if cancelling():
-                    raise
+                stop_if_cancelled()
                 # Out of budget or told to back off: try again after the wait.
                 self.failed[symbol] = str(exc)
                 stop_if_cancelled()
@@ -191,8 +190,7 @@ class CandleBackfill:
                 self._queue.put_nowait(symbol)
                 continue
             except (RestError, BackfillFormatError, *DB_ERRORS) as exc:
-                if cancelling():
-                    raise
+                stop_if_cancelled()
                 self.failed[symbol] = f"{type(exc).__name__}: {exc}"[:300]
                 self.metrics.incr("BackfillFailures")
                 log.warning("candle backfill failed", extra={"symbol": symbol, "error": self.failed[symbol]})

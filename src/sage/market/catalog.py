@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from sage.errors import NotFound, SageError, Unavailable
 from sage.market.catalog_sources import Listing
-from sage.market.history import DB_ERRORS, cancelling, stop_if_cancelled
+from sage.market.history import DB_ERRORS, stop_if_cancelled
 from sage.market.symbols import SymbolError, parse_symbol, split_symbol
 from sage.store.catalog_tables import MarketSymbolRow
 from sage.store.db import Database
@@ -189,8 +189,7 @@ class SymbolCatalog:
         try:
             stored = await load_entries(self.db)
         except DB_ERRORS as exc:
-            if cancelling():
-                raise
+            stop_if_cancelled()
             log.warning("symbol catalog not reloaded", extra={"error": type(exc).__name__})
             return len(self._entries)
         self._install(stored)

@@ -23,7 +23,7 @@ from sage.market.catalog_sources import (
     fetch_gateio,
     load_seed,
 )
-from sage.market.history import DB_ERRORS, cancelling, stop_if_cancelled
+from sage.market.history import DB_ERRORS, stop_if_cancelled
 from sage.market.rest import ExchangeApis, RestError
 from sage.observability.metrics import Metrics
 from sage.store.db import Database
@@ -72,8 +72,7 @@ class CatalogRefresher:
             try:
                 results[exchange] = await save_listings(self.db, exchange, await fetch())
             except (RestError, CatalogFormatError, RefreshRejected, *DB_ERRORS) as exc:
-                if cancelling():
-                    raise
+                stop_if_cancelled()
                 results[exchange] = f"{type(exc).__name__}: {exc}"[:300]
                 self.metrics.incr("CatalogRefreshFailures", exchange=exchange)
                 log.warning("symbol catalog not refreshed; keeping the stored one", extra={"exchange": exchange})

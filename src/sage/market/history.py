@@ -33,16 +33,19 @@ DB_ERRORS = (OSError, OperationalError, DBAPIError, TimeoutError)
 
 def cancelling() -> bool:
     """True while the current task is being cancelled. A cancellation that lands inside a
-    database or HTTP call can come out as one of DB_ERRORS; a loop that catches those must
-    re-raise then, or it swallows its own shutdown and its task group waits forever."""
+    database, Valkey or HTTP call can come out as that library's error (valkey-py turns it
+    into a read TimeoutError); a loop that catches those calls `stop_if_cancelled()` first."""
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
 
 
 def stop_if_cancelled() -> None:
-    """For loops, before they wait again: on Python 3.11 a cancellation can also be lost
-    inside a library call (`asyncio.wait_for` returning a result it raced with), but the
-    task's `cancelling()` count still shows it."""
+    """Raise CancelledError if the current task is being cancelled: in an `except` for a
+    library error (re-raising that error instead would end the task as failed, so its
+    TaskGroup raises an ExceptionGroup and `aclose()` a traceback), and in loops before
+    they wait again (on Python 3.11 a cancellation can also be lost inside a library
+    call, `asyncio.wait_for` returning a result it raced with, but the task's
+    `cancelling()` count still shows it)."""
     if cancelling():
         raise asyncio.CancelledError
 

@@ -31,7 +31,7 @@ from sage.market.demand import DemandSet
 from sage.market.feeds.binance import BinanceFeed
 from sage.market.feeds.fear_greed import HISTORY_LIMIT, FearGreedPoller
 from sage.market.feeds.gateio import GateioFeed
-from sage.market.history import DB_ERRORS, FearGreedSink, cancelling, fear_greed_history_complete
+from sage.market.history import DB_ERRORS, FearGreedSink, fear_greed_history_complete, stop_if_cancelled
 from sage.market.live import ExchangeFeedRunner, RunnerOptions
 from sage.market.models import EXCHANGES
 from sage.market.pipeline import MarketPipeline
@@ -267,8 +267,7 @@ class Ingestor:
         try:
             complete = await fear_greed_history_complete(self.db)
         except DB_ERRORS:
-            if cancelling():
-                raise
+            stop_if_cancelled()
             complete = True  # unknown: don't ask for the full history on every retry
         self.fear_greed = FearGreedPoller(
             self.settings.fng_url,

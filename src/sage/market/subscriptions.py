@@ -18,7 +18,7 @@ from contextlib import suppress
 
 from sage.market.catalog import SymbolCatalog
 from sage.market.demand import DemandSet
-from sage.market.history import cancelling, stop_if_cancelled
+from sage.market.history import stop_if_cancelled
 from sage.market.live import ExchangeFeedRunner
 from sage.store.cache import CacheUnavailable
 
@@ -75,8 +75,7 @@ class LiveSubscriptions:
                 try:
                     await self.sync()
                 except CacheUnavailable as exc:
-                    if cancelling():
-                        raise
+                    stop_if_cancelled()
                     self.demand.cache.report_failure("market demand", exc)
                 stop_if_cancelled()
                 with suppress(TimeoutError):
@@ -99,8 +98,7 @@ class LiveSubscriptions:
                     async for _channel, _message in sub:
                         wake.set()
             except CacheUnavailable:
-                if cancelling():
-                    raise
+                stop_if_cancelled()
             stop_if_cancelled()
             if loop.time() - started < 0.5:
                 await asyncio.sleep(self.poll)
