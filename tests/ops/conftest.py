@@ -21,7 +21,7 @@ import pytest
 from sage.observability.metrics import Metrics
 from sage.ops.common import StepLog
 from sage.ops.context import OpsContext, ops_context
-from sage.ops.pgtools import database_name, with_database
+from sage.ops.pgtools import PgTools, database_name, with_database
 from sage.settings import Settings
 from sage.store.embedded_pg import embedded_bin_dir
 from tests.support.servers import free_port
@@ -206,11 +206,22 @@ async def fingerprint(url: str, *, sequences: bool = True) -> dict[str, tuple[in
         await conn.close()
 
 
-def schema_dump(url: str) -> str:
-    """The schema as pg_dump sees it (minus the per-run \\restrict key)."""
-    pg_dump = embedded_bin_dir() / "pg_dump"  # type: ignore[operator]
+def server_major_of(url: str) -> int:
+    """The major version of the server at `url` (asked with the wheel's psql)."""
+    psql = embedded_bin_dir() / "psql"  # type: ignore[operator]
     out = subprocess.run(
-        [str(pg_dump), "--schema-only", "--no-owner", f"--dbname={url}"], capture_output=True, text=True, check=True
+        [str(psql), "-Atc", "SHOW server_version_num", f"--dbname={url}"], capture_output=True, text=True, check=True
+    ).stdout
+    return int(out.strip()) // 10000
+
+
+def schema_dump(url: str) -> str:
+    """The schema as pg_dump sees it (minus the per-run \\restrict key), with the pg_dump the
+    ops code would pick for that server (pg_dump 18 against a PostgreSQL 15 server printed
+    per-column `pg_attver` options that differ after a restore of the same schema)."""
+    pg_dump = PgTools().for_server("pg_dump", server_major_of(url)).path
+    out = subprocess.run(
+        [pg_dump, "--schema-only", "--no-owner", f"--dbname={url}"], capture_output=True, text=True, check=True
     ).stdout
     return "\n".join(line for line in out.splitlines() if not line.startswith(("\\restrict", "\\unrestrict")))
 

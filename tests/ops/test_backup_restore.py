@@ -18,7 +18,7 @@ from sage.ops.common import OpsError
 from sage.ops.pgtools import database_name, with_database
 from sage.ops.restore import run_restore
 from sage.ops.storage import S3_MAX_PARTS, MiB, choose_part_size, open_storage, part_size_for
-from tests.ops.conftest import database_names, fingerprint, make_ctx, seed
+from tests.ops.conftest import database_names, fingerprint, make_ctx, seed, server_major_of
 
 
 async def test_backup_to_s3_then_restore_gives_identical_content(ops_database, ops_settings, s3, pg_server_url):
@@ -102,18 +102,19 @@ def test_part_size_keeps_any_database_under_the_ten_thousand_part_limit():
 
 
 async def test_backup_refuses_a_pg_dump_older_than_the_server_naming_both(ops_database, ops_settings, tmp_path):
-    old_tools = tmp_path / "pg15"
+    server = server_major_of(ops_database)
+    old_tools = tmp_path / "old"
     old_tools.mkdir()
     fake = old_tools / "pg_dump"
-    fake.write_text('#!/bin/sh\necho "pg_dump (PostgreSQL) 15.7"\n')
+    fake.write_text(f'#!/bin/sh\necho "pg_dump (PostgreSQL) {server - 1}.7"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     settings = ops_settings(ops_database, pg_bin_dir=old_tools)
 
     with pytest.raises(OpsError) as failure:
         await run_backup(make_ctx(settings))
 
-    assert "pg_dump 15" in str(failure.value)
-    assert "PostgreSQL 18" in str(failure.value)
+    assert f"pg_dump {server - 1}" in str(failure.value)
+    assert f"PostgreSQL {server}" in str(failure.value)
     assert Catalog(open_storage(settings.backup_url)).good() == []
 
 

@@ -23,7 +23,7 @@ from sage.ops.pgtools import with_database
 from sage.ops.restore import run_restore
 from sage.ops.verify import run_verify
 from sage.store.embedded_pg import embedded_bin_dir
-from tests.ops.conftest import drop_derived, fingerprint, make_ctx, seed
+from tests.ops.conftest import drop_derived, fingerprint, make_ctx, seed, server_major_of
 from tests.support.servers import PostgresProcess
 
 DEBIAN_PG15 = Path("/usr/lib/postgresql/15/bin")
@@ -43,9 +43,24 @@ def pg15_server_url() -> Iterator[str]:
         server.destroy()
 
 
+@pytest.fixture(scope="module")
+def pg18_server_url(pg_server_url: str) -> Iterator[str]:
+    """The wheel's PostgreSQL 18: the session's server when that is it (the default), else a
+    throwaway one, so a DATABASE_URL naming another major still tests 18 here."""
+    if server_major_of(pg_server_url) == 18:
+        yield pg_server_url
+        return
+    server = PostgresProcess()
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.destroy()
+
+
 @pytest.fixture(params=[18, 15], ids=["postgres18-wheel", "postgres15-debian"])
 def server(request: pytest.FixtureRequest) -> tuple[int, str]:
-    url = request.getfixturevalue("pg_server_url" if request.param == 18 else "pg15_server_url")
+    url = request.getfixturevalue("pg18_server_url" if request.param == 18 else "pg15_server_url")
     return request.param, url
 
 
