@@ -40,10 +40,27 @@ _EVALUATE = text(
             AS v(portfolio_id, value)
     ),
     readings AS (
-        SELECT a.id, p.value,
-               CASE a.kind WHEN 'price_above' THEN p.value >= a.threshold ELSE p.value <= a.threshold END AS holds
-        FROM market_alerts a JOIN prices p ON a.symbol = p.symbol
-        WHERE a.status = 'active' AND a.kind IN ('price_above', 'price_below')
+        -- Price alerts: only those the price moves to another state, each case one range of
+        -- ix_market_alerts_crossing (symbol, kind, armed, threshold) per symbol: armed and
+        -- crossed (fires), unarmed and on the quiet side (arms). The others stay as they are.
+        SELECT c.id, p.value, c.holds
+        FROM prices p CROSS JOIN LATERAL (
+            SELECT a.id, true AS holds FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_above'
+              AND a.armed AND a.threshold <= p.value
+            UNION ALL
+            SELECT a.id, false FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_above'
+              AND NOT a.armed AND a.threshold > p.value
+            UNION ALL
+            SELECT a.id, true FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_below'
+              AND a.armed AND a.threshold >= p.value
+            UNION ALL
+            SELECT a.id, false FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_below'
+              AND NOT a.armed AND a.threshold < p.value
+        ) AS c
         UNION ALL
         SELECT a.id, m.value,
                CASE a.direction WHEN 'up' THEN m.value >= a.threshold
@@ -73,7 +90,10 @@ _EVALUATE = text(
         triggered_price = CASE WHEN r.holds THEN r.value ELSE a.triggered_price END,
         updated_at = now()
     FROM readings r
-    WHERE a.id = r.id AND a.status = 'active'
+    -- the ids again as an array: the rows to change are then found through the primary key
+    -- (the planner cannot tell how few readings the ranges above return, and would rather
+    -- hash the whole table)
+    WHERE a.id = ANY(ARRAY(SELECT id FROM readings)) AND a.id = r.id AND a.status = 'active'
       AND ((NOT a.armed AND NOT r.holds)
            OR (a.armed AND r.holds
                AND (a.repeat = 'once' OR a.triggered_at IS NULL

@@ -301,9 +301,9 @@ class PriceAlertService:
         async with self.db.session() as session:
             watched = list(
                 await session.scalars(
-                    text(
-                        "SELECT DISTINCT symbol FROM market_alerts WHERE status = 'active'"
-                        " AND symbol = ANY(CAST(:symbols AS text[]))"
+                    text(  # one probe of ix_market_alerts_crossing per symbol, not every alert on it
+                        "SELECT s.symbol FROM unnest(CAST(:symbols AS text[])) AS s(symbol) WHERE EXISTS"
+                        " (SELECT 1 FROM market_alerts a WHERE a.status = 'active' AND a.symbol = s.symbol)"
                     ),
                     {"symbols": ticked},
                 )
