@@ -8,7 +8,7 @@ from decimal import Decimal
 import httpx
 from sqlalchemy import text
 
-from sage.alerts.evaluation import _EVALUATE, Readings
+from sage.alerts.evaluation import _EVALUATE, _SPANS, Readings
 from tests.alerts.support import services
 
 SYMBOLS = [f"C{i}/USDT" for i in range(50)]
@@ -84,9 +84,7 @@ async def test_the_pass_reads_active_price_alerts_through_the_crossing_index(
             {
                 "price_symbols": SYMBOLS,
                 "price_values": [Decimal(100)] * len(SYMBOLS),
-                "move_symbols": [],
-                "move_windows": [],
-                "move_values": [],
+                "spans": _SPANS,
                 "fng": None,
                 "portfolio_ids": [],
                 "portfolio_values": [],
