@@ -191,7 +191,7 @@ async def explain_pass(db_url: str) -> tuple[float, float, list[str]]:
     """EXPLAIN ANALYZE of a tick pass's statement over the 10,000 pending alerts left by the
     latency run, every symbol ticked at 100 (nothing crosses): (execution ms with
     ix_market_alerts_crossing, execution ms with it dropped in a rolled-back transaction, the
-    indexes the pass read)."""
+    indexes in its plan)."""
     import json
 
     from sqlalchemy import text
@@ -358,7 +358,7 @@ def main() -> None:
         print(
             f"\nThe pass's statement, {PENDING:,} alerts, 50 symbols ticked, nothing crossed (EXPLAIN ANALYZE, best of 5):"
         )
-        print(f"  with ix_market_alerts_crossing: {with_index:8.2f} ms   (indexes read: {', '.join(indexes)})")
+        print(f"  with ix_market_alerts_crossing: {with_index:8.2f} ms   (indexes in the plan: {', '.join(indexes)})")
         print(f"  baseline: the index dropped   : {without_index:8.2f} ms   ({without_index / with_index:.0f}x)")
         print(f"\nOutbox, {args.emails:,} emails to a local SMTP server, concurrency {args.concurrency}:")
         print(f"  delivery worker (claim, send, mark sent): {outbox:8.0f} emails/s")
