@@ -5,7 +5,8 @@ default settings, the other symbols ticking every 100 ms) with timestamps taken 
 checker's steps, and prints per-phase percentiles of the measured rounds:
 
   rx        the tick submitted to the pipeline -> the checker's subscription receives its batch
-  wait      -> the pass that covers it starts (the pass spacing, or a pass already running)
+  wait      -> the pass that fires the round's alert starts (the pass spacing, a pass
+               already running, or a later pass when the first missed it)
   watched   -> the tick pass's session and its query for the watched symbols are done
   price     -> the `consolidated` read of the watched symbols (Valkey)
   db        -> the UPDATE that arms and fires, the notification INSERT and the commit
@@ -67,7 +68,7 @@ def install() -> None:
         symbols = set(symbols)
         note("pass", symbols)
         result = await service.evaluate_symbols(symbols)
-        note("evaluated")
+        note("evaluated", ["fired"] if result.fired else [])
         count = await checker._publish(result, hub)
         note("published")
         return count
@@ -107,6 +108,10 @@ def phases(stream: list[float]) -> dict[str, list[float]]:
         try:
             j, rx = first("rx", i, symbol)
             k, start = first("pass", j, symbol)
+            # the pass that fired the round's alert (passes run one at a time)
+            while "fired" not in EVENTS[first("evaluated", k)[0]][2]:
+                k, _ = first("pass", k + 1, symbol)
+            start = EVENTS[k][0]
             at = {name: first(name, k)[1] for name in ("watched", "priced", "evaluated", "published", "dispatch")}
         except LookupError:
             continue
