@@ -1,11 +1,13 @@
 """One pass over every active alert: a fixed number of statements per tick, whatever the count.
 
-Readings come in as arrays (fresh agreed prices per symbol, the percentage move per symbol
-and window, the Fear & Greed value, each watched portfolio's value); one UPDATE ... FROM joins
-them to the active alerts through the partial indexes on (kind, symbol) and portfolio_id and, for each alert the reading concerns, either
-arms it (the reading is on the quiet side of its level) or fires it (armed, the reading is on
-the firing side, the cooldown is over). Firing is a crossing: an alert that was already true
-when it was created waits until the market has been on the other side.
+Readings come in as arrays (fresh agreed prices per symbol, the Fear & Greed value, each
+watched portfolio's value); one UPDATE ... FROM derives the percentage moves from the candles,
+joins the readings to the active alerts through the partial indexes and, for each alert the
+reading concerns, either arms it (the reading is on the quiet side of its level) or fires it
+(armed, the reading is on the firing side, the cooldown is over). Firing is a crossing: an
+alert that was already true when it was created waits until the market has been on the other
+side. Price alerts are read through (symbol, kind, armed, threshold): only those the new price
+moves to another state, so a tick costs the same with 10 or 10,000 far-away alerts on it.
 
 Exactly once across tasks: the UPDATE's WHERE re-checks `armed` on the locked row, so when two
 tasks race, the second sees the first's `armed = false` and skips the row.
@@ -23,14 +25,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.alerts.conditions import WINDOWS
 
+_SPANS = orjson.dumps(WINDOWS).decode()  # change_pct windows in seconds, for the moves above
+
 _EVALUATE = text(
     """
     WITH prices AS (
         SELECT * FROM unnest(CAST(:price_symbols AS text[]), CAST(:price_values AS numeric[])) AS p(symbol, value)
     ),
+    -- The move of each (symbol, window) an active change_pct alert watches, from the window's
+    -- reference price: the close of the last one-minute candle that started at or before the
+    -- window's start (any exchange; the consolidated prices agree within the divergence limit).
+    -- A gap of more than ten minutes in the candles means no reference, so no move is reported
+    -- rather than a wrong one.
     moves AS (
-        SELECT * FROM unnest(CAST(:move_symbols AS text[]), CAST(:move_windows AS text[]),
-                             CAST(:move_values AS numeric[])) AS m(symbol, win, value)
+        SELECT w.symbol, w.win, (p.value - c.close) / c.close * 100 AS value
+        FROM (SELECT DISTINCT symbol, change_window AS win FROM market_alerts
+              WHERE status = 'active' AND kind = 'change_pct') AS w
+        JOIN prices p ON p.symbol = w.symbol
+        JOIN LATERAL (
+            SELECT close FROM market_candles mc
+            WHERE mc.symbol = w.symbol
+              AND mc.start <= now() - CAST(CAST(:spans AS jsonb) ->> w.win AS integer) * interval '1 second'
+              AND mc.start > now() - CAST(CAST(:spans AS jsonb) ->> w.win AS integer) * interval '1 second'
+                                   - interval '10 minutes'
+            ORDER BY mc.start DESC LIMIT 1
+        ) AS c ON c.close > 0
     ),
     fng AS (
         SELECT CAST(:fng AS numeric) AS value WHERE CAST(:fng AS numeric) IS NOT NULL
@@ -40,10 +59,27 @@ _EVALUATE = text(
             AS v(portfolio_id, value)
     ),
     readings AS (
-        SELECT a.id, p.value,
-               CASE a.kind WHEN 'price_above' THEN p.value >= a.threshold ELSE p.value <= a.threshold END AS holds
-        FROM market_alerts a JOIN prices p ON a.symbol = p.symbol
-        WHERE a.status = 'active' AND a.kind IN ('price_above', 'price_below')
+        -- Price alerts: only those the price moves to another state, each case one range of
+        -- ix_market_alerts_crossing (symbol, kind, armed, threshold) per symbol: armed and
+        -- crossed (fires), unarmed and on the quiet side (arms). The others stay as they are.
+        SELECT c.id, p.value, c.holds
+        FROM prices p CROSS JOIN LATERAL (
+            SELECT a.id, true AS holds FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_above'
+              AND a.armed AND a.threshold <= p.value
+            UNION ALL
+            SELECT a.id, false FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_above'
+              AND NOT a.armed AND a.threshold > p.value
+            UNION ALL
+            SELECT a.id, true FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_below'
+              AND a.armed AND a.threshold >= p.value
+            UNION ALL
+            SELECT a.id, false FROM market_alerts a
+            WHERE a.status = 'active' AND a.symbol = p.symbol AND a.kind = 'price_below'
+              AND NOT a.armed AND a.threshold < p.value
+        ) AS c
         UNION ALL
         SELECT a.id, m.value,
                CASE a.direction WHEN 'up' THEN m.value >= a.threshold
@@ -73,7 +109,10 @@ _EVALUATE = text(
         triggered_price = CASE WHEN r.holds THEN r.value ELSE a.triggered_price END,
         updated_at = now()
     FROM readings r
-    WHERE a.id = r.id AND a.status = 'active'
+    -- the ids again as an array: the rows to change are then found through the primary key
+    -- (the planner cannot tell how few readings the ranges above return, and would rather
+    -- hash the whole table)
+    WHERE a.id = ANY(ARRAY(SELECT id FROM readings)) AND a.id = r.id AND a.status = 'active'
       AND ((NOT a.armed AND NOT r.holds)
            OR (a.armed AND r.holds
                AND (a.repeat = 'once' OR a.triggered_at IS NULL
@@ -91,26 +130,6 @@ _PEAKS = text(
     FROM unnest(CAST(:portfolio_ids AS uuid[]), CAST(:portfolio_values AS numeric[])) AS v(portfolio_id, value)
     WHERE a.portfolio_id = v.portfolio_id AND a.kind = 'portfolio_return_below' AND a.status = 'active'
       AND (a.peak_value IS NULL OR v.value > a.peak_value)
-    """
-)
-
-# The reference price of each (symbol, window) with an active change_pct alert: the close of
-# the last one-minute candle that started at or before the window's start (any exchange; the
-# consolidated prices agree within the divergence limit). A gap of more than ten minutes in
-# the candles means no reference, so no move is reported rather than a wrong one.
-_REFERENCES = text(
-    """
-    SELECT w.symbol, w.win, c.close
-    FROM (SELECT DISTINCT symbol, change_window AS win FROM market_alerts
-          WHERE status = 'active' AND kind = 'change_pct') AS w
-    JOIN LATERAL (
-        SELECT close FROM market_candles mc
-        WHERE mc.symbol = w.symbol
-          AND mc.start <= now() - CAST(CAST(:spans AS jsonb) ->> w.win AS integer) * interval '1 second'
-          AND mc.start > now() - CAST(CAST(:spans AS jsonb) ->> w.win AS integer) * interval '1 second' - interval '10 minutes'
-        ORDER BY mc.start DESC LIMIT 1
-    ) AS c ON true
-    WHERE w.symbol = ANY(CAST(:symbols AS text[]))
     """
 )
 
@@ -145,21 +164,8 @@ class Outcome:
     peak: Decimal | None = None  # a drawdown alert's peak value
 
 
-async def moves(session: AsyncSession, prices: dict[str, Decimal]) -> dict[tuple[str, str], Decimal]:
-    """Percentage move per (symbol, window) that an active change_pct alert watches."""
-    if not prices:
-        return {}
-    result = await session.execute(_REFERENCES, {"spans": orjson.dumps(WINDOWS).decode(), "symbols": list(prices)})
-    out: dict[tuple[str, str], Decimal] = {}
-    for symbol, win, close in result:
-        if close and close > 0:
-            out[(symbol, win)] = (prices[symbol] - close) / close * 100
-    return out
-
-
 async def evaluate(session: AsyncSession, readings: Readings) -> list[Outcome]:
     """Arm and fire in one statement; the caller writes notifications and commits."""
-    changes = await moves(session, readings.prices)
     worth = {"portfolio_ids": list(readings.portfolios), "portfolio_values": list(readings.portfolios.values())}
     if readings.portfolios:
         await session.execute(_PEAKS, worth)
@@ -168,9 +174,7 @@ async def evaluate(session: AsyncSession, readings: Readings) -> list[Outcome]:
         {
             "price_symbols": list(readings.prices),
             "price_values": list(readings.prices.values()),
-            "move_symbols": [s for s, _ in changes],
-            "move_windows": [w for _, w in changes],
-            "move_values": list(changes.values()),
+            "spans": _SPANS,
             "fng": readings.fear_greed,
             **worth,
         },

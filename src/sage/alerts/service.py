@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from sqlalchemy import delete, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.alerts.conditions import (
     FEAR_GREED_KINDS,
@@ -284,33 +285,43 @@ class PriceAlertService:
         if not readings.prices and readings.fear_greed is None and not readings.portfolios:
             return Evaluation([], [])
         async with self.db.session() as session:
-            outcomes = await evaluate(session, readings)
-            fired = [o for o in outcomes if o.fired]
-            recorded = await record(session, [_notification(o, readings) for o in fired])
-            await session.commit()
-        if fired:
-            self.metrics.incr("MarketAlertsSent", len(fired))
-            self.metrics.incr("NotificationsDelivered", len(recorded), channel="in_app")
-        return Evaluation(fired, recorded)
+            return await self._fire(session, readings)
 
     async def evaluate_symbols(self, symbols: Iterable[str]) -> Evaluation:
-        """The pass for one tick batch: only the alerts on `symbols` (the ones just ticked)."""
+        """The pass for one tick batch: only the alerts on `symbols` (the ones just ticked).
+
+        One session for the whole pass (which of them alerts watch, then arm and fire): a tick
+        pass is on the path from a tick to the user's screen, and each checkout and statement
+        is a wait."""
         ticked = sorted(set(symbols))
         if not ticked:
             return Evaluation([], [])
         async with self.db.session() as session:
             watched = list(
                 await session.scalars(
-                    text(
-                        "SELECT DISTINCT symbol FROM market_alerts WHERE status = 'active'"
-                        " AND symbol = ANY(CAST(:symbols AS text[]))"
+                    text(  # one probe of an index on the symbol per symbol, not every alert on it
+                        "SELECT s.symbol FROM unnest(CAST(:symbols AS text[])) AS s(symbol) WHERE EXISTS"
+                        " (SELECT 1 FROM market_alerts a WHERE a.status = 'active' AND a.symbol = s.symbol)"
                     ),
                     {"symbols": ticked},
                 )
             )
-        if not watched:  # nobody watches these: no price read (reading one would mark it in demand)
-            return Evaluation([], [])
-        return await self.evaluate(Readings(await self._fresh_prices(watched)))
+            if not watched:  # nobody watches these: no price read (reading one would mark it in demand)
+                return Evaluation([], [])
+            prices = await self._fresh_prices(watched)
+            if not prices:
+                return Evaluation([], [])
+            return await self._fire(session, Readings(prices))
+
+    async def _fire(self, session: AsyncSession, readings: Readings) -> Evaluation:
+        outcomes = await evaluate(session, readings)
+        fired = [o for o in outcomes if o.fired]
+        recorded = await record(session, [_notification(o, readings) for o in fired])
+        await session.commit()
+        if fired:
+            self.metrics.incr("MarketAlertsSent", len(fired))
+            self.metrics.incr("NotificationsDelivered", len(recorded), channel="in_app")
+        return Evaluation(fired, recorded)
 
     async def _fresh_prices(self, symbols: Sequence[str]) -> dict[str, Decimal]:
         if not symbols:

@@ -45,29 +45,34 @@ class Recorded:
     channels: tuple[str, ...]  # external channels a delivery row was written for
 
 
-# One statement for the whole batch, however many notifications: arrays in, rows out.
-_INSERT_NOTIFICATIONS = text(
+# One statement for the whole batch, however many notifications: arrays in, rows out. The
+# notifications, and their delivery rows: email only to the address the user verified (and
+# still has), web push when enabled. Rows come back in id order (a stream's cursor only grows).
+_INSERT = text(
     """
-    INSERT INTO notifications (user_id, kind, title, body, data, alert_id)
-    SELECT u, k, t, b, CAST(d AS jsonb), a
-    FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:titles AS text[]),
-                CAST(:bodies AS text[]), CAST(:data AS text[]), CAST(:alerts AS uuid[])) AS x(u, k, t, b, d, a)
-    RETURNING id, user_id, kind, title, body, data, created_at
-    """
-)
-
-# Email only to the address the user verified (and still has); web push when enabled.
-_INSERT_DELIVERIES = text(
-    """
-    INSERT INTO notification_deliveries (notification_id, user_id, channel, status)
-    SELECT n.id, n.user_id, ch.channel, 'pending'
-    FROM notifications n
-    JOIN notification_settings s ON s.user_id = n.user_id
-    JOIN users u ON u.id = n.user_id
-    CROSS JOIN LATERAL (VALUES ('email', s.email AND s.verified_email = u.email),
-                               ('web_push', s.web_push)) AS ch(channel, enabled)
-    WHERE n.id = ANY(CAST(:ids AS bigint[])) AND ch.enabled
-    RETURNING notification_id, channel
+    WITH n AS (
+        INSERT INTO notifications (user_id, kind, title, body, data, alert_id)
+        SELECT u, k, t, b, CAST(d AS jsonb), a
+        FROM unnest(CAST(:users AS uuid[]), CAST(:kinds AS text[]), CAST(:titles AS text[]),
+                    CAST(:bodies AS text[]), CAST(:data AS text[]), CAST(:alerts AS uuid[])) AS x(u, k, t, b, d, a)
+        RETURNING id, user_id, kind, title, body, data, created_at
+    ),
+    d AS (
+        INSERT INTO notification_deliveries (notification_id, user_id, channel, status)
+        SELECT n.id, n.user_id, ch.channel, 'pending'
+        FROM n
+        JOIN notification_settings s ON s.user_id = n.user_id
+        JOIN users u ON u.id = n.user_id
+        CROSS JOIN LATERAL (VALUES ('email', s.email AND s.verified_email = u.email),
+                                   ('web_push', s.web_push)) AS ch(channel, enabled)
+        WHERE ch.enabled
+        RETURNING notification_id, channel
+    )
+    SELECT n.id, n.user_id, n.kind, n.title, n.body, n.data, n.created_at,
+           coalesce(c.channels, CAST('{}' AS text[])) AS channels
+    FROM n LEFT JOIN (SELECT notification_id, array_agg(channel ORDER BY channel) AS channels
+                      FROM d GROUP BY notification_id) AS c ON c.notification_id = n.id
+    ORDER BY n.id
     """
 )
 
@@ -77,7 +82,7 @@ async def record(session: AsyncSession, items: list[NewNotification]) -> list[Re
     if not items:
         return []
     result = await session.execute(
-        _INSERT_NOTIFICATIONS,
+        _INSERT,
         {
             "users": [i.user_id for i in items],
             "kinds": [i.kind for i in items],
@@ -87,11 +92,6 @@ async def record(session: AsyncSession, items: list[NewNotification]) -> list[Re
             "alerts": [i.alert_id for i in items],
         },
     )
-    rows = list(result)
-    channels: dict[int, list[str]] = {}
-    deliveries = await session.execute(_INSERT_DELIVERIES, {"ids": [r.id for r in rows]})
-    for notification_id, channel in deliveries:
-        channels.setdefault(notification_id, []).append(channel)
     return [
         Recorded(
             id=r.id,
@@ -101,7 +101,7 @@ async def record(session: AsyncSession, items: list[NewNotification]) -> list[Re
             body=r.body,
             data=dict(r.data),
             created_at=r.created_at,
-            channels=tuple(sorted(channels.get(r.id, ()))),
+            channels=tuple(r.channels),
         )
-        for r in rows
+        for r in result
     ]

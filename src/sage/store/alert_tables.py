@@ -18,6 +18,16 @@ class MarketAlert(Base):
     __table_args__ = (
         # The evaluator reads only active alerts of one kind, joined on the symbol.
         Index("ix_market_alerts_active", "kind", "symbol", postgresql_where=text("status = 'active'")),
+        # A price pass reads only the alerts that change state: per symbol, a range of thresholds
+        # for each (kind, armed) (see sage.alerts.evaluation).
+        Index(
+            "ix_market_alerts_crossing",
+            "symbol",
+            "kind",
+            "armed",
+            "threshold",
+            postgresql_where=text("status = 'active'"),
+        ),
         # ... and portfolio alerts by the portfolio they value.
         Index("ix_market_alerts_portfolio", "portfolio_id", postgresql_where=text("portfolio_id IS NOT NULL")),
     )
