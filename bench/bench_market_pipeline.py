@@ -2,8 +2,8 @@
 
 1. Throughput, per exchange (issue 19): recorded ticker frames per second through Sage's
    parse -> normalize -> store path (the live frame handler, the parser, the pipeline's guard,
-   coalescing, candles, wire encoding and the batched cache write + publish, flushed every
-   1,000 frames), beside, on the same frames and in the same run:
+   coalescing, candles, wire encoding and the batched cache write + publish of the latest
+   ticker per symbol, flushed every 1,000 frames), beside, on the same frames and in the same run:
    - `orjson.loads` alone (goal: Sage >= 50 % of it);
    - cryptofeed's own Binance / Gate.io ticker parsers and ccxt.pro's `handle_message`, each
      with an in-memory callback (goal: Sage >= 1.5x cryptofeed, stretch 2x). The peers live
@@ -391,6 +391,7 @@ async def latency(seconds: float, valkey_url: str) -> dict[str, Any]:
         "sent": len(ws_sent),
         "delivered": len(measured),
         "dropped": pipeline.dropped,
+        "coalesced": pipeline.coalesced,
         "pipeline": quantiles(measured),
         "raw": quantiles(raw),
         "flushes": pipeline.flushes,
@@ -432,7 +433,8 @@ async def main(frames: int, seconds: float, rounds: int, with_latency: bool) -> 
         print(f"{'baseline: PUBLISH straight to Valkey':<44}{r50:>7.2f}ms{r99:>7.2f}ms{rworst:>7.1f}ms")
         print(
             f"   delivered {result['delivered']:,}/{result['sent']:,} updates in {result['flushes']:,} flushes"
-            f" (dropped {result['dropped']}); goal: P99 < 50 ms"
+            f" ({result['coalesced']:,} coalesced into a newer update of their symbol before a flush,"
+            f" dropped {result['dropped']}); goal: P99 < 50 ms"
         )
     finally:
         if server is not None:

@@ -150,7 +150,9 @@ class Settings(BaseSettings):
     feed_backoff_initial_seconds: float = Field(default=1.0, gt=0)  # first reconnect delay
     feed_backoff_max_seconds: float = Field(default=60.0, gt=0)  # reconnect delays never exceed this
     feed_backoff_reset_seconds: float = Field(default=60.0, gt=0)  # healthy this long: backoff starts over
-    feed_queue_size: int = Field(default=10_000, ge=10)  # updates waiting for Valkey; beyond: oldest dropped
+    feed_queue_size: int = Field(
+        default=10_000, ge=10
+    )  # keys with an update waiting for Valkey; beyond: oldest dropped
     feed_lease_seconds: float = Field(default=15.0, gt=0)  # ingestor lease per feed; a standby waits this long
     binance_streams_per_connection: int = Field(default=1024, ge=1, le=1024)
     binance_connection_max_seconds: float = Field(default=84_600.0, gt=0)  # reconnect before Binance's 24 h cut

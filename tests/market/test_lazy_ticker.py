@@ -165,3 +165,56 @@ def test_retimed_keeps_the_strings_and_moves_only_the_time():
     moved = t.retimed(later)
     assert moved.event_time == later and moved.event_ms == 1_767_225_605_000
     assert moved.wire_text == t.wire_text and moved.bid == Decimal("1") and t.event_ms == 1_000
+
+
+# Decimal texts a float cannot tell apart (and equal values spelled differently).
+FLOAT_TIES = st.sampled_from(
+    ["1", "1.0", "1.00", "1.00000000000000000001", "0.99999999999999999999", "1.0000000000000000000200"]
+)
+TICK_TEXT = st.one_of(FLOAT_TIES, POSITIVE_PLAIN)
+
+
+def reference_bars(ticks: list[tuple[str, str, int]]) -> list[tuple[object, ...]]:
+    """One-minute bars by definition, in Decimals: open, high, low and close as first seen
+    (a later equal value does not replace a high or low), volume the sum of every growth of
+    the rolling volume since the previous update (across the minute boundary too)."""
+    bars: dict[int, list[object]] = {}
+    previous: Decimal | None = None
+    for price_text, volume_text, at in ticks:
+        price, volume = Decimal(price_text), Decimal(volume_text)
+        growth = max(Decimal(0), volume - previous) if previous is not None else Decimal(0)
+        previous = volume
+        bar = bars.get(at // 60_000)
+        if bar is None:
+            bars[at // 60_000] = [price, price, price, price, growth, 1]
+            continue
+        if price > bar[1]:  # type: ignore[operator]
+            bar[1] = price
+        if price < bar[2]:  # type: ignore[operator]
+            bar[2] = price
+        bar[3] = price
+        bar[4] += growth  # type: ignore[operator]
+        bar[5] += 1  # type: ignore[operator]
+    return [(minute, *values) for minute, values in sorted(bars.items())]
+
+
+@RELAXED
+@given(ticks=st.lists(st.tuples(TICK_TEXT, TICK_TEXT, st.integers(0, 180_000)), min_size=1, max_size=30))
+@example(ticks=[("1", "1", 0), ("1.0", "1.00000000000000000001", 1), ("1.00000000000000000001", "1", 2)])
+def test_candles_equal_eager_decimal_bars_also_where_floats_tie(ticks):
+    """Candles compare floats and look at the Decimals only on a tie: the bars are exactly the
+    Decimal definition's, digits and exponent of every price included."""
+    ticks.sort(key=lambda tick: tick[2])
+    bars = CandleAggregator()
+    for price, volume, at in ticks:
+        lazy = built((price, price, price, "0", price, price, volume, volume), at)
+        assert isinstance(lazy, Ticker)
+        bars.add(lazy)
+    got = bars.drain()
+    want = reference_bars(ticks)
+    assert len(got) == len(want)
+    for candle, (minute, o, h, low, c, volume, count) in zip(got, want, strict=True):
+        assert candle.start == ms_to_datetime(minute * 60_000)
+        for value, expected in ((candle.open, o), (candle.high, h), (candle.low, low), (candle.close, c)):
+            assert value.as_tuple() == expected.as_tuple()  # type: ignore[attr-defined]
+        assert (candle.volume, candle.ticks) == (volume, count)

@@ -1,4 +1,4 @@
-"""The pipeline against a real Valkey: guard, coalescing, publishing, bounded memory."""
+"""The pipeline against a real Valkey: guard, coalescing per flush, publishing, bounded memory."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ async def test_the_latest_ticker_is_stored_with_the_market_price_ttl(cache, metr
     assert ttl is not None and 290 < ttl <= 300
 
 
-async def test_every_update_is_published_but_only_the_latest_is_written(cache, metrics):
+async def test_updates_superseded_before_a_flush_are_coalesced_into_the_latest(cache, metrics):
     pipeline = MarketPipeline(cache, metrics)
     seen: list[dict[str, Any]] = []
     ready = asyncio.Event()
@@ -71,11 +71,31 @@ async def test_every_update_is_published_but_only_the_latest_is_written(cache, m
         for n, price in enumerate(["1.0", "2.0", "3.0"]):
             pipeline.submit(ticker(last=price, at=T0 + timedelta(seconds=n)))
         await pipeline.flush()
-        await eventually(lambda: len(seen) == 3)
-    assert [w["last"] for w in seen] == ["1.0", "2.0", "3.0"]
+        await eventually(lambda: len(seen) == 1)
+    assert [w["last"] for w in seen] == ["3.0"]
     stored = ticker_from_json(await cache.backend.get(ticker_key(cache, "binance", "BTC/USDT")))
     assert str(stored.last) == "3.0"
+    assert (pipeline.accepted, pipeline.published, pipeline.coalesced) == (3, 1, 2)
+    await pipeline.flush()  # counters reach the metrics at the start of a flush
     assert metrics.value("FeedMessages", exchange="binance") == 3
+    assert metrics.value("FeedCoalesced", exchange="binance") == 2
+
+
+async def test_each_flush_publishes_the_latest_update_of_every_key_that_changed(cache, metrics):
+    pipeline = MarketPipeline(cache, metrics)
+    seen: list[dict[str, Any]] = []
+    ready = asyncio.Event()
+    async with background(collect(cache, seen, ready)):
+        await ready.wait()
+        pipeline.submit(ticker(last="1.0", at=T0))
+        pipeline.submit(ticker("ETH/USDT", last="5.0", at=T0))
+        await pipeline.flush()
+        pipeline.submit(ticker(last="2.0", at=T0 + timedelta(seconds=1)))
+        await pipeline.flush()
+        await pipeline.flush()  # nothing changed: nothing published
+        await eventually(lambda: len(seen) == 3)
+    assert [(w["symbol"], w["last"]) for w in seen] == [("BTC/USDT", "1.0"), ("ETH/USDT", "5.0"), ("BTC/USDT", "2.0")]
+    assert (pipeline.published, pipeline.coalesced, pipeline.flushes) == (3, 0, 2)
 
 
 async def test_older_and_duplicate_updates_are_ignored_per_exchange_and_symbol(cache, metrics):
@@ -92,7 +112,7 @@ async def test_older_and_duplicate_updates_are_ignored_per_exchange_and_symbol(c
     assert metrics.value("FeedOutOfOrder", exchange="binance") == 2
 
 
-async def test_a_flood_never_grows_memory_beyond_the_bounded_outbox(valkey_url, metrics):
+async def test_a_flood_while_valkey_stalls_holds_one_update_per_key(valkey_url, metrics):
     backend = GatedBackend(create_backend(valkey_url))
     cache = Cache(backend)  # type: ignore[arg-type]
     pipeline = MarketPipeline(cache, metrics, queue_size=100)
@@ -111,17 +131,31 @@ async def test_a_flood_never_grows_memory_beyond_the_bounded_outbox(valkey_url, 
         retained = tracemalloc.get_traced_memory()[0] - baseline
     finally:
         tracemalloc.stop()
-    assert pipeline.outbox_high_water == 100
-    assert pipeline.pending == 100
-    assert pipeline.dropped == 20_000 - 100
-    # 20 000 parsed tickers would be tens of megabytes; the bounded outbox holds 100.
-    assert retained < 2_000_000, retained
+    assert pipeline.pending == 2
+    assert (pipeline.accepted, pipeline.dropped) == (20_000, 0)
+    # 20 000 parsed tickers would be tens of megabytes; one per key is waiting.
+    assert retained < 200_000, retained
     backend.gate.set()
     await pipeline.flush()
-    assert metrics.value("FeedDropped", exchange="binance") + metrics.value("FeedDropped", exchange="gateio") == 19_900
+    assert (pipeline.published, pipeline.coalesced) == (2, 19_998)
     stored = ticker_from_json(await cache.backend.get(ticker_key(cache, "binance", "ETH/USDT")))
     assert str(stored.last) == "109999.5", "the newest update survives the flood"
     await cache.close()
+
+
+async def test_beyond_queue_size_waiting_keys_the_one_waiting_longest_is_dropped(cache, metrics):
+    pipeline = MarketPipeline(cache, metrics, queue_size=3)
+    for n in range(5):
+        pipeline.submit(ticker(f"C{n}/USDT", last="1.5", at=T0))
+    pipeline.submit(ticker("C4/USDT", last="2.5", at=T0 + timedelta(seconds=1)))
+    assert (pipeline.pending, pipeline.dropped, pipeline.outbox_high_water) == (3, 2, 3)
+    await pipeline.flush()
+    await pipeline.flush()
+    assert metrics.value("FeedDropped", exchange="binance") == 2
+    assert metrics.value("FeedMessages", exchange="binance") == 6
+    assert await cache.backend.get(ticker_key(cache, "binance", "C0/USDT")) is None
+    stored = ticker_from_json(await cache.backend.get(ticker_key(cache, "binance", "C4/USDT")))
+    assert str(stored.last) == "2.5"
 
 
 async def test_updates_written_while_valkey_is_down_arrive_once_it_is_back(metrics):
@@ -165,7 +199,7 @@ async def test_updates_whose_publish_fails_are_counted_as_dropped_not_lost_from_
     pipeline = MarketPipeline(cache, metrics)
     for n in range(3):
         pipeline.submit(ticker(last=f"{n}.5", at=T0 + timedelta(seconds=n)))
-    await pipeline.flush()
+        await pipeline.flush()
     assert (pipeline.accepted, pipeline.published, pipeline.dropped) == (3, 0, 3)
     await pipeline.flush()  # counters reach the metrics at the start of a flush
     assert metrics.value("FeedDropped", exchange="binance") == 3

@@ -27,36 +27,58 @@ from sage.store.market_tables import CandleRow
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
+MAX_RUNS = 64  # finished runs of volume growth a bar keeps before summing them (bounds its memory)
 
 
 @dataclass(slots=True)
 class _Bar:
+    """A bar in progress. Prices and the rolling volume are compared as floats, with the exact
+    `Decimal`s only on a float tie between different texts (a float rounds correctly and
+    monotonically, so a strict float order is the decimal order): ingestion parses no number.
+    The bar keeps the tickers whose `Decimal`s it reports, read when a candle is made."""
+
     minute: int  # epoch minutes
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    traded: Decimal  # volume of the finished runs of growth (see `volume`)
+    open: Ticker
+    high: Ticker
+    high_text: str
+    high_float: float
+    low: Ticker
+    low_text: str
+    low_float: float
+    close: Ticker
+    traded: Decimal  # volume of the finished runs of growth summed so far (see `volume`)
     ticks: int
-    last_volume: Decimal  # the rolling 24 h base volume at the last update
-    run_start: Decimal  # the rolling volume where the current run of growth began
+    last_volume: Ticker  # the update with the rolling 24 h base volume at the last update ...
+    last_volume_text: str
+    last_volume_float: float
+    run_start: Ticker  # ... and the one where the current run of growth began
+    runs: list[tuple[Ticker, Ticker]]  # finished runs (first, last update) not yet in `traded`
 
     @property
     def volume(self) -> Decimal:
         """The sum of every growth of the rolling volume between consecutive updates. While the
-        volume does not shrink that sum is simply last - first, so a bar adds up a run only when
-        the run ends (one comparison per update instead of a comparison and two Decimal sums)."""
-        return self.traded + (self.last_volume - self.run_start)
+        volume does not shrink that sum is simply last - first, so a bar only notes where a run
+        of growth started and ended, and subtracts when the volume is read (or when
+        `MAX_RUNS` runs are waiting): one float comparison per update, no Decimal."""
+        self.fold()
+        return self.traded + (self.last_volume.base_volume - self.run_start.base_volume)
+
+    def fold(self) -> None:
+        traded = self.traded
+        for first, last in self.runs:
+            traded += last.base_volume - first.base_volume
+        self.traded = traded
+        self.runs.clear()
 
     def candle(self, exchange: str, symbol: str) -> Candle:
         return Candle(
             exchange=exchange,
             symbol=symbol,
             start=datetime.fromtimestamp(self.minute * 60, UTC),
-            open=self.open,
-            high=self.high,
-            low=self.low,
-            close=self.close,
+            open=self.open.last,
+            high=self.high.last,
+            low=self.low.last,
+            close=self.close.last,
             volume=self.volume,
             ticks=self.ticks,
         )
@@ -78,29 +100,47 @@ class CandleAggregator:
     def add(self, t: Ticker) -> None:
         key = t.key
         minute = t.event_ms // 60_000
-        price = t.last
-        volume = t.base_volume
+        raw = t._text
+        if raw is not None:
+            price, volume = raw[0], raw[6]
+        else:
+            price, volume = str(t.last), str(t.base_volume)
+        price_float = float(price)
+        volume_float = float(volume)
         bar = self._open.get(key)
         if bar is not None and minute == bar.minute:
-            if price > bar.high:
-                bar.high = price
-            elif price < bar.low:
-                bar.low = price
-            bar.close = price
-            if volume < bar.last_volume:  # old trades left the 24 h window: a run of growth ends
-                bar.traded += bar.last_volume - bar.run_start
-                bar.run_start = volume
-            bar.last_volume = volume
+            if price_float > bar.high_float or (
+                price_float == bar.high_float and price != bar.high_text and t.last > bar.high.last
+            ):
+                bar.high, bar.high_text, bar.high_float = t, price, price_float
+            elif price_float < bar.low_float or (
+                price_float == bar.low_float and price != bar.low_text and t.last < bar.low.last
+            ):
+                bar.low, bar.low_text, bar.low_float = t, price, price_float
+            bar.close = t
+            if volume_float < bar.last_volume_float or (  # old trades left the 24 h window: a run ends
+                volume_float == bar.last_volume_float
+                and volume != bar.last_volume_text
+                and t.base_volume < bar.last_volume.base_volume
+            ):
+                runs = bar.runs
+                runs.append((bar.run_start, bar.last_volume))
+                if len(runs) == MAX_RUNS:
+                    bar.fold()
+                bar.run_start = t
+            bar.last_volume, bar.last_volume_text, bar.last_volume_float = t, volume, volume_float
             bar.ticks += 1
             return
         traded = _ZERO
         if bar is not None:
             if minute < bar.minute:
                 return
-            if volume > bar.last_volume:
-                traded = volume - bar.last_volume
+            if t.base_volume > bar.last_volume.base_volume:
+                traded = t.base_volume - bar.last_volume.base_volume
             self._close(bar.candle(*key))
-        self._open[key] = _Bar(minute, price, price, price, price, traded, 1, volume, volume)
+        self._open[key] = _Bar(
+            minute, t, t, price, price_float, t, price, price_float, t, traded, 1, t, volume, volume_float, t, []
+        )
 
     def _close(self, candle: Candle) -> None:
         if len(self._closed) == self._closed.maxlen:

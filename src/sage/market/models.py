@@ -34,9 +34,10 @@ class Ticker:
     Treat it as immutable (`retimed` makes a copy with another event time). Equality, hash
     and repr are those of a dataclass with the twelve constructor fields.
 
-    Exact and lazy (issue 19): a parser keeps the exchange's own decimal strings and parses
-    only `last` (every consumer of a tick reads it); `bid` ... `quote_volume` become `Decimal`
-    the first time something reads them, then stay cached. The value is `Decimal(text)`
+    Exact and lazy (issue 19): a parser keeps the exchange's own decimal strings; `last` ...
+    `quote_volume` become `Decimal` the first time something reads them, then stay cached
+    (ingestion itself reads none of them: candles compare floats and fall back to the
+    `Decimal`s only on a tie, the wire form carries the strings). The value is `Decimal(text)`
     either way, so a consumer cannot tell the difference (tests/market/test_lazy_ticker.py
     checks it property-based against eager parsing). Parsers only keep strings they checked
     are plain decimals (so the wire form can carry them as the exchange wrote them); anything
@@ -46,12 +47,11 @@ class Ticker:
     A hand-written class rather than a dataclass: properties cannot share a name with a
     dataclass field, and construction is the ingestion hot path (see `exchange_ticker`)."""
 
-    __slots__ = ("_event_time", "_numbers", "_text", "event_ms", "exchange", "key", "last", "received_at", "symbol")
+    __slots__ = ("_event_time", "_numbers", "_text", "event_ms", "exchange", "key", "received_at", "symbol")
 
     exchange: str
     symbol: str  # "BASE/QUOTE"
     key: tuple[str, str]  # (exchange, symbol)
-    last: Decimal
     event_ms: int  # the exchange's event time, epoch milliseconds
     received_at: datetime  # when this process read the frame
     # last, bid, ask, change_pct, high, low, base_volume, quote_volume: the exchange's strings
@@ -78,7 +78,6 @@ class Ticker:
         self.exchange = exchange
         self.symbol = symbol
         self.key = (exchange, symbol)
-        self.last = last
         self.event_ms = datetime_to_ms(event_time)
         self.received_at = received_at
         self._text = None
@@ -88,12 +87,16 @@ class Ticker:
     def _number(self, index: int) -> Decimal:
         numbers = self._numbers
         if numbers is None:
-            numbers = self._numbers = [self.last, None, None, None, None, None, None, None]
+            numbers = self._numbers = [None, None, None, None, None, None, None, None]
         value = numbers[index]
         if value is None:
             assert self._text is not None  # lazily parsed tickers always carry their strings
             value = numbers[index] = Decimal(self._text[index])
         return value
+
+    @property
+    def last(self) -> Decimal:
+        return self._number(0)
 
     @property
     def bid(self) -> Decimal:
@@ -142,7 +145,7 @@ class Ticker:
         """A copy with another event time (replay stamps updates with the time they are replayed)."""
         copy = _new_ticker(Ticker)
         copy.exchange, copy.symbol, copy.key = self.exchange, self.symbol, self.key
-        copy.last, copy.received_at, copy._text = self.last, self.received_at, self._text
+        copy.received_at, copy._text = self.received_at, self._text
         copy._numbers = None if self._numbers is None else list(self._numbers)
         copy.event_ms = datetime_to_ms(event_time)
         copy._event_time = event_time
@@ -195,21 +198,14 @@ _TICKER_FIELDS = (
 _new_ticker = object.__new__
 
 
-def exchange_ticker(
-    key: tuple[str, str],
-    last: Decimal,
-    text: tuple[str, ...],
-    event_ms: int,
-    received_at: datetime,
-) -> Ticker:
+def exchange_ticker(key: tuple[str, str], text: tuple[str, ...], event_ms: int, received_at: datetime) -> Ticker:
     """A parser's Ticker: `text` holds the eight decimal strings in constructor order, each
-    already checked to be a plain decimal (`-?digits(.digits)?`), `last` is `Decimal(text[0])`.
-    The rest is parsed when read. Built without `__init__`: this runs once per frame."""
+    already checked to be a plain decimal (`-?digits(.digits)?`), parsed when read. Built
+    without `__init__`: this runs once per frame."""
     t = _new_ticker(Ticker)
     t.exchange = key[0]
     t.symbol = key[1]
     t.key = key
-    t.last = last
     t.event_ms = event_ms
     t.received_at = received_at
     t._text = text

@@ -116,11 +116,12 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
         joined = "|".join(raw)
     except TypeError:
         raise MalformedMessage("numeric field is not a string") from None
-    if _plain8(joined) is not None:  # the common case: parse `last` now, the rest when read
-        last = Decimal(raw[0])
-        if last <= 0:
+    if _plain8(joined) is not None:  # the common case: every number parsed when read
+        last = raw[0]
+        # A plain decimal is <= 0 exactly when it has a sign or no digit but zeros.
+        if last[0] == "-" or not last.strip("0."):
             raise MalformedMessage("ticker with a non-positive last price")
-        return exchange_ticker(key, last, raw, event_ms, received_at)
+        return exchange_ticker(key, raw, event_ms, received_at)
     # Anything else Decimal accepts (exponents, "+1", ".5", surrounding spaces...): parsed now,
     # so a bad value is rejected here; the wire form then carries str(Decimal).
     try:
