@@ -125,11 +125,13 @@ def appends(state: LedgerState, entry: Entry) -> bool:
     return not state.entries or entry.executed_at >= state.entries[-1].executed_at
 
 
-def check_appended(state: LedgerState, entry: Entry) -> Ledger:
-    """`check([*state.entries, entry])` for an entry that `appends`: the stored history held
-    when it was written and nothing in it comes after the entry, so applying the entry to
-    (a copy of) the final state is the same replay without the 10,000 steps before it."""
-    ledger = state.ledger_copy()
+def check_appended(state: LedgerState | Ledger, entry: Entry) -> Ledger:
+    """`check([*history, entry])` for an entry that sorts after the whole history (`appends`)
+    given the history's final state: the stored history held when it was written and nothing
+    in it comes after the entry, so applying the entry to (a copy of) the final state is the
+    same replay without the 10,000 steps before it."""
+    final = state.ledger if isinstance(state, LedgerState) else state
+    ledger = replace(final, holdings=dict(final.holdings))
     try:
         ledger.apply(entry)
     except LedgerError as exc:

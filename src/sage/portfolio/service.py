@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote, SymbolValidator
 from sage.market.symbols import split_symbol
+from sage.portfolio import checkpoints
 from sage.portfolio.book import (
     Booked,
     InvalidTransaction,
@@ -51,7 +52,7 @@ from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Closes, Performance, performance
 from sage.portfolio.portfolios import PortfolioDirectory
-from sage.portfolio.state import LedgerState, StateCache
+from sage.portfolio.state import LedgerState, SingleFlight, StateCache, Tip
 from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
@@ -90,6 +91,10 @@ class PortfolioService(PortfolioDirectory):
         self.clock = clock
         self.states = StateCache()
         self.closes = Closes(db)
+        # concurrent identical reads compute once (keys name the ledger_version they read)
+        self.loads: SingleFlight[LedgerState] = SingleFlight()
+        self.tips: SingleFlight[Tip] = SingleFlight()
+        self.series: SingleFlight[Performance] = SingleFlight()
 
     # -- the ledger ---------------------------------------------------------------------------------
     async def transactions(
@@ -113,8 +118,11 @@ class PortfolioService(PortfolioDirectory):
             return list((await session.execute(query.offset(offset).limit(limit))).scalars())
 
     async def ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> Ledger:
-        found = await self._read(user_id, portfolio_id)
-        return Ledger() if found is None else found[1].ledger_copy()
+        found = await self._read_ledger(user_id, portfolio_id)
+        if found is None:
+            return Ledger()
+        ledger = found[1]
+        return replace(ledger, holdings=dict(ledger.holdings))
 
     async def prepare(self, request: TradeRequest) -> TradeRequest:
         """Validate and complete a request outside any lock (see sage.portfolio.orders)."""
@@ -146,20 +154,31 @@ class PortfolioService(PortfolioDirectory):
                     if original is not None:  # a concurrent request with the key won the lock first
                         return Booked(_same_request(original, request), replayed=True)
                 entry = as_stored(entry_of(ready))
-                state = self.states.get(portfolio.id, locked.ledger_version)
+                version = locked.ledger_version
+                state = self.states.get(portfolio.id, version)
+                tip = self.states.tip(portfolio.id, version) if state is None else None
+                if tip is None and state is None:
+                    # the latest checkpoint and what follows it, read under the lock (this version)
+                    replayed = await checkpoints.read_ledger(session, portfolio.id)
+                    tip = Tip(replayed.version, replayed.ledger, replayed.last_at)
+                after: Ledger | None = None
                 if state is not None and appends(state, entry):
-                    after: Ledger | None = check_appended(state, entry)
+                    after = check_appended(state, entry)
+                elif tip is not None and tip.appends(entry):
+                    after = check_appended(tip.ledger, entry)
                 else:
                     check([*await load_entries(session, portfolio.id), entry])
-                    after = None
                 row = new_row(portfolio.id, ready, idempotency_key)
                 session.add(row)
                 await session.flush()  # the insert's RETURNING gives the row its seq
                 await session.commit()
-            if state is not None and after is not None:
+            if after is not None:
                 # the lock held the version still: this insert (one statement) made it + 1
                 booked = replace(entry, ref=row.id, seq=row.seq)
-                self.states.put(portfolio.id, state.appended(booked, after, locked.ledger_version + 1))
+                if state is not None:
+                    self.states.put(portfolio.id, state.appended(booked, after, version + 1))
+                else:
+                    self.states.put_tip(portfolio.id, Tip(version + 1, after, booked.executed_at))
             return Booked(row, replayed=False)
         except IntegrityError:
             # the unique (portfolio, key) constraint: the lock makes this unreachable in practice
@@ -246,11 +265,10 @@ class PortfolioService(PortfolioDirectory):
     # -- valuation ----------------------------------------------------------------------------------
     async def summary(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> PortfolioSummary | None:
         """The portfolio valued now; None when the user has no portfolio yet (and none was named)."""
-        found = await self._read(user_id, portfolio_id)
+        found = await self._read_ledger(user_id, portfolio_id)
         if found is None:
             return None
-        portfolio, state = found
-        ledger = state.ledger
+        portfolio, ledger = found
         holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
         quotes = await self.quotes([h.symbol for h in holdings])
         return summarize(
@@ -274,19 +292,23 @@ class PortfolioService(PortfolioDirectory):
         if found is None:
             return None
         portfolio, state = found
-        return await performance(
-            self.closes,
-            state.timeline,
-            range_=range_,
-            now=self.clock(),
-            created_at=portfolio.created_at,
-            kept=state.points,
+        # callers asking at once for the same version and range share one computation: the
+        # series of the first of them (its `now` is at most one computation older)
+        return await self.series.run(
+            (portfolio.id, state.version, range_),
+            lambda: performance(
+                self.closes,
+                state.timeline,
+                range_=range_,
+                now=self.clock(),
+                created_at=portfolio.created_at,
+                kept=state.points,
+            ),
         )
 
-    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, LedgerState] | None:
+    async def _portfolio(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> Portfolio | None:
         """The portfolio (named: 404 when not the user's; else the default, None when there is
-        none) and its derived state: cached for the portfolio's current ledger_version, else
-        read and replayed once, through one pooled connection."""
+        none), with its ledger_version."""
         async with self.db.session() as session:
             query = select(Portfolio).where(Portfolio.user_id == user_id)
             if portfolio_id is not None:
@@ -294,15 +316,47 @@ class PortfolioService(PortfolioDirectory):
             else:
                 query = query.where(Portfolio.is_default)
             portfolio = await session.scalar(query)
-            if portfolio is None:
-                if portfolio_id is not None:
-                    raise NotFound("No such portfolio")
-                return None
-            state = self.states.get(portfolio.id, portfolio.ledger_version)
-            if state is None:
-                state = await load_state(session, portfolio.id)
-                self.states.put(portfolio.id, state)
-            return portfolio, state
+        if portfolio is None and portfolio_id is not None:
+            raise NotFound("No such portfolio")
+        return portfolio
+
+    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, LedgerState] | None:
+        """The portfolio and its derived state in full (the timeline: what a performance series
+        needs): cached for the portfolio's current ledger_version, else read and replayed once
+        (concurrent readers of that version share the replay)."""
+        portfolio = await self._portfolio(user_id, portfolio_id)
+        if portfolio is None:
+            return None
+        state = self.states.get(portfolio.id, portfolio.ledger_version)
+        if state is None:
+            state = await self.loads.run((portfolio.id, portfolio.ledger_version), lambda: self._load(portfolio.id))
+        return portfolio, state
+
+    async def _load(self, portfolio_id: uuid.UUID) -> LedgerState:
+        async with self.db.session() as session:
+            state = await load_state(session, portfolio_id)
+        self.states.put(portfolio_id, state)
+        return state
+
+    async def _read_ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, Ledger] | None:
+        """The portfolio and its final ledger (what a summary needs): cached for the current
+        ledger_version, else the latest persisted checkpoint and the transactions after it
+        (sage.portfolio.checkpoints), replayed once however many read it at the same time."""
+        portfolio = await self._portfolio(user_id, portfolio_id)
+        if portfolio is None:
+            return None
+        tip = self.states.tip(portfolio.id, portfolio.ledger_version)
+        if tip is None:
+            tip = await self.tips.run((portfolio.id, portfolio.ledger_version), lambda: self._load_tip(portfolio.id))
+        return portfolio, tip.ledger
+
+    async def _load_tip(self, portfolio_id: uuid.UUID) -> Tip:
+        async with self.db.session() as session:
+            replayed = await checkpoints.read_ledger(session, portfolio_id)
+        tip = Tip(replayed.version, replayed.ledger, replayed.last_at)
+        self.states.put_tip(portfolio_id, tip)
+        await checkpoints.store(self.db, portfolio_id, replayed.version, replayed.checkpoints)
+        return tip
 
     async def day_returns(self, day: date) -> DayReturns:
         """Every portfolio's return over one UTC day (no identities), for the business summary."""

@@ -1,0 +1,238 @@
+"""Persisted checkpoints and coalesced reads give exactly what replaying the whole ledger gives.
+
+Checkpoints are kept every 5 transactions here (and after any read that replayed 3 or more),
+so short histories cross many of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from unittest import mock
+
+import pytest
+from sqlalchemy import text
+
+from sage.market.catalog import ListedSymbols, SymbolCatalog
+from sage.portfolio import checkpoints
+from sage.portfolio import service as service_module
+from sage.portfolio.book import TradeRequest, load_state
+from sage.portfolio.service import PortfolioService
+from sage.store.db import Database, create_engine
+from tests.chat.support import FakeMarket
+
+D = Decimal
+NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def small_checkpoints() -> Iterator[None]:
+    with mock.patch.object(checkpoints, "PERSIST_EVERY", 5), mock.patch.object(checkpoints, "PERSIST_TAIL", 3):
+        yield
+
+
+@pytest.fixture
+async def db(settings, database_url) -> AsyncIterator[Database]:
+    database = Database(create_engine(settings, database_url))
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+async def user_id(db: Database) -> uuid.UUID:
+    user = uuid.uuid4()
+    async with db.session() as session:
+        await session.execute(
+            text("INSERT INTO users (id, email, password_hash) VALUES (:id, :email, 'x')"),
+            {"id": user, "email": f"{user}@example.com"},
+        )
+        await session.commit()
+    return user
+
+
+def process(db: Database) -> PortfolioService:
+    """A service with empty in-memory caches: what a new worker process is."""
+    market = FakeMarket()
+    return PortfolioService(
+        db,
+        market,
+        ListedSymbols(SymbolCatalog(db, configured=list(market.configured), exchanges=["binance"])),
+        fee_rate=D("0.001"),
+        starting_cash=D(10000),
+        clock=lambda: NOW,
+    )
+
+
+async def replayed(db: Database, portfolio_id: uuid.UUID) -> str:
+    """The final ledger of the whole history replayed, as it prints."""
+    async with db.session() as session:
+        return repr((await load_state(session, portfolio_id)).ledger)
+
+
+async def stored(db: Database, portfolio_id: uuid.UUID) -> list[tuple[datetime, int]]:
+    async with db.session() as session:
+        rows = await session.execute(
+            text("SELECT executed_at, position FROM portfolio_checkpoints WHERE portfolio_id = :p ORDER BY 1"),
+            {"p": portfolio_id},
+        )
+        return [(r[0], int(r[1])) for r in rows]
+
+
+async def history(sage: PortfolioService, user_id: uuid.UUID, trades: int) -> uuid.UUID:
+    """A portfolio with `trades` buys and sells of two symbols, one an hour up to NOW."""
+    portfolio = await sage.default(user_id)
+    assert portfolio is not None
+    await sage.book(
+        user_id,
+        portfolio.id,
+        TradeRequest(kind="deposit", quantity=D(50000), executed_at=NOW - timedelta(hours=trades + 2)),
+    )
+    for i in range(trades):
+        symbol = ("BTC/USDT", "ETH/USDT")[i % 2]
+        kind = "sell" if i % 4 == 3 else "buy"
+        quantity = D("0.1") if kind == "sell" else D("0.3")
+        await sage.book(
+            user_id,
+            portfolio.id,
+            TradeRequest(
+                kind=kind,
+                symbol=symbol,
+                quantity=quantity,
+                price=D(1000 + 7 * i) / 3,
+                executed_at=NOW - timedelta(hours=trades - i),
+            ),
+        )
+    return portfolio.id
+
+
+async def count(db: Database, portfolio_id: uuid.UUID) -> int:
+    async with db.session() as session:
+        found = await session.scalar(
+            text("SELECT count(*) FROM portfolio_transactions WHERE portfolio_id = :p"), {"p": portfolio_id}
+        )
+        return int(found)
+
+
+async def version(db: Database, portfolio_id: uuid.UUID) -> int:
+    async with db.session() as session:
+        found = await session.scalar(text("SELECT ledger_version FROM portfolios WHERE id = :p"), {"p": portfolio_id})
+        return int(found)
+
+
+async def read(db: Database, portfolio_id: uuid.UUID) -> checkpoints.Replayed:
+    async with db.session() as session:
+        return await checkpoints.read_ledger(session, portfolio_id)
+
+
+async def test_a_new_process_starts_from_the_latest_checkpoint_and_gets_the_same_summary(db, user_id):
+    portfolio_id = await history(process(db), user_id, 22)
+    total = await count(db, portfolio_id)
+    summary = await process(db).summary(user_id, portfolio_id)  # no checkpoint yet: replays all, stores
+    assert [position for _, position in await stored(db, portfolio_id)] == [*range(5, total, 5), total]
+    assert (await read(db, portfolio_id)).started_at == total  # nothing left to replay
+    second = process(db)
+    assert await second.summary(user_id, portfolio_id) == summary
+    tip = second.states.tip(portfolio_id, await version(db, portfolio_id))
+    assert tip is not None and repr(tip.ledger) == await replayed(db, portfolio_id)
+
+
+async def test_a_back_dated_write_drops_the_checkpoints_from_its_time_on(db, user_id):
+    sage = process(db)
+    portfolio_id = await history(sage, user_id, 22)
+    await process(db).summary(user_id, portfolio_id)
+    at = NOW - timedelta(hours=11, minutes=30)
+    await sage.book(user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(7), executed_at=at))
+    kept = await stored(db, portfolio_id)
+    assert kept and all(t < at for t, _ in kept)
+    again = await read(db, portfolio_id)
+    assert again.started_at == max(position for _, position in kept)  # replays from just before the edit
+    assert repr(again.ledger) == await replayed(db, portfolio_id)
+    # a correction moving a transaction back drops from the earlier of its two times
+    rows = await sage.transactions(user_id, portfolio_id, limit=1000)
+    moved = next(r for r in rows if r.kind == "buy" and r.executed_at > NOW - timedelta(hours=3))
+    await process(db).summary(user_id, portfolio_id)
+    earlier = NOW - timedelta(hours=20, minutes=10)
+    await sage.correct_transaction(user_id, portfolio_id, moved.id, {"executed_at": earlier})
+    assert all(t < earlier for t, _ in await stored(db, portfolio_id))
+    assert await process(db).summary(user_id, portfolio_id) == await sage.summary(user_id, portfolio_id)
+    assert repr((await read(db, portfolio_id)).ledger) == await replayed(db, portfolio_id)
+
+
+async def test_a_checkpoint_of_a_version_the_ledger_has_moved_past_is_not_stored(db, user_id):
+    sage = process(db)
+    portfolio_id = await history(sage, user_id, 12)
+    old = await read(db, portfolio_id)  # derived from this version; then a back-dated write
+    await sage.book(
+        user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(1), executed_at=NOW - timedelta(hours=30))
+    )
+    assert old.checkpoints
+    assert not await checkpoints.store(db, portfolio_id, old.version, old.checkpoints)
+    assert await stored(db, portfolio_id) == []
+    current = await read(db, portfolio_id)
+    assert await checkpoints.store(db, portfolio_id, current.version, current.checkpoints)
+    assert await stored(db, portfolio_id) != []
+
+
+async def test_every_read_after_random_writes_from_two_processes_equals_the_whole_replay(db, user_id):
+    rng = random.Random(14)
+    writer, reader = process(db), process(db)
+    portfolio_id = await history(writer, user_id, 16)
+    for _ in range(12):
+        rows = await writer.transactions(user_id, portfolio_id, limit=1000)
+        action = rng.choice(["deposit", "withdraw", "delete", "move"])
+        at = NOW - timedelta(hours=rng.randint(0, 18), minutes=rng.randint(0, 59))
+        if action in ("deposit", "withdraw"):
+            await writer.book(
+                user_id, portfolio_id, TradeRequest(kind=action, quantity=D(rng.randint(1, 9)), executed_at=at)
+            )
+        else:
+            deposits = [r for r in rows if r.kind == "deposit" and r.quantity < 10]
+            if not deposits:
+                continue
+            target = rng.choice(deposits)
+            if action == "delete":
+                await writer.delete_transaction(user_id, portfolio_id, target.id)
+            else:
+                await writer.correct_transaction(user_id, portfolio_id, target.id, {"executed_at": at})
+        whole = await replayed(db, portfolio_id)
+        # the other process (its cache of an older version), a new one, and the writer agree
+        summaries = [await s.summary(user_id, portfolio_id) for s in (reader, process(db), writer)]
+        assert summaries[0] == summaries[1] == summaries[2]
+        for sage in (reader, writer):
+            tip = sage.states.tip(portfolio_id, await version(db, portfolio_id))
+            assert tip is not None and repr(tip.ledger) == whole
+
+
+async def test_concurrent_cold_summaries_read_the_ledger_once(db, user_id):
+    portfolio_id = await history(process(db), user_id, 8)
+    sage = process(db)
+    with mock.patch.object(checkpoints, "read_ledger", wraps=checkpoints.read_ledger) as reads:
+        results = await asyncio.gather(*(sage.summary(user_id, portfolio_id) for _ in range(10)))
+    assert reads.call_count == 1 and all(r == results[0] for r in results)
+
+
+async def test_concurrent_identical_performance_reads_compute_once(db, user_id):
+    portfolio_id = await history(process(db), user_id, 8)
+    sage = process(db)
+    await sage.summary(user_id, portfolio_id)
+    gate = asyncio.Event()
+    computed = service_module.performance
+
+    async def held(*args: object, **kwargs: object) -> object:
+        await gate.wait()
+        return await computed(*args, **kwargs)  # type: ignore[arg-type]
+
+    with mock.patch.object(service_module, "performance", side_effect=held) as compute:
+        calls = [asyncio.ensure_future(sage.performance(user_id, portfolio_id, "1d")) for _ in range(10)]
+        while sage.series.joined < 9:  # all ten asked: one computing, nine joined
+            await asyncio.sleep(0.01)
+        gate.set()
+        results = await asyncio.gather(*calls)
+    assert compute.call_count == 1 and all(r == results[0] for r in results)
+    # another range, or another version, is another computation
+    other = await sage.performance(user_id, portfolio_id, "1w")
+    assert other is not None and other.range == "1w" and sage.series.joined == 9
