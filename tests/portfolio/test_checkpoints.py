@@ -19,11 +19,15 @@ from sqlalchemy import text
 
 from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.portfolio import checkpoints
+from sage.portfolio import performance as performance_module
 from sage.portfolio import service as service_module
+from sage.portfolio import state as state_module
 from sage.portfolio.book import TradeRequest, load_state
+from sage.portfolio.performance import grid
 from sage.portfolio.service import PortfolioService
 from sage.store.db import Database, create_engine
 from tests.chat.support import FakeMarket
+from tests.portfolio.support import add_closes
 
 D = Decimal
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -177,7 +181,45 @@ async def test_a_checkpoint_of_a_version_the_ledger_has_moved_past_is_not_stored
     assert await stored(db, portfolio_id) != []
 
 
+async def hourly_closes(db: Database) -> None:
+    times = grid(NOW - timedelta(days=1), NOW, timedelta(hours=1))
+    await add_closes(db, "BTC/USDT", {t: D(50000) + i * 37 for i, t in enumerate(times)})
+    await add_closes(db, "ETH/USDT", {t: D(2000) + (i % 7) * 11 for i, t in enumerate(times)})
+
+
+async def test_a_back_dated_write_replays_from_the_checkpoint_before_it_and_revalues_only_later_points(db, user_id):
+    await hourly_closes(db)
+    sage = process(db)
+    portfolio_id = await history(sage, user_id, 22)
+    before = await sage.performance(user_id, portfolio_id, "1d")  # full replay; checkpoints stored
+    assert await stored(db, portfolio_id)
+    at = NOW - timedelta(hours=11, minutes=30)
+    await sage.book(user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(7), executed_at=at))
+    with (
+        mock.patch.object(service_module, "derive", wraps=state_module.derive) as derived,
+        mock.patch.object(performance_module, "valued_at", wraps=performance_module.valued_at) as valued,
+    ):
+        after = await sage.performance(user_id, portfolio_id, "1d")
+    resumed = derived.call_args.kwargs["resume"]
+    assert resumed is not None and resumed[1] > 0  # started after the first transactions
+    assert min(valued.call_args.args[1]) > at  # only the points after the write were valued again
+    assert after == await process(db).performance(user_id, portfolio_id, "1d")  # a new process agrees
+    assert before is not None and after is not None and before.points[0] == after.points[0]
+    moved = [b.value - a.value for a, b in zip(before.points, after.points, strict=True) if a.at > at]
+    assert moved and all(m == 7 for m in moved)  # the deposit moves every later point by 7
+    fresh = await load_state_of(db, portfolio_id)
+    kept = sage.states.get(portfolio_id, await version(db, portfolio_id))
+    assert kept is not None and kept.entries == fresh.entries and kept.timeline == fresh.timeline
+    assert repr(kept.ledger) == repr(fresh.ledger)
+
+
+async def load_state_of(db: Database, portfolio_id: uuid.UUID) -> state_module.LedgerState:
+    async with db.session() as session:
+        return await load_state(session, portfolio_id)
+
+
 async def test_every_read_after_random_writes_from_two_processes_equals_the_whole_replay(db, user_id):
+    await hourly_closes(db)
     rng = random.Random(14)
     writer, reader = process(db), process(db)
     portfolio_id = await history(writer, user_id, 16)
@@ -205,6 +247,13 @@ async def test_every_read_after_random_writes_from_two_processes_equals_the_whol
         for sage in (reader, writer):
             tip = sage.states.tip(portfolio_id, await version(db, portfolio_id))
             assert tip is not None and repr(tip.ledger) == whole
+        # the full state: resumed from an older version's where it can, never different
+        series = [await s.performance(user_id, portfolio_id, "1d") for s in (reader, process(db), writer)]
+        assert series[0] == series[1] == series[2]
+        fresh = await load_state_of(db, portfolio_id)
+        for sage in (reader, writer):
+            kept = sage.states.get(portfolio_id, await version(db, portfolio_id))
+            assert kept is not None and kept.entries == fresh.entries and kept.timeline == fresh.timeline
 
 
 async def test_concurrent_cold_summaries_read_the_ledger_once(db, user_id):

@@ -89,15 +89,21 @@ async def load_entries(session: AsyncSession, portfolio_id: uuid.UUID) -> list[E
     return [Entry(r[1], r[2], r[3], r[4], r[5], r[6], r[0], r[7]) for r in rows]
 
 
-async def load_state(session: AsyncSession, portfolio_id: uuid.UUID) -> LedgerState:
-    """The history replayed once (sage.portfolio.state), labelled with its ledger_version."""
+async def load_history(session: AsyncSession, portfolio_id: uuid.UUID) -> tuple[int, list[Entry]]:
+    """The ledger_version and the history it is, in execution order (one statement)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     rows = await raw.driver_connection.fetch(_VERSIONED_LEDGER_SQL, portfolio_id)  # type: ignore[union-attr]
     if not rows:
         raise NotFound("No such portfolio")
     entries = [Entry(r[2], r[3], r[4], r[5], r[6], r[7], r[1], r[8]) for r in rows if r[1] is not None]
-    return derive(entries, rows[0][0])
+    return int(rows[0][0]), entries
+
+
+async def load_state(session: AsyncSession, portfolio_id: uuid.UUID) -> LedgerState:
+    """The history replayed once (sage.portfolio.state), labelled with its ledger_version."""
+    version, entries = await load_history(session, portfolio_id)
+    return derive(entries, version)
 
 
 def check(entries: Sequence[Entry]) -> Ledger:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import decimal
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -43,7 +44,8 @@ PERSIST_TAIL = 64  # a read that replayed at least this many transactions stores
 _READ_SQL = """
 WITH c AS (
     SELECT executed_at, seq, position, state::text AS state FROM portfolio_checkpoints
-    WHERE portfolio_id = $1 ORDER BY executed_at DESC, seq DESC LIMIT 1
+    WHERE portfolio_id = $1 AND ($2::bigint IS NULL OR ledger_version <= $2)
+    ORDER BY executed_at DESC, seq DESC LIMIT 1
 )
 SELECT 0 AS part, p.ledger_version, c.position, c.state, c.executed_at AS last_at,
        NULL::uuid AS id, NULL::text AS kind, NULL::text AS symbol, NULL::numeric AS quantity,
@@ -59,8 +61,8 @@ ORDER BY part, executed_at, seq
 
 _LOCK_SQL = "SELECT ledger_version FROM portfolios WHERE id = $1 FOR SHARE"
 _INSERT_SQL = (
-    "INSERT INTO portfolio_checkpoints (portfolio_id, executed_at, seq, position, state)"
-    " SELECT $1, * FROM unnest($2::timestamptz[], $3::bigint[], $4::bigint[], $5::text[]::jsonb[])"
+    "INSERT INTO portfolio_checkpoints (portfolio_id, ledger_version, executed_at, seq, position, state)"
+    " SELECT $1, $2, * FROM unnest($3::timestamptz[], $4::bigint[], $5::bigint[], $6::text[]::jsonb[])"
     " ON CONFLICT DO NOTHING"
 )
 # the last-read checkpoints before the newest one are superseded (the PERSIST_EVERY-th stay)
@@ -75,6 +77,18 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class Start:
+    """What one read gives: the current version, the latest checkpoint (or the empty ledger
+    before any transaction) and the transactions after it."""
+
+    version: int
+    position: int  # transactions the checkpoint includes
+    ledger: Ledger  # the state after them (a fresh object: the caller may apply to it)
+    last_at: datetime | None  # the time of the checkpoint's last transaction
+    tail: tuple[Entry, ...]  # the transactions after it, in execution order
+
+
+@dataclass(frozen=True)
 class Replayed:
     version: int
     ledger: Ledger
@@ -84,31 +98,55 @@ class Replayed:
     checkpoints: tuple[Checkpoint, ...]  # to persist (PERSIST_EVERY-th, and the last when worth it)
 
 
-async def read_ledger(session: AsyncSession, portfolio_id: uuid.UUID) -> Replayed:
-    """The final ledger: the latest checkpoint and the transactions after it, replayed."""
+async def read_start(session: AsyncSession, portfolio_id: uuid.UUID, *, derived_by: int | None = None) -> Start:
+    """The latest checkpoint and the transactions after it, in one statement (one snapshot).
+    `derived_by`: only a checkpoint stored while the ledger was at that version or before
+    (one that still exists was derived from a history that, up to it, no write has touched
+    since: so that version's history is the same up to it too)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    rows = await raw.driver_connection.fetch(_READ_SQL, portfolio_id)  # type: ignore[union-attr]
+    rows = await raw.driver_connection.fetch(_READ_SQL, portfolio_id, derived_by)  # type: ignore[union-attr]
     if not rows or rows[0][0] != 0:
         raise NotFound("No such portfolio")
     head = rows[0]
-    version, start, last_at = int(head[1]), int(head[2] or 0), head[4]
-    ledger = Ledger() if head[3] is None else from_json(json.loads(head[3]))
+    return Start(
+        int(head[1]),
+        int(head[2] or 0),
+        Ledger() if head[3] is None else from_json(json.loads(head[3])),
+        head[4],
+        tuple(Entry(r[6], r[7], r[8], r[9], r[10], r[11], r[5], r[12]) for r in rows[1:]),
+    )
+
+
+async def read_ledger(session: AsyncSession, portfolio_id: uuid.UUID) -> Replayed:
+    """The final ledger: the latest checkpoint and the transactions after it, replayed."""
+    start = await read_start(session, portfolio_id)
+    ledger = start.ledger
     keep: list[Checkpoint] = []
-    position = start
-    last: Entry | None = None
+    position = start.position
     with decimal.localcontext(prec=PRECISION):
-        for r in rows[1:]:
-            last = Entry(r[6], r[7], r[8], r[9], r[10], r[11], r[5], r[12])
-            ledger.apply_exact(last)
+        for entry in start.tail:
+            ledger.apply_exact(entry)
             position += 1
             if position % PERSIST_EVERY == 0:
-                keep.append(Checkpoint(last, position, _copy(ledger)))
-    if last is not None and position - start >= PERSIST_TAIL and position % PERSIST_EVERY != 0:
-        keep.append(Checkpoint(last, position, _copy(ledger)))
-    if last is not None:
-        last_at = last.executed_at
-    return Replayed(version, ledger, position, start, last_at, tuple(keep))
+                keep.append(Checkpoint(entry, position, _copy(ledger)))
+    if start.tail and len(start.tail) >= PERSIST_TAIL and position % PERSIST_EVERY != 0:
+        keep.append(Checkpoint(start.tail[-1], position, _copy(ledger)))
+    last_at = start.tail[-1].executed_at if start.tail else start.last_at
+    return Replayed(start.version, ledger, position, start.position, last_at, tuple(keep))
+
+
+def of_snapshots(
+    entries: Sequence[Entry], snapshots: Sequence[tuple[int, Ledger]], replayed_from: int
+) -> tuple[Checkpoint, ...]:
+    """The checkpoints worth storing of a replay of `entries` from position `replayed_from`
+    (`snapshots`: (position, ledger) after every PERSIST_EVERY-th transaction and the last,
+    from `sage.portfolio.state.derive`)."""
+    return tuple(
+        Checkpoint(entries[position - 1], position, ledger)
+        for position, ledger in snapshots
+        if position > replayed_from and (position % PERSIST_EVERY == 0 or position - replayed_from >= PERSIST_TAIL)
+    )
 
 
 async def store(db: Database, portfolio_id: uuid.UUID, version: int, checkpoints: tuple[Checkpoint, ...]) -> bool:
@@ -126,6 +164,7 @@ async def store(db: Database, portfolio_id: uuid.UUID, version: int, checkpoints
         await raw.execute(  # type: ignore[union-attr]
             _INSERT_SQL,
             portfolio_id,
+            version,
             [c.entry.executed_at for c in checkpoints],
             [c.entry.seq for c in checkpoints],
             [c.position for c in checkpoints],

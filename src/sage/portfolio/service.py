@@ -42,7 +42,7 @@ from sage.portfolio.book import (
     invalid_field,
     key_query,
     load_entries,
-    load_state,
+    load_history,
     lock_portfolio,
     new_row,
 )
@@ -52,7 +52,7 @@ from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Closes, Performance, performance
 from sage.portfolio.portfolios import PortfolioDirectory
-from sage.portfolio.state import LedgerState, SingleFlight, StateCache, Tip
+from sage.portfolio.state import LedgerState, SingleFlight, StateCache, Tip, derive
 from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
@@ -333,9 +333,39 @@ class PortfolioService(PortfolioDirectory):
         return portfolio, state
 
     async def _load(self, portfolio_id: uuid.UUID) -> LedgerState:
+        """The full state of the current version. From the state of an older version kept
+        here (after a back-dated write, a correction, a deletion, another process's write):
+        the history up to the latest checkpoint that older version shares is reused (its
+        timeline, and the performance points valued before the first transaction that
+        differs), only what follows is read and replayed. Else everything is."""
+        older = self.states.latest(portfolio_id)
+        snapshots: list[tuple[int, Ledger]] = []
         async with self.db.session() as session:
-            state = await load_state(session, portfolio_id)
+            start = None
+            if older is not None:
+                start = await checkpoints.read_start(session, portfolio_id, derived_by=older.version)
+                if not _shares_prefix(older, start):
+                    start = None
+            if older is not None and start is not None:
+                entries = (*older.entries[: start.position], *start.tail)
+                state = derive(
+                    entries,
+                    start.version,
+                    resume=(older, start.position, start.ledger),
+                    snapshots=(checkpoints.PERSIST_EVERY, snapshots),
+                )
+                changed = _first_change(older.entries[start.position :], start.tail)
+                state.points.update(
+                    (key, kept) for key, kept in older.points.items() if changed is None or key[1] < changed
+                )
+                replayed_from = start.position
+            else:
+                version, history = await load_history(session, portfolio_id)
+                state = derive(history, version, snapshots=(checkpoints.PERSIST_EVERY, snapshots))
+                replayed_from = 0
         self.states.put(portfolio_id, state)
+        kept = checkpoints.of_snapshots(state.entries, snapshots, replayed_from)
+        await checkpoints.store(self.db, portfolio_id, state.version, kept)
         return state
 
     async def _read_ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, Ledger] | None:
@@ -370,6 +400,25 @@ class PortfolioService(PortfolioDirectory):
         except Exception as exc:  # a market outage must not hide the holdings themselves
             log.warning("portfolio prices unavailable", extra={"error": type(exc).__name__})
             return {}
+
+
+def _shares_prefix(older: LedgerState, start: checkpoints.Start) -> bool:
+    """Whether `older`'s history has the checkpoint's transactions first (by construction it
+    does; checked because a wrong guess would be silent)."""
+    if start.position == 0:
+        return True
+    return start.position <= len(older.entries) and older.entries[start.position - 1].executed_at == start.last_at
+
+
+def _first_change(before: Sequence[Entry], after: Sequence[Entry]) -> datetime | None:
+    """The earliest time where two histories (in execution order) differ; None: the same."""
+    for old, new in zip(before, after, strict=False):
+        if old != new:
+            return min(old.executed_at, new.executed_at)
+    if len(before) == len(after):
+        return None
+    longer = before if len(before) > len(after) else after
+    return longer[min(len(before), len(after))].executed_at
 
 
 def _same_request(original: PortfolioTransaction, request: TradeRequest) -> PortfolioTransaction:

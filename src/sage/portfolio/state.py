@@ -103,16 +103,35 @@ class LedgerState:
         return LedgerState(version, (*self.entries, entry), ledger, timeline, points)
 
 
-def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
+def derive(
+    entries: Sequence[Entry],
+    version: int = 0,
+    *,
+    resume: tuple[LedgerState, int, Ledger] | None = None,
+    snapshots: tuple[int, list[tuple[int, Ledger]]] | None = None,
+) -> LedgerState:
     """Replay `entries` (valid, in execution order) once: the final ledger and the timeline.
-    The same arithmetic as `ledger.replay` (raises LedgerError where it would)."""
-    ledger = Ledger()
-    cash: list[Decimal] = []
-    net: list[Decimal] = []
-    changes: list[tuple[str, Decimal] | None] = []
-    checkpoints: list[dict[str, Decimal]] = [{}]
+    The same arithmetic as `ledger.replay` (raises LedgerError where it would).
+
+    `resume=(state, position, ledger)`: the first `position` entries are `state`'s first ones
+    (the same history up to there) and `ledger` the state after them; only the rest is
+    replayed, the timeline's beginning is `state`'s. `snapshots=(every, out)`: a copy of the
+    ledger after every `every`-th transaction and after the last one is appended to `out`."""
+    if resume is None:
+        ledger, position = Ledger(), 0
+        cash: list[Decimal] = []
+        net: list[Decimal] = []
+        changes: list[tuple[str, Decimal] | None] = []
+        checkpoints: list[dict[str, Decimal]] = [{}]
+    else:
+        before, position, at = resume
+        ledger = replace(at, holdings=dict(at.holdings))
+        cash = list(before.timeline.cash[:position])
+        net = list(before.timeline.net_deposits[:position])
+        changes = list(before.timeline.changes[:position])
+        checkpoints = list(before.timeline.checkpoints[: position // CHECKPOINT_EVERY + 1])
     with decimal.localcontext(prec=PRECISION):
-        for entry in entries:
+        for entry in entries[position:]:
             ledger.apply_exact(entry)
             if len(cash) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
                 checkpoints.append(_quantities(ledger))
@@ -123,6 +142,8 @@ def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
             else:
                 held = ledger.holdings.get(entry.symbol)
                 changes.append((entry.symbol, held.quantity if held is not None else ZERO))
+            if snapshots is not None and (len(cash) % snapshots[0] == 0 or len(cash) == len(entries)):
+                snapshots[1].append((len(cash), replace(ledger, holdings=dict(ledger.holdings))))
     timeline = Timeline(
         tuple(e.executed_at for e in entries), tuple(cash), tuple(net), tuple(changes), tuple(checkpoints)
     )
@@ -167,6 +188,10 @@ class StateCache:
         self._states.move_to_end(portfolio_id)
         self.hits += 1
         return state
+
+    def latest(self, portfolio_id: uuid.UUID) -> LedgerState | None:
+        """The full state kept of whichever version was read last (no hit or miss counted)."""
+        return self._states.get(portfolio_id)
 
     def tip(self, portfolio_id: uuid.UUID, version: int) -> Tip | None:
         """The final ledger of `version` and the time of its last transaction, from the full

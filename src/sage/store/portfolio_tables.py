@@ -105,6 +105,7 @@ class PortfolioCheckpoint(Base):
     portfolio_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE"), primary_key=True
     )
+    ledger_version: Mapped[int] = mapped_column(BigInteger, nullable=False)  # derived from this version
     # the last transaction the state includes (execution order: time, then seq)
     executed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)

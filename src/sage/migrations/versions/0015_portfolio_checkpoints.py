@@ -5,7 +5,8 @@ Revises: 0013_portfolio_alerts
 Create Date: 2026-12-06
 
 `portfolio_checkpoints` keeps a ledger's derived state (cash, totals, holdings) after every
-1,000th transaction and after the last one read (sage.portfolio.checkpoints), so a process
+1,000th transaction and after the last one read (sage.portfolio.checkpoints), with the
+ledger_version it was derived from, so a process
 that has not read the portfolio yet replays only the transactions after the latest
 checkpoint instead of the whole history. The ledger-version triggers of 0011 now also
 delete every checkpoint of the written portfolio at or after the earliest `executed_at` the
@@ -59,6 +60,7 @@ def upgrade() -> None:
             sa.ForeignKey("portfolios.id", name="fk_portfolio_checkpoints_portfolio_id_portfolios", ondelete="CASCADE"),
             nullable=False,
         ),
+        sa.Column("ledger_version", sa.BigInteger(), nullable=False),
         sa.Column("executed_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("seq", sa.BigInteger(), nullable=False),
         sa.Column("position", sa.BigInteger(), nullable=False),
