@@ -7,6 +7,7 @@ so short histories cross many of them.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +24,7 @@ from sage.portfolio import performance as performance_module
 from sage.portfolio import service as service_module
 from sage.portfolio import state as state_module
 from sage.portfolio.book import TradeRequest, load_state
+from sage.portfolio.ledger import replay
 from sage.portfolio.performance import grid
 from sage.portfolio.service import PortfolioService
 from sage.store.db import Database, create_engine
@@ -132,53 +134,121 @@ async def read(db: Database, portfolio_id: uuid.UUID) -> checkpoints.Replayed:
         return await checkpoints.read_ledger(session, portfolio_id)
 
 
-async def test_a_new_process_starts_from_the_latest_checkpoint_and_gets_the_same_summary(db, user_id):
-    portfolio_id = await history(process(db), user_id, 22)
+async def test_a_write_that_replays_stores_the_checkpoints_of_the_history_it_made(db, user_id):
+    portfolio_id = await history(process(db), user_id, 22)  # back-dated trades: each replays
     total = await count(db, portfolio_id)
-    summary = await process(db).summary(user_id, portfolio_id)  # no checkpoint yet: replays all, stores
     assert [position for _, position in await stored(db, portfolio_id)] == [*range(5, total, 5), total]
     assert (await read(db, portfolio_id)).started_at == total  # nothing left to replay
+    second = process(db)
+    summary = await second.summary(user_id, portfolio_id)
+    tip = second.states.tip(portfolio_id, await version(db, portfolio_id))
+    assert tip is not None and repr(tip.ledger) == await replayed(db, portfolio_id)
+    assert summary == await process(db).summary(user_id, portfolio_id)
+
+
+async def test_a_reader_without_a_checkpoint_replays_all_and_stores_them(db, user_id):
+    portfolio_id = await history(process(db), user_id, 22)
+    total = await count(db, portfolio_id)
+    async with db.session() as session:  # as after writes from outside Sage (a COPY, psql)
+        await session.execute(text("DELETE FROM portfolio_checkpoints"))
+        await session.commit()
+    summary = await process(db).summary(user_id, portfolio_id)
+    assert [position for _, position in await stored(db, portfolio_id)] == [*range(5, total, 5), total]
     second = process(db)
     assert await second.summary(user_id, portfolio_id) == summary
     tip = second.states.tip(portfolio_id, await version(db, portfolio_id))
     assert tip is not None and repr(tip.ledger) == await replayed(db, portfolio_id)
 
 
-async def test_a_back_dated_write_drops_the_checkpoints_from_its_time_on(db, user_id):
+async def checkpoints_hold(db: Database, portfolio_id: uuid.UUID) -> None:
+    """Every stored checkpoint is the replay of the history as it is now, up to it."""
+    async with db.session() as session:
+        entries = (await load_state(session, portfolio_id)).entries
+        rows = await session.execute(
+            text("SELECT position, seq, state::text FROM portfolio_checkpoints WHERE portfolio_id = :p"),
+            {"p": portfolio_id},
+        )
+        for position, seq, state in rows:
+            assert entries[position - 1].seq == seq
+            assert repr(checkpoints.from_json(json.loads(state))) == repr(replay(entries[:position]))
+
+
+async def test_a_write_from_outside_sage_drops_the_checkpoints_from_its_time_on(db, user_id):
     sage = process(db)
     portfolio_id = await history(sage, user_id, 22)
-    await process(db).summary(user_id, portfolio_id)
     at = NOW - timedelta(hours=11, minutes=30)
-    await sage.book(user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(7), executed_at=at))
+    async with db.session() as session:  # a back-dated insert, as psql or a COPY would
+        await session.execute(
+            text(
+                "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
+                " VALUES (:id, :p, 'deposit', 7, 0, :at)"
+            ),
+            {"id": uuid.uuid4(), "p": portfolio_id, "at": at},
+        )
+        await session.commit()
     kept = await stored(db, portfolio_id)
     assert kept and all(t < at for t, _ in kept)
     again = await read(db, portfolio_id)
-    assert again.started_at == max(position for _, position in kept)  # replays from just before the edit
+    assert again.started_at == max(position for _, position in kept)  # replays from just before the write
     assert repr(again.ledger) == await replayed(db, portfolio_id)
-    # a correction moving a transaction back drops from the earlier of its two times
-    rows = await sage.transactions(user_id, portfolio_id, limit=1000)
-    moved = next(r for r in rows if r.kind == "buy" and r.executed_at > NOW - timedelta(hours=3))
-    await process(db).summary(user_id, portfolio_id)
+    assert await sage.summary(user_id, portfolio_id) == await process(db).summary(user_id, portfolio_id)
+    await checkpoints_hold(db, portfolio_id)
+    # an update moving a transaction back drops from the earlier of its two times
     earlier = NOW - timedelta(hours=20, minutes=10)
-    await sage.correct_transaction(user_id, portfolio_id, moved.id, {"executed_at": earlier})
+    async with db.session() as session:
+        await session.execute(
+            text(
+                "UPDATE portfolio_transactions SET executed_at = :t WHERE id = (SELECT id FROM portfolio_transactions"
+                " WHERE portfolio_id = :p AND kind = 'buy' ORDER BY executed_at DESC LIMIT 1)"
+            ),
+            {"t": earlier, "p": portfolio_id},
+        )
+        await session.commit()
     assert all(t < earlier for t, _ in await stored(db, portfolio_id))
     assert await process(db).summary(user_id, portfolio_id) == await sage.summary(user_id, portfolio_id)
     assert repr((await read(db, portfolio_id)).ledger) == await replayed(db, portfolio_id)
+    await checkpoints_hold(db, portfolio_id)
+
+
+async def test_a_back_dated_write_through_sage_stores_the_checkpoints_of_the_new_history(db, user_id):
+    sage = process(db)
+    portfolio_id = await history(sage, user_id, 22)
+    at = NOW - timedelta(hours=11, minutes=30)
+    booked = await sage.book(user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(7), executed_at=at))
+    await checkpoints_hold(db, portfolio_id)
+    assert (await read(db, portfolio_id)).started_at == await count(db, portfolio_id)
+    await sage.correct_transaction(
+        user_id, portfolio_id, booked.transaction.id, {"executed_at": at - timedelta(hours=5)}
+    )
+    await checkpoints_hold(db, portfolio_id)
+    await sage.delete_transaction(user_id, portfolio_id, booked.transaction.id)
+    await checkpoints_hold(db, portfolio_id)
+    assert (await read(db, portfolio_id)).started_at == await count(db, portfolio_id)
+    assert await process(db).summary(user_id, portfolio_id) == await sage.summary(user_id, portfolio_id)
 
 
 async def test_a_checkpoint_of_a_version_the_ledger_has_moved_past_is_not_stored(db, user_id):
-    sage = process(db)
-    portfolio_id = await history(sage, user_id, 12)
+    portfolio_id = await history(process(db), user_id, 12)
+    async with db.session() as session:
+        await session.execute(text("DELETE FROM portfolio_checkpoints"))
+        await session.commit()
     old = await read(db, portfolio_id)  # derived from this version; then a back-dated write
-    await sage.book(
-        user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(1), executed_at=NOW - timedelta(hours=30))
-    )
     assert old.checkpoints
+    async with db.session() as session:
+        await session.execute(
+            text(
+                "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
+                " VALUES (:id, :p, 'deposit', 1, 0, :at)"
+            ),
+            {"id": uuid.uuid4(), "p": portfolio_id, "at": NOW - timedelta(hours=30)},
+        )
+        await session.commit()
     assert not await checkpoints.store(db, portfolio_id, old.version, old.checkpoints)
     assert await stored(db, portfolio_id) == []
     current = await read(db, portfolio_id)
     assert await checkpoints.store(db, portfolio_id, current.version, current.checkpoints)
     assert await stored(db, portfolio_id) != []
+    await checkpoints_hold(db, portfolio_id)
 
 
 async def hourly_closes(db: Database) -> None:
@@ -187,12 +257,11 @@ async def hourly_closes(db: Database) -> None:
     await add_closes(db, "ETH/USDT", {t: D(2000) + (i % 7) * 11 for i, t in enumerate(times)})
 
 
-async def test_a_back_dated_write_replays_from_the_checkpoint_before_it_and_revalues_only_later_points(db, user_id):
+async def test_after_a_back_dated_write_only_the_later_points_are_valued_again(db, user_id):
     await hourly_closes(db)
     sage = process(db)
     portfolio_id = await history(sage, user_id, 22)
-    before = await sage.performance(user_id, portfolio_id, "1d")  # full replay; checkpoints stored
-    assert await stored(db, portfolio_id)
+    before = await sage.performance(user_id, portfolio_id, "1d")
     at = NOW - timedelta(hours=11, minutes=30)
     await sage.book(user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(7), executed_at=at))
     with (
@@ -200,13 +269,45 @@ async def test_a_back_dated_write_replays_from_the_checkpoint_before_it_and_reva
         mock.patch.object(performance_module, "valued_at", wraps=performance_module.valued_at) as valued,
     ):
         after = await sage.performance(user_id, portfolio_id, "1d")
-    resumed = derived.call_args.kwargs["resume"]
-    assert resumed is not None and resumed[1] > 0  # started after the first transactions
+    assert derived.call_count == 0  # the write derived the new state already
     assert min(valued.call_args.args[1]) > at  # only the points after the write were valued again
     assert after == await process(db).performance(user_id, portfolio_id, "1d")  # a new process agrees
     assert before is not None and after is not None and before.points[0] == after.points[0]
     moved = [b.value - a.value for a, b in zip(before.points, after.points, strict=True) if a.at > at]
     assert moved and all(m == 7 for m in moved)  # the deposit moves every later point by 7
+    await same_state(sage, db, portfolio_id)
+
+
+async def test_after_a_write_from_outside_sage_the_state_resumes_from_the_checkpoint_before_it(db, user_id):
+    await hourly_closes(db)
+    sage = process(db)
+    portfolio_id = await history(sage, user_id, 22)
+    before = await sage.performance(user_id, portfolio_id, "1d")
+    at = NOW - timedelta(hours=11, minutes=30)
+    async with db.session() as session:
+        await session.execute(
+            text(
+                "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
+                " VALUES (:id, :p, 'deposit', 7, 0, :at)"
+            ),
+            {"id": uuid.uuid4(), "p": portfolio_id, "at": at},
+        )
+        await session.commit()
+    with (
+        mock.patch.object(service_module, "derive", wraps=state_module.derive) as derived,
+        mock.patch.object(performance_module, "valued_at", wraps=performance_module.valued_at) as valued,
+    ):
+        after = await sage.performance(user_id, portfolio_id, "1d")
+    resumed = derived.call_args.kwargs["resume"]
+    assert resumed is not None and 0 < resumed[1] < await count(db, portfolio_id)  # from a checkpoint
+    assert min(valued.call_args.args[1]) > at
+    assert after == await process(db).performance(user_id, portfolio_id, "1d")
+    assert before is not None and after is not None and before.points[0] == after.points[0]
+    await same_state(sage, db, portfolio_id)
+    await checkpoints_hold(db, portfolio_id)
+
+
+async def same_state(sage: PortfolioService, db: Database, portfolio_id: uuid.UUID) -> None:
     fresh = await load_state_of(db, portfolio_id)
     kept = sage.states.get(portfolio_id, await version(db, portfolio_id))
     assert kept is not None and kept.entries == fresh.entries and kept.timeline == fresh.timeline
@@ -244,6 +345,7 @@ async def test_every_read_after_random_writes_from_two_processes_equals_the_whol
         # the other process (its cache of an older version), a new one, and the writer agree
         summaries = [await s.summary(user_id, portfolio_id) for s in (reader, process(db), writer)]
         assert summaries[0] == summaries[1] == summaries[2]
+        await checkpoints_hold(db, portfolio_id)
         for sage in (reader, writer):
             tip = sage.states.tip(portfolio_id, await version(db, portfolio_id))
             assert tip is not None and repr(tip.ledger) == whole

@@ -16,6 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import NotFound, SageError
+from sage.portfolio import checkpoints
 from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger, LedgerError, ordered, replay, to_places
 from sage.portfolio.state import LedgerState, derive
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
@@ -110,6 +111,16 @@ def check(entries: Sequence[Entry]) -> Ledger:
     """Replay `entries` (any order); an entry the history cannot hold is a 422 naming it."""
     try:
         return replay(ordered(entries))
+    except LedgerError as exc:
+        raise _invalid(exc) from exc
+
+
+def check_state(entries: Sequence[Entry]) -> tuple[LedgerState, list[tuple[int, Ledger]]]:
+    """`check`, keeping what the replay derives: the full state (its version to be set by the
+    caller) and the ledger after every PERSIST_EVERY-th transaction and the last, to persist."""
+    snapshots: list[tuple[int, Ledger]] = []
+    try:
+        return derive(ordered(entries), snapshots=(checkpoints.PERSIST_EVERY, snapshots)), snapshots
     except LedgerError as exc:
         raise _invalid(exc) from exc
 

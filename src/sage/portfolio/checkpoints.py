@@ -161,19 +161,28 @@ async def store(db: Database, portfolio_id: uuid.UUID, version: int, checkpoints
         if current != version:
             await session.rollback()
             return False
-        await raw.execute(  # type: ignore[union-attr]
-            _INSERT_SQL,
-            portfolio_id,
-            version,
-            [c.entry.executed_at for c in checkpoints],
-            [c.entry.seq for c in checkpoints],
-            [c.position for c in checkpoints],
-            [json.dumps(to_json(c.ledger)) for c in checkpoints],
-        )
-        newest = max(c.position for c in checkpoints)
-        await raw.execute(_PRUNE_SQL, portfolio_id, newest, PERSIST_EVERY)  # type: ignore[union-attr]
+        await insert(raw, portfolio_id, version, checkpoints)
         await session.commit()
     return True
+
+
+async def insert(raw: Any, portfolio_id: uuid.UUID, version: int, checkpoints: Sequence[Checkpoint]) -> None:
+    """Insert `checkpoints` of `version` through an asyncpg connection whose transaction holds
+    the portfolio's row (FOR SHARE after checking the version, or FOR UPDATE as a writer
+    after its write: then `version` is the one its write made)."""
+    if not checkpoints:
+        return
+    await raw.execute(
+        _INSERT_SQL,
+        portfolio_id,
+        version,
+        [c.entry.executed_at for c in checkpoints],
+        [c.entry.seq for c in checkpoints],
+        [c.position for c in checkpoints],
+        [json.dumps(to_json(c.ledger)) for c in checkpoints],
+    )
+    newest = max(c.position for c in checkpoints)
+    await raw.execute(_PRUNE_SQL, portfolio_id, newest, PERSIST_EVERY)
 
 
 def to_json(ledger: Ledger) -> dict[str, Any]:

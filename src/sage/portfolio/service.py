@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote, SymbolValidator
@@ -35,8 +36,8 @@ from sage.portfolio.book import (
     TradeRequest,
     appends,
     as_stored,
-    check,
     check_appended,
+    check_state,
     checked_time,
     entry_of,
     invalid_field,
@@ -47,7 +48,7 @@ from sage.portfolio.book import (
     new_row,
 )
 from sage.portfolio.daily import DayReturns, day_returns
-from sage.portfolio.ledger import Entry, Ledger
+from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger
 from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Closes, Performance, performance
@@ -159,19 +160,26 @@ class PortfolioService(PortfolioDirectory):
                 tip = self.states.tip(portfolio.id, version) if state is None else None
                 if tip is None and state is None:
                     # the latest checkpoint and what follows it, read under the lock (this version)
-                    replayed = await checkpoints.read_ledger(session, portfolio.id)
-                    tip = Tip(replayed.version, replayed.ledger, replayed.last_at)
+                    read = await checkpoints.read_ledger(session, portfolio.id)
+                    tip = Tip(read.version, read.ledger, read.last_at)
                 after: Ledger | None = None
+                replayed: tuple[LedgerState, list[tuple[int, Ledger]]] | None = None
                 if state is not None and appends(state, entry):
                     after = check_appended(state, entry)
                 elif tip is not None and tip.appends(entry):
                     after = check_appended(tip.ledger, entry)
                 else:
-                    check([*await load_entries(session, portfolio.id), entry])
+                    replayed = check_state([*await load_entries(session, portfolio.id), entry])
                 row = new_row(portfolio.id, ready, idempotency_key)
                 session.add(row)
                 await session.flush()  # the insert's RETURNING gives the row its seq
+                written = None
+                if replayed is not None:
+                    booked_entry = replace(entry, ref=row.id, seq=row.seq)
+                    written = await self._precompute(session, portfolio.id, *replayed, {entry: booked_entry})
                 await session.commit()
+            if written is not None:
+                self.states.put(portfolio.id, written)
             if after is not None:
                 # the lock held the version still: this insert (one statement) made it + 1
                 booked = replace(entry, ref=row.id, seq=row.seq)
@@ -220,9 +228,11 @@ class PortfolioService(PortfolioDirectory):
             entries = await load_entries(session, portfolio_id)
             if not any(e.ref == tx_id for e in entries):
                 raise NotFound("No such transaction in this portfolio")
-            check([e for e in entries if e.ref != tx_id])
+            replayed = check_state([e for e in entries if e.ref != tx_id])
             await session.execute(delete(PortfolioTransaction).where(PortfolioTransaction.id == tx_id))
+            written = await self._precompute(session, portfolio_id, *replayed)
             await session.commit()
+        self.states.put(portfolio_id, written)
 
     async def correct_transaction(
         self, user_id: uuid.UUID, portfolio_id: uuid.UUID, tx_id: uuid.UUID, changes: dict[str, object]
@@ -250,9 +260,43 @@ class PortfolioService(PortfolioDirectory):
             entries = [e for e in await load_entries(session, portfolio_id) if e.ref != tx_id]
             # it keeps its booking order (seq) among transactions of the same time
             corrected = Entry(row.kind, row.symbol, row.quantity, row.price, row.fee, row.executed_at, row.id, row.seq)
-            check([*entries, corrected])
+            replayed = check_state([*entries, corrected])
+            await session.flush()
+            written = await self._precompute(session, portfolio_id, *replayed)
             await session.commit()
-            return row
+        self.states.put(portfolio_id, written)
+        return row
+
+    async def _precompute(
+        self,
+        session: AsyncSession,
+        portfolio_id: uuid.UUID,
+        replayed: LedgerState,
+        snapshots: list[tuple[int, Ledger]],
+        booked: dict[Entry, Entry] | None = None,
+    ) -> LedgerState:
+        """After a write that replayed the history (under the row lock, flushed, not committed):
+        its full state labelled with the version the write made, the performance points the
+        previous state valued before the first changed transaction, and its checkpoints stored
+        in the same transaction. So the first read after a back-dated write, a correction or a
+        deletion is warm in this process, and a summary in any process reads a checkpoint
+        (`booked`: the new transaction as it was checked -> as it was stored, with its seq)."""
+        connection = await session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        # read, not assumed: a statement that changed nothing did not bump it
+        version = int(await raw.fetchval("SELECT ledger_version FROM portfolios WHERE id = $1", portfolio_id))  # type: ignore[union-attr]
+        entries = replayed.entries
+        if booked:
+            entries = tuple(booked.get(e, e) if e.seq == NEW_SEQ else e for e in entries)
+        written = LedgerState(version, entries, replayed.ledger, replayed.timeline)
+        older = self.states.latest(portfolio_id)
+        if older is not None:
+            changed = _first_change(older.entries, entries)
+            written.points.update(
+                (key, kept) for key, kept in older.points.items() if changed is None or key[1] < changed
+            )
+        await checkpoints.insert(raw, portfolio_id, version, checkpoints.of_snapshots(entries, snapshots, 0))
+        return written
 
     async def import_csv(self, user_id: uuid.UUID, portfolio_id: uuid.UUID, text: str) -> ImportResult:
         """Book every row of a CSV file, or none (see sage.portfolio.ledger_io)."""
