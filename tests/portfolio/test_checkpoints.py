@@ -379,8 +379,9 @@ async def test_concurrent_identical_performance_reads_compute_once(db, user_id):
 
     with mock.patch.object(service_module, "performance", side_effect=held) as compute:
         calls = [asyncio.ensure_future(sage.performance(user_id, portfolio_id, "1d")) for _ in range(10)]
-        while sage.series.joined < 9:  # all ten asked: one computing, nine joined
-            await asyncio.sleep(0.01)
+        async with asyncio.timeout(60):  # a guard against hanging, not a measurement
+            while sage.series.joined < 9:  # all ten asked: one computing, nine joined
+                await asyncio.sleep(0.01)
         gate.set()
         results = await asyncio.gather(*calls)
     assert compute.call_count == 1 and all(r == results[0] for r in results)
