@@ -388,3 +388,24 @@ async def test_concurrent_identical_performance_reads_compute_once(db, user_id):
     # another range, or another version, is another computation
     other = await sage.performance(user_id, portfolio_id, "1w")
     assert other is not None and other.range == "1w" and sage.series.joined == 9
+
+
+async def test_concurrent_identical_summaries_value_once(db, user_id):
+    portfolio_id = await history(process(db), user_id, 8)
+    sage = process(db)
+    await sage.summary(user_id, portfolio_id)
+    gate = asyncio.Event()
+    priced = sage.quotes
+
+    async def held(symbols: object) -> object:
+        await gate.wait()
+        return await priced(symbols)  # type: ignore[arg-type]
+
+    with mock.patch.object(sage, "quotes", side_effect=held) as quotes:
+        calls = [asyncio.ensure_future(sage.summary(user_id, portfolio_id)) for _ in range(10)]
+        async with asyncio.timeout(60):  # a guard against hanging, not a measurement
+            while sage.summaries.joined < 9:
+                await asyncio.sleep(0.01)
+        gate.set()
+        results = await asyncio.gather(*calls)
+    assert quotes.call_count == 1 and all(r == results[0] for r in results)

@@ -96,6 +96,7 @@ class PortfolioService(PortfolioDirectory):
         self.loads: SingleFlight[LedgerState] = SingleFlight()
         self.tips: SingleFlight[Tip] = SingleFlight()
         self.series: SingleFlight[Performance] = SingleFlight()
+        self.summaries: SingleFlight[PortfolioSummary] = SingleFlight()
 
     # -- the ledger ---------------------------------------------------------------------------------
     async def transactions(
@@ -313,17 +314,24 @@ class PortfolioService(PortfolioDirectory):
         if found is None:
             return None
         portfolio, ledger = found
-        holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
-        quotes = await self.quotes([h.symbol for h in holdings])
-        return summarize(
-            holdings,
-            quotes,
-            self.clock(),
-            ledger=ledger,
-            portfolio_id=portfolio.id,
-            name=portfolio.name,
-            base_currency=portfolio.base_currency,
-        )
+
+        async def valued() -> PortfolioSummary:
+            holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
+            quotes = await self.quotes([h.symbol for h in holdings])
+            return summarize(
+                holdings,
+                quotes,
+                self.clock(),
+                ledger=ledger,
+                portfolio_id=portfolio.id,
+                name=portfolio.name,
+                base_currency=portfolio.base_currency,
+            )
+
+        # callers asking at once for the same version share one valuation (at the prices the
+        # first of them read); the key holds everything else the summary shows
+        key = (portfolio.id, portfolio.ledger_version, portfolio.name, portfolio.base_currency)
+        return await self.summaries.run(key, valued)
 
     async def performance(
         self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None, range_: str = "1m"
