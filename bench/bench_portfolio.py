@@ -10,8 +10,16 @@ for the last 30 days, hourly before: enough for the 1-day points of a 1-year ser
                      per ledger_version), valued at prices
   performance 1y     PortfolioService.performance(range="1y"): the cached timeline, candle
                      closes (settled ones kept, the open steps probed), the series
-  ... cold           the same with every cache dropped before each call (read + replay
-                     10,000 transactions; for performance also probe every close)
+  ... new process    the same with every in-memory cache dropped before each call (what a
+                     new worker process sees): a summary reads the latest persisted
+                     checkpoint (sage.portfolio.checkpoints), a performance series reads and
+                     replays the 10,000 transactions and probes every close
+  ... back-dated     concurrency 1: before each call (untimed), a transaction 30 days back is
+                     moved by a second, through Sage (PortfolioService.correct_transaction:
+                     replays, writes, stores the new state and its checkpoints) or by an
+                     UPDATE from outside Sage (the trigger bumps the version and drops the
+                     checkpoints from that time on); then the read in the same process (kept
+                     closes stay: they are market data)
   baseline           asyncpg running the SQL that reads the same rows (the ledger; for
                      performance also the closes of every held symbol at every point),
                      nothing else, through a pool of the same size
@@ -252,6 +260,36 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
         service.closes.clear()
         await service.performance(user_id, portfolio_id, "1y")
 
+    edited = await conn.fetchval(
+        "SELECT id FROM portfolio_transactions WHERE portfolio_id = $1 AND kind = 'deposit'"
+        " AND executed_at < $2 ORDER BY executed_at DESC LIMIT 1",
+        portfolio_id,
+        NOW - timedelta(days=30),
+    )
+    flip = [timedelta(seconds=1)]
+
+    edits: list[float] = []
+
+    async def back_dated(runs: int, call: Callable[[], Awaitable[Any]], *, through_sage: bool) -> list[float]:
+        """A deposit 30 days back moved by a second before each (timed) call: by Sage's
+        correction (timed apart, in `edits`), or by an UPDATE from outside Sage."""
+        out = []
+        for _ in range(runs + 1):
+            if through_sage:
+                at = await conn.fetchval("SELECT executed_at FROM portfolio_transactions WHERE id = $1", edited)
+                start = time.perf_counter()
+                await service.correct_transaction(user_id, portfolio_id, edited, {"executed_at": at + flip[0]})
+                edits.append((time.perf_counter() - start) * 1000)
+            else:
+                await conn.execute(
+                    "UPDATE portfolio_transactions SET executed_at = executed_at + $2 WHERE id = $1", edited, flip[0]
+                )
+            flip[0] = -flip[0]
+            start = time.perf_counter()
+            await call()
+            out.append((time.perf_counter() - start) * 1000)
+        return out[1:]
+
     result = await service.performance(user_id, portfolio_id, "1y")
     probed = service.closes.probed
     await service.performance(user_id, portfolio_id, "1y")
@@ -275,17 +313,32 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
             await concurrently(concurrency, per, raw_performance),
         )
         cold = max(1, per // 3)
-        print(f"  cold (every cache dropped before each call; {cold} calls each):")
+        print(f"  new process (every in-memory cache dropped before each call; {cold} calls each):")
         compare(
-            "  summary, cold",
+            "  summary, new process",
             await concurrently(concurrency, cold, summary_cold),
             await concurrently(concurrency, cold, raw_summary),
         )
         compare(
-            "  performance 1y, cold",
+            "  performance 1y, new process",
             await concurrently(concurrency, cold, performance_cold),
             await concurrently(concurrency, cold, raw_performance),
         )
+        if concurrency == 1:
+            for through_sage in (True, False):
+                how = "through Sage (PATCH)" if through_sage else "by an UPDATE from outside Sage"
+                print(f"  after a back-dated edit 30 days back {how} ({cold} calls each):")
+                compare(
+                    "  summary, back-dated edit",
+                    await back_dated(cold, summary, through_sage=through_sage),
+                    await timed(cold, raw_summary),
+                )
+                compare(
+                    "  performance 1y, back-dated edit",
+                    await back_dated(cold, performance, through_sage=through_sage),
+                    await timed(cold, raw_performance),
+                )
+            print(row("  (the correction itself, through Sage: replay, write, precompute)", edits))
     print(f"  load average after: {load()}")
     await pool.close()
     await db.dispose()

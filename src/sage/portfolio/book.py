@@ -16,6 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import NotFound, SageError
+from sage.portfolio import checkpoints
 from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger, LedgerError, ordered, replay, to_places
 from sage.portfolio.state import LedgerState, derive
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
@@ -89,21 +90,37 @@ async def load_entries(session: AsyncSession, portfolio_id: uuid.UUID) -> list[E
     return [Entry(r[1], r[2], r[3], r[4], r[5], r[6], r[0], r[7]) for r in rows]
 
 
-async def load_state(session: AsyncSession, portfolio_id: uuid.UUID) -> LedgerState:
-    """The history replayed once (sage.portfolio.state), labelled with its ledger_version."""
+async def load_history(session: AsyncSession, portfolio_id: uuid.UUID) -> tuple[int, list[Entry]]:
+    """The ledger_version and the history it is, in execution order (one statement)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     rows = await raw.driver_connection.fetch(_VERSIONED_LEDGER_SQL, portfolio_id)  # type: ignore[union-attr]
     if not rows:
         raise NotFound("No such portfolio")
     entries = [Entry(r[2], r[3], r[4], r[5], r[6], r[7], r[1], r[8]) for r in rows if r[1] is not None]
-    return derive(entries, rows[0][0])
+    return int(rows[0][0]), entries
+
+
+async def load_state(session: AsyncSession, portfolio_id: uuid.UUID) -> LedgerState:
+    """The history replayed once (sage.portfolio.state), labelled with its ledger_version."""
+    version, entries = await load_history(session, portfolio_id)
+    return derive(entries, version)
 
 
 def check(entries: Sequence[Entry]) -> Ledger:
     """Replay `entries` (any order); an entry the history cannot hold is a 422 naming it."""
     try:
         return replay(ordered(entries))
+    except LedgerError as exc:
+        raise _invalid(exc) from exc
+
+
+def check_state(entries: Sequence[Entry]) -> tuple[LedgerState, list[tuple[int, Ledger]]]:
+    """`check`, keeping what the replay derives: the full state (its version to be set by the
+    caller) and the ledger after every PERSIST_EVERY-th transaction and the last, to persist."""
+    snapshots: list[tuple[int, Ledger]] = []
+    try:
+        return derive(ordered(entries), snapshots=(checkpoints.PERSIST_EVERY, snapshots)), snapshots
     except LedgerError as exc:
         raise _invalid(exc) from exc
 
@@ -125,11 +142,13 @@ def appends(state: LedgerState, entry: Entry) -> bool:
     return not state.entries or entry.executed_at >= state.entries[-1].executed_at
 
 
-def check_appended(state: LedgerState, entry: Entry) -> Ledger:
-    """`check([*state.entries, entry])` for an entry that `appends`: the stored history held
-    when it was written and nothing in it comes after the entry, so applying the entry to
-    (a copy of) the final state is the same replay without the 10,000 steps before it."""
-    ledger = state.ledger_copy()
+def check_appended(state: LedgerState | Ledger, entry: Entry) -> Ledger:
+    """`check([*history, entry])` for an entry that sorts after the whole history (`appends`)
+    given the history's final state: the stored history held when it was written and nothing
+    in it comes after the entry, so applying the entry to (a copy of) the final state is the
+    same replay without the 10,000 steps before it."""
+    final = state.ledger if isinstance(state, LedgerState) else state
+    ledger = replace(final, holdings=dict(final.holdings))
     try:
         ledger.apply(entry)
     except LedgerError as exc:

@@ -23,10 +23,12 @@ from decimal import Decimal
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote, SymbolValidator
 from sage.market.symbols import split_symbol
+from sage.portfolio import checkpoints
 from sage.portfolio.book import (
     Booked,
     InvalidTransaction,
@@ -34,24 +36,24 @@ from sage.portfolio.book import (
     TradeRequest,
     appends,
     as_stored,
-    check,
     check_appended,
+    check_state,
     checked_time,
     entry_of,
     invalid_field,
     key_query,
     load_entries,
-    load_state,
+    load_history,
     lock_portfolio,
     new_row,
 )
 from sage.portfolio.daily import DayReturns, day_returns
-from sage.portfolio.ledger import Entry, Ledger
+from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger
 from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Closes, Performance, performance
 from sage.portfolio.portfolios import PortfolioDirectory
-from sage.portfolio.state import LedgerState, StateCache
+from sage.portfolio.state import LedgerState, SingleFlight, StateCache, Tip, derive
 from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
@@ -90,6 +92,11 @@ class PortfolioService(PortfolioDirectory):
         self.clock = clock
         self.states = StateCache()
         self.closes = Closes(db)
+        # concurrent identical reads compute once (keys name the ledger_version they read)
+        self.loads: SingleFlight[LedgerState] = SingleFlight()
+        self.tips: SingleFlight[Tip] = SingleFlight()
+        self.series: SingleFlight[Performance] = SingleFlight()
+        self.summaries: SingleFlight[PortfolioSummary] = SingleFlight()
 
     # -- the ledger ---------------------------------------------------------------------------------
     async def transactions(
@@ -113,8 +120,11 @@ class PortfolioService(PortfolioDirectory):
             return list((await session.execute(query.offset(offset).limit(limit))).scalars())
 
     async def ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> Ledger:
-        found = await self._read(user_id, portfolio_id)
-        return Ledger() if found is None else found[1].ledger_copy()
+        found = await self._read_ledger(user_id, portfolio_id)
+        if found is None:
+            return Ledger()
+        ledger = found[1]
+        return replace(ledger, holdings=dict(ledger.holdings))
 
     async def prepare(self, request: TradeRequest) -> TradeRequest:
         """Validate and complete a request outside any lock (see sage.portfolio.orders)."""
@@ -146,20 +156,38 @@ class PortfolioService(PortfolioDirectory):
                     if original is not None:  # a concurrent request with the key won the lock first
                         return Booked(_same_request(original, request), replayed=True)
                 entry = as_stored(entry_of(ready))
-                state = self.states.get(portfolio.id, locked.ledger_version)
+                version = locked.ledger_version
+                state = self.states.get(portfolio.id, version)
+                tip = self.states.tip(portfolio.id, version) if state is None else None
+                if tip is None and state is None:
+                    # the latest checkpoint and what follows it, read under the lock (this version)
+                    read = await checkpoints.read_ledger(session, portfolio.id)
+                    tip = Tip(read.version, read.ledger, read.last_at)
+                after: Ledger | None = None
+                replayed: tuple[LedgerState, list[tuple[int, Ledger]]] | None = None
                 if state is not None and appends(state, entry):
-                    after: Ledger | None = check_appended(state, entry)
+                    after = check_appended(state, entry)
+                elif tip is not None and tip.appends(entry):
+                    after = check_appended(tip.ledger, entry)
                 else:
-                    check([*await load_entries(session, portfolio.id), entry])
-                    after = None
+                    replayed = check_state([*await load_entries(session, portfolio.id), entry])
                 row = new_row(portfolio.id, ready, idempotency_key)
                 session.add(row)
                 await session.flush()  # the insert's RETURNING gives the row its seq
+                written = None
+                if replayed is not None:
+                    booked_entry = replace(entry, ref=row.id, seq=row.seq)
+                    written = await self._precompute(session, portfolio.id, *replayed, {entry: booked_entry})
                 await session.commit()
-            if state is not None and after is not None:
+            if written is not None:
+                self.states.put(portfolio.id, written)
+            if after is not None:
                 # the lock held the version still: this insert (one statement) made it + 1
                 booked = replace(entry, ref=row.id, seq=row.seq)
-                self.states.put(portfolio.id, state.appended(booked, after, locked.ledger_version + 1))
+                if state is not None:
+                    self.states.put(portfolio.id, state.appended(booked, after, version + 1))
+                else:
+                    self.states.put_tip(portfolio.id, Tip(version + 1, after, booked.executed_at))
             return Booked(row, replayed=False)
         except IntegrityError:
             # the unique (portfolio, key) constraint: the lock makes this unreachable in practice
@@ -201,9 +229,11 @@ class PortfolioService(PortfolioDirectory):
             entries = await load_entries(session, portfolio_id)
             if not any(e.ref == tx_id for e in entries):
                 raise NotFound("No such transaction in this portfolio")
-            check([e for e in entries if e.ref != tx_id])
+            replayed = check_state([e for e in entries if e.ref != tx_id])
             await session.execute(delete(PortfolioTransaction).where(PortfolioTransaction.id == tx_id))
+            written = await self._precompute(session, portfolio_id, *replayed)
             await session.commit()
+        self.states.put(portfolio_id, written)
 
     async def correct_transaction(
         self, user_id: uuid.UUID, portfolio_id: uuid.UUID, tx_id: uuid.UUID, changes: dict[str, object]
@@ -231,9 +261,43 @@ class PortfolioService(PortfolioDirectory):
             entries = [e for e in await load_entries(session, portfolio_id) if e.ref != tx_id]
             # it keeps its booking order (seq) among transactions of the same time
             corrected = Entry(row.kind, row.symbol, row.quantity, row.price, row.fee, row.executed_at, row.id, row.seq)
-            check([*entries, corrected])
+            replayed = check_state([*entries, corrected])
+            await session.flush()
+            written = await self._precompute(session, portfolio_id, *replayed)
             await session.commit()
-            return row
+        self.states.put(portfolio_id, written)
+        return row
+
+    async def _precompute(
+        self,
+        session: AsyncSession,
+        portfolio_id: uuid.UUID,
+        replayed: LedgerState,
+        snapshots: list[tuple[int, Ledger]],
+        booked: dict[Entry, Entry] | None = None,
+    ) -> LedgerState:
+        """After a write that replayed the history (under the row lock, flushed, not committed):
+        its full state labelled with the version the write made, the performance points the
+        previous state valued before the first changed transaction, and its checkpoints stored
+        in the same transaction. So the first read after a back-dated write, a correction or a
+        deletion is warm in this process, and a summary in any process reads a checkpoint
+        (`booked`: the new transaction as it was checked -> as it was stored, with its seq)."""
+        connection = await session.connection()
+        raw = (await connection.get_raw_connection()).driver_connection
+        # read, not assumed: a statement that changed nothing did not bump it
+        version = int(await raw.fetchval("SELECT ledger_version FROM portfolios WHERE id = $1", portfolio_id))  # type: ignore[union-attr]
+        entries = replayed.entries
+        if booked:
+            entries = tuple(booked.get(e, e) if e.seq == NEW_SEQ else e for e in entries)
+        written = LedgerState(version, entries, replayed.ledger, replayed.timeline)
+        older = self.states.latest(portfolio_id)
+        if older is not None:
+            changed = _first_change(older.entries, entries)
+            written.points.update(
+                (key, kept) for key, kept in older.points.items() if changed is None or key[1] < changed
+            )
+        await checkpoints.insert(raw, portfolio_id, version, checkpoints.of_snapshots(entries, snapshots, 0))
+        return written
 
     async def import_csv(self, user_id: uuid.UUID, portfolio_id: uuid.UUID, text: str) -> ImportResult:
         """Book every row of a CSV file, or none (see sage.portfolio.ledger_io)."""
@@ -246,22 +310,28 @@ class PortfolioService(PortfolioDirectory):
     # -- valuation ----------------------------------------------------------------------------------
     async def summary(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None) -> PortfolioSummary | None:
         """The portfolio valued now; None when the user has no portfolio yet (and none was named)."""
-        found = await self._read(user_id, portfolio_id)
+        found = await self._read_ledger(user_id, portfolio_id)
         if found is None:
             return None
-        portfolio, state = found
-        ledger = state.ledger
-        holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
-        quotes = await self.quotes([h.symbol for h in holdings])
-        return summarize(
-            holdings,
-            quotes,
-            self.clock(),
-            ledger=ledger,
-            portfolio_id=portfolio.id,
-            name=portfolio.name,
-            base_currency=portfolio.base_currency,
-        )
+        portfolio, ledger = found
+
+        async def valued() -> PortfolioSummary:
+            holdings = sorted(ledger.holdings.values(), key=lambda h: h.symbol)
+            quotes = await self.quotes([h.symbol for h in holdings])
+            return summarize(
+                holdings,
+                quotes,
+                self.clock(),
+                ledger=ledger,
+                portfolio_id=portfolio.id,
+                name=portfolio.name,
+                base_currency=portfolio.base_currency,
+            )
+
+        # callers asking at once for the same version share one valuation (at the prices the
+        # first of them read); the key holds everything else the summary shows
+        key = (portfolio.id, portfolio.ledger_version, portfolio.name, portfolio.base_currency)
+        return await self.summaries.run(key, valued)
 
     async def performance(
         self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None = None, range_: str = "1m"
@@ -274,19 +344,23 @@ class PortfolioService(PortfolioDirectory):
         if found is None:
             return None
         portfolio, state = found
-        return await performance(
-            self.closes,
-            state.timeline,
-            range_=range_,
-            now=self.clock(),
-            created_at=portfolio.created_at,
-            kept=state.points,
+        # callers asking at once for the same version and range share one computation: the
+        # series of the first of them (its `now` is at most one computation older)
+        return await self.series.run(
+            (portfolio.id, state.version, range_),
+            lambda: performance(
+                self.closes,
+                state.timeline,
+                range_=range_,
+                now=self.clock(),
+                created_at=portfolio.created_at,
+                kept=state.points,
+            ),
         )
 
-    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, LedgerState] | None:
+    async def _portfolio(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> Portfolio | None:
         """The portfolio (named: 404 when not the user's; else the default, None when there is
-        none) and its derived state: cached for the portfolio's current ledger_version, else
-        read and replayed once, through one pooled connection."""
+        none), with its ledger_version."""
         async with self.db.session() as session:
             query = select(Portfolio).where(Portfolio.user_id == user_id)
             if portfolio_id is not None:
@@ -294,15 +368,77 @@ class PortfolioService(PortfolioDirectory):
             else:
                 query = query.where(Portfolio.is_default)
             portfolio = await session.scalar(query)
-            if portfolio is None:
-                if portfolio_id is not None:
-                    raise NotFound("No such portfolio")
-                return None
-            state = self.states.get(portfolio.id, portfolio.ledger_version)
-            if state is None:
-                state = await load_state(session, portfolio.id)
-                self.states.put(portfolio.id, state)
-            return portfolio, state
+        if portfolio is None and portfolio_id is not None:
+            raise NotFound("No such portfolio")
+        return portfolio
+
+    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, LedgerState] | None:
+        """The portfolio and its derived state in full (the timeline: what a performance series
+        needs): cached for the portfolio's current ledger_version, else read and replayed once
+        (concurrent readers of that version share the replay)."""
+        portfolio = await self._portfolio(user_id, portfolio_id)
+        if portfolio is None:
+            return None
+        state = self.states.get(portfolio.id, portfolio.ledger_version)
+        if state is None:
+            state = await self.loads.run((portfolio.id, portfolio.ledger_version), lambda: self._load(portfolio.id))
+        return portfolio, state
+
+    async def _load(self, portfolio_id: uuid.UUID) -> LedgerState:
+        """The full state of the current version. From the state of an older version kept
+        here (after a back-dated write, a correction, a deletion, another process's write):
+        the history up to the latest checkpoint that older version shares is reused (its
+        timeline, and the performance points valued before the first transaction that
+        differs), only what follows is read and replayed. Else everything is."""
+        older = self.states.latest(portfolio_id)
+        snapshots: list[tuple[int, Ledger]] = []
+        async with self.db.session() as session:
+            start = None
+            if older is not None:
+                start = await checkpoints.read_start(session, portfolio_id, derived_by=older.version)
+                if not _shares_prefix(older, start):
+                    start = None
+            if older is not None and start is not None:
+                entries = (*older.entries[: start.position], *start.tail)
+                state = derive(
+                    entries,
+                    start.version,
+                    resume=(older, start.position, start.ledger),
+                    snapshots=(checkpoints.PERSIST_EVERY, snapshots),
+                )
+                changed = _first_change(older.entries[start.position :], start.tail)
+                state.points.update(
+                    (key, kept) for key, kept in older.points.items() if changed is None or key[1] < changed
+                )
+                replayed_from = start.position
+            else:
+                version, history = await load_history(session, portfolio_id)
+                state = derive(history, version, snapshots=(checkpoints.PERSIST_EVERY, snapshots))
+                replayed_from = 0
+        self.states.put(portfolio_id, state)
+        kept = checkpoints.of_snapshots(state.entries, snapshots, replayed_from)
+        await checkpoints.store(self.db, portfolio_id, state.version, kept)
+        return state
+
+    async def _read_ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, Ledger] | None:
+        """The portfolio and its final ledger (what a summary needs): cached for the current
+        ledger_version, else the latest persisted checkpoint and the transactions after it
+        (sage.portfolio.checkpoints), replayed once however many read it at the same time."""
+        portfolio = await self._portfolio(user_id, portfolio_id)
+        if portfolio is None:
+            return None
+        tip = self.states.tip(portfolio.id, portfolio.ledger_version)
+        if tip is None:
+            tip = await self.tips.run((portfolio.id, portfolio.ledger_version), lambda: self._load_tip(portfolio.id))
+        return portfolio, tip.ledger
+
+    async def _load_tip(self, portfolio_id: uuid.UUID) -> Tip:
+        async with self.db.session() as session:
+            replayed = await checkpoints.read_ledger(session, portfolio_id)
+        tip = Tip(replayed.version, replayed.ledger, replayed.last_at)
+        self.states.put_tip(portfolio_id, tip)
+        await checkpoints.store(self.db, portfolio_id, replayed.version, replayed.checkpoints)
+        return tip
 
     async def day_returns(self, day: date) -> DayReturns:
         """Every portfolio's return over one UTC day (no identities), for the business summary."""
@@ -316,6 +452,25 @@ class PortfolioService(PortfolioDirectory):
         except Exception as exc:  # a market outage must not hide the holdings themselves
             log.warning("portfolio prices unavailable", extra={"error": type(exc).__name__})
             return {}
+
+
+def _shares_prefix(older: LedgerState, start: checkpoints.Start) -> bool:
+    """Whether `older`'s history has the checkpoint's transactions first (by construction it
+    does; checked because a wrong guess would be silent)."""
+    if start.position == 0:
+        return True
+    return start.position <= len(older.entries) and older.entries[start.position - 1].executed_at == start.last_at
+
+
+def _first_change(before: Sequence[Entry], after: Sequence[Entry]) -> datetime | None:
+    """The earliest time where two histories (in execution order) differ; None: the same."""
+    for old, new in zip(before, after, strict=False):
+        if old != new:
+            return min(old.executed_at, new.executed_at)
+    if len(before) == len(after):
+        return None
+    longer = before if len(before) > len(after) else after
+    return longer[min(len(before), len(after))].executed_at
 
 
 def _same_request(original: PortfolioTransaction, request: TradeRequest) -> PortfolioTransaction:

@@ -15,20 +15,23 @@ check the version on every read.
 
 from __future__ import annotations
 
+import asyncio
 import bisect
 import decimal
 import uuid
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from sage.portfolio.ledger import PRECISION, ZERO, Entry, Ledger
 
 if TYPE_CHECKING:  # performance imports this module
     from sage.portfolio.performance import KeptPoint
+
+T = TypeVar("T")
 
 CHECKPOINT_EVERY = 256
 CACHED_PORTFOLIOS = 256  # a 10,000-transaction ledger's state is ~5 MB of Python objects
@@ -100,16 +103,35 @@ class LedgerState:
         return LedgerState(version, (*self.entries, entry), ledger, timeline, points)
 
 
-def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
+def derive(
+    entries: Sequence[Entry],
+    version: int = 0,
+    *,
+    resume: tuple[LedgerState, int, Ledger] | None = None,
+    snapshots: tuple[int, list[tuple[int, Ledger]]] | None = None,
+) -> LedgerState:
     """Replay `entries` (valid, in execution order) once: the final ledger and the timeline.
-    The same arithmetic as `ledger.replay` (raises LedgerError where it would)."""
-    ledger = Ledger()
-    cash: list[Decimal] = []
-    net: list[Decimal] = []
-    changes: list[tuple[str, Decimal] | None] = []
-    checkpoints: list[dict[str, Decimal]] = [{}]
+    The same arithmetic as `ledger.replay` (raises LedgerError where it would).
+
+    `resume=(state, position, ledger)`: the first `position` entries are `state`'s first ones
+    (the same history up to there) and `ledger` the state after them; only the rest is
+    replayed, the timeline's beginning is `state`'s. `snapshots=(every, out)`: a copy of the
+    ledger after every `every`-th transaction and after the last one is appended to `out`."""
+    if resume is None:
+        ledger, position = Ledger(), 0
+        cash: list[Decimal] = []
+        net: list[Decimal] = []
+        changes: list[tuple[str, Decimal] | None] = []
+        checkpoints: list[dict[str, Decimal]] = [{}]
+    else:
+        before, position, at = resume
+        ledger = replace(at, holdings=dict(at.holdings))
+        cash = list(before.timeline.cash[:position])
+        net = list(before.timeline.net_deposits[:position])
+        changes = list(before.timeline.changes[:position])
+        checkpoints = list(before.timeline.checkpoints[: position // CHECKPOINT_EVERY + 1])
     with decimal.localcontext(prec=PRECISION):
-        for entry in entries:
+        for entry in entries[position:]:
             ledger.apply_exact(entry)
             if len(cash) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
                 checkpoints.append(_quantities(ledger))
@@ -120,6 +142,8 @@ def derive(entries: Sequence[Entry], version: int = 0) -> LedgerState:
             else:
                 held = ledger.holdings.get(entry.symbol)
                 changes.append((entry.symbol, held.quantity if held is not None else ZERO))
+            if snapshots is not None and (len(cash) % snapshots[0] == 0 or len(cash) == len(entries)):
+                snapshots[1].append((len(cash), replace(ledger, holdings=dict(ledger.holdings))))
     timeline = Timeline(
         tuple(e.executed_at for e in entries), tuple(cash), tuple(net), tuple(changes), tuple(checkpoints)
     )
@@ -130,12 +154,29 @@ def _quantities(ledger: Ledger) -> dict[str, Decimal]:
     return {symbol: held.quantity for symbol, held in ledger.holdings.items()}
 
 
+@dataclass(frozen=True)
+class Tip:
+    """A version's final ledger alone (shared by readers: copy before applying anything) and
+    the time of its last transaction (None: no transaction)."""
+
+    version: int
+    ledger: Ledger
+    last_at: datetime | None
+
+    def appends(self, entry: Entry) -> bool:
+        """Whether `entry` (not booked yet) sorts after the whole history."""
+        return self.last_at is None or entry.executed_at >= self.last_at
+
+
 class StateCache:
-    """The latest derived state of the most recently read portfolios (LRU, in this process)."""
+    """The latest derived state of the most recently read portfolios (LRU, in this process):
+    the full state (ledger, timeline, kept points) of those read in full, and the final ledger
+    alone of those only summarized (read from a persisted checkpoint, sage.portfolio.checkpoints)."""
 
     def __init__(self, size: int = CACHED_PORTFOLIOS) -> None:
         self.size = size
         self._states: OrderedDict[uuid.UUID, LedgerState] = OrderedDict()
+        self._ledgers: OrderedDict[uuid.UUID, Tip] = OrderedDict()
         self.hits = 0
         self.misses = 0
 
@@ -148,6 +189,26 @@ class StateCache:
         self.hits += 1
         return state
 
+    def latest(self, portfolio_id: uuid.UUID) -> LedgerState | None:
+        """The full state kept of whichever version was read last (no hit or miss counted)."""
+        return self._states.get(portfolio_id)
+
+    def tip(self, portfolio_id: uuid.UUID, version: int) -> Tip | None:
+        """The final ledger of `version` and the time of its last transaction, from the full
+        state or the ledger kept alone."""
+        state = self._states.get(portfolio_id)
+        if state is not None and state.version == version:
+            self._states.move_to_end(portfolio_id)
+            self.hits += 1
+            return Tip(version, state.ledger, state.entries[-1].executed_at if state.entries else None)
+        kept = self._ledgers.get(portfolio_id)
+        if kept is None or kept.version != version:
+            self.misses += 1
+            return None
+        self._ledgers.move_to_end(portfolio_id)
+        self.hits += 1
+        return kept
+
     def put(self, portfolio_id: uuid.UUID, state: LedgerState) -> None:
         current = self._states.get(portfolio_id)
         if current is not None and current.version > state.version:
@@ -157,8 +218,50 @@ class StateCache:
         while len(self._states) > self.size:
             self._states.popitem(last=False)
 
+    def put_tip(self, portfolio_id: uuid.UUID, tip: Tip) -> None:
+        current = self._ledgers.get(portfolio_id)
+        if current is not None and current.version > tip.version:
+            return
+        self._ledgers[portfolio_id] = tip
+        self._ledgers.move_to_end(portfolio_id)
+        while len(self._ledgers) > self.size:
+            self._ledgers.popitem(last=False)
+
     def forget(self, portfolio_id: uuid.UUID) -> None:
         self._states.pop(portfolio_id, None)
+        self._ledgers.pop(portfolio_id, None)
 
     def clear(self) -> None:
         self._states.clear()
+        self._ledgers.clear()
+
+
+class SingleFlight(Generic[T]):
+    """Concurrent calls for the same key share one computation (in this process).
+
+    The computation runs as its own task: a caller that goes away (a client disconnecting)
+    does not cancel it for the others. Nothing is kept once it ends; the key must name
+    everything the result depends on (e.g. the portfolio, its ledger_version and the range),
+    so a caller never joins a computation of another version than the one it read."""
+
+    def __init__(self) -> None:
+        self._running: dict[Hashable, asyncio.Task[T]] = {}
+        self.joined = 0  # calls that shared another's computation
+
+    async def run(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        task = self._running.get(key)
+        if task is not None:
+            self.joined += 1
+        else:
+
+            async def computed() -> T:
+                try:
+                    return await compute()
+                finally:
+                    self._running.pop(key, None)
+
+            task = asyncio.ensure_future(computed())
+            # retrieved here, so a failure nobody waits for any more is not logged as unretrieved
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
+            self._running[key] = task
+        return await asyncio.shield(task)

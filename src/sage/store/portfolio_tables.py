@@ -26,7 +26,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sage.store.base import Base
@@ -92,3 +92,22 @@ class PortfolioTransaction(Base):
             name="shape",
         ),
     )
+
+
+class PortfolioCheckpoint(Base):
+    """A ledger's derived state after a prefix of its history (sage.portfolio.checkpoints):
+    never truth, only a shortcut. The transaction triggers (migration 0015) delete every
+    checkpoint at or after the earliest time a write touches, in the writer's transaction, so
+    a checkpoint that exists was derived from the history as it still is up to it."""
+
+    __tablename__ = "portfolio_checkpoints"
+
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE"), primary_key=True
+    )
+    ledger_version: Mapped[int] = mapped_column(BigInteger, nullable=False)  # derived from this version
+    # the last transaction the state includes (execution order: time, then seq)
+    executed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    position: Mapped[int] = mapped_column(BigInteger, nullable=False)  # transactions included
+    state: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
