@@ -1,7 +1,7 @@
 """persisted ledger checkpoints, dropped from the earliest time a write touches
 
 Revision ID: 0015_portfolio_checkpoints
-Revises: 0013_portfolio_alerts
+Revises: 0014_alert_crossing_index
 Create Date: 2026-12-06
 
 `portfolio_checkpoints` keeps a ledger's derived state (cash, totals, holdings) after every
@@ -22,7 +22,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0015_portfolio_checkpoints"
-down_revision: str | None = "0013_portfolio_alerts"
+down_revision: str | None = "0014_alert_crossing_index"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
