@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sage.market.feeds.base import MalformedMessage, build_ticker
@@ -22,6 +23,7 @@ from sage.market.feeds.gateio import currency_pair
 from sage.market.models import Ticker, ticker_to_json
 from sage.market.pipeline import ticker_key
 from sage.market.rest import ExchangeApis, RestError
+from sage.singleflight import SingleFlight
 from sage.store.cache import Cache, CacheUnavailable
 
 log = logging.getLogger(__name__)
@@ -82,28 +84,16 @@ class SnapshotFetcher:
     def __init__(self, apis: ExchangeApis, cache: Cache) -> None:
         self.apis = apis
         self.cache = cache
-        self._inflight: dict[tuple[str, str], asyncio.Task[Ticker | None]] = {}
+        self._flights: SingleFlight[Ticker | None] = SingleFlight()
         self.fetched = 0
 
     async def fill(self, symbol: str, exchanges: Sequence[str]) -> list[Ticker]:
-        """REST tickers for `symbol` on `exchanges`, stored where no live ticker exists."""
-        tasks = []
-        for exchange in exchanges:
-            key = (exchange, symbol)
-            task = self._inflight.get(key)
-            if task is None:
-                task = asyncio.create_task(self._fetch(exchange, symbol))
-                self._inflight[key] = task
-                task.add_done_callback(self._forget(key))
-            tasks.append(task)
-        results = await asyncio.gather(*(asyncio.shield(t) for t in tasks))
+        """REST tickers for `symbol` on `exchanges`, stored where no live ticker exists;
+        concurrent asks for the same (exchange, symbol) share one request."""
+        results = await asyncio.gather(
+            *(self._flights.run((exchange, symbol), partial(self._fetch, exchange, symbol)) for exchange in exchanges)
+        )
         return [t for t in results if t is not None]
-
-    def _forget(self, key: tuple[str, str]) -> Callable[[asyncio.Task[Ticker | None]], None]:
-        def done(_task: asyncio.Task[Ticker | None]) -> None:
-            self._inflight.pop(key, None)
-
-        return done
 
     async def _fetch(self, exchange: str, symbol: str) -> Ticker | None:
         try:

@@ -53,8 +53,9 @@ from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
 from sage.portfolio.performance import RANGES, Closes, Performance, performance
 from sage.portfolio.portfolios import PortfolioDirectory
-from sage.portfolio.state import LedgerState, SingleFlight, StateCache, Tip, derive
+from sage.portfolio.state import LedgerState, StateCache, Tip, derive
 from sage.portfolio.valuation import PortfolioSummary, summarize
+from sage.singleflight import SingleFlight
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 

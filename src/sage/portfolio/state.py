@@ -15,16 +15,15 @@ check the version on every read.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import decimal
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from sage.portfolio.ledger import PRECISION, ZERO, Entry, Ledger
 
@@ -234,34 +233,3 @@ class StateCache:
     def clear(self) -> None:
         self._states.clear()
         self._ledgers.clear()
-
-
-class SingleFlight(Generic[T]):
-    """Concurrent calls for the same key share one computation (in this process).
-
-    The computation runs as its own task: a caller that goes away (a client disconnecting)
-    does not cancel it for the others. Nothing is kept once it ends; the key must name
-    everything the result depends on (e.g. the portfolio, its ledger_version and the range),
-    so a caller never joins a computation of another version than the one it read."""
-
-    def __init__(self) -> None:
-        self._running: dict[Hashable, asyncio.Task[T]] = {}
-        self.joined = 0  # calls that shared another's computation
-
-    async def run(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
-        task = self._running.get(key)
-        if task is not None:
-            self.joined += 1
-        else:
-
-            async def computed() -> T:
-                try:
-                    return await compute()
-                finally:
-                    self._running.pop(key, None)
-
-            task = asyncio.ensure_future(computed())
-            # retrieved here, so a failure nobody waits for any more is not logged as unretrieved
-            task.add_done_callback(lambda done: done.cancelled() or done.exception())
-            self._running[key] = task
-        return await asyncio.shield(task)

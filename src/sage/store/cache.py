@@ -9,7 +9,6 @@ logged once per interval, and valkey-py reconnects by itself on the next command
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -20,6 +19,7 @@ from typing import Any, Protocol, TypeVar
 import orjson
 
 from sage.settings import Settings
+from sage.singleflight import SingleFlight
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -139,7 +139,7 @@ class Cache:
         self.backend = backend
         self.ttl = ttl or TTL.from_settings(Settings.model_construct())
         self.prefix = prefix
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._flights: SingleFlight[Any] = SingleFlight()
         self._error_log_interval = error_log_interval
         self._last_error_log = -float("inf")
         self._suppressed_errors = 0
@@ -204,22 +204,13 @@ class Cache:
         cached = await self.get_json(key)
         if cached is not None:
             return cached  # type: ignore[no-any-return]
-        pending = self._inflight.get(key)
-        if pending is not None:
-            return await asyncio.shield(pending)  # type: ignore[no-any-return]
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
+
+        async def computed() -> Any:
             value = await compute()
             await self.set_json(key, value, ttl)
-            future.set_result(value)
             return value
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters re-raise, nobody logs "never retrieved"
-            raise
-        finally:
-            self._inflight.pop(key, None)
+
+        return await self._flights.run(key, computed)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         await self.backend.close()
