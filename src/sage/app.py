@@ -21,7 +21,7 @@ from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.observability.setup import configure_observability
 from sage.runtime import Runtime
-from sage.serving import streams_end_on_sigterm
+from sage.serving import settle_heap, streams_end_on_sigterm
 from sage.settings import Settings, load_settings
 
 
@@ -43,6 +43,7 @@ def create_app(
             runtime = await Runtime.start(settings, stack, metrics=metrics, market_reader=market_reader)
             app.state.runtime = runtime
             drain.on_start(runtime.services.chat.hand_over)
+            settle_heap()
             with streams_end_on_sigterm(drain):
                 yield
 

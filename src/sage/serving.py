@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -27,6 +28,27 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         "log_config": None,
         "server_header": False,
     }
+
+
+_heap_settled = False
+
+
+def settle_heap() -> None:
+    """Once per process, when start-up is done: collect, then move everything alive into the
+    collector's permanent generation (`gc.freeze`).
+
+    Start-up leaves a large heap that lives as long as the process (modules, the app, its
+    routes, SQLAlchemy's and pydantic's tables). Without this every full collection walks all
+    of it: measured in the chat benchmark, 50-350 ms pauses of the event loop, landing on
+    whichever streams were writing then. Frozen objects are still freed by reference counting;
+    they are only never traversed again. Later calls do nothing (tests start many apps in one
+    process; the first froze what they share)."""
+    global _heap_settled
+    if _heap_settled:
+        return
+    _heap_settled = True
+    gc.collect()
+    gc.freeze()
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 
 import httpx
 import uvicorn
@@ -43,3 +44,9 @@ async def test_in_flight_request_finishes_after_shutdown_begins(settings: Settin
 
 def test_production_grace_period_matches_the_alb_deregistration_delay() -> None:
     assert uvicorn_options(Settings())["timeout_graceful_shutdown"] == 30
+
+
+async def test_a_started_app_has_frozen_its_start_up_heap_out_of_the_collectors_walks(settings: Settings) -> None:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        assert gc.get_freeze_count() > 0

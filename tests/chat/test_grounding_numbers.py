@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sage.chat.grounding import check_answer
@@ -42,6 +42,7 @@ def _only(text: str) -> Decimal:
     return number.value
 
 
+@settings(deadline=None)  # no timed assertion: a loaded machine must not fail it
 @given(AMOUNTS)
 def test_plain_and_grouped_numbers_parse_back(value):
     assert _only(f"BTC is at {_plain(value)} now.") == value
@@ -50,6 +51,7 @@ def test_plain_and_grouped_numbers_parse_back(value):
     assert _only(f"BTC is at {_grouped(value)} USDT now.") == value
 
 
+@settings(deadline=None)  # no timed assertion: a loaded machine must not fail it
 @given(AMOUNTS, st.sampled_from(sorted(SCALES)))
 def test_k_m_b_suffixes_scale_the_number(value, suffix):
     written = (value / SCALES[suffix]).normalize()
@@ -58,6 +60,7 @@ def test_k_m_b_suffixes_scale_the_number(value, suffix):
     assert number.value == value and number.scaled and number.currency
 
 
+@settings(deadline=None)  # no timed assertion: a loaded machine must not fail it
 @given(st.integers(min_value=1, max_value=999_999_999).map(lambda n: n * 1000))
 def test_korean_number_words_parse_back(whole):
     text = f"비트코인은 {_korean(whole)} 달러입니다."
@@ -65,6 +68,7 @@ def test_korean_number_words_parse_back(whole):
     assert number.value == whole and number.currency
 
 
+@settings(deadline=None)  # no timed assertion: a loaded machine must not fail it
 @given(st.decimals(min_value=Decimal("-99.99"), max_value=Decimal("99.99"), places=2))
 def test_signed_percentages_parse_back(value):
     sign = "+" if value > 0 else ""
@@ -114,6 +118,7 @@ _TOKENS = st.sampled_from(
 )  # fmt: skip
 
 
+@settings(deadline=None)  # no timed assertion: a loaded machine must not fail it
 @given(st.lists(_TOKENS, max_size=30).map(" ".join) | st.text(max_size=80))
 def test_any_text_is_checked_without_error_and_every_span_points_at_its_figure(answer):
     for claim in check_answer(answer, corpus_facts(), question="is BTC at 150000?").claims:

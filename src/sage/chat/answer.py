@@ -116,15 +116,12 @@ class AnswerRun:
         self.task = _keep(asyncio.create_task(self._main(), name=f"chat-answer-{self.message_id}"))
 
     async def _mirror(self, queue: asyncio.Queue[StreamEvent | None]) -> None:
-        await self.deps.events.open(
-            self.message_id,
-            {
-                "chat_id": str(self.job.chat_id),
-                "user_id": str(self.job.user_id),
-                "user_message_id": str(self.job.user_message_id),
-            },
-        )
-        await self.deps.events.write_loop(self.message_id, queue)
+        meta = {
+            "chat_id": str(self.job.chat_id),
+            "user_id": str(self.job.user_id),
+            "user_message_id": str(self.job.user_message_id),
+        }
+        await self.deps.events.write_loop(self.message_id, queue, meta)
 
     # -- readers ------------------------------------------------------------------------------------
     async def follow(self, after_seq: int) -> AsyncGenerator[StreamEvent | None, None]:

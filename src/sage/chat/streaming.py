@@ -4,7 +4,8 @@
 POST that asked, and any reconnect that lands here) and mirrors them to an `EventLog` in
 Valkey, so a reconnect that lands on another API task can replay what it missed and
 follow the rest. Mirroring runs in a background writer that batches events (it waits a few milliseconds
-after an event for the ones that follow): the client's own stream never waits on Valkey.
+after an event for the ones that follow; the opening event goes out at once, with the
+buffer's meta): the client's own stream never waits on Valkey.
 
 Valkey layout per answer (all keys expire; nothing needs cleaning up):
   chat:ev:<message_id>:meta        who may read it (chat, user) and when it started
@@ -160,21 +161,24 @@ class EventLog:
             return None
 
     # -- producer -------------------------------------------------------------------------------
-    async def open(self, message_id: uuid.UUID, meta: dict[str, Any]) -> None:
-        items = {self._key(message_id, "meta"): orjson.dumps(meta), self._key(message_id, "alive"): b"1"}
-        async with self.slots:
-            await self._guard("chat_buffer_open", self.cache.backend.set_many(items, self.ttl))
-
-    async def append(self, message_id: uuid.UUID, events: list[StreamEvent]) -> None:
-        if not events:
+    async def append(
+        self, message_id: uuid.UUID, events: list[StreamEvent], *, meta: dict[str, Any] | None = None
+    ) -> None:
+        """Write `events` (and, for the buffer's first write, `meta`: who may read it) in one
+        SET round trip, then publish them to readers on other tasks."""
+        if not events and meta is None:
             return
         items = {self._key(message_id, e.seq): e.dump() for e in events}
-        items[self._key(message_id, "head")] = str(events[-1].seq).encode()
+        if events:
+            items[self._key(message_id, "head")] = str(events[-1].seq).encode()
         items[self._key(message_id, "alive")] = b"1"
-        payload = orjson.dumps([e.dump().decode() for e in events])
+        if meta is not None:
+            items[self._key(message_id, "meta")] = orjson.dumps(meta)
         async with self.slots:
             await self._guard("chat_buffer_write", self.cache.backend.set_many(items, self.ttl))
-            await self._guard("chat_buffer_publish", self.cache.backend.publish(self.channel(message_id), payload))
+            if events:
+                payload = orjson.dumps([e.dump().decode() for e in events])
+                await self._guard("chat_buffer_publish", self.cache.backend.publish(self.channel(message_id), payload))
 
     async def heartbeat(self, message_id: uuid.UUID) -> None:
         async with self.slots:
@@ -186,9 +190,17 @@ class EventLog:
         async with self.slots:
             await self._guard("chat_buffer_finish", self.cache.backend.delete(self._key(message_id, "alive")))
 
-    async def write_loop(self, message_id: uuid.UUID, queue: asyncio.Queue[StreamEvent | None]) -> None:
-        """Mirror a channel's events until it closes; batches what has piled up meanwhile."""
+    async def write_loop(
+        self, message_id: uuid.UUID, queue: asyncio.Queue[StreamEvent | None], meta: dict[str, Any]
+    ) -> None:
+        """Mirror a channel's events until it closes; batches what has piled up meanwhile.
+
+        The buffer is opened (`meta`) with the answer's first event, at once: that is the
+        moment the upstream request is being sent, long before the model's first token, so
+        no Valkey round trip is due when that token arrives (with a wait after the opening
+        event too, the write landed right on the first token)."""
         done = False
+        opening: dict[str, Any] | None = meta
         while not done:
             try:
                 async with asyncio.timeout(self.keepalive):
@@ -196,7 +208,7 @@ class EventLog:
             except TimeoutError:
                 await self.heartbeat(message_id)
                 continue
-            if first is not None and not first.terminal:
+            if first is not None and not first.terminal and opening is None:
                 await asyncio.sleep(WRITE_COALESCE_SECONDS)
             batch: list[StreamEvent] = []
             for item in (first, *_drain(queue, WRITE_BATCH)):
@@ -204,7 +216,8 @@ class EventLog:
                     done = True
                 else:
                     batch.append(item)
-            await self.append(message_id, batch)
+            await self.append(message_id, batch, meta=opening)
+            opening = None
         await self.finish(message_id)
 
     async def any_reader(self, message_id: uuid.UUID) -> bool | None:

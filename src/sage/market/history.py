@@ -7,6 +7,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import asyncpg
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -201,56 +202,91 @@ class FearGreedSink:
         self.saved += len(readings)
 
 
-_AGGREGATE_RANGE = text(
-    """
-    SELECT date_bin(:step, start, :origin) AS bucket,
-           (array_agg(open ORDER BY start))[1] AS open,
-           max(high) AS high,
-           min(low) AS low,
-           (array_agg(close ORDER BY start DESC))[1] AS close,
-           sum(volume) AS volume,
-           sum(ticks) AS ticks
-      FROM market_candles
-     WHERE exchange = :exchange AND symbol = :symbol AND start >= :start AND start < :end
+# Bars of a time range, in one statement and one round trip: the first exchange (in the
+# caller's preference order) with any bar in the range, then the same composition as
+# `query_candles` (stored bars of the base interval, live minute bars aggregated where no
+# stored one exists; a minute bar and the hour bar backfilled over it are never both
+# counted), aggregated to the interval asked for. The interval is part of every lookup, so
+# each one is a range of the primary key (exchange, symbol, interval, start).
+_RANGE_PICK = """SELECT e.exchange FROM unnest($1::text[]) WITH ORDINALITY AS e(exchange, n)
+                   WHERE EXISTS (SELECT 1 FROM market_candles c
+                                  WHERE c.exchange = e.exchange AND c.symbol = $2 AND c.interval IN ('1m', $3)
+                                    AND c.start >= $4 AND c.start < $5)
+                ORDER BY e.n LIMIT 1"""
+# (a stored bar's slot: its own start, as stored bars are aligned to their interval; the
+# outer bucketing gives the same result either way)
+_RANGE_STORED = """SELECT date_bin($6, start, $8) AS start, open, high, low, close, volume, ticks FROM market_candles
+                    WHERE exchange = (SELECT exchange FROM pick) AND symbol = $2 AND interval = $3
+                      AND start >= $4 AND start < $5"""
+_RANGE_FROM_MINUTES = f"""SELECT date_bin($6, start, $8) AS start, {_BAR}
+                          FROM market_candles m
+                         WHERE exchange = (SELECT exchange FROM pick) AND symbol = $2 AND interval = '1m'
+                           AND start >= $4 AND start < $5
+                      GROUP BY 1
+                        HAVING NOT EXISTS (
+                               SELECT 1 FROM market_candles n
+                                WHERE n.exchange = (SELECT exchange FROM pick) AND n.symbol = $2 AND n.interval = $3
+                                  AND n.start >= $4 AND n.start = date_bin($6, min(m.start), $8))"""
+
+
+def _range_sql(base: str) -> str:
+    source = _RANGE_STORED if base == "1m" else f"{_RANGE_STORED} UNION ALL {_RANGE_FROM_MINUTES}"
+    return f"""
+    WITH pick AS ({_RANGE_PICK}), base AS ({source})
+    SELECT (SELECT exchange FROM pick) AS exchange, date_bin($7, start, $8) AS bucket, {_BAR}
+      FROM base
   GROUP BY bucket
   ORDER BY bucket
-     LIMIT :limit
+     LIMIT $9
     """
-)
+
+
+_RANGE_SQL = {base: _range_sql(base) for base in NATIVE}
 
 
 async def query_candle_range(
-    db: Database, *, exchange: str, symbol: str, interval: str, start: datetime, end: datetime, limit: int
+    db: Database,
+    *,
+    exchanges: tuple[str, ...],
+    symbol: str,
+    interval: str,
+    start: datetime,
+    end: datetime,
+    limit: int,
 ) -> list[Candle]:
-    """Bars of `interval` starting in [start, end), oldest first, at most `limit` (1m bars
-    aggregated with the same clock alignment as `query_candles`)."""
-    async with db.session() as session:
-        result = await session.execute(
-            _AGGREGATE_RANGE,
-            {
-                "step": timedelta(seconds=INTERVALS[interval]),
-                "origin": _ORIGIN,
-                "exchange": exchange,
-                "symbol": symbol,
-                "start": start,
-                "end": end,
-                "limit": limit,
-            },
+    """Bars of `interval` starting in [start, end), oldest first, at most `limit`, from the
+    first of `exchanges` with any bar in the range (aggregated with the same clock alignment
+    and the same stored/minute composition as `query_candles`)."""
+    base = BUILT_FROM[interval]
+    # one statement on the pooled driver connection: no BEGIN / ROLLBACK around it, and
+    # asyncpg keeps it prepared
+    async with db.driver_connection() as conn:
+        rows = await conn.fetch(
+            _RANGE_SQL[base],
+            list(exchanges),
+            symbol,
+            base,
+            start,
+            end,
+            timedelta(seconds=NATIVE[base]),
+            timedelta(seconds=INTERVALS[interval]),
+            _ORIGIN,
+            limit,
         )
-        return [
-            Candle(
-                exchange,
-                symbol,
-                row.bucket,
-                Decimal(row.open),
-                Decimal(row.high),
-                Decimal(row.low),
-                Decimal(row.close),
-                Decimal(row.volume),
-                int(row.ticks),
-            )
-            for row in result
-        ]
+    return [
+        Candle(
+            row["exchange"],
+            symbol,
+            row["bucket"],
+            row["open"],
+            row["high"],
+            row["low"],
+            row["close"],
+            row["volume"],
+            int(row["ticks"]),
+        )
+        for row in rows
+    ]
 
 
 class CandleHistory:
@@ -264,12 +300,14 @@ class CandleHistory:
         self, symbol: str, *, interval: str, start: datetime, end: datetime, limit: int
     ) -> list[Candle]:
         try:
-            for exchange in self.exchanges:
-                found = await query_candle_range(
-                    self.db, exchange=exchange, symbol=symbol, interval=interval, start=start, end=end, limit=limit
-                )
-                if found:
-                    return found
-        except DB_ERRORS:
+            return await query_candle_range(
+                self.db,
+                exchanges=self.exchanges,
+                symbol=symbol,
+                interval=interval,
+                start=start,
+                end=end,
+                limit=limit,
+            )
+        except (*DB_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError):
             raise Unavailable("Market history is temporarily unavailable", retry_after=5) from None
-        return []
