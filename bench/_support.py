@@ -234,6 +234,41 @@ class ChatServers:
     sage_pids: list[int]
 
 
+@dataclass(frozen=True)
+class Stores:
+    database_url: str  # "" when not asked for
+    valkey_url: str  # "" when not asked for
+
+
+@contextmanager
+def stores(*, database: bool = True, valkey: bool = True, migrate: bool = True) -> Iterator[Stores]:
+    """PostgreSQL and Valkey for a benchmark: DATABASE_URL / VALKEY_URL when set, else throwaway
+    servers on 127.0.0.1, destroyed on exit; the schema migrated to head unless `migrate=False`."""
+    from sage.ops import schema
+    from tests.support.servers import PostgresProcess, ValkeyProcess
+
+    started: list[Any] = []
+    try:
+        database_url = os.environ.get("DATABASE_URL", "") if database else ""
+        if database and not database_url:
+            pg = PostgresProcess()
+            started.append(pg)
+            pg.start()
+            database_url = pg.url
+        valkey_url = os.environ.get("VALKEY_URL", "") if valkey else ""
+        if valkey and not valkey_url:
+            vk = ValkeyProcess()
+            started.append(vk)
+            vk.start()
+            valkey_url = vk.url
+        if database and migrate:
+            schema.upgrade_sync(database_url)
+        yield Stores(database_url, valkey_url)
+    finally:
+        for server in reversed(started):
+            server.destroy()
+
+
 @contextmanager
 def chat_servers(
     module: str, *, sages: int = 1, before: Callable[[str, str], None] | None = None
@@ -242,49 +277,32 @@ def chat_servers(
     schema, then `python -m <module> _fake PORT` and `sages` x `python -m <module> _serve PORT
     DB VALKEY FAKE`, each its own process so no two share a GIL. `before(db, valkey)` runs
     once the stores are up, before the servers start (seeding, timing raw calls)."""
-    from sage.ops import schema
-    from tests.support.servers import PostgresProcess, ValkeyProcess
-
-    servers: list[Any] = []
     procs: list[subprocess.Popen[bytes]] = []
-    db_url = os.environ.get("DATABASE_URL")
-    valkey_url = os.environ.get("VALKEY_URL")
-    try:
-        if not db_url:
-            pg = PostgresProcess()
-            pg.start()
-            servers.append(pg)
-            db_url = pg.url
-        if not valkey_url:
-            vk = ValkeyProcess()
-            vk.start()
-            servers.append(vk)
-            valkey_url = vk.url
-        schema.upgrade_sync(db_url)
+    with stores() as urls:
+        db_url, valkey_url = urls.database_url, urls.valkey_url
         if before is not None:
             before(db_url, valkey_url)
-        fake_port = free_port()
-        sage_ports = [free_port() for _ in range(sages)]
-        fake_url = f"http://127.0.0.1:{fake_port}"
-        me = [sys.executable, "-m", module]
-        procs.append(subprocess.Popen([*me, "_fake", str(fake_port)]))
-        for port in sage_ports:
-            procs.append(subprocess.Popen([*me, "_serve", str(port), db_url, valkey_url, fake_url]))
-        for port in (fake_port, *sage_ports):
-            wait_for_port(port, 120)
-        yield ChatServers(
-            db_url, valkey_url, fake_url, [f"http://127.0.0.1:{p}" for p in sage_ports], [p.pid for p in procs[1:]]
-        )
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        for server in servers:
-            server.destroy()
+        try:
+            fake_port = free_port()
+            sage_ports = [free_port() for _ in range(sages)]
+            fake_url = f"http://127.0.0.1:{fake_port}"
+            me = [sys.executable, "-m", module]
+            procs.append(subprocess.Popen([*me, "_fake", str(fake_port)]))
+            for port in sage_ports:
+                procs.append(subprocess.Popen([*me, "_serve", str(port), db_url, valkey_url, fake_url]))
+            for port in (fake_port, *sage_ports):
+                wait_for_port(port, 120)
+            yield ChatServers(
+                db_url, valkey_url, fake_url, [f"http://127.0.0.1:{p}" for p in sage_ports], [p.pid for p in procs[1:]]
+            )
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
 
 
 def chat_entry(module: str, run_fake: Callable[[int], Any], main: Callable[[], None]) -> None:

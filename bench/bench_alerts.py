@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import subprocess
 import sys
@@ -319,23 +318,11 @@ def main() -> None:
 
     import tempfile
 
-    from sage.ops import schema
-    from tests.support.servers import PostgresProcess, ValkeyProcess, free_port, wait_for_port
+    from bench._support import stores
+    from tests.support.servers import free_port, wait_for_port
 
-    servers: list[Any] = []
-    db_url, valkey_url = os.environ.get("DATABASE_URL"), os.environ.get("VALKEY_URL")
-    try:
-        if not db_url:
-            pg = PostgresProcess()
-            pg.start()
-            servers.append(pg)
-            db_url = pg.url
-        if not valkey_url:
-            vk = ValkeyProcess()
-            vk.start()
-            servers.append(vk)
-            valkey_url = vk.url
-        schema.upgrade_sync(db_url)
+    with stores() as urls:
+        db_url, valkey_url = urls.database_url, urls.valkey_url
         with tempfile.TemporaryDirectory() as data_dir:
             stream, baseline = asyncio.run(tick_to_stream(db_url, valkey_url, args.rounds, Path(data_dir)))
         with_index, without_index, indexes = asyncio.run(explain_pass(db_url))
@@ -363,9 +350,6 @@ def main() -> None:
         print(f"\nOutbox, {args.emails:,} emails to a local SMTP server, concurrency {args.concurrency}:")
         print(f"  delivery worker (claim, send, mark sent): {outbox:8.0f} emails/s")
         print(f"  baseline: raw aiosmtplib.send           : {raw:8.0f} emails/s   ({outbox / raw * 100:.0f} %)")
-    finally:
-        for server in servers:
-            server.destroy()
 
 
 def serve_smtp(port: int) -> None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import random
 import sys
 import time
@@ -33,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import httpx
 
-from bench._support import median
+from bench._support import median, stores
+from sage.ops import schema
 
 
 def pct(values: list[float], q: float) -> float:
@@ -82,31 +82,6 @@ def bench_search(repeat: int) -> None:
     print(f"{'baseline: bare startswith scan of the bases':<44}{median(floor):>8.3f}ms{pct(floor, 0.95):>8.3f}ms")
     print("   goal: p95 < 20 ms")
     print()
-
-
-# --- servers ---------------------------------------------------------------------------------------
-
-
-async def servers() -> tuple[str, str, list[Any]]:
-    from tests.support.servers import PostgresProcess, ValkeyProcess
-
-    started: list[Any] = []
-    valkey_url = os.environ.get("VALKEY_URL")
-    if not valkey_url:
-        valkey = ValkeyProcess()
-        valkey.start()
-        started.append(valkey)
-        valkey_url = valkey.url
-    database_url = os.environ.get("DATABASE_URL")
-    if not database_url:
-        pg = PostgresProcess()
-        pg.start()
-        started.append(pg)
-        database_url = pg.url
-    from sage.ops import schema
-
-    await schema.upgrade(database_url)
-    return valkey_url, database_url, started
 
 
 def markets(n: int, prefix: str = "S") -> list[Any]:
@@ -332,13 +307,10 @@ async def bench_backfill(valkey_url: str, database_url: str, symbols: int) -> No
 
 async def main(args: argparse.Namespace) -> None:
     bench_search(args.repeat)
-    valkey_url, database_url, started = await servers()
-    try:
-        await bench_demand(valkey_url, database_url, args.demands)
-        await bench_backfill(valkey_url, database_url, args.symbols)
-    finally:
-        for server in started:
-            server.destroy()
+    with stores(migrate=False) as urls:  # migrated here: this runs in the event loop
+        await schema.upgrade(urls.database_url)
+        await bench_demand(urls.valkey_url, urls.database_url, args.demands)
+        await bench_backfill(urls.valkey_url, urls.database_url, args.symbols)
 
 
 if __name__ == "__main__":

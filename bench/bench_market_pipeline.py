@@ -44,6 +44,8 @@ from typing import Any
 
 import orjson
 
+from bench._support import stores
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
@@ -401,20 +403,9 @@ async def latency(seconds: float, valkey_url: str) -> dict[str, Any]:
 # --- main ------------------------------------------------------------------------------------------
 
 
-def valkey_for_bench() -> tuple[str, Any]:
-    url = os.environ.get("VALKEY_URL")
-    if url:
-        return url, None
-    from tests.support.servers import ValkeyProcess
-
-    server = ValkeyProcess()
-    server.start()
-    return server.url, server
-
-
 async def main(frames: int, seconds: float, rounds: int, with_latency: bool) -> None:
-    url, server = valkey_for_bench()
-    try:
+    with stores(database=False) as urls:
+        url = urls.valkey_url
         print(f"uptime: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} (load average)")
         print(
             f"== parse -> normalize -> store throughput ({frames:,} recorded frames per exchange,"
@@ -436,9 +427,6 @@ async def main(frames: int, seconds: float, rounds: int, with_latency: bool) -> 
             f" ({result['coalesced']:,} coalesced into a newer update of their symbol before a flush,"
             f" dropped {result['dropped']}); goal: P99 < 50 ms"
         )
-    finally:
-        if server is not None:
-            server.destroy()
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ from typing import Any
 
 import asyncpg
 
+from bench._support import stores
 from sage.errors import SageError
 from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.market.models import EXCHANGES
@@ -61,7 +62,6 @@ from sage.portfolio.performance import BENCHMARK, CLOSES_SQL, grid, held_at, win
 from sage.portfolio.service import PortfolioService, TradeRequest
 from sage.settings import Settings
 from sage.store.db import Database, create_engine
-from tests.support.servers import PostgresProcess
 
 D = Decimal
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
@@ -444,22 +444,14 @@ async def concurrent_buys(url: str, settings: Settings, users: int, buys: int) -
 
 
 async def main(runs: int, users: int, buys: int, transactions: int) -> None:
-    server = None
-    url = os.environ.get("DATABASE_URL")
-    if not url:
-        server = PostgresProcess()
-        server.start()
-        url = server.url
-    try:
+    with stores(valkey=False, migrate=False) as urls:  # migrated below: this runs in the event loop
+        url = urls.database_url
         await schema.upgrade(url)
         # one process's pool (5 + 2) takes all 1,000 orders here, where production spreads them
         # over tasks: the pool wait is allowed 120 s so the run measures the ledger, not the queue
         settings = Settings(database_url=url, market_source="off", llm_provider="offline", db_pool_timeout_seconds=120)
         await ledger_and_performance(url, settings, runs, transactions)
         await concurrent_buys(url, settings, users, buys)
-    finally:
-        if server is not None:
-            server.destroy()
 
 
 if __name__ == "__main__":

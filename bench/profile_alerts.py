@@ -129,21 +129,12 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
+    from bench._support import stores
     from bench.bench_alerts import pct, tick_to_stream
-    from sage.ops import schema
-    from tests.support.servers import PostgresProcess, ValkeyProcess
 
     install()
-    pg, vk = PostgresProcess(), ValkeyProcess()
-    pg.start()
-    vk.start()
-    try:
-        schema.upgrade_sync(pg.url)
-        with tempfile.TemporaryDirectory() as data_dir:
-            stream, baseline = asyncio.run(tick_to_stream(pg.url, vk.url, args.rounds, Path(data_dir)))
-    finally:
-        pg.destroy()
-        vk.destroy()
+    with stores() as urls, tempfile.TemporaryDirectory() as data_dir:
+        stream, baseline = asyncio.run(tick_to_stream(urls.database_url, urls.valkey_url, args.rounds, Path(data_dir)))
     print(f"\nTick -> SSE by phase, {args.rounds} rounds (ms):")
     for name, values in phases(stream).items():
         if values:
