@@ -13,7 +13,7 @@ from sage.api.errors import install_error_handlers
 from sage.api.frontend import mount_frontend
 from sage.api.middleware import OriginCORSMiddleware, RequestContextMiddleware
 from sage.api.openapi import install_openapi
-from sage.api.router import api_router
+from sage.api.router import include_api
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
 from sage.api.sse import StreamDrain
@@ -54,6 +54,11 @@ def create_app(
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        # FastAPI's native OpenTelemetry instrumentation: Sage exports its own metrics and logs
+        # (sage.observability) and configures no OpenTelemetry provider, so it would only look
+        # the providers up on every request (three registry reads, os.environ included) to
+        # find them unconfigured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.stream_drain = drain
@@ -63,7 +68,7 @@ def create_app(
     install_openapi(app)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
-    app.include_router(api_router)
+    include_api(app)
     # Innermost of the three: a 413 still gets CORS headers and the request id.
     app.add_middleware(BodyLimitMiddleware, default_max_bytes=settings.max_body_bytes, caps=body_caps(settings))
     app.add_middleware(
