@@ -15,7 +15,7 @@ objects, metric dimensions built once per route.
 from __future__ import annotations
 
 import logging
-import os
+import random
 import re
 import time
 from typing import Any, NamedTuple
@@ -32,6 +32,9 @@ from sage.observability.sentry import capture_exception
 log = logging.getLogger("sage.access")
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _VARY_ORIGIN = (b"vary", b"Origin")
+# The module's generator: seeded from os.urandom, and reseeded in a forked child, so workers
+# never share a sequence.
+_random_bits = random.getrandbits
 
 
 def route_template(scope: Scope) -> str:
@@ -84,8 +87,9 @@ class RequestContextMiddleware:
                 incoming = value.decode("latin-1")
             elif name == b"origin":
                 has_origin = True
-        # 32 random hex digits, as uuid4().hex was, without building a UUID per request
-        request_id = incoming if _SANE_ID.match(incoming) else os.urandom(16).hex()
+        # 32 random hex digits, as uuid4().hex was. A request id correlates log lines; it is
+        # not a secret, so it comes from the process's PRNG, not a getrandom() call per request.
+        request_id = incoming if _SANE_ID.match(incoming) else f"{_random_bits(128):032x}"
         scope.setdefault("state", {})["request_id"] = request_id
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
