@@ -13,7 +13,7 @@ from sage.api.errors import install_error_handlers
 from sage.api.frontend import mount_frontend
 from sage.api.middleware import OriginCORSMiddleware, RequestContextMiddleware
 from sage.api.openapi import install_openapi
-from sage.api.router import api_router
+from sage.api.router import include_api
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
 from sage.api.sse import StreamDrain
@@ -55,6 +55,11 @@ def create_app(
         docs_url="/docs",
         openapi_url="/openapi.json",
         redoc_url=None,
+        # FastAPI's native OpenTelemetry instrumentation: Sage exports its own metrics and logs
+        # (sage.observability) and configures no OpenTelemetry provider, so it would only look
+        # the providers up on every request (three registry reads, os.environ included) to
+        # find them unconfigured.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.stream_drain = drain
@@ -62,9 +67,12 @@ def create_app(
     app.state.prometheus = exporters.prometheus
     install_error_handlers(app)
     install_openapi(app)
-    app.include_router(health.router)
-    app.include_router(metrics_route.router)
-    app.include_router(api_router)
+    # Liveness and /metrics straight in the app's own route list, ahead of FastAPI's docs routes,
+    # not as included routers: the load balancer and the container check hit /health all the
+    # time, and each included-router level is matching work on every request. Neither router
+    # has a prefix or router-level dependencies, so their routes are the same either way.
+    app.router.routes[:0] = [*health.router.routes, *metrics_route.router.routes]
+    include_api(app)
     # Innermost of the three: a 413 still gets CORS headers and the request id.
     app.add_middleware(BodyLimitMiddleware, default_max_bytes=settings.max_body_bytes, caps=body_caps(settings))
     app.add_middleware(

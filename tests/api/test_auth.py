@@ -124,6 +124,32 @@ async def test_missing_token_is_unauthorized_with_a_bearer_challenge(app_client:
     assert response.json()["error"]["code"] == "unauthorized"
 
 
+async def test_a_header_that_is_not_a_bearer_token_is_answered_as_a_missing_token(
+    app_client: httpx.AsyncClient,
+) -> None:
+    tokens = await register_and_login(app_client)
+    for header in (f"Basic {tokens['access_token']}", "Bearer", "Bearer   ", tokens["access_token"]):
+        response = await app_client.get("/api/v1/users/me", headers={"Authorization": header})
+        assert response.status_code == 401, header
+        assert response.json()["error"]["message"] == "Missing bearer token", header
+
+
+async def test_the_scheme_word_is_case_insensitive(app_client: httpx.AsyncClient) -> None:
+    tokens = await register_and_login(app_client)
+    response = await app_client.get("/api/v1/users/me", headers={"Authorization": f"bearer {tokens['access_token']}"})
+    assert response.status_code == 200
+
+
+async def test_authenticated_routes_document_the_bearer_scheme(app_client: httpx.AsyncClient) -> None:
+    document = (await app_client.get("/openapi.json")).json()
+    assert document["paths"]["/api/v1/users/me"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert document["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "JWT access token from /api/v1/auth/login",
+    }
+
+
 async def test_expired_token_is_unauthorized(app_client: httpx.AsyncClient) -> None:
     tokens = await register_and_login(app_client)
     user_id = jwt.decode(tokens["access_token"], options={"verify_signature": False})["sub"]

@@ -10,6 +10,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from sage.app import create_app
+from sage.observability.metrics import Metrics
 from sage.ops import schema
 from sage.settings import Settings
 from tests.support.servers import PostgresProcess, ValkeyProcess
@@ -99,3 +100,31 @@ async def _eventually_ready(client: httpx.AsyncClient, attempts: int = 100) -> h
         await asyncio.sleep(0.1)
         response = await _ready(client)
     return response
+
+
+async def test_liveness_answered_ahead_of_the_framework_equals_the_routes_answer(
+    app_client: httpx.AsyncClient, metrics: Metrics
+) -> None:
+    # A plain GET is answered by the request-context middleware; one with a (empty) body goes
+    # through the documented route. Both say the same thing and are counted the same way.
+    fast = await app_client.get("/health")
+    routed = await app_client.request("GET", "/health", content=b"", headers={"Content-Length": "0"})
+    for response in (fast, routed):
+        assert response.status_code == 200
+        assert response.content == b'{"status":"ok"}'
+        assert response.headers["content-type"] == "application/json"
+        assert response.headers["content-length"] == "15"
+        assert len(response.headers["x-request-id"]) == 32
+        assert response.headers.get_list("vary") == ["Origin"]
+    assert fast.headers["x-request-id"] != routed.headers["x-request-id"]
+    assert metrics.value("Requests", route="/health") == 2
+    assert metrics.value("RequestLatency", route="/health", method="GET") == 2
+
+
+async def test_liveness_keeps_a_given_request_id(app_client: httpx.AsyncClient) -> None:
+    response = await app_client.get("/health", headers={"X-Request-ID": "lb-check-7"})
+    assert response.headers["x-request-id"] == "lb-check-7"
+
+
+async def test_other_methods_on_liveness_still_reach_the_router(app_client: httpx.AsyncClient) -> None:
+    assert (await app_client.head("/health")).status_code == 405

@@ -64,35 +64,48 @@ class Metrics:
             except Exception:  # noqa: S110 - a broken exporter must never break a request
                 pass
 
-    def incr(self, name: str, value: float = 1.0, *, unit: str = "Count", **dimensions: str) -> None:
-        dims = _dims(dimensions)
+    def _record(self, kind: str, name: str, value: float, unit: str, dims: Dimensions) -> Series:
+        """Add `value` to the series (created on first use; its kind and unit are the first
+        recording's) and fan it out to the sinks. Returns the series for `BoundMetric`."""
         with self._lock:
             series = self._series.get((name, dims))
             if series is None:  # not setdefault: that would build a Series on every call
-                series = self._series[(name, dims)] = Series("counter", unit)
+                series = self._series[(name, dims)] = Series(kind, unit)
+            self._add(series, kind, value)
+        self._emit(kind, name, value, unit, dims)
+        return series
+
+    def _add(self, series: Series, kind: str, value: float) -> None:
+        if kind == "counter":
             series.value += value
-        self._emit("counter", name, value, unit, dims)
+        elif kind == "gauge":
+            series.value = value
+        else:
+            series.value += 1
+            samples = series.samples
+            samples.append(value)
+            # Trimmed in batches (readers see the last MAX_SAMPLES): trimming one sample per
+            # call moved the whole list on every observation once it was full.
+            if len(samples) >= 2 * self.MAX_SAMPLES:
+                del samples[: len(samples) - self.MAX_SAMPLES]
+
+    def incr(self, name: str, value: float = 1.0, *, unit: str = "Count", **dimensions: str) -> None:
+        self._record("counter", name, value, unit, _dims(dimensions))
 
     def gauge(self, name: str, value: float, *, unit: str = "None", **dimensions: str) -> None:
-        dims = _dims(dimensions)
-        with self._lock:
-            series = self._series.get((name, dims))
-            if series is None:  # not setdefault: that would build a Series on every call
-                series = self._series[(name, dims)] = Series("gauge", unit)
-            series.value = value
-        self._emit("gauge", name, value, unit, dims)
+        self._record("gauge", name, value, unit, _dims(dimensions))
 
     def observe(self, name: str, value: float, *, unit: str = "Milliseconds", **dimensions: str) -> None:
-        dims = _dims(dimensions)
-        with self._lock:
-            series = self._series.get((name, dims))
-            if series is None:  # not setdefault: that would build a Series on every call
-                series = self._series[(name, dims)] = Series("histogram", unit)
-            series.value += 1
-            series.samples.append(value)
-            if len(series.samples) > self.MAX_SAMPLES:
-                del series.samples[: len(series.samples) - self.MAX_SAMPLES]
-        self._emit("histogram", name, value, unit, dims)
+        self._record("histogram", name, value, unit, _dims(dimensions))
+
+    def bind(self, kind: str, name: str, *, unit: str, **dimensions: str) -> BoundMetric:
+        """One series resolved once, for a hot path that records the same name and dimensions
+        on every call (the request middleware: per route). Recording through it is
+        `incr` / `gauge` / `observe` (by `kind`: counter, gauge, histogram) without building,
+        sorting and looking up the dimensions each time; sinks see the same records."""
+        if kind not in ("counter", "gauge", "histogram"):
+            raise ValueError(f"unknown metric kind {kind!r}")
+        return BoundMetric(self, kind, name, unit, _dims(dimensions))
 
     # -- reading (tests, /metrics, alert rules) ------------------------------------------------
     def value(self, name: str, **dimensions: str) -> float:
@@ -107,12 +120,37 @@ class Metrics:
             out: list[float] = []
             for (n, d), s in self._series.items():
                 if n == name and wanted <= set(d):
-                    out.extend(s.samples)
+                    out.extend(s.samples[-self.MAX_SAMPLES :])
             return out
 
     def snapshot(self) -> dict[tuple[str, Dimensions], Series]:
         with self._lock:
-            return {k: Series(v.kind, v.unit, v.value, list(v.samples)) for k, v in self._series.items()}
+            return {k: Series(v.kind, v.unit, v.value, v.samples[-self.MAX_SAMPLES :]) for k, v in self._series.items()}
+
+
+class BoundMetric:
+    """A series of one `Metrics` with its name, kind, unit and dimensions fixed (`Metrics.bind`)."""
+
+    __slots__ = ("_metrics", "_series", "dimensions", "kind", "name", "unit")
+
+    def __init__(self, metrics: Metrics, kind: str, name: str, unit: str, dimensions: Dimensions) -> None:
+        self._metrics = metrics
+        self._series: Series | None = None  # resolved on the first record, so unused ones stay absent
+        self.kind = kind
+        self.name = name
+        self.unit = unit
+        self.dimensions = dimensions
+
+    def record(self, value: float = 1.0) -> None:
+        """Count `value` (counter), set it (gauge) or observe it (histogram)."""
+        series = self._series
+        metrics = self._metrics
+        if series is None:
+            self._series = metrics._record(self.kind, self.name, value, self.unit, self.dimensions)
+            return
+        with metrics._lock:
+            metrics._add(series, self.kind, value)
+        metrics._emit(self.kind, self.name, value, self.unit, self.dimensions)
 
 
 def quantile(values: list[float], q: float) -> float:

@@ -4,10 +4,12 @@ from fastapi import APIRouter
 
 from sage.api.deps import CurrentUser
 from sage.api.schemas import UserOut
+from sage.store.user_tables import User
 
 router = APIRouter(prefix="/users", tags=["users"])
 
 
 @router.get("/me", response_model=UserOut)
-async def me(user: CurrentUser) -> UserOut:
-    return UserOut.model_validate(user)
+async def me(user: CurrentUser) -> User:
+    # FastAPI validates the response into `UserOut` (from attributes) once; no second model here.
+    return user
