@@ -30,15 +30,13 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
 import psutil  # type: ignore[import-untyped]
 
-from bench._support import run_load, spawn_server
-from sage.ops import schema
-from tests.support.servers import PostgresProcess, ValkeyProcess, free_port
+from bench._support import run_load, spawn_server, stores
+from tests.support.servers import free_port
 
 SAGE = str(Path(sys.executable).parent / "sage")
 SECRET = "bench-secret-that-is-long-enough-0123456789"
@@ -152,21 +150,8 @@ def main(seconds: float, connections: int, repeat: int) -> None:
             "wrk not found (Debian: apt-get install wrk): FALLING BACK to the Python load generator, which is "
             "itself the ceiling near 1,200 req/s on 2 vCPUs; ratios below understate the gap.\n"
         )
-    servers: list[Any] = []
-    db_url = os.environ.get("DATABASE_URL")
-    valkey_url = os.environ.get("VALKEY_URL")
-    if not db_url:
-        pg = PostgresProcess()
-        pg.start()
-        servers.append(pg)
-        db_url = pg.url
-    if not valkey_url:
-        vk = ValkeyProcess()
-        vk.start()
-        servers.append(vk)
-        valkey_url = vk.url
-    try:
-        asyncio.run(schema.upgrade(db_url))
+    with stores() as urls:
+        db_url, valkey_url = urls.database_url, urls.valkey_url
         sage_env = {
             "DATABASE_URL": db_url,
             "VALKEY_URL": valkey_url,
@@ -210,9 +195,6 @@ def main(seconds: float, connections: int, repeat: int) -> None:
                         pid, base = targets[name]
                         run = measure(base + path, headers, seconds=seconds, connections=connections, pid=pid)
                         results.setdefault((case, name), []).append(run)
-    finally:
-        for server in servers:
-            server.destroy()
 
     tool = "wrk -t1" if use_wrk else "Python client (fallback)"
     print(
