@@ -34,11 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import httpx
 import orjson
 import psutil  # type: ignore[import-untyped]
 
@@ -61,7 +62,20 @@ DATA = re.compile(rb"data: (\{[^\n]*\})\n")
 
 
 class _Conn(asyncio.Protocol):
-    __slots__ = ("buffer", "bytes", "closed", "errors", "events", "ok", "request", "sampled", "seen", "transport")
+    __slots__ = (
+        "answered",
+        "buffer",
+        "bytes",
+        "closed",
+        "end",
+        "errors",
+        "events",
+        "ok",
+        "request",
+        "sampled",
+        "seen",
+        "transport",
+    )
 
     def __init__(self, request: bytes, sampled: bool) -> None:
         self.request = request
@@ -71,7 +85,9 @@ class _Conn(asyncio.Protocol):
         self.events = 0
         self.errors = 0
         self.closed = False
+        self.end = ""  # why the connection closed (see `_close_cause`)
         self.ok: bool | None = None  # answered 200
+        self.answered = asyncio.get_running_loop().create_future()  # done at the answer or the close
         self.seen: list[tuple[str, int, float]] = []  # (exchange/symbol, received_at ms, arrival s)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -81,6 +97,7 @@ class _Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.ok is None:
             self.ok = data.startswith(b"HTTP/1.1 200")
+            self.answered.set_result(None)
         self.bytes += len(data)
         self.events += data.count(b"event: ticker")
         if b"event: error" in data:
@@ -99,24 +116,49 @@ class _Conn(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.end = _close_cause(self, exc)
+        if not self.answered.done():
+            self.answered.set_result(None)
+
+
+def _close_cause(conn: _Conn, exc: Exception | None) -> str:
+    """Why a connection closed before the bench closed it: no answer at all, a non-200
+    answer, the server's `slow_consumer` error event, the server's clean close (EOF), or an
+    error on the socket (its type)."""
+    if conn.ok is None:
+        return f"no answer ({type(exc).__name__ if exc else 'EOF'})"
+    if not conn.ok:
+        return "non-200"
+    if conn.errors:
+        return "slow_consumer event"
+    return f"server closed ({type(exc).__name__})" if exc else "server closed (EOF)"
 
 
 async def _client(port: int, count: int, sampled: int) -> None:
     loop = asyncio.get_running_loop()
     request = f"GET /api/v1/market/stream HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\n\r\n"
     conns: list[_Conn] = []
-    for start in range(0, count, 250):  # ramp up: the listen backlog is 2,048
+    for start in range(0, count, 250):  # ramp up: 250 per batch, each batch answered before the next
         batch = [_Conn(request.encode(), len(conns) + i < sampled) for i in range(min(250, count - start))]
         await asyncio.gather(*(loop.create_connection(lambda c=c: c, "127.0.0.1", port) for c in batch))
         conns.extend(batch)
-        await asyncio.sleep(0.05)
+        # A connect completes when the kernel has queued the connection, not when the server has
+        # accepted it: wait for the batch's answers (10 s at most) before the next, or a busy
+        # server's listen queue overflows and the kernel resets what it could not queue.
+        with suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.answered for c in batch)), 10)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print("ready", flush=True)
     line = await reader.readline()  # "T0 T1": the measuring window, epoch seconds
     _, t1 = (float(x) for x in line.split())
     seen = [[s for s in c.seen if s[2] <= t1 + 1] for c in conns if c.sampled]
+    causes: dict[str, int] = {}
+    for c in conns:
+        if c.closed:
+            causes[c.end] = causes.get(c.end, 0) + 1
     report = {
+        "causes": causes,
         "open": sum(not c.closed for c in conns),
         "refused": sum(c.ok is False for c in conns),
         "errors": sum(c.errors for c in conns),
@@ -155,6 +197,9 @@ class Case:
     refused: int = 0  # answered with something other than 200
     published: int = 0
     received_mb: float = 0.0
+    closed: dict[str, int] = field(default_factory=dict)  # connections closed before the end, by cause
+    server_counts: dict[str, float] = field(default_factory=dict)  # the server's own counters
+    listen_overflows: int = 0  # the kernel's ListenOverflows during the case (namespace-wide)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -183,6 +228,29 @@ class Published:
         out = self._process.stdout.read().decode().split("\n")
         self._process.wait()
         return [(k, int(v)) for k, v in (line.split() for line in out if line.strip())]
+
+
+COUNTER = re.compile(r"^(sage_sse_[a-z_]*|sage_market_streams?_[a-z_]*)(\{[^}]*\})? ([0-9.e+-]+)$", re.M)
+
+
+def listen_overflows() -> int:
+    """The kernel's count of connections dropped because a listen queue was full (TcpExt
+    ListenOverflows, for the whole network namespace: other processes' queues count too)."""
+    lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines() if line.startswith("TcpExt:")]
+    if len(lines) < 2:
+        return 0
+    return int(dict(zip(lines[0], lines[1], strict=True)).get("ListenOverflows", 0))
+
+
+def server_counters(port: int) -> dict[str, float]:
+    """Sage's SSE counters from its /metrics (slow clients dropped, streams ended by cause)."""
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    except httpx.HTTPError:
+        return {}
+    if response.status_code != 200:
+        return {}
+    return {m.group(1) + (m.group(2) or ""): float(m.group(3)) for m in COUNTER.finditer(response.text)}
 
 
 @contextmanager
@@ -237,6 +305,8 @@ def measure(server: str, pid: int, port: int, clients: int, seconds: float, half
     rss_before = proc.memory_info().rss
     procs = CLIENT_PROCESSES.get(clients, max(1, clients // 2500))
     per = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
+    counts_before = server_counters(port) if server == "sage" else {}
+    overflows_before = listen_overflows()
     published = Published(valkey_url)
     published.start()
     workers = [
@@ -279,6 +349,12 @@ def measure(server: str, pid: int, port: int, clients: int, seconds: float, half
     case.cpu_us_per_client_s = cpu / (clients * (t1 - t0)) * 1e6
     case.rss_kb_per_client = (rss - rss_before) / clients / 1024
     case.open_at_end = sum(r["open"] for r in reports)
+    for r in reports:
+        for cause, n in r["causes"].items():
+            case.closed[cause] = case.closed.get(cause, 0) + n
+    case.listen_overflows = listen_overflows() - overflows_before
+    if server == "sage":  # the bare hub has no /metrics (it would answer with a stream)
+        case.server_counts = {k: v - counts_before.get(k, 0.0) for k, v in server_counters(port).items()}
     case.slow_dropped = sum(r["errors"] for r in reports)
     case.refused = sum(r["refused"] for r in reports)
     case.received_mb = sum(r["bytes"] for r in reports) / 1e6
@@ -318,6 +394,9 @@ def _row(c: Case) -> str:
         f"p50 {c.p50_ms:8.0f} ms  p99 {c.p99_ms:8.0f} ms  delivered {c.delivered:7.2%}  "
         f"CPU {c.cpu_us_per_client_s:6.1f} µs/client-s  RSS {c.rss_kb_per_client:5.1f} KB/client  "
         f"open {c.open_at_end}/{c.clients}  non-200 {c.refused}  slow-dropped {c.slow_dropped}  updates {c.published}"
+        + (f"\n        closed early, by cause (client side): {c.closed}" if c.closed else "")
+        + (f"\n        kernel ListenOverflows meanwhile: {c.listen_overflows}" if c.listen_overflows else "")
+        + (f"\n        server counters: {c.server_counts}" if c.server_counts else "")
     )
 
 
@@ -345,6 +424,7 @@ def run(clients_list: list[int], seconds: float, reps: int, half_core: bool) -> 
             "SAGE_JWT_SECRET": "bench-secret-bench-secret-bench-secret",
             "SAGE_LOG_LEVEL": "WARNING",
             "SAGE_MARKET_STREAM_FLUSH_SECONDS": str(FLUSH_SECONDS),
+            "SAGE_METRICS_PROMETHEUS": "true",
         }
         ingest = subprocess.Popen([SAGE, "ingest"], env={**os.environ, **env}, stderr=subprocess.DEVNULL)
         stack.callback(ingest.wait, 30)

@@ -16,7 +16,7 @@ from sage.api.openapi import install_openapi
 from sage.api.router import api_router
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
-from sage.api.sse import StreamDrain
+from sage.api.sse import StreamDrain, StreamingApp
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.observability.setup import configure_observability
@@ -46,7 +46,7 @@ def create_app(
             with streams_end_on_sigterm(drain):
                 yield
 
-    app = FastAPI(
+    app = StreamingApp(  # a FastAPI that lets event streams write below the middleware
         title="Sage.ai",
         version=__version__,
         description="AI assistant for crypto-market investors, grounded in live market data.",

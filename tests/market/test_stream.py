@@ -69,9 +69,11 @@ class Recorder:
     def __init__(self, *, full: bool = False) -> None:
         self.frames: list[bytes | None] = []
         self.full = full
+        self.reason: str | None = None
 
     def push(self, frame: bytes | None) -> bool:
         if self.full:
+            self.reason = "overflow"
             return False
         self.frames.append(frame)
         return True
@@ -180,6 +182,19 @@ async def test_a_client_whose_backlog_is_full_is_dropped_and_counted(cache, metr
     assert [t["last"] for t in keeping_up.tickers()] == ["1", "2"]
     assert hub.dropped_clients == 1
     assert metrics.value("SSESlowClientsDropped") == 1
+
+
+async def test_every_stream_end_is_counted_by_its_cause(cache, metrics):
+    hub = manual_hub(cache, metrics)
+    pipeline = MarketPipeline(cache, metrics)
+    slow, leaving = Recorder(full=True), Recorder()
+    async with hub.subscribe(slow), hub.subscribe(leaving):
+        await eventually(hub.subscribed.is_set)
+        await publish(pipeline, hub, ticker("BTC/USDT", "1"))
+        hub.flush()
+        leaving.reason = "gone"
+    assert metrics.value("MarketStreamsEnded", reason="overflow") == 1
+    assert metrics.value("MarketStreamsEnded", reason="gone") == 1
 
 
 async def test_unreadable_messages_are_skipped_and_the_rest_delivered(cache, metrics):
