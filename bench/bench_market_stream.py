@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -97,7 +97,8 @@ class _Conn(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.ok is None:
             self.ok = data.startswith(b"HTTP/1.1 200")
-            self.answered.set_result(None)
+            if not self.answered.done():
+                self.answered.set_result(None)
         self.bytes += len(data)
         self.events += data.count(b"event: ticker")
         if b"event: error" in data:
@@ -145,8 +146,7 @@ async def _client(port: int, count: int, sampled: int) -> None:
         # A connect completes when the kernel has queued the connection, not when the server has
         # accepted it: wait for the batch's answers (10 s at most) before the next, or a busy
         # server's listen queue overflows and the kernel resets what it could not queue.
-        with suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.gather(*(c.answered for c in batch)), 10)
+        await asyncio.wait([c.answered for c in batch], timeout=10)  # (a timeout cancels nothing)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     print("ready", flush=True)

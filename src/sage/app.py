@@ -16,6 +16,7 @@ from sage.api.openapi import install_openapi
 from sage.api.router import api_router
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
+from sage.api.routes.market import MarketStreamFastPath
 from sage.api.sse import StreamDrain, StreamingApp
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
@@ -64,6 +65,9 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(api_router)
+    # Innermost: /market/stream answered below the middleware below, without FastAPI's routing
+    # and dependency layers (they would stay alive per open stream); see MarketStreamFastPath.
+    app.add_middleware(MarketStreamFastPath)
     # Innermost of the three: a 413 still gets CORS headers and the request id.
     app.add_middleware(BodyLimitMiddleware, default_max_bytes=settings.max_body_bytes, caps=body_caps(settings))
     app.add_middleware(

@@ -271,6 +271,23 @@ async def test_sse_starts_with_the_current_tickers(stream_settings, cache, metri
         await eventually(lambda: prices(events) == ["190.5"])
 
 
+async def test_a_stream_gets_its_request_id_cors_and_request_metrics_once(make_settings, database_url, valkey_url):
+    origin = "http://app.example"
+    app = create_app(make_settings(database_url=database_url, valkey_url=valkey_url, cors_origins=[origin]))
+    metrics = app.state.metrics
+    headers = {"X-Request-ID": "stream-1", "Origin": origin}
+    async with serving(app) as url, httpx.AsyncClient() as client:
+        async with client.stream("GET", url + "/api/v1/market/stream", headers=headers) as response:
+            assert response.status_code == 200
+            assert response.headers["x-request-id"] == "stream-1"
+            assert response.headers["access-control-allow-origin"] == origin
+            await anext(response.aiter_bytes())
+        route = "/api/v1/market/stream"
+        await eventually(lambda: metrics.value("Requests", route=route) == 1)
+    assert len(metrics.samples("StreamDuration", route=route, method="GET")) == 1
+    assert metrics.value("MarketStreamsEnded", reason="gone") == 1
+
+
 async def test_sse_with_something_not_a_symbol_is_a_422_naming_it(stream_settings):
     async with serving(create_app(stream_settings)) as url, httpx.AsyncClient() as client:
         response = await client.get(url + "/api/v1/market/stream", params={"symbols": "BTC,@@"})
