@@ -16,7 +16,8 @@ from sage.api.openapi import install_openapi
 from sage.api.router import include_api
 from sage.api.routes import health
 from sage.api.routes import metrics as metrics_route
-from sage.api.sse import StreamDrain
+from sage.api.routes.market import MarketStreamFastPath
+from sage.api.sse import StreamDrain, StreamingApp
 from sage.market.reader import MarketReader
 from sage.observability.metrics import Metrics
 from sage.observability.setup import configure_observability
@@ -47,7 +48,7 @@ def create_app(
             with streams_end_on_sigterm(drain):
                 yield
 
-    app = FastAPI(
+    app = StreamingApp(  # a FastAPI that lets event streams write below the middleware
         title="Sage.ai",
         version=__version__,
         description="AI assistant for crypto-market investors, grounded in live market data.",
@@ -73,6 +74,9 @@ def create_app(
     # has a prefix or router-level dependencies, so their routes are the same either way.
     app.router.routes[:0] = [*health.router.routes, *metrics_route.router.routes]
     include_api(app)
+    # Innermost: /market/stream answered below the middleware below, without FastAPI's routing
+    # and dependency layers (they would stay alive per open stream); see MarketStreamFastPath.
+    app.add_middleware(MarketStreamFastPath)
     # Innermost of the three: a 413 still gets CORS headers and the request id.
     app.add_middleware(BodyLimitMiddleware, default_max_bytes=settings.max_body_bytes, caps=body_caps(settings))
     app.add_middleware(

@@ -24,6 +24,10 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
         # to this long: the ALB's deregistration delay (30 s), so no request is cut off mid-deploy.
         "timeout_graceful_shutdown": int(settings.shutdown_grace_seconds),
         "timeout_keep_alive": 75,  # longer than the ALB's idle timeout (60 s), as AWS advises
+        # Connections the kernel queues until the loop accepts them (capped by net.core.somaxconn).
+        # 10,000 market streams reconnecting at once overflowed uvicorn's 2,048 while the loop was
+        # busy, and the kernel reset what it could not queue (bench_market_stream counts those).
+        "backlog": 4096,
         "access_log": False,
         "log_config": None,
         "server_header": False,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from sage.api.sse import KEEPALIVE, OPENING, EventStreamResponse, FrameWriter, StreamDrain
+from sage.api.sse import KEEPALIVE, OPENING, SERVER_CHANNEL, EventStreamResponse, FrameWriter, StreamDrain
 from tests.market.fakes import eventually
 
 
@@ -147,6 +147,60 @@ async def test_a_feed_stream_ends_at_shutdown_with_its_farewell() -> None:
     await asyncio.wait_for(task, 10)
     assert writers[0].reason == "shutdown"
     assert wire.bodies[-1] == b"event: bye\n\n" and wire.finished
+
+
+async def test_pushed_frames_go_to_the_server_below_the_middleware_and_the_ends_through_it() -> None:
+    server, writers = _Socket(), []
+    through_middleware: list[dict[str, Any]] = []
+
+    async def middleware_send(message: dict[str, Any]) -> None:
+        through_middleware.append(message)
+        await server.send(message)
+
+    response = EventStreamResponse(feed=_feed(writers), backlog=1, overflow=b"event: error\n\n")
+    scope = {"type": "http", SERVER_CHANNEL: (server.receive, server.send)}
+    task = asyncio.create_task(response(scope, server.receive, middleware_send))
+    await eventually(lambda: writers)
+    writers[0].push(b"update")
+    assert server.bodies[-1] == b"update"
+    assert [m.get("body") for m in through_middleware] == [None, OPENING], "the start and the opening only"
+    server.full = True
+    writers[0].push(b"a")
+    writers[0].push(b"b")
+    writers[0].push(b"c")
+    server.full = False
+    await asyncio.wait_for(task, 10)
+    assert through_middleware[-1] == {"type": "http.response.body", "body": b"event: error\n\n", "more_body": False}
+
+
+async def test_a_stream_ended_by_the_hub_leaves_the_request_task_uncancelled() -> None:
+    wire = _Socket()
+    writer = FrameWriter(wire.send, limit=1, receive=wire.receive)
+    waiting = asyncio.create_task(writer.wait())
+    await asyncio.sleep(0)
+    writer.end("overflow")
+    await asyncio.wait_for(waiting, 10)
+    assert not waiting.cancelled() and waiting.cancelling() == 0
+
+
+async def test_a_cancelled_request_task_stays_cancelled_while_its_stream_ends() -> None:
+    wire = _Socket()
+    writer = FrameWriter(wire.send, limit=1, receive=wire.receive)
+    waiting = asyncio.create_task(writer.wait())
+    await asyncio.sleep(0)
+    waiting.cancel()
+    writer.end("overflow")
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+async def test_a_client_that_leaves_ends_the_wait_as_gone() -> None:
+    wire = _Socket()
+    writer = FrameWriter(wire.send, limit=1, receive=wire.receive)
+    waiting = asyncio.create_task(writer.wait())
+    wire.hang_up.set()
+    await asyncio.wait_for(waiting, 10)
+    assert writer.reason == "gone"
 
 
 async def test_a_drain_watch_fires_once_and_can_be_withdrawn() -> None:

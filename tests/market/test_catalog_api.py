@@ -133,6 +133,8 @@ async def test_other_domains_get_prices_for_listed_symbols_through_the_reader(ap
 
 
 class _NoReader:
+    reason: str | None = None
+
     def push(self, frame: bytes | None) -> bool:
         return True
 

@@ -69,9 +69,11 @@ class Recorder:
     def __init__(self, *, full: bool = False) -> None:
         self.frames: list[bytes | None] = []
         self.full = full
+        self.reason: str | None = None
 
     def push(self, frame: bytes | None) -> bool:
         if self.full:
+            self.reason = "overflow"
             return False
         self.frames.append(frame)
         return True
@@ -182,6 +184,19 @@ async def test_a_client_whose_backlog_is_full_is_dropped_and_counted(cache, metr
     assert metrics.value("SSESlowClientsDropped") == 1
 
 
+async def test_every_stream_end_is_counted_by_its_cause(cache, metrics):
+    hub = manual_hub(cache, metrics)
+    pipeline = MarketPipeline(cache, metrics)
+    slow, leaving = Recorder(full=True), Recorder()
+    async with hub.subscribe(slow), hub.subscribe(leaving):
+        await eventually(hub.subscribed.is_set)
+        await publish(pipeline, hub, ticker("BTC/USDT", "1"))
+        hub.flush()
+        leaving.reason = "gone"
+    assert metrics.value("MarketStreamsEnded", reason="overflow") == 1
+    assert metrics.value("MarketStreamsEnded", reason="gone") == 1
+
+
 async def test_unreadable_messages_are_skipped_and_the_rest_delivered(cache, metrics):
     hub = manual_hub(cache, metrics)
     client = Recorder()
@@ -254,6 +269,23 @@ async def test_sse_starts_with_the_current_tickers(stream_settings, cache, metri
         background(read_sse(url + "/api/v1/market/stream?symbols=SOL", events)),
     ):
         await eventually(lambda: prices(events) == ["190.5"])
+
+
+async def test_a_stream_gets_its_request_id_cors_and_request_metrics_once(make_settings, database_url, valkey_url):
+    origin = "http://app.example"
+    app = create_app(make_settings(database_url=database_url, valkey_url=valkey_url, cors_origins=[origin]))
+    metrics = app.state.metrics
+    headers = {"X-Request-ID": "stream-1", "Origin": origin}
+    async with serving(app) as url, httpx.AsyncClient() as client:
+        async with client.stream("GET", url + "/api/v1/market/stream", headers=headers) as response:
+            assert response.status_code == 200
+            assert response.headers["x-request-id"] == "stream-1"
+            assert response.headers["access-control-allow-origin"] == origin
+            await anext(response.aiter_bytes())
+        route = "/api/v1/market/stream"
+        await eventually(lambda: metrics.value("Requests", route=route) == 1)
+    assert len(metrics.samples("StreamDuration", route=route, method="GET")) == 1
+    assert metrics.value("MarketStreamsEnded", reason="gone") == 1
 
 
 async def test_sse_with_something_not_a_symbol_is_a_422_naming_it(stream_settings):

@@ -30,7 +30,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, Literal
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -43,6 +43,10 @@ SSE_HEADERS = {
     "Cache-Control": "no-cache, no-transform",  # no-transform: no proxy may compress or buffer it
     "X-Accel-Buffering": "no",
 }
+
+# Where the app notes, in each HTTP request's scope, the server's own (receive, send): below
+# the middleware, for the frames a hub pushes (see `EventStreamResponse._serve_feed`).
+SERVER_CHANNEL = "sage.server_channel"
 
 Frames = AsyncGenerator[bytes | None, None]  # None: a keep-alive interval passed with nothing to send
 Feed = Callable[["FrameWriter"], Awaitable[None]]  # registers the writer, writes, returns once it has ended
@@ -95,6 +99,16 @@ class StreamDrain:
         await self._started.wait()
 
 
+class StreamingApp(FastAPI):
+    """FastAPI noting the server's (receive, send) in each HTTP request's scope (`SERVER_CHANNEL`),
+    so a feed-mode event stream writes its pushed frames below the middleware stack."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_CHANNEL] = (receive, send)
+        await super().__call__(scope, receive, send)
+
+
 def stream_drain(request: Request) -> StreamDrain | None:
     """The app's drain (set up by create_app), if any."""
     drain = getattr(request.app.state, "stream_drain", None)
@@ -135,7 +149,7 @@ class EventStreamResponse(Response):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.feed is not None:
-            await self._serve_feed(self.feed, receive, send)
+            await self._serve_feed(self.feed, scope, receive, send)
             return
         pump = asyncio.create_task(self._pump(send))
         watch = asyncio.create_task(_until_disconnect(receive))
@@ -160,10 +174,13 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
             await send({"type": "http.response.body", "body": OPENING, "more_body": True})
 
-    async def _serve_feed(self, feed: Feed, receive: Receive, send: Send) -> None:
-        writer = FrameWriter(send, self.backlog)
-        watch = asyncio.create_task(_until_disconnect(receive))
-        watch.add_done_callback(lambda _: writer.end("gone"))
+    async def _serve_feed(self, feed: Feed, scope: Scope, receive: Receive, send: Send) -> None:
+        # The response's start and its last frame pass through the middleware (request id,
+        # CORS, metrics); the frames in between go straight to the server, when the app
+        # noted its channel in the scope: nothing in the middleware looks at body frames, and
+        # a hub pushing to 10,000 clients would otherwise run that chain 10,000 times a flush.
+        server_receive, server_send = scope.get(SERVER_CHANNEL) or (receive, send)
+        writer = FrameWriter(server_send, self.backlog, server_receive)
         unwatch = self.drain.watch(lambda: writer.end("shutdown")) if self.drain is not None else None
         try:
             await self._start(send)
@@ -174,7 +191,6 @@ class EventStreamResponse(Response):
             writer.end("done")
             if unwatch is not None:
                 unwatch()
-            watch.cancel()
             await writer.stop()
         if writer.reason == "gone":
             return
@@ -209,8 +225,21 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.body", "body": last, "more_body": False})
 
 
+_KEEPALIVE_BODY: dict[str, Any] = {"type": "http.response.body", "body": KEEPALIVE, "more_body": True}
+_last_body: tuple[bytes, dict[str, Any]] = (b"", _KEEPALIVE_BODY)
+
+
 def _body(frame: bytes | None) -> dict[str, Any]:
-    return {"type": "http.response.body", "body": KEEPALIVE if frame is None else frame, "more_body": True}
+    """The ASGI message carrying `frame` (None: a keep-alive). A hub pushes the same frame to
+    every client in turn, so its message is built once (servers only read messages)."""
+    global _last_body
+    if frame is None:
+        return _KEEPALIVE_BODY
+    last, message = _last_body
+    if frame is not last:
+        message = {"type": "http.response.body", "body": frame, "more_body": True}
+        _last_body = (frame, message)
+    return message
 
 
 class FrameWriter:
@@ -223,18 +252,40 @@ class FrameWriter:
     the backlog is empty. A push that would queue more than `limit` ends the stream
     ("overflow"): a client that stopped reading is disconnected, not buffered.
     Held until `release()`, so the stream's opening frames go out before anything pushed.
+
+    Small on purpose (10,000 of them per process): no backlog until one is needed, no task of
+    its own while the socket keeps up, and `wait()` watches for the client's disconnect in the
+    request's own task, which `end()` interrupts, instead of a second task per stream.
     """
 
-    def __init__(self, send: Send, limit: int) -> None:
+    __slots__ = (
+        "_catching_up",
+        "_ended",
+        "_held",
+        "_interrupted",
+        "_receive",
+        "_send",
+        "_waiter",
+        "backlog",
+        "high_water",
+        "last_event_id",
+        "limit",
+        "reason",
+    )
+
+    def __init__(self, send: Send, limit: int, receive: Receive | None = None) -> None:
         self._send = send
+        self._receive = receive  # the request's messages: wait() watches them for a disconnect
         self.limit = limit
-        self.backlog: deque[bytes | None] = deque()
+        self.backlog: deque[bytes | None] | None = None  # created for the first frame that has to wait
         self.high_water = 0  # the longest backlog so far
         self.reason: EndReason | None = None
         self.last_event_id: str | None = None
         self._held = True
         self._catching_up: asyncio.Task[None] | None = None
-        self._ended = asyncio.get_running_loop().create_future()
+        self._waiter: asyncio.Task[Any] | None = None  # the task in wait(), interrupted by end()
+        self._interrupted = False
+        self._ended: asyncio.Future[None] | None = None  # wait() without `receive`
 
     @property
     def ended(self) -> bool:
@@ -256,11 +307,15 @@ class FrameWriter:
         if self.reason is not None:
             return True  # ended: whoever holds the writer lets it go shortly
         if self._held or self._catching_up is not None:
-            if len(self.backlog) >= self.limit:
+            backlog = self.backlog
+            if backlog is None:
+                backlog = self.backlog = deque()
+            if len(backlog) >= self.limit:
                 self.end("overflow")
                 return False
-            self.backlog.append(frame)
-            self.high_water = max(self.high_water, len(self.backlog))
+            backlog.append(frame)
+            if len(backlog) > self.high_water:
+                self.high_water = len(backlog)
             return True
         send = self._send(_body(frame))
         if not isinstance(send, Coroutine):  # an ASGI server's send may be any awaitable
@@ -283,22 +338,50 @@ class FrameWriter:
         try:
             if started is not None:
                 await started
-            while self.backlog:
-                await self._send(_body(self.backlog.popleft()))
+            backlog = self.backlog
+            while backlog:
+                await self._send(_body(backlog.popleft()))
         except Exception:
             log.debug("a queued frame could not be written", exc_info=True)
             self.end("gone")
         self._catching_up = None  # no await between the empty backlog and this: no push is lost
 
     def end(self, reason: EndReason) -> None:
-        if self.reason is None:
-            self.reason = reason
+        if self.reason is not None:
+            return
+        self.reason = reason
+        if self.backlog:
             self.backlog.clear()
+        if self._ended is not None and not self._ended.done():
             self._ended.set_result(None)
+        waiter = self._waiter
+        if waiter is not None and waiter is not asyncio.current_task():
+            self._interrupted = True
+            waiter.cancel()  # out of its read of the request's messages; wait() returns
 
     async def wait(self) -> None:
-        """Until the stream ends: the client left, the hub dropped it, or shutdown began."""
-        await asyncio.shield(self._ended)
+        """Until the stream ends: the client left, the hub dropped it, or shutdown began.
+        Reads the request's messages meanwhile (a disconnect ends the stream)."""
+        if self.reason is not None:
+            return
+        receive = self._receive
+        if receive is None:
+            self._ended = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._ended)
+            return
+        task = self._waiter = asyncio.current_task()
+        assert task is not None
+        try:
+            while self.reason is None:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    self.end("gone")
+        except asyncio.CancelledError:
+            # end() interrupted the read: swallow that one cancellation, not anyone else's
+            if not self._interrupted or task.uncancel() > 0:
+                raise
+        finally:
+            self._waiter = None
 
     async def stop(self) -> None:
         """Cancel a write still waiting for the socket (the stream has ended)."""

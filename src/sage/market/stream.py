@@ -11,7 +11,8 @@ per-client JSON, no per-client task woken per update).
 
 A client's pushes that its socket cannot take yet wait in a bounded backlog (the frames of
 SAGE_MARKET_STREAM_QUEUE_SIZE flushes); past that the client is disconnected and counted
-(`SSESlowClientsDropped`) instead of making the process buffer without limit. Several API
+(`SSESlowClientsDropped`) instead of making the process buffer without limit. Every stream's
+end is counted by cause (`MarketStreamsEnded`, reason gone / overflow / shutdown / done). Several API
 processes behind the load balancer each run their own hub on the same Valkey channel, so
 every client sees every update.
 """
@@ -42,6 +43,12 @@ def ticker_frame(wire: bytes) -> bytes:
 
 class FrameSink(Protocol):
     """Where a client's frames go (the API's `FrameWriter`)."""
+
+    @property
+    def reason(self) -> str | None:
+        """Why the stream ended (None while it runs): "gone" (the client left), "overflow"
+        (dropped as a slow client), "shutdown", "done"."""
+        ...
 
     def push(self, frame: bytes | None) -> bool:
         """Write `frame` (None: a keep-alive comment) or queue it; False when the client's
@@ -107,6 +114,8 @@ class TickerStreamHub:
                 del self.groups[symbols]
             self.clients -= 1
             self.metrics.gauge("SSEClients", self.clients)
+            # every stream's end, by cause: the bench and operators see who closed what
+            self.metrics.incr("MarketStreamsEnded", reason=sink.reason or "done")
             if not self.clients:
                 await self.close()
 
