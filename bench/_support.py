@@ -222,7 +222,9 @@ def run_chat_sage(port: int, database_url: str, valkey_url: str, fake_url: str) 
     logging.basicConfig(level=logging.WARNING, handlers=[handler], force=True)
     options = uvicorn_options(settings)
     options["log_level"] = "warning"
-    uvicorn.run(create_app(settings), host="127.0.0.1", port=port, backlog=4096, **options)
+    uvicorn.run(
+        create_app(settings), host="127.0.0.1", port=port, **options
+    )  # uvicorn_options: backlog 4096, as `sage serve`
 
 
 @dataclass
