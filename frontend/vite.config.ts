@@ -26,6 +26,9 @@ export default defineConfig({
     environment: "jsdom",
     globals: true,
     setupFiles: ["./src/test/setup.ts"],
+    // 5 s (the default) per test is too short for a form-filling test when the two cores
+    // are shared (PortfolioPage's correction test timed out at load 17-20); a hang still fails
+    testTimeout: 30_000,
     include: ["src/**/*.test.{ts,tsx}"],
   },
 });

@@ -18,7 +18,7 @@ async function bearer(page: Page): Promise<Record<string, string>> {
 test("an alert fires on the replayed prices: a toast, the bell's count, the inbox entry, marked read", async ({ page }) => {
   test.setTimeout(180_000);
   await registerThroughTheForm(page);
-  await expect(page.getByRole("link", { name: "Notifications, none unread" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Notifications, none unread" })).toBeVisible();
 
   // The alerts themselves go through the API: the journey under test is what the app does
   // when one fires (the alerts page has its own journey).
@@ -43,11 +43,27 @@ test("an alert fires on the replayed prices: a toast, the bell's count, the inbo
   const toasts = page.getByRole("region", { name: "New notifications" });
   const toast = toasts.getByTestId("toast").first();
   await expect(toast).toContainText(`Alert: ${SYMBOL}`, { timeout: 120_000 });
-  await expect(page.getByRole("link", { name: /^Notifications, [12] unread$/ })).toBeVisible();
+  await expect(page.getByRole("button", { name: /^Notifications, [12] unread$/ })).toBeVisible();
   await shot(page, "notification-toast");
   const title = (await toast.locator(".toast-title").textContent()) ?? "";
   // no more firings from here on: the counts below stay put
   for (const id of ids) expect((await page.request.delete(`/api/v1/alerts/${id}`, { headers })).status()).toBe(204);
+
+  // The bell's panel: the latest notifications, unread first; focus goes into it, Escape
+  // closes it and returns focus to the bell.
+  const bell = page.getByRole("button", { name: /^Notifications, [12] unread$/ });
+  await bell.click();
+  const panel = page.getByRole("dialog", { name: "Notifications" });
+  await expect(panel).toBeFocused();
+  await expect(bell).toHaveAttribute("aria-expanded", "true");
+  await expect(panel.getByRole("listitem", { name: `Unread: ${title}` })).toBeVisible();
+  await expect(panel.getByRole("link", { name: /^See all notifications/ })).toBeVisible();
+  await shot(page, "notification-panel");
+  await expectAccessible(page);
+  await page.keyboard.press("Escape");
+  await expect(panel).toBeHidden();
+  await expect(bell).toBeFocused();
+  await expect(bell).toHaveAttribute("aria-expanded", "false");
 
   await toast.getByRole("link", { name: "Open inbox" }).click();
   await expect(page).toHaveURL(/\/notifications$/);
@@ -64,12 +80,20 @@ test("an alert fires on the replayed prices: a toast, the bell's count, the inbo
   const markAll = page.getByRole("button", { name: "Mark all read" });
   if (await markAll.isEnabled()) await markAll.click();
   await expect(page.getByText(/^Nothing unread/)).toBeVisible();
-  await expect(page.getByRole("link", { name: "Notifications, none unread" })).toBeVisible();
+  await expect(page.getByRole("button", { name: "Notifications, none unread" })).toBeVisible();
 
   // Read state is the server's: a reload shows the same.
   await page.reload();
   await expect(page.getByRole("listitem", { name: `Read: ${title}` })).toBeVisible();
   await expect(page.getByRole("button", { name: /^Mark read/ })).toHaveCount(0);
+  // ... and so does the bell's panel, whose "see all" leads back to the inbox
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Market" }).click();
+  await page.getByRole("button", { name: "Notifications, none unread" }).click();
+  await expect(panel.getByRole("listitem", { name: `Read: ${title}` })).toBeVisible();
+  await expect(panel.getByRole("button", { name: "Mark all read" })).toBeDisabled();
+  await panel.getByRole("link", { name: /^See all notifications/ }).click();
+  await expect(page).toHaveURL(/\/notifications$/);
+  await expect(panel).toBeHidden();
 });
 
 test("account: notification channels, and the browser-notification opt-in where the browser cannot subscribe", async ({ page, context }) => {

@@ -25,6 +25,8 @@ import desktopConfig from "lighthouse/core/config/desktop-config.js";
 import puppeteer from "puppeteer-core";
 
 const { values: args } = parseArgs({
+  // pnpm 10 passes the `--` of `pnpm run lighthouse -- --desktop` through
+  args: process.argv.slice(2).filter((a) => a !== "--"),
   options: {
     desktop: { type: "boolean", default: false },
     runs: { type: "string", default: "3" },

@@ -1,11 +1,20 @@
+import { useMemo } from "react";
+
 import { useCandles } from "../market/hooks";
 
 /** The last hour of one-minute closes ending at the live price, as a small line
  * (decorative: the table states the figures). */
 export function Sparkline({ symbol, price }: { symbol: string; price: string }) {
   const { data } = useCandles(symbol, "1m", 60);
-  const sorted = [...(data?.candles ?? [])].sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
-  const closes = [...sorted.map((c) => Number(c.close)), Number(price)].filter(Number.isFinite);
+  // sorted once per candles response, not on every live price
+  const history = useMemo(
+    () =>
+      [...(data?.candles ?? [])]
+        .sort((a, b) => Date.parse(a.start) - Date.parse(b.start))
+        .map((c) => Number(c.close)),
+    [data],
+  );
+  const closes = [...history, Number(price)].filter(Number.isFinite);
   if (closes.length < 2) return <span className="sparkline empty" aria-hidden="true" />;
   const low = Math.min(...closes);
   const high = Math.max(...closes);

@@ -1,4 +1,4 @@
-import { applyUpdate, median, reage, type Tickers, type WireTicker } from "./consolidate";
+import { applyUpdate, applyUpdates, median, reage, TickBuffer, type Tickers, type WireTicker } from "./consolidate";
 
 const NOW = Date.parse("2026-01-01T00:00:00Z");
 const empty: Tickers = { source: "replay", generated_at: new Date(NOW).toISOString(), stale_after_seconds: 60, divergence_percent: 1, tickers: [], missing: ["BTC/USDT"] };
@@ -40,5 +40,34 @@ describe("consolidation of live updates", () => {
   it("median of an even count is the mean of the middle two", () => {
     expect(median([4, 1, 3, 2])).toBe(2.5);
     expect(median([])).toBeNaN();
+  });
+});
+
+describe("batches of streamed ticks", () => {
+  const other = (last: string): WireTicker => ({ ...wire("binance", last), symbol: "ETH/USDT" });
+
+  it("gives the same rows as applying the ticks one by one", () => {
+    const updates = [wire("binance", "100"), other("10"), wire("gateio", "101"), wire("binance", "102")];
+    const batched = applyUpdates(empty, updates, NOW);
+    const oneByOne = updates.reduce((s, u) => applyUpdate(s, u, NOW), empty);
+    expect(batched.tickers).toEqual(oneByOne.tickers);
+    expect(batched.tickers.map((t) => t.symbol)).toEqual(["BTC/USDT", "ETH/USDT"]);
+  });
+
+  it("keeps the rows of symbols without a tick as the same objects", () => {
+    const before = applyUpdates(empty, [wire("binance", "100"), other("10")], NOW);
+    const after = applyUpdates(before, [other("11")], NOW);
+    expect(after.tickers[0]).toBe(before.tickers[0]);
+    expect(after.tickers[1]).not.toBe(before.tickers[1]);
+  });
+
+  it("buffers only the latest tick of each exchange and symbol, and empties on drain", () => {
+    const buffer = new TickBuffer();
+    buffer.add(wire("binance", "100"));
+    buffer.add(other("10"));
+    buffer.add(wire("gateio", "101"));
+    buffer.add(wire("binance", "102"));
+    expect(buffer.drain().map((u) => `${u.symbol} ${u.exchange} ${u.last}`)).toEqual(["ETH/USDT binance 10", "BTC/USDT gateio 101", "BTC/USDT binance 102"]);
+    expect(buffer.drain()).toEqual([]);
   });
 });

@@ -75,15 +75,49 @@ export function consolidate(symbol: string, exchanges: Record<string, ExchangeTi
   };
 }
 
-/** The snapshot with one exchange's update applied (a new symbol is added in order). */
+/** The snapshot with one exchange's update applied (a new symbol is added in order).
+ * Rows of other symbols keep their identity, so memoized rows skip re-rendering. */
 export function applyUpdate(snapshot: Tickers, update: WireTicker, now: number): Tickers {
-  const current = snapshot.tickers.find((t) => t.symbol === update.symbol);
-  const exchanges = { ...(current?.exchanges ?? {}), [update.exchange]: exchangeFrom(update, now, snapshot.stale_after_seconds) };
-  const row = consolidate(update.symbol, exchanges, now, snapshot);
-  const tickers = current
-    ? snapshot.tickers.map((t) => (t.symbol === update.symbol ? row : t))
-    : [...snapshot.tickers, row].sort((a, b) => a.symbol.localeCompare(b.symbol));
-  return { ...snapshot, tickers, missing: snapshot.missing.filter((s) => s !== update.symbol) };
+  return applyUpdates(snapshot, [update], now);
+}
+
+/** The snapshot with a batch of updates applied in order: one new snapshot for the whole
+ * batch, each touched symbol consolidated once, untouched rows kept as they were. */
+export function applyUpdates(snapshot: Tickers, updates: readonly WireTicker[], now: number): Tickers {
+  if (updates.length === 0) return snapshot;
+  const touched = new Map<string, Record<string, ExchangeTicker>>();
+  for (const update of updates) {
+    const exchanges = touched.get(update.symbol) ?? { ...(snapshot.tickers.find((t) => t.symbol === update.symbol)?.exchanges ?? {}) };
+    exchanges[update.exchange] = exchangeFrom(update, now, snapshot.stale_after_seconds);
+    touched.set(update.symbol, exchanges);
+  }
+  const rows = new Map([...touched].map(([symbol, exchanges]) => [symbol, consolidate(symbol, exchanges, now, snapshot)]));
+  const tickers = snapshot.tickers.map((t) => rows.get(t.symbol) ?? t);
+  const known = new Set(snapshot.tickers.map((t) => t.symbol));
+  const added = [...rows.values()].filter((row) => !known.has(row.symbol));
+  return {
+    ...snapshot,
+    tickers: added.length ? [...tickers, ...added].sort((a, b) => a.symbol.localeCompare(b.symbol)) : tickers,
+    missing: snapshot.missing.filter((s) => !touched.has(s)),
+  };
+}
+
+/** Ticks buffered for one flush: the latest per (symbol, exchange), applied in one pass. */
+export class TickBuffer {
+  #latest = new Map<string, WireTicker>();
+
+  add(update: WireTicker): void {
+    const key = `${update.symbol}\u0000${update.exchange}`;
+    this.#latest.delete(key); // re-inserted last: the batch keeps arrival order
+    this.#latest.set(key, update);
+  }
+
+  /** The buffered ticks, oldest first; the buffer is empty afterwards. */
+  drain(): WireTicker[] {
+    const updates = [...this.#latest.values()];
+    this.#latest.clear();
+    return updates;
+  }
 }
 
 /** Flags re-evaluated as time passes with no update (a silent feed turns stale). */
@@ -95,10 +129,19 @@ export function reage(snapshot: Tickers, now: number): Tickers {
 export const symbolToPath = (symbol: string): string => symbol.replace("/", "-");
 export const pathToSymbol = (path: string): string => path.replace("-", "/").toUpperCase();
 
+// Intl.NumberFormat instances are built once: `toLocaleString(locale, options)` builds a
+// new formatter on every call, which was most of the watchlist's render time.
+const priceFormats = {
+  large: new Intl.NumberFormat("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 }),
+  unit: new Intl.NumberFormat("en-US", { minimumFractionDigits: 0, maximumFractionDigits: 4 }),
+  small: new Intl.NumberFormat("en-US", { minimumFractionDigits: 0, maximumFractionDigits: 6 }),
+};
+const volumeFormat = new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 });
+
 export function formatPrice(value: number | string | null | undefined): string {
   const n = Number(value);
   if (value === null || value === undefined || !Number.isFinite(n)) return "–";
-  return n.toLocaleString("en-US", { minimumFractionDigits: n >= 100 ? 2 : 0, maximumFractionDigits: n >= 100 ? 2 : n >= 1 ? 4 : 6 });
+  return (n >= 100 ? priceFormats.large : n >= 1 ? priceFormats.unit : priceFormats.small).format(n);
 }
 
 export function formatPct(value: number | string | null | undefined): string {
@@ -110,5 +153,5 @@ export function formatPct(value: number | string | null | undefined): string {
 export function formatVolume(value: number | string): string {
   const n = Number(value);
   if (!Number.isFinite(n)) return "–";
-  return n.toLocaleString("en-US", { notation: "compact", maximumFractionDigits: 2 });
+  return volumeFormat.format(n);
 }

@@ -3,7 +3,7 @@ import { useEffect, useState } from "react";
 
 import { api, data } from "../api/client";
 import type { components } from "../api/schema";
-import { applyUpdate, reage, type Tickers, type WireTicker } from "./consolidate";
+import { applyUpdates, reage, TickBuffer, type Tickers, type WireTicker } from "./consolidate";
 
 export type Interval = NonNullable<NonNullable<import("../api/schema").operations["candles_api_v1_market_candles__symbol__get"]["parameters"]["query"]>["interval"]>;
 export const INTERVALS: readonly Interval[] = ["1m", "5m", "15m", "1h", "4h", "1d"];
@@ -22,27 +22,58 @@ export function useTickers() {
 
 export type StreamState = "connecting" | "live" | "reconnecting";
 
-/** Applies /market/stream's ticker events to the cached snapshot while mounted. */
+/** How often streamed ticks reach the cache (and so React): every tick of every exchange
+ * re-rendered the page 10+ times a second, which on a slow phone is a page that never
+ * goes quiet. Within one window only each exchange's latest tick per symbol is kept. */
+export const STREAM_FLUSH_MS = 500;
+
+/** Applies /market/stream's ticker events to the cached snapshot while mounted, in batches
+ * of STREAM_FLUSH_MS. The stream opens once the browser is idle after the first render, so
+ * the first paint does not compete with the burst of current tickers the stream starts with. */
 export function useMarketStream(): StreamState {
   const client = useQueryClient();
   const [state, setState] = useState<StreamState>("connecting");
   useEffect(() => {
-    const source = new EventSource("/api/v1/market/stream");
-    source.onopen = () => {
-      setState("live");
+    let source: EventSource | undefined;
+    let flushTimer: number | undefined;
+    const buffer = new TickBuffer();
+    const flush = () => {
+      flushTimer = undefined;
+      const updates = buffer.drain();
+      client.setQueryData<Tickers>(TICKERS, (old) => (old ? applyUpdates(old, updates, Date.now()) : old));
     };
-    source.onerror = () => {
-      setState("reconnecting"); // EventSource retries by itself
+    const connect = () => {
+      source = new EventSource("/api/v1/market/stream");
+      source.onopen = () => {
+        setState("live");
+      };
+      source.onerror = () => {
+        setState("reconnecting"); // EventSource retries by itself
+      };
+      source.addEventListener("ticker", (event: MessageEvent<string>) => {
+        buffer.add(JSON.parse(event.data) as WireTicker);
+        flushTimer ??= window.setTimeout(flush, STREAM_FLUSH_MS);
+      });
     };
-    source.addEventListener("ticker", (event: MessageEvent<string>) => {
-      const update = JSON.parse(event.data) as WireTicker;
-      client.setQueryData<Tickers>(TICKERS, (old) => (old ? applyUpdate(old, update, Date.now()) : old));
-    });
+    let cancelConnect: () => void;
+    if (typeof window.requestIdleCallback === "function") {
+      const id = window.requestIdleCallback(connect, { timeout: 1_000 });
+      cancelConnect = () => {
+        window.cancelIdleCallback(id);
+      };
+    } else {
+      const id = window.setTimeout(connect, 0); // no requestIdleCallback (Safari)
+      cancelConnect = () => {
+        window.clearTimeout(id);
+      };
+    }
     const timer = window.setInterval(() => {
       client.setQueryData<Tickers>(TICKERS, (old) => (old ? reage(old, Date.now()) : old));
     }, 5_000);
     return () => {
-      source.close();
+      cancelConnect();
+      source?.close();
+      window.clearTimeout(flushTimer);
       window.clearInterval(timer);
     };
   }, [client]);

@@ -4,7 +4,8 @@ import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router";
 
 import { setTokens } from "../api/tokens";
-import { Bell, bellLabel, NotificationCenter, Toasts } from "./NotificationCenter";
+import type { Notification } from "./model";
+import { Bell, bellLabel, NotificationCenter, PANEL_SIZE, Toasts } from "./NotificationCenter";
 import { clearToasts, showToast } from "./live";
 
 const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json" } });
@@ -34,8 +35,8 @@ it("names the unread count on the bell, read from the inbox", async () => {
     }),
   );
   wrap(<Bell />);
-  const bell = await screen.findByRole("link", { name: "Notifications, 3 unread" });
-  expect(bell).toHaveAttribute("href", "/notifications");
+  const bell = await screen.findByRole("button", { name: "Notifications, 3 unread" });
+  expect(bell).toHaveAttribute("aria-expanded", "false");
   expect(bell).toHaveTextContent("3");
   expect(new URL(urls[0] ?? "").search).toBe("?limit=1&offset=0");
   expect(bellLabel(0)).toBe("Notifications, none unread");
@@ -89,13 +90,122 @@ it("follows the stream while signed in: a live notification is toasted and count
       </MemoryRouter>
     </QueryClientProvider>,
   );
-  expect(await screen.findByRole("link", { name: "Notifications, none unread" })).toBeInTheDocument();
+  expect(await screen.findByRole("button", { name: "Notifications, none unread" })).toBeInTheDocument();
   act(() => release());
-  expect(await screen.findByRole("link", { name: "Notifications, 1 unread" })).toBeInTheDocument();
+  expect(await screen.findByRole("button", { name: "Notifications, 1 unread" })).toBeInTheDocument();
   expect(within(screen.getByRole("status")).getByText("Alert: SOL/USDT above 192.87")).toBeInTheDocument();
 
   unread = 4; // as if another session read and received some; sign-in clears the cache
   act(() => client.clear());
-  expect(await screen.findByRole("link", { name: "Notifications, 4 unread" })).toBeInTheDocument();
+  expect(await screen.findByRole("button", { name: "Notifications, 4 unread" })).toBeInTheDocument();
   unmount();
+});
+
+const note = (id: number, read: boolean): Notification => ({
+  id,
+  kind: "price_above",
+  title: `Alert ${id}`,
+  body: `Body ${id}`,
+  data: {},
+  created_at: "2026-12-05T10:00:00Z",
+  read_at: read ? "2026-12-05T11:00:00Z" : null,
+  deliveries: [],
+});
+
+/** The server's inbox in memory (unread first, newest first, paged), with mark read / all read. */
+function fakeInbox(count: number, unread: number) {
+  setTokens({ access_token: "a", refresh_token: "r" });
+  const items = Array.from({ length: count }, (_, i) => note(count - i, i >= unread));
+  const calls: string[] = [];
+  const sorted = () => [...items].sort((a, b) => Number(a.read_at !== null) - Number(b.read_at !== null) || b.id - a.id);
+  vi.stubGlobal(
+    "fetch",
+    vi.fn((request: Request) => {
+      const url = new URL(request.url);
+      if (request.method === "POST") calls.push(`POST ${url.pathname}`);
+      const read = /^\/api\/v1\/notifications\/(\d+)\/read$/.exec(url.pathname);
+      if (request.method === "POST" && read) {
+        const item = items.find((n) => n.id === Number(read[1]));
+        if (item) item.read_at = "2026-12-05T12:00:00Z";
+        return Promise.resolve(new Response(null, { status: 204 }));
+      }
+      if (request.method === "POST" && url.pathname === "/api/v1/notifications/read-all") {
+        const marked = items.filter((n) => n.read_at === null).length;
+        for (const n of items) n.read_at ??= "2026-12-05T12:00:00Z";
+        return Promise.resolve(json({ marked }));
+      }
+      const limit = Number(url.searchParams.get("limit"));
+      const offset = Number(url.searchParams.get("offset"));
+      return Promise.resolve(json({ items: sorted().slice(offset, offset + limit), total: items.length, unread: items.filter((n) => n.read_at === null).length, limit, offset }));
+    }),
+  );
+  return calls;
+}
+
+it("the bell opens a panel of the latest notifications, unread first, with focus in it; Escape closes it and focus returns to the bell", async () => {
+  fakeInbox(10, 3);
+  wrap(
+    <>
+      <Bell />
+      <button type="button">elsewhere</button>
+    </>,
+  );
+  const bell = await screen.findByRole("button", { name: "Notifications, 3 unread" });
+  await userEvent.click(bell);
+  expect(bell).toHaveAttribute("aria-expanded", "true");
+  const panel = screen.getByRole("dialog", { name: "Notifications" });
+  expect(bell).toHaveAttribute("aria-controls", panel.id);
+  expect(panel).toHaveFocus();
+  const list = await within(panel).findByRole("list", { name: "Latest notifications" });
+  expect(within(list).getAllByRole("listitem").map((li) => li.getAttribute("aria-label"))).toEqual(["Unread: Alert 10", "Unread: Alert 9", "Unread: Alert 8", "Read: Alert 7", "Read: Alert 6", "Read: Alert 5"]);
+  expect(PANEL_SIZE).toBe(6);
+  expect(within(panel).getByRole("link", { name: "See all notifications (10)" })).toHaveAttribute("href", "/notifications");
+
+  await userEvent.keyboard("{Escape}");
+  expect(screen.queryByRole("dialog")).toBeNull();
+  expect(bell).toHaveFocus();
+  expect(bell).toHaveAttribute("aria-expanded", "false");
+});
+
+it("marks one notification read from the panel (focus stays on it) and then all; the bell's count follows", async () => {
+  const calls = fakeInbox(4, 2);
+  wrap(<Bell />);
+  await userEvent.click(await screen.findByRole("button", { name: "Notifications, 2 unread" }));
+  const panel = screen.getByRole("dialog", { name: "Notifications" });
+  await userEvent.click(await within(panel).findByRole("button", { name: "Mark read: Alert 4" }));
+  expect(await within(panel).findByRole("listitem", { name: "Read: Alert 4" })).toHaveFocus();
+  expect(await screen.findByRole("button", { name: "Notifications, 1 unread" })).toBeInTheDocument();
+
+  await userEvent.click(within(panel).getByRole("button", { name: "Mark all read" }));
+  expect(await within(panel).findByText("Nothing unread")).toBeInTheDocument();
+  expect(await screen.findByRole("button", { name: "Notifications, none unread" })).toBeInTheDocument();
+  expect(within(panel).getByRole("button", { name: "Mark all read" })).toBeDisabled();
+  expect(calls).toEqual(["POST /api/v1/notifications/4/read", "POST /api/v1/notifications/read-all"]);
+});
+
+it("closes the panel on a click outside it or when focus moves out of it, without taking focus back", async () => {
+  fakeInbox(1, 1);
+  wrap(
+    <>
+      <Bell />
+      <button type="button">elsewhere</button>
+    </>,
+  );
+  const bell = await screen.findByRole("button", { name: "Notifications, 1 unread" });
+  await userEvent.click(bell);
+  expect(screen.getByRole("dialog", { name: "Notifications" })).toBeInTheDocument();
+  await userEvent.click(screen.getByText("elsewhere"));
+  expect(screen.queryByRole("dialog")).toBeNull();
+  expect(screen.getByText("elsewhere")).toHaveFocus();
+
+  await userEvent.click(bell);
+  const panel = screen.getByRole("dialog", { name: "Notifications" });
+  await within(panel).findByRole("button", { name: "Mark read: Alert 1" });
+  await userEvent.tab(); // Mark all read
+  await userEvent.tab(); // Mark read: Alert 1
+  await userEvent.tab(); // See all notifications
+  expect(within(panel).getByRole("link", { name: /See all notifications/ })).toHaveFocus();
+  await userEvent.tab(); // out of the panel
+  expect(screen.queryByRole("dialog")).toBeNull();
+  expect(screen.getByText("elsewhere")).toHaveFocus();
 });

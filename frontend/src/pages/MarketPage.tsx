@@ -1,3 +1,4 @@
+import { memo } from "react";
 import { Link } from "react-router";
 
 import { describe } from "../api/errors";
@@ -19,7 +20,7 @@ export function MarketPage() {
           {snapshot && snapshot.source !== "live" && <span className="badge">{snapshot.source}</span>}
           <StreamBadge state={stream} />
         </div>
-        {tickers.isPending && <p className="muted">Loading prices…</p>}
+        {tickers.isPending && <p className="muted watchlist-loading">Loading prices…</p>}
         {tickers.isError && <p className="error" role="alert">{describe(tickers.error)}</p>}
         {snapshot && (
           <div className="table-scroll">
@@ -36,24 +37,18 @@ export function MarketPage() {
                 </tr>
               </thead>
               <tbody>
-                {snapshot.tickers.map((t) => {
-                  const change = Number(t.change_pct_24h);
-                  const volume = Object.values(t.exchanges).reduce((sum, e) => sum + Number(e.quote_volume), 0);
-                  return (
-                    <tr key={t.symbol} data-symbol={t.symbol}>
-                      <th scope="row">
-                        <Link to={`/market/${symbolToPath(t.symbol)}`}>{t.symbol}</Link> <StatusBadges stale={t.stale} diverged={t.diverged} />
-                      </th>
-                      <td className="num price">{formatPrice(t.price)}</td>
-                      <td className={`num ${change > 0 ? "up" : change < 0 ? "down" : ""}`}>{formatPct(t.change_pct_24h)}</td>
-                      <td className="hide-narrow">
-                        <Sparkline symbol={t.symbol} price={t.price} />
-                      </td>
-                      <td className="num hide-narrow">{Number(t.spread_pct).toFixed(3)}%</td>
-                      <td className="num hide-narrow">{formatVolume(volume)}</td>
-                    </tr>
-                  );
-                })}
+                {snapshot.tickers.map((t) => (
+                  <WatchRow
+                    key={t.symbol}
+                    symbol={t.symbol}
+                    price={t.price}
+                    change={t.change_pct_24h}
+                    stale={t.stale}
+                    diverged={t.diverged}
+                    spread={t.spread_pct}
+                    volume={Object.values(t.exchanges).reduce((sum, e) => sum + Number(e.quote_volume), 0)}
+                  />
+                ))}
               </tbody>
             </table>
             {snapshot.tickers.length === 0 && <p className="muted">No market data yet.</p>}
@@ -67,3 +62,33 @@ export function MarketPage() {
     </div>
   );
 }
+
+interface RowProps {
+  symbol: string;
+  price: string;
+  change: string | null;
+  stale: boolean;
+  diverged: boolean;
+  spread: string;
+  volume: number;
+}
+
+/** One watchlist row, from the figures it shows only: a batch of ticks re-renders the rows
+ * whose figures changed, not the table. */
+const WatchRow = memo(function WatchRow({ symbol, price, change, stale, diverged, spread, volume }: RowProps) {
+  const pct = Number(change);
+  return (
+    <tr data-symbol={symbol}>
+      <th scope="row">
+        <Link to={`/market/${symbolToPath(symbol)}`}>{symbol}</Link> <StatusBadges stale={stale} diverged={diverged} />
+      </th>
+      <td className="num price">{formatPrice(price)}</td>
+      <td className={`num ${pct > 0 ? "up" : pct < 0 ? "down" : ""}`}>{formatPct(change)}</td>
+      <td className="hide-narrow">
+        <Sparkline symbol={symbol} price={price} />
+      </td>
+      <td className="num hide-narrow">{Number(spread).toFixed(3)}%</td>
+      <td className="num hide-narrow">{formatVolume(volume)}</td>
+    </tr>
+  );
+});

@@ -2,8 +2,8 @@
 import { useEffect, useRef } from "react";
 
 import { describe } from "../api/errors";
-import type { Notification } from "../notifications/model";
-import { useInbox, useMarkAllRead, useMarkRead } from "../notifications/queries";
+import { InboxItem } from "../notifications/InboxItem";
+import { useInbox, useMarkAllRead } from "../notifications/queries";
 import "../notifications/notifications.css";
 
 export function NotificationsPage() {
@@ -50,35 +50,5 @@ export function NotificationsPage() {
         )}
       </div>
     </section>
-  );
-}
-
-function InboxItem({ notification: n }: { notification: Notification }) {
-  const markRead = useMarkRead();
-  const item = useRef<HTMLLIElement>(null);
-  const unread = n.read_at === null;
-  return (
-    <li ref={item} className={unread ? "inbox-item unread" : "inbox-item"} tabIndex={-1} aria-label={`${unread ? "Unread" : "Read"}: ${n.title}`}>
-      <div>
-        <p className="inbox-title">{n.title}</p>
-        {n.body && <p>{n.body}</p>}
-        <p className="inbox-meta">
-          <time dateTime={n.created_at}>{new Date(n.created_at).toLocaleString()}</time>
-          {unread ? " · unread" : " · read"}
-        </p>
-        {markRead.isError && <p className="error" role="alert">{describe(markRead.error)}</p>}
-      </div>
-      {unread && (
-        <button
-          type="button"
-          aria-label={`Mark read: ${n.title}`}
-          disabled={markRead.isPending}
-          // the button goes away: keep the keyboard on this entry
-          onClick={() => markRead.mutate(n.id, { onSuccess: () => item.current?.focus() })}
-        >
-          Mark read
-        </button>
-      )}
-    </li>
   );
 }
