@@ -10,7 +10,7 @@ import asyncio
 import json
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from unittest import mock
@@ -27,7 +27,7 @@ from sage.portfolio.book import TradeRequest, load_state
 from sage.portfolio.ledger import replay
 from sage.portfolio.performance import grid
 from sage.portfolio.service import PortfolioService
-from sage.store.db import Database, create_engine
+from sage.store.db import Database
 from tests.chat.support import FakeMarket
 from tests.portfolio.support import add_closes
 
@@ -39,25 +39,6 @@ NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
 def small_checkpoints() -> Iterator[None]:
     with mock.patch.object(checkpoints, "PERSIST_EVERY", 5), mock.patch.object(checkpoints, "PERSIST_TAIL", 3):
         yield
-
-
-@pytest.fixture
-async def db(settings, database_url) -> AsyncIterator[Database]:
-    database = Database(create_engine(settings, database_url))
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def user_id(db: Database) -> uuid.UUID:
-    user = uuid.uuid4()
-    async with db.session() as session:
-        await session.execute(
-            text("INSERT INTO users (id, email, password_hash) VALUES (:id, :email, 'x')"),
-            {"id": user, "email": f"{user}@example.com"},
-        )
-        await session.commit()
-    return user
 
 
 def process(db: Database) -> PortfolioService:

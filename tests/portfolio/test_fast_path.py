@@ -8,7 +8,6 @@ checkpoints, appended trades applied to the cached final state, kept closes and 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,7 +34,7 @@ from sage.portfolio.performance import (
 )
 from sage.portfolio.service import PortfolioService
 from sage.portfolio.state import StateCache, derive
-from sage.store.db import Database, create_engine
+from sage.store.db import Database
 from tests.chat.support import FakeMarket
 from tests.portfolio.support import add_closes
 
@@ -186,25 +185,6 @@ def test_the_state_cache_keeps_the_newest_version_and_its_size():
 
 
 # -- against PostgreSQL ---------------------------------------------------------------------------
-@pytest.fixture
-async def db(settings, database_url) -> AsyncIterator[Database]:
-    database = Database(create_engine(settings, database_url))
-    yield database
-    await database.dispose()
-
-
-@pytest.fixture
-async def user_id(db: Database) -> uuid.UUID:
-    user = uuid.uuid4()
-    async with db.session() as session:
-        await session.execute(
-            text("INSERT INTO users (id, email, password_hash) VALUES (:id, :email, 'x')"),
-            {"id": user, "email": f"{user}@example.com"},
-        )
-        await session.commit()
-    return user
-
-
 def service(db: Database, now: datetime | None = None) -> PortfolioService:
     market = FakeMarket()
     return PortfolioService(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -13,7 +12,6 @@ from hypothesis import strategies as st
 from sage.portfolio.ledger import Entry
 from sage.portfolio.performance import Closes, Point, grid, held_at, performance, time_weighted, values_at, window
 from sage.portfolio.state import derive
-from sage.store.db import Database, create_engine
 from tests.chat.support import FakeMarket
 from tests.portfolio.support import add_closes, default_portfolio
 
@@ -69,13 +67,6 @@ def test_a_held_symbol_without_a_candle_makes_the_point_unknown_and_is_reported(
 
 def test_no_valued_step_means_no_return():
     assert time_weighted([Point(NOW, None, D(0), None)]) == (None, None)
-
-
-@pytest.fixture
-async def db(settings, database_url) -> AsyncIterator[Database]:
-    database = Database(create_engine(settings, database_url))
-    yield database
-    await database.dispose()
 
 
 async def test_the_series_follows_the_candles_and_compares_with_holding_btc(db):
