@@ -4,9 +4,9 @@ import userEvent from "@testing-library/user-event";
 import { MemoryRouter } from "react-router";
 
 import { setTokens } from "../api/tokens";
-import type { Notification } from "./model";
 import { Bell, bellLabel, NotificationCenter, PANEL_SIZE, Toasts } from "./NotificationCenter";
 import { clearToasts, showToast } from "./live";
+import { fakeInbox } from "../test/fakeInbox";
 
 const json = (body: unknown) => new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json" } });
 
@@ -101,49 +101,14 @@ it("follows the stream while signed in: a live notification is toasted and count
   unmount();
 });
 
-const note = (id: number, read: boolean): Notification => ({
-  id,
-  kind: "price_above",
-  title: `Alert ${id}`,
-  body: `Body ${id}`,
-  data: {},
-  created_at: "2026-12-05T10:00:00Z",
-  read_at: read ? "2026-12-05T11:00:00Z" : null,
-  deliveries: [],
-});
-
-/** The server's inbox in memory (unread first, newest first, paged), with mark read / all read. */
-function fakeInbox(count: number, unread: number) {
+/** The server's inbox (src/test/fakeInbox.ts), signed in; returns the requests it received. */
+function signedInInbox(count: number, unread: number): string[] {
   setTokens({ access_token: "a", refresh_token: "r" });
-  const items = Array.from({ length: count }, (_, i) => note(count - i, i >= unread));
-  const calls: string[] = [];
-  const sorted = () => [...items].sort((a, b) => Number(a.read_at !== null) - Number(b.read_at !== null) || b.id - a.id);
-  vi.stubGlobal(
-    "fetch",
-    vi.fn((request: Request) => {
-      const url = new URL(request.url);
-      if (request.method === "POST") calls.push(`POST ${url.pathname}`);
-      const read = /^\/api\/v1\/notifications\/(\d+)\/read$/.exec(url.pathname);
-      if (request.method === "POST" && read) {
-        const item = items.find((n) => n.id === Number(read[1]));
-        if (item) item.read_at = "2026-12-05T12:00:00Z";
-        return Promise.resolve(new Response(null, { status: 204 }));
-      }
-      if (request.method === "POST" && url.pathname === "/api/v1/notifications/read-all") {
-        const marked = items.filter((n) => n.read_at === null).length;
-        for (const n of items) n.read_at ??= "2026-12-05T12:00:00Z";
-        return Promise.resolve(json({ marked }));
-      }
-      const limit = Number(url.searchParams.get("limit"));
-      const offset = Number(url.searchParams.get("offset"));
-      return Promise.resolve(json({ items: sorted().slice(offset, offset + limit), total: items.length, unread: items.filter((n) => n.read_at === null).length, limit, offset }));
-    }),
-  );
-  return calls;
+  return fakeInbox(count, unread);
 }
 
 it("the bell opens a panel of the latest notifications, unread first, with focus in it; Escape closes it and focus returns to the bell", async () => {
-  fakeInbox(10, 3);
+  signedInInbox(10, 3);
   wrap(
     <>
       <Bell />
@@ -168,7 +133,7 @@ it("the bell opens a panel of the latest notifications, unread first, with focus
 });
 
 it("marks one notification read from the panel (focus stays on it) and then all; the bell's count follows", async () => {
-  const calls = fakeInbox(4, 2);
+  const calls = signedInInbox(4, 2);
   wrap(<Bell />);
   await userEvent.click(await screen.findByRole("button", { name: "Notifications, 2 unread" }));
   const panel = screen.getByRole("dialog", { name: "Notifications" });
@@ -180,11 +145,14 @@ it("marks one notification read from the panel (focus stays on it) and then all;
   expect(await within(panel).findByText("Nothing unread")).toBeInTheDocument();
   expect(await screen.findByRole("button", { name: "Notifications, none unread" })).toBeInTheDocument();
   expect(within(panel).getByRole("button", { name: "Mark all read" })).toBeDisabled();
-  expect(calls).toEqual(["POST /api/v1/notifications/4/read", "POST /api/v1/notifications/read-all"]);
+  expect(calls.filter((call) => call.startsWith("POST"))).toEqual([
+    "POST /api/v1/notifications/4/read",
+    "POST /api/v1/notifications/read-all",
+  ]);
 });
 
 it("closes the panel on a click outside it or when focus moves out of it, without taking focus back", async () => {
-  fakeInbox(1, 1);
+  signedInInbox(1, 1);
   wrap(
     <>
       <Bell />
