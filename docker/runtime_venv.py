@@ -54,7 +54,11 @@ def site_packages(venv_dir: Path) -> Path:
 
 def pip(venv_dir: Path, *args: str) -> None:
     command = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--python", str(venv_dir / "bin" / "python")]
-    subprocess.run([*command, *args], check=True)
+    # The environment is judged by what is installed in it alone: with a PYTHONPATH naming a
+    # source tree (whose build left a sage.egg-info there), pip saw `sage` as already
+    # satisfied and built an image environment without it.
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONUSERBASE")}
+    subprocess.run([*command, *args], check=True, env=env)
 
 
 def installed_names(venv_dir: Path) -> dict[str, set[str]]:

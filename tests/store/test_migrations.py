@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +12,7 @@ import asyncpg
 from sage.ops import schema
 from sage.store import all_tables  # noqa: F401  (registers every table)
 from sage.store.base import Base
+from tests.delivery.wheelhouse import build_sage_wheel
 
 
 async def _tables(url: str) -> set[str]:
@@ -57,23 +56,9 @@ def test_each_revision_downgrades_to_its_predecessor() -> None:
 
 
 def test_wheel_ships_the_migrations(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(tmp_path),
-            str(root),
-        ],
-        check=True,
-    )
-    wheel = next(tmp_path.glob("sage-*.whl"))
+    # built from a copy of the tree: an in-place build leaves src/sage.egg-info behind
+    (dist := tmp_path / "dist").mkdir()
+    wheel = build_sage_wheel(Path(__file__).resolve().parents[2], dist, tmp_path)
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "sage/migrations/env.py" in names
     assert "sage/migrations/script.py.mako" in names
