@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 import httpx
 
+from sage.market.catalog import ListedSymbols, SymbolCatalog
+from sage.portfolio.service import PortfolioService
 from sage.store.db import Database
 from sage.store.market_tables import CandleRow
+from tests.chat.support import FakeMarket
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,17 @@ async def add_closes(db: Database, symbol: str, closes: dict[datetime, Decimal],
                 )
             )
         await session.commit()
+
+
+def portfolio_service(db: Database, now: datetime | None = None) -> PortfolioService:
+    """A PortfolioService over `db` with the chat tests' fixed prices and empty in-memory caches
+    (what a new worker process is); its clock is `now` when given, else the wall clock."""
+    market = FakeMarket()
+    return PortfolioService(
+        db,
+        market,
+        ListedSymbols(SymbolCatalog(db, configured=list(market.configured), exchanges=["binance"])),
+        fee_rate=Decimal("0.001"),
+        starting_cash=Decimal(10000),
+        clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)),
+    )

@@ -18,7 +18,6 @@ from unittest import mock
 import pytest
 from sqlalchemy import text
 
-from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.portfolio import checkpoints
 from sage.portfolio import performance as performance_module
 from sage.portfolio import service as service_module
@@ -28,8 +27,7 @@ from sage.portfolio.ledger import replay
 from sage.portfolio.performance import grid
 from sage.portfolio.service import PortfolioService
 from sage.store.db import Database
-from tests.chat.support import FakeMarket
-from tests.portfolio.support import add_closes
+from tests.portfolio.support import add_closes, portfolio_service
 
 D = Decimal
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -43,15 +41,7 @@ def small_checkpoints() -> Iterator[None]:
 
 def process(db: Database) -> PortfolioService:
     """A service with empty in-memory caches: what a new worker process is."""
-    market = FakeMarket()
-    return PortfolioService(
-        db,
-        market,
-        ListedSymbols(SymbolCatalog(db, configured=list(market.configured), exchanges=["binance"])),
-        fee_rate=D("0.001"),
-        starting_cash=D(10000),
-        clock=lambda: NOW,
-    )
+    return portfolio_service(db, NOW)
 
 
 async def replayed(db: Database, portfolio_id: uuid.UUID) -> str:

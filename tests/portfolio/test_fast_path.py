@@ -18,7 +18,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from sage.market.catalog import ListedSymbols, SymbolCatalog
 from sage.portfolio import state as state_module
 from sage.portfolio.book import InvalidTransaction, TradeRequest, load_state
 from sage.portfolio.ledger import Entry, Ledger, LedgerError, replay
@@ -35,8 +34,7 @@ from sage.portfolio.performance import (
 from sage.portfolio.service import PortfolioService
 from sage.portfolio.state import StateCache, derive
 from sage.store.db import Database
-from tests.chat.support import FakeMarket
-from tests.portfolio.support import add_closes
+from tests.portfolio.support import add_closes, portfolio_service
 
 D = Decimal
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -186,15 +184,7 @@ def test_the_state_cache_keeps_the_newest_version_and_its_size():
 
 # -- against PostgreSQL ---------------------------------------------------------------------------
 def service(db: Database, now: datetime | None = None) -> PortfolioService:
-    market = FakeMarket()
-    return PortfolioService(
-        db,
-        market,
-        ListedSymbols(SymbolCatalog(db, configured=list(market.configured), exchanges=["binance"])),
-        fee_rate=D("0.001"),
-        starting_cash=D(10000),
-        clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)),
-    )
+    return portfolio_service(db, now)
 
 
 async def fresh_state(db: Database, portfolio_id: uuid.UUID):
