@@ -8,12 +8,15 @@ for the last 30 days, hourly before: enough for the 1-day points of a 1-year ser
 
   summary            PortfolioService.summary: the portfolio row, its derived state (cached
                      per ledger_version), valued at prices
-  performance 1y     PortfolioService.performance(range="1y"): the cached timeline, candle
-                     closes (settled ones kept, the open steps probed), the series
+  performance 1y     PortfolioService.performance(range="1y"): the stored points, the
+                     range's start and end valued (checkpoints, candle closes), the series
   ... new process    the same with every in-memory cache dropped before each call (what a
                      new worker process sees): a summary reads the latest persisted
-                     checkpoint (sage.portfolio.checkpoints), a performance series reads and
-                     replays the 10,000 transactions and probes every close
+                     checkpoint (sage.portfolio.checkpoints), a performance series the stored
+                     points (sage.portfolio.points) and values the range's start and end
+  ... never valued   a performance series with no stored point either (the first series of
+                     a portfolio, once per step): reads and replays the 10,000 transactions
+                     from the checkpoints and probes every close
   ... back-dated     concurrency 1: before each call (untimed), a transaction 30 days back is
                      moved by a second, through Sage (PortfolioService.correct_transaction:
                      replays, writes, stores the new state and its checkpoints) or by an
@@ -58,7 +61,7 @@ from sage.market.models import EXCHANGES
 from sage.ops import schema
 from sage.portfolio.book import load_state
 from sage.portfolio.ledger import Entry, Ledger
-from sage.portfolio.performance import BENCHMARK, CLOSES_SQL, grid, held_at, window
+from sage.portfolio.performance import CLOSES_SQL, grid, wanted, window
 from sage.portfolio.service import PortfolioService, TradeRequest
 from sage.settings import Settings
 from sage.store.db import Database, create_engine
@@ -234,7 +237,7 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
     times = grid(start, NOW, step)
     async with db.session() as session:
         state = await load_state(session, portfolio_id)
-    wanted = sorted(set(held_at(state.timeline, times)) | {(BENCHMARK, t) for t in times})
+    pairs = wanted(times, state.timeline.states_at(times))
 
     async def raw_summary() -> None:
         async with pool.acquire() as c:
@@ -243,7 +246,7 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
     async def raw_performance() -> None:
         async with pool.acquire() as c:
             await c.fetch(read_rows, portfolio_id)
-            await c.fetch(CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], step, *EXCHANGES)
+            await c.fetch(CLOSES_SQL, [s for s, _ in pairs], [t for _, t in pairs], step, *EXCHANGES)
 
     async def summary() -> None:
         await service.summary(user_id, portfolio_id)
@@ -257,7 +260,11 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
 
     async def performance_cold() -> None:
         service.states.clear()
-        service.closes.clear()
+        await service.performance(user_id, portfolio_id, "1y")
+
+    async def performance_never_valued() -> None:
+        service.states.clear()
+        await conn.execute("DELETE FROM portfolio_points WHERE portfolio_id = $1", portfolio_id)
         await service.performance(user_id, portfolio_id, "1y")
 
     edited = await conn.fetchval(
@@ -291,12 +298,11 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
         return out[1:]
 
     result = await service.performance(user_id, portfolio_id, "1y")
-    probed = service.closes.probed
-    await service.performance(user_id, portfolio_id, "1y")
+    stored = await conn.fetchval("SELECT count(*) FROM portfolio_points WHERE portfolio_id = $1", portfolio_id)
     print(
         f"  1y series: {len(result.points)} points, complete={result.complete},"
-        f" TWR {result.time_weighted_return_pct:.2f} %; closes probed: {probed:,} cold,"
-        f" {service.closes.probed - probed} on a repeat (the open steps)"
+        f" TWR {result.time_weighted_return_pct:.2f} %; {len(pairs):,} closes valued the first time,"
+        f" {stored} points stored (a repeat values the range's start and end only)"
     )
     for concurrency in (1, 10):
         per = runs if concurrency == 1 else max(1, runs // 3)
@@ -324,6 +330,14 @@ async def ledger_and_performance(url: str, settings: Settings, runs: int, transa
             await concurrently(concurrency, cold, performance_cold),
             await concurrently(concurrency, cold, raw_performance),
         )
+        if concurrency == 1:
+            print("  the first series of a portfolio never valued (no stored point; once per portfolio and step):")
+            compare(
+                "  performance 1y, never valued",
+                await concurrently(concurrency, cold, performance_never_valued),
+                await concurrently(concurrency, cold, raw_performance),
+                goal_ms=None,
+            )
         if concurrency == 1:
             for through_sage in (True, False):
                 how = "through Sage (PATCH)" if through_sage else "by an UPDATE from outside Sage"

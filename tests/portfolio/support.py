@@ -9,9 +9,25 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+from sqlalchemy import text
 
 from sage.market.catalog import ListedSymbols, SymbolCatalog
+from sage.portfolio.ledger import Entry, Ledger, LedgerError
+from sage.portfolio.performance import (
+    Gap,
+    Performance,
+    Point,
+    Prices,
+    candle_closes,
+    gaps_of,
+    grid,
+    series,
+    value,
+    wanted,
+    window,
+)
 from sage.portfolio.service import PortfolioService
+from sage.portfolio.state import Timeline
 from sage.store.db import Database
 from sage.store.market_tables import CandleRow
 from tests.chat.support import FakeMarket
@@ -79,3 +95,69 @@ def portfolio_service(db: Database, now: datetime | None = None) -> PortfolioSer
         starting_cash=Decimal(10000),
         clock=(lambda: now) if now is not None else (lambda: datetime.now(UTC)),
     )
+
+
+def values_at(timeline: Timeline, times: list[datetime], prices: Prices) -> tuple[list[Point], list[Gap]]:
+    """The points of `times` valued from the timeline at `prices`, and their gaps."""
+    valued = value(times, timeline.states_at(times), prices)
+    return [v.point for v in valued], gaps_of(valued)
+
+
+async def series_of(db: Database, timeline: Timeline, range_: str, now: datetime, first: datetime) -> Performance:
+    """A range's series valued at every point from the timeline and the stored candles (no
+    stored points: what the service does for points nobody valued yet)."""
+    start, step = window(range_, now, first)
+    times = grid(start, now, step)
+    states = timeline.states_at(times)
+    closes = await candle_closes(db, wanted(times, states), step)
+    return series(range_, start, now, step, value(times, states, closes.prices))
+
+
+async def cold_performance(
+    db: Database, user_id: uuid.UUID, portfolio_id: uuid.UUID, range_: str, now: datetime
+) -> Performance | None:
+    """The series computed from nothing: no stored point, no cached state (a new process
+    on a database that never stored a point); the stored points are put back after."""
+    async with db.session() as session:
+        kept = (await session.execute(text("SELECT * FROM portfolio_points"))).mappings().all()
+        await session.execute(text("DELETE FROM portfolio_points"))
+        await session.commit()
+    try:
+        return await portfolio_service(db, now).performance(user_id, portfolio_id, range_)
+    finally:
+        async with db.session() as session:
+            await session.execute(text("DELETE FROM portfolio_points"))
+            for row in kept:
+                await session.execute(
+                    text(
+                        "INSERT INTO portfolio_points (portfolio_id, step_seconds, at, value, net_deposits, benchmark, missing)"
+                        " VALUES (:portfolio_id, :step_seconds, :at, :value, :net_deposits, :benchmark, :missing)"
+                    ),
+                    dict(row),
+                )
+            await session.commit()
+
+
+def valid_history(plan: list[tuple[str, str, Decimal, Decimal, Decimal, int]], start: datetime) -> list[Entry]:
+    """The plan's transactions (kind, symbol, quantity, price, fee, hours after the previous
+    one) that the ledger accepts, each applied in turn (a sell of a symbol not held, an
+    overdraft: skipped), starting with a deposit at `start`."""
+    ledger = Ledger()
+    at = start
+    entries = [Entry("deposit", None, Decimal(5000), None, Decimal(0), at, seq=0)]
+    ledger.apply(entries[0])
+    for n, (kind, symbol, quantity, price, fee, hours) in enumerate(plan, start=1):
+        at += timedelta(hours=hours)
+        if kind in ("deposit", "withdraw"):
+            entry = Entry(kind, None, quantity * 10, None, Decimal(0), at, seq=n)
+        else:
+            held = ledger.holdings.get(symbol)
+            if kind == "sell" and held is not None and quantity > held.quantity:
+                quantity = held.quantity  # sometimes closes the position exactly
+            entry = Entry(kind, symbol, quantity, price, fee, at, seq=n)
+        try:
+            ledger.apply(entry)
+        except LedgerError:
+            continue
+        entries.append(entry)
+    return entries

@@ -22,12 +22,12 @@ from sage.portfolio import checkpoints
 from sage.portfolio import performance as performance_module
 from sage.portfolio import service as service_module
 from sage.portfolio import state as state_module
-from sage.portfolio.book import TradeRequest, load_state
+from sage.portfolio.book import TradeRequest, load_entries, load_state
 from sage.portfolio.ledger import replay
 from sage.portfolio.performance import grid
 from sage.portfolio.service import PortfolioService
 from sage.store.db import Database
-from tests.portfolio.support import add_closes, portfolio_service
+from tests.portfolio.support import add_closes, cold_performance, portfolio_service, valid_history
 
 D = Decimal
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -103,6 +103,67 @@ async def version(db: Database, portfolio_id: uuid.UUID) -> int:
 async def read(db: Database, portfolio_id: uuid.UUID) -> checkpoints.Replayed:
     async with db.session() as session:
         return await checkpoints.read_ledger(session, portfolio_id)
+
+
+@pytest.mark.parametrize("seed", range(6))
+async def test_the_states_read_from_checkpoints_equal_replaying_up_to_each_time(db, user_id, seed):
+    """Random histories (checkpoints every 5 transactions), states asked at every hour and at
+    random times between: the checkpoint before each time and what follows, replayed."""
+    rng = random.Random(seed)
+    kinds, symbols = ["buy", "buy", "sell", "deposit", "withdraw"], ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    plan = [
+        (
+            rng.choice(kinds),
+            rng.choice(symbols),
+            D(rng.randint(1, 5000)) / 1000,
+            D(rng.randint(100, 300000)) / 100,
+            D(rng.randint(0, 200)) / 100,
+            rng.randint(0, 3),
+        )
+        for _ in range(rng.randint(10, 45))
+    ]
+    entries = valid_history(plan, NOW - timedelta(days=7))
+    portfolio = await process(db).default(user_id)
+    assert portfolio is not None
+    async with db.session() as session:
+        for e in entries:  # booking order is the plan's: seq follows it
+            await session.execute(
+                text(
+                    "INSERT INTO portfolio_transactions (id, portfolio_id, kind, symbol, quantity, price, fee, executed_at)"
+                    " VALUES (:id, :p, :k, :s, :q, :pr, :f, :at)"
+                ),
+                {
+                    "id": uuid.uuid4(),
+                    "p": portfolio.id,
+                    "k": e.kind,
+                    "s": e.symbol,
+                    "q": e.quantity,
+                    "pr": e.price,
+                    "f": e.fee,
+                    "at": e.executed_at,
+                },
+            )
+        await session.commit()
+    current = await read(db, portfolio.id)
+    assert await checkpoints.store(db, portfolio.id, current.version, current.checkpoints)
+    last = entries[-1].executed_at
+    times = sorted(
+        {
+            *grid(entries[0].executed_at - timedelta(hours=1), last + timedelta(hours=1), timedelta(hours=1)),
+            *(entries[0].executed_at + (last - entries[0].executed_at) * rng.random() for _ in range(10)),
+            *(e.executed_at for e in rng.sample(entries, 3)),
+        }
+    )
+    async with db.session() as session:
+        raw = (await (await session.connection()).get_raw_connection()).driver_connection
+        states, _ = await checkpoints.states_at(raw, portfolio.id, times)
+        booked = await load_entries(session, portfolio.id)  # as stored: amounts at 18 places
+    assert await stored(db, portfolio.id)  # checkpoints to start from
+    for t, state in zip(times, states, strict=True):
+        expected = replay(e for e in booked if e.executed_at <= t)
+        assert (state.cash, state.net_deposits) == (expected.cash, expected.net_deposits)
+        assert repr(state.cash) == repr(expected.cash)
+        assert list(state.held.items()) == [(s, h.quantity) for s, h in expected.holdings.items()]
 
 
 async def test_a_write_that_replays_stores_the_checkpoints_of_the_history_it_made(db, user_id):
@@ -236,20 +297,27 @@ async def test_after_a_back_dated_write_only_the_later_points_are_valued_again(d
     at = NOW - timedelta(hours=11, minutes=30)
     await sage.book(user_id, portfolio_id, TradeRequest(kind="deposit", quantity=D(7), executed_at=at))
     with (
-        mock.patch.object(service_module, "derive", wraps=state_module.derive) as derived,
-        mock.patch.object(performance_module, "valued_at", wraps=performance_module.valued_at) as valued,
+        mock.patch.object(checkpoints, "states_at", wraps=checkpoints.states_at) as read,
+        mock.patch.object(service_module, "value", wraps=performance_module.value) as valued,
     ):
         after = await sage.performance(user_id, portfolio_id, "1d")
-    assert derived.call_count == 0  # the write derived the new state already
-    assert min(valued.call_args.args[1]) > at  # only the points after the write were valued again
+    assert read.call_count == 0  # the write derived the new state already: its timeline
+    assert min(valued_boundaries(valued)) > at  # only the points after the write were valued again
     assert after == await process(db).performance(user_id, portfolio_id, "1d")  # a new process agrees
+    assert after == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
     assert before is not None and after is not None and before.points[0] == after.points[0]
     moved = [b.value - a.value for a, b in zip(before.points, after.points, strict=True) if a.at > at]
     assert moved and all(m == 7 for m in moved)  # the deposit moves every later point by 7
     await same_state(sage, db, portfolio_id)
 
 
-async def test_after_a_write_from_outside_sage_the_state_resumes_from_the_checkpoint_before_it(db, user_id):
+def valued_boundaries(value: mock.MagicMock) -> list[datetime]:
+    """The step boundaries a series valued (its start and end are valued every time)."""
+    times = value.call_args.args[0]
+    return [t for t in times if t not in (NOW - timedelta(days=1), NOW)]
+
+
+async def test_after_a_write_from_outside_sage_only_the_later_points_are_valued_again(db, user_id):
     await hourly_closes(db)
     sage = process(db)
     portfolio_id = await history(sage, user_id, 22)
@@ -265,16 +333,15 @@ async def test_after_a_write_from_outside_sage_the_state_resumes_from_the_checkp
         )
         await session.commit()
     with (
-        mock.patch.object(service_module, "derive", wraps=state_module.derive) as derived,
-        mock.patch.object(performance_module, "valued_at", wraps=performance_module.valued_at) as valued,
+        mock.patch.object(checkpoints, "from_json", wraps=checkpoints.from_json) as resumed,
+        mock.patch.object(service_module, "value", wraps=performance_module.value) as valued,
     ):
         after = await sage.performance(user_id, portfolio_id, "1d")
-    resumed = derived.call_args.kwargs["resume"]
-    assert resumed is not None and 0 < resumed[1] < await count(db, portfolio_id)  # from a checkpoint
-    assert min(valued.call_args.args[1]) > at
+    assert resumed.call_count >= 1  # the states read from the checkpoints before them, not from the start
+    assert min(valued_boundaries(valued)) > at
     assert after == await process(db).performance(user_id, portfolio_id, "1d")
+    assert after == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
     assert before is not None and after is not None and before.points[0] == after.points[0]
-    await same_state(sage, db, portfolio_id)
     await checkpoints_hold(db, portfolio_id)
 
 
@@ -320,13 +387,14 @@ async def test_every_read_after_random_writes_from_two_processes_equals_the_whol
         for sage in (reader, writer):
             tip = sage.states.tip(portfolio_id, await version(db, portfolio_id))
             assert tip is not None and repr(tip.ledger) == whole
-        # the full state: resumed from an older version's where it can, never different
+        # the series: from stored points, the writer's timeline or checkpoints, never different
         series = [await s.performance(user_id, portfolio_id, "1d") for s in (reader, process(db), writer)]
         assert series[0] == series[1] == series[2]
+        assert series[0] == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
         fresh = await load_state_of(db, portfolio_id)
-        for sage in (reader, writer):
-            kept = sage.states.get(portfolio_id, await version(db, portfolio_id))
-            assert kept is not None and kept.entries == fresh.entries and kept.timeline == fresh.timeline
+        kept = writer.states.get(portfolio_id, await version(db, portfolio_id))  # a write that replayed keeps it
+        if kept is not None:
+            assert kept.entries == fresh.entries and kept.timeline == fresh.timeline
 
 
 async def test_concurrent_cold_summaries_read_the_ledger_once(db, user_id):
@@ -342,13 +410,13 @@ async def test_concurrent_identical_performance_reads_compute_once(db, user_id):
     sage = process(db)
     await sage.summary(user_id, portfolio_id)
     gate = asyncio.Event()
-    computed = service_module.performance
+    computed = sage._series
 
     async def held(*args: object, **kwargs: object) -> object:
         await gate.wait()
         return await computed(*args, **kwargs)  # type: ignore[arg-type]
 
-    with mock.patch.object(service_module, "performance", side_effect=held) as compute:
+    with mock.patch.object(sage, "_series", side_effect=held) as compute:
         calls = [asyncio.ensure_future(sage.performance(user_id, portfolio_id, "1d")) for _ in range(10)]
         async with asyncio.timeout(60):  # a guard against hanging, not a measurement
             while sage.series.joined < 9:  # all ten asked: one computing, nine joined

@@ -2,7 +2,8 @@
 
 Straightforward: replay the whole ledger up to each point (`ledger.replay`) and probe every
 close; fast: the derived state per ledger version (sage.portfolio.state), the timeline's
-checkpoints, appended trades applied to the cached final state, kept closes and points.
+checkpoints, appended trades applied to the cached final state, persisted checkpoints and
+points (sage.portfolio.checkpoints, sage.portfolio.points).
 """
 
 from __future__ import annotations
@@ -18,23 +19,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from sage.portfolio import service as service_module
 from sage.portfolio import state as state_module
 from sage.portfolio.book import InvalidTransaction, TradeRequest, load_state
-from sage.portfolio.ledger import Entry, Ledger, LedgerError, replay
-from sage.portfolio.performance import (
-    BENCHMARK,
-    Closes,
-    Gap,
-    Point,
-    candle_closes,
-    grid,
-    held_at,
-    values_at,
-)
+from sage.portfolio.ledger import Entry, replay
+from sage.portfolio.performance import Gap, Point, candle_closes, grid
 from sage.portfolio.service import PortfolioService
 from sage.portfolio.state import StateCache, derive
 from sage.store.db import Database
-from tests.portfolio.support import add_closes, portfolio_service
+from tests.portfolio.support import add_closes, cold_performance, portfolio_service, valid_history, values_at
 
 D = Decimal
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -56,30 +49,6 @@ step = st.tuples(
     st.decimals(min_value=D(0), max_value=D(2), places=2),
     st.integers(min_value=0, max_value=3),  # hours after the previous transaction
 )
-
-
-def valid_history(plan: list[tuple[str, str, Decimal, Decimal, Decimal, int]]) -> list[Entry]:
-    """The plan's transactions that the ledger accepts, each applied in turn (a sell of a
-    symbol not held, an overdraft: skipped), starting with a deposit."""
-    ledger = Ledger()
-    at = T0
-    entries = [Entry("deposit", None, D(5000), None, D(0), at, seq=0)]
-    ledger.apply(entries[0])
-    for n, (kind, symbol, quantity, price, fee, hours) in enumerate(plan, start=1):
-        at += hours * H
-        if kind in ("deposit", "withdraw"):
-            entry = Entry(kind, None, quantity * 10, None, D(0), at, seq=n)
-        else:
-            held = ledger.holdings.get(symbol)
-            if kind == "sell" and held is not None and quantity > held.quantity:
-                quantity = held.quantity  # sometimes closes the position exactly
-            entry = Entry(kind, symbol, quantity, price, fee, at, seq=n)
-        try:
-            ledger.apply(entry)
-        except LedgerError:
-            continue
-        entries.append(entry)
-    return entries
 
 
 def straightforward(entries: list[Entry], times: list[datetime], prices: dict[tuple[str, datetime], Decimal]):
@@ -109,7 +78,7 @@ def straightforward(entries: list[Entry], times: list[datetime], prices: dict[tu
 )
 def test_the_timeline_values_every_point_as_replaying_up_to_it(plan, price_seed, hole):
     with tiny_checkpoints():
-        check_timeline(valid_history(plan), price_seed, hole)
+        check_timeline(valid_history(plan, T0), price_seed, hole)
 
 
 def check_timeline(entries: list[Entry], price_seed: int, hole: str) -> None:
@@ -127,8 +96,8 @@ def check_timeline(entries: list[Entry], price_seed: int, hole: str) -> None:
     assert points == expected  # Decimal equality: values, not just close ones
     assert [repr(p.value) for p in points] == [repr(p.value) for p in expected]  # printed alike too
     assert {(g.symbol, g.start, g.end) for g in gaps} == expected_gaps(times, missing)
-    held = held_at(state.timeline, times)
-    assert held == [(s, t) for t, absent in zip(times, missing, strict=True) for s in held_symbols(entries, t)]
+    held = [list(s.held) for s in state.timeline.states_at(times)]
+    assert held == [held_symbols(entries, t) for t in times]
     assert repr(state.ledger) == repr(replay(entries))
 
 
@@ -156,7 +125,7 @@ def expected_gaps(times: list[datetime], missing: list[list[str]]) -> set[tuple[
 @settings(max_examples=40, deadline=None)
 @given(plan=st.lists(step, min_size=2, max_size=40), split=st.integers(min_value=1, max_value=39))
 def test_appending_to_a_derived_state_equals_deriving_the_longer_history(plan, split):
-    entries = valid_history(plan)
+    entries = valid_history(plan, T0)
     cut = min(split, len(entries) - 1)
     with tiny_checkpoints():
         state = derive(entries[:cut])
@@ -244,22 +213,24 @@ async def test_reads_after_each_write_equal_a_cold_read(db, user_id):
         fresh = await fresh_state(db, portfolio.id)  # the whole history replayed
         tip = sage.states.tip(portfolio.id, current)
         assert tip is not None and repr(tip.ledger) == repr(fresh.ledger)
-        await sage.performance(user_id, portfolio.id, "1d")  # loads the full state after a replaying write
-        cached = sage.states.get(portfolio.id, current)
-        assert cached is not None
-        assert cached.entries == fresh.entries and cached.timeline == fresh.timeline
-        assert repr(cached.ledger) == repr(fresh.ledger)
+        cached = sage.states.get(portfolio.id, current)  # kept after a write that replayed
+        if cached is not None:
+            assert cached.entries == fresh.entries and cached.timeline == fresh.timeline
+            assert repr(cached.ledger) == repr(fresh.ledger)
+        warm = await sage.performance(user_id, portfolio.id, "1w")  # stored points, the cached timeline
+        assert warm == await cold_performance(db, user_id, portfolio.id, "1w", now)
 
     await sage.summary(user_id, portfolio.id)
-    await sage.performance(user_id, portfolio.id, "1d")  # the full state (timeline) cached too
-    # market orders and trades recorded now: applied to the cached state (no replay)
-    misses = sage.states.misses
-    for quantity in ("0.5", "0.25", "1.123456789012345678"):
-        await sage.book(user_id, portfolio.id, TradeRequest(kind="buy", symbol="ETH/USDT", quantity=D(quantity)))
+    await sage.performance(user_id, portfolio.id, "1w")  # its points stored
+    # market orders and trades recorded now: applied to the cached final ledger (no replay)
+    for kind, quantity in (("buy", "0.5"), ("buy", "0.25"), ("buy", "1.123456789012345678"), ("sell", "0.75")):
+        with (
+            mock.patch.object(service_module, "load_entries") as history,
+            mock.patch.object(service_module.checkpoints, "read_ledger") as ledger,
+        ):
+            await sage.book(user_id, portfolio.id, TradeRequest(kind=kind, symbol="ETH/USDT", quantity=D(quantity)))
+        assert history.call_count == 0 and ledger.call_count == 0
         await same_as_cold()
-    await sage.book(user_id, portfolio.id, TradeRequest(kind="sell", symbol="ETH/USDT", quantity=D("0.75")))
-    await same_as_cold()
-    assert sage.states.misses == misses  # every booking and read after them hit the cache
     # a trade recorded in the past, a correction, a deletion: replayed from the database
     past = now - timedelta(days=2)
     old = await sage.book(
@@ -278,7 +249,7 @@ async def test_reads_after_each_write_equal_a_cold_read(db, user_id):
     await same_as_cold()
 
 
-async def test_performance_with_kept_points_and_closes_equals_a_cold_computation(db, user_id):
+async def test_performance_from_stored_points_equals_a_cold_computation(db, user_id):
     now = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
     start = now - timedelta(days=1)
     times = grid(start, now, H)
@@ -299,12 +270,12 @@ async def test_performance_with_kept_points_and_closes_equals_a_cold_computation
             ),
         )
     first = await sage.performance(user_id, portfolio.id, "1d")
-    probed = sage.closes.probed
-    again = await sage.performance(user_id, portfolio.id, "1d")
-    # every settled point reused: only the open step (now) is probed again, for ETH and BTC
-    assert again == first and sage.closes.probed == probed + 2
-    cold = await service(db, now).performance(user_id, portfolio.id, "1d")
-    assert first == cold
+    with mock.patch.object(service_module, "candle_closes", wraps=candle_closes) as probe:
+        again = await service(db, now).performance(user_id, portfolio.id, "1d")  # a new process
+    # every step boundary read from the stored points: only the range's start and end are
+    # valued again, ETH and BTC at each
+    assert again == first and len(probe.call_args.args[1]) == 4
+    assert first == await cold_performance(db, user_id, portfolio.id, "1d", now)
     assert first is not None and not first.complete
     assert ("ETH/USDT", times[7], times[7]) in {(g.symbol, g.start, g.end) for g in first.missing}
     # a trade appended now keeps the points before it and moves the last one
@@ -314,26 +285,8 @@ async def test_performance_with_kept_points_and_closes_equals_a_cold_computation
         TradeRequest(kind="buy", symbol="ETH/USDT", quantity=D("0.1"), price=D(2000), executed_at=now),
     )
     after = await sage.performance(user_id, portfolio.id, "1d")
-    assert after == await service(db, now).performance(user_id, portfolio.id, "1d")
+    assert after == await cold_performance(db, user_id, portfolio.id, "1d", now)
     assert after is not None and after.points[:-1] == first.points[:-1] and after.points[-1] != first.points[-1]
-
-
-async def test_kept_closes_expire_and_are_probed_again(db):
-    clock = [0.0]
-    closes = Closes(db, monotonic=lambda: clock[0])
-    now = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
-    settled, open_ = now - H, now
-    await add_closes(db, BENCHMARK, {settled: D(100)})
-    wanted = [(BENCHMARK, settled), (BENCHMARK, open_)]
-    assert await closes.at(wanted, H, now) == {(BENCHMARK, settled): D(100)}
-    assert closes.probed == 2
-    await add_closes(db, BENCHMARK, {settled - timedelta(minutes=1): D(90)})  # an earlier bar: not the close
-    await add_closes(db, BENCHMARK, {now: D(105)})
-    assert await closes.at(wanted, H, now) == {(BENCHMARK, settled): D(100), (BENCHMARK, open_): D(105)}
-    assert closes.probed == 3  # only the open step was probed again
-    clock[0] += 601  # past CLOSES_KEPT_FOR: probed again, and equal to a probe without any keeping
-    assert await closes.at(wanted, H, now) == await candle_closes(db, wanted, H)
-    assert closes.probed == 5
 
 
 async def test_the_same_start_in_two_intervals_takes_the_minute_bar(db):
@@ -351,11 +304,11 @@ async def test_the_same_start_in_two_intervals_takes_the_minute_bar(db):
                 {"i": interval, "s": bar, "c": close},
             )
         await session.commit()
-    assert await candle_closes(db, [("ETH/USDT", now)], timedelta(days=1)) == {("ETH/USDT", now): D(3)}
+    closes = await candle_closes(db, [("ETH/USDT", now)], timedelta(days=1))
+    assert closes.prices == {("ETH/USDT", now): D(3)}
 
 
-def test_gaps_are_the_same_from_kept_points():
-    """`values_at` (one pass) and performance's kept points both build gaps with gaps_of."""
+def test_a_run_of_points_without_a_close_is_one_gap():
     t = [T0 + i * H for i in range(4)]
     entries = [Entry("deposit", None, D(10), None, D(0), T0), Entry("buy", "ETH/USDT", D(1), D(1), D(0), T0)]
     _, gaps = values_at(derive(entries).timeline, t, {("ETH/USDT", t[0]): D(1), ("ETH/USDT", t[3]): D(2)})

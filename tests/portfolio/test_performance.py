@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sage.portfolio.ledger import Entry
-from sage.portfolio.performance import Closes, Point, grid, held_at, performance, time_weighted, values_at, window
+from sage.portfolio.performance import Point, grid, time_weighted, window
 from sage.portfolio.state import derive
 from tests.chat.support import FakeMarket
-from tests.portfolio.support import add_closes, default_portfolio
+from tests.portfolio.support import add_closes, default_portfolio, series_of, values_at
 
 D = Decimal
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -78,7 +78,7 @@ async def test_the_series_follows_the_candles_and_compares_with_holding_btc(db):
     # a trade recorded in the past (before the range) moves the whole curve
     entries = [deposit("10000", start - H), buy("ETH/USDT", "2", "2000", start - H)]
 
-    result = await performance(Closes(db), derive(entries).timeline, range_="1d", now=NOW, created_at=start - H)
+    result = await series_of(db, derive(entries).timeline, "1d", NOW, start - H)
 
     assert result.resolution == "1h" and len(result.points) == 25 and result.complete
     first, last = result.points[0], result.points[-1]
@@ -92,7 +92,7 @@ async def test_the_series_follows_the_candles_and_compares_with_holding_btc(db):
 
 async def test_missing_candles_are_said_not_invented(db):
     entries = [deposit("100", NOW - 3 * H), buy("SOL/USDT", "1", "100", NOW - 3 * H)]
-    result = await performance(Closes(db), derive(entries).timeline, range_="1d", now=NOW, created_at=NOW - 3 * H)
+    result = await series_of(db, derive(entries).timeline, "1d", NOW, NOW - 3 * H)
     assert not result.complete
     assert all(p.value is None for p in result.points if p.at >= NOW - 3 * H)
     assert {g.symbol for g in result.missing} == {"SOL/USDT", "BTC/USDT (benchmark)"}
@@ -124,7 +124,7 @@ def test_only_symbols_held_at_a_point_are_priced_there():
         Entry("sell", "SOL/USDT", D(2), D(110), D(0), t0 + timedelta(minutes=5)),
         buy("ETH/USDT", "0.1", "2000", t1 + timedelta(minutes=5)),
     ]
-    assert held_at(derive(entries).timeline, [t0, t1, t2]) == [("SOL/USDT", t0), ("ETH/USDT", t2)]
+    assert [list(s.held) for s in derive(entries).timeline.states_at([t0, t1, t2])] == [["SOL/USDT"], [], ["ETH/USDT"]]
     # so a position closed before a point leaves no gap there
     points, gaps = values_at(derive(entries).timeline, [t1], {})
     assert points[0].value == D(1020) and gaps == []

@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from sage.errors import NotFound
 from sage.portfolio.ledger import PRECISION, Entry, Holding, Ledger
+from sage.portfolio.performance import Holdings
 from sage.store.db import Database
 
 PERSIST_EVERY = 1_000  # transactions between two kept checkpoints of a history
@@ -44,8 +45,7 @@ PERSIST_TAIL = 64  # a read that replayed at least this many transactions stores
 _READ_SQL = """
 WITH c AS (
     SELECT executed_at, seq, position, state::text AS state FROM portfolio_checkpoints
-    WHERE portfolio_id = $1 AND ($2::bigint IS NULL OR ledger_version <= $2)
-    ORDER BY executed_at DESC, seq DESC LIMIT 1
+    WHERE portfolio_id = $1 ORDER BY executed_at DESC, seq DESC LIMIT 1
 )
 SELECT 0 AS part, p.ledger_version, c.position, c.state, c.executed_at AS last_at,
        NULL::uuid AS id, NULL::text AS kind, NULL::text AS symbol, NULL::numeric AS quantity,
@@ -56,6 +56,35 @@ SELECT 1, NULL, NULL, NULL, NULL, t.id, t.kind, t.symbol, t.quantity, t.price, t
 FROM portfolio_transactions t
 WHERE t.portfolio_id = $1
   AND (NOT EXISTS (SELECT 1 FROM c) OR (t.executed_at, t.seq) > (SELECT c.executed_at, c.seq FROM c))
+ORDER BY part, executed_at, seq
+"""
+
+# For each time asked for, the latest checkpoint at or before it; times sharing one form a
+# group (part 0: the checkpoint's state, the latest time of the group), then each group's
+# transactions after its checkpoint up to that time (part 1). Groups never overlap: a time
+# after a later checkpoint belongs to that one's group.
+_STATES_SQL = """
+WITH want AS (SELECT DISTINCT w.t FROM unnest($2::timestamptz[]) AS w(t)),
+base AS (
+    SELECT w.t, c.executed_at, c.seq, c.position, c.state
+    FROM want w LEFT JOIN LATERAL (
+        SELECT executed_at, seq, position, state FROM portfolio_checkpoints
+        WHERE portfolio_id = $1 AND executed_at <= w.t ORDER BY executed_at DESC, seq DESC LIMIT 1
+    ) c ON true
+),
+grp AS (
+    SELECT executed_at, seq, min(position) AS position, min(state::text) AS state, max(t) AS upto
+    FROM base GROUP BY executed_at, seq
+)
+SELECT 0 AS part, g.executed_at AS from_at, g.seq AS from_seq, g.position, g.state,
+       NULL::uuid AS id, NULL::text AS kind, NULL::text AS symbol, NULL::numeric AS quantity,
+       NULL::numeric AS price, NULL::numeric AS fee, NULL::timestamptz AS executed_at, NULL::bigint AS seq
+FROM grp g
+UNION ALL
+SELECT 1, g.executed_at, g.seq, NULL, NULL, t.id, t.kind, t.symbol, t.quantity, t.price, t.fee, t.executed_at, t.seq
+FROM grp g JOIN portfolio_transactions t
+  ON t.portfolio_id = $1 AND t.executed_at <= g.upto
+ AND (g.executed_at IS NULL OR (t.executed_at, t.seq) > (g.executed_at, g.seq))
 ORDER BY part, executed_at, seq
 """
 
@@ -98,14 +127,11 @@ class Replayed:
     checkpoints: tuple[Checkpoint, ...]  # to persist (PERSIST_EVERY-th, and the last when worth it)
 
 
-async def read_start(session: AsyncSession, portfolio_id: uuid.UUID, *, derived_by: int | None = None) -> Start:
-    """The latest checkpoint and the transactions after it, in one statement (one snapshot).
-    `derived_by`: only a checkpoint stored while the ledger was at that version or before
-    (one that still exists was derived from a history that, up to it, no write has touched
-    since: so that version's history is the same up to it too)."""
+async def read_start(session: AsyncSession, portfolio_id: uuid.UUID) -> Start:
+    """The latest checkpoint and the transactions after it, in one statement (one snapshot)."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    rows = await raw.driver_connection.fetch(_READ_SQL, portfolio_id, derived_by)  # type: ignore[union-attr]
+    rows = await raw.driver_connection.fetch(_READ_SQL, portfolio_id)  # type: ignore[union-attr]
     if not rows or rows[0][0] != 0:
         raise NotFound("No such portfolio")
     head = rows[0]
@@ -134,6 +160,53 @@ async def read_ledger(session: AsyncSession, portfolio_id: uuid.UUID) -> Replaye
         keep.append(Checkpoint(start.tail[-1], position, _copy(ledger)))
     last_at = start.tail[-1].executed_at if start.tail else start.last_at
     return Replayed(start.version, ledger, position, start.position, last_at, tuple(keep))
+
+
+async def states_at(
+    raw: Any, portfolio_id: uuid.UUID, times: Sequence[datetime]
+) -> tuple[list[Holdings], list[Checkpoint]]:
+    """The ledger's state at each of `times` (ascending) without reading the whole history:
+    for each time the latest checkpoint at or before it and the transactions from there up to
+    it, in one statement through an asyncpg connection (whose transaction gives the snapshot
+    the caller read the version in). Also the checkpoints worth storing that the replay
+    passed (every PERSIST_EVERY-th transaction)."""
+    rows = await raw.fetch(_STATES_SQL, portfolio_id, list(times))
+    groups: dict[tuple[datetime | None, int | None], tuple[int, Ledger]] = {}
+    tails: dict[tuple[datetime | None, int | None], list[Entry]] = {}
+    for r in rows:
+        key = (r[1], r[2])
+        if r[0] == 0:
+            groups[key] = (int(r[3] or 0), Ledger() if r[4] is None else from_json(json.loads(r[4])))
+            tails[key] = []
+        else:
+            tails[key].append(Entry(r[6], r[7], r[8], r[9], r[10], r[11], r[5], r[12]))
+    # each time's group: the latest checkpoint at or before it (as the statement chose it)
+    origin = [k for k in groups if k[0] is None]  # the times before any checkpoint
+    starts = origin + sorted((k for k in groups if k[0] is not None), key=lambda k: (k[0], k[1]))
+    out: list[Holdings] = []
+    keep: list[Checkpoint] = []
+    with decimal.localcontext(prec=PRECISION):
+        g = -1
+        ledger = Ledger()
+        position = 0
+        pending: list[Entry] = []
+        for t in times:
+            while g + 1 < len(starts) and _starts_by(starts[g + 1][0], t):
+                g += 1
+                position, base = groups[starts[g]]
+                ledger, pending = _copy(base), list(reversed(tails[starts[g]]))
+            while pending and pending[-1].executed_at <= t:
+                entry = pending.pop()
+                ledger.apply_exact(entry)
+                position += 1
+                if position % PERSIST_EVERY == 0:
+                    keep.append(Checkpoint(entry, position, _copy(ledger)))
+            out.append(Holdings(ledger.cash, ledger.net_deposits, {s: h.quantity for s, h in ledger.holdings.items()}))
+    return out, keep
+
+
+def _starts_by(checkpoint_at: datetime | None, t: datetime) -> bool:
+    return checkpoint_at is None or checkpoint_at <= t
 
 
 def of_snapshots(

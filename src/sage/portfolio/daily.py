@@ -18,7 +18,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from sage.portfolio.ledger import Entry
-from sage.portfolio.performance import HOUR, candle_closes, time_weighted, values_at
+from sage.portfolio.performance import HOUR, candle_closes, time_weighted, value
 from sage.portfolio.state import derive
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
@@ -55,11 +55,11 @@ async def day_returns(db: Database, day: date) -> DayReturns:
                 Entry(kind, symbol, quantity, price, fee, executed_at)
             )  # rows come in (time, seq) order
     symbols = sorted({e.symbol for entries in by_portfolio.values() for e in entries if e.symbol is not None})
-    prices = await candle_closes(db, [(s, t) for s in symbols for t in (start, end)], HOUR)
+    closes = await candle_closes(db, [(s, t) for s in symbols for t in (start, end)], HOUR)
     returns: list[Decimal] = []
     for entries in by_portfolio.values():
-        points, _ = values_at(derive(entries).timeline, [start, end], prices)
-        twr, _ = time_weighted(points)
+        valued = value([start, end], derive(entries).timeline.states_at([start, end]), closes.prices)
+        twr, _ = time_weighted([v.point for v in valued])
         if twr is not None:
             returns.append(twr)
     portfolios = int(count or 0)

@@ -1,37 +1,33 @@
 """Portfolio value over time, recomputed from the ledger and the market's stored candles.
 
-Each point values the holdings at time t (replaying the ledger up to t, so a trade recorded
-in the past moves the curve) at the last one-minute candle close in the step before t, from
-the first exchange (Binance, then Gate.io) that has one. A held symbol with no candle in that step makes
-the point's value unknown (null) and is listed in `missing`: values are never invented.
+Each point values the holdings at time t (the ledger's state after the transactions executed
+by then, so a trade recorded in the past moves the curve) at the last one-minute candle close
+in the step before t, from the first exchange (Binance, then Gate.io) that has one. A held
+symbol with no candle in that step makes the point's value unknown (null) and is listed in
+`missing`: values are never invented.
 
 Time-weighted return chains the per-step returns `(V_i - F_i) / V_(i-1) - 1`, where `F_i`
 is the net deposits during the step (taken as arriving at its end), so deposits and
 withdrawals do not count as performance. Max drawdown is measured on that chained index.
 The benchmark is holding BTC/USDT over the same points.
 
-Cost (bench/bench_portfolio.py): the ledger is not replayed per request but read from the
-portfolio's cached `Timeline` (sage.portfolio.state), and each close of a step that ended
-more than `SETTLED_AFTER` ago is probed once and then kept for `CLOSES_KEPT_FOR` (`Closes`):
-a 1-year series of 50 symbols needs ~18,000 closes, and only the few of the open steps
-(the range's start and now) are probed again. A candle written later into a past step (a
-backfill after an outage) shows up once its kept close expires.
+This module is the arithmetic: the ledger's state at each time comes from the caller (a
+cached `Timeline`, or persisted checkpoints), and valued step-boundary points are persisted
+by `sage.portfolio.points`, so a series values only the points nobody has valued yet
+(PortfolioService.performance puts the pieces together).
 """
 
 from __future__ import annotations
 
 import decimal
 import itertools
-import time
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from sage.market.models import EXCHANGES
-from sage.portfolio.ledger import PRECISION, ZERO
-from sage.portfolio.state import Timeline
+from sage.portfolio.ledger import PRECISION
 from sage.store.db import Database
 
 BENCHMARK = "BTC/USDT"
@@ -47,25 +43,24 @@ RANGES: dict[str, timedelta | None] = {
     "all": None,
 }
 _HUNDRED = Decimal(100)
-SETTLED_AFTER = timedelta(minutes=10)  # a step that ended this long ago has its candles written
-CLOSES_KEPT_FOR = 600.0  # seconds a settled step's close is reused before it is probed again
-MAX_KEPT_CLOSES = 200_000  # ~40 MB: eleven 1-year series of 50 different symbols
-MAX_KEPT_POINTS = 5_000  # per ledger version: expired points are dropped beyond this
 
 # The close of the latest candle in the step before each (symbol, point) asked for, from the
 # first exchange in EXCHANGES order that has one (COALESCE stops at the first hit: one
 # index-only descent of ix_market_candles_exchange_symbol_start per pair when Binance has the
 # bar, a second only when it has not). Bars of any stored interval count; of bars starting at
 # the same time, the shortest interval's ('1m' > '1h' > '1d' as text) is taken, so the
-# answer does not depend on the scan order. asyncpg parameters; the result is read as records
-# through the session's own connection.
+# answer does not depend on the scan order. With each row: the candle epoch and the statement's
+# time, read in the same snapshot as the closes (sage.portfolio.points: what storing the points
+# valued at them is checked against). asyncpg parameters; read through the session's own
+# connection.
 _PROBE = """(SELECT m.close FROM market_candles m
               WHERE m.exchange = ${n} AND m.symbol = p.symbol AND m.start < p.t AND m.start >= p.t - $3::interval
            ORDER BY m.start DESC, m.interval DESC LIMIT 1)"""
 CLOSES_SQL = (
     "SELECT p.symbol, p.t, COALESCE("
     + ", ".join(_PROBE.format(n=4 + i) for i in range(len(EXCHANGES)))
-    + ") AS close FROM unnest($1::text[], $2::timestamptz[]) AS p(symbol, t)"
+    + ") AS close, e.epoch, statement_timestamp() AS read_at"
+    " FROM unnest($1::text[], $2::timestamptz[]) AS p(symbol, t) CROSS JOIN market_candle_epoch e"
 )
 
 Prices = dict[tuple[str, datetime], Decimal]
@@ -80,11 +75,23 @@ class Point:
 
 
 @dataclass(frozen=True)
-class KeptPoint:
-    point: Point  # without its benchmark value (that depends on the range's first point)
+class Holdings:
+    """The ledger's state at one time, as a point values it: cash, net deposits and the
+    quantities held (in the ledger's order: a new position last)."""
+
+    cash: Decimal
+    net_deposits: Decimal
+    held: dict[str, Decimal]
+
+
+@dataclass(frozen=True)
+class ValuedPoint:
+    """A point as valued (and persisted, sage.portfolio.points): without its benchmark value,
+    which depends on the range's first point."""
+
+    point: Point
     missing: tuple[str, ...]  # held symbols without a close
     benchmark: Decimal | None  # the benchmark's close
-    until: float  # monotonic: reused before this instant only
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,15 @@ class Performance:
     missing: tuple[Gap, ...]
 
 
+@dataclass(frozen=True)
+class Closes:
+    """Probed closes, with the candle epoch and the database time they were read at."""
+
+    prices: Prices
+    epoch: int | None  # None: nothing was probed
+    read_at: datetime | None
+
+
 def window(range_: str, now: datetime, first_activity: datetime | None) -> tuple[datetime, timedelta]:
     """Start and step of a range: hourly up to 30 days, daily beyond."""
     span = RANGES[range_]
@@ -131,120 +147,59 @@ def grid(start: datetime, end: datetime, step: timedelta) -> list[datetime]:
     return times
 
 
-async def candle_closes(db: Database, wanted: Sequence[tuple[str, datetime]], step: timedelta) -> Prices:
+async def candle_closes(db: Database, wanted: Sequence[tuple[str, datetime]], step: timedelta) -> Closes:
     """Closes for the (symbol, time) pairs asked for: only what a valuation needs is probed."""
     if not wanted:
-        return {}
+        return Closes({}, None, None)
     async with db.session() as session:
         connection = await session.connection()
         raw = await connection.get_raw_connection()
         rows = await raw.driver_connection.fetch(  # type: ignore[union-attr]
             CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], step, *EXCHANGES
         )
-    return {(symbol, t): close for symbol, t, close in rows if close is not None}
+    prices = {(symbol, t): close for symbol, t, close, _, _ in rows if close is not None}
+    return Closes(prices, int(rows[0][3]), rows[0][4]) if rows else Closes(prices, None, None)
 
 
-class Closes:
-    """Candle closes with the settled ones kept in this process (see the module's docstring).
-    A kept answer includes "no candle": a range reaching before the stored history would
-    otherwise probe every empty step on every request."""
-
-    def __init__(self, db: Database, *, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.db = db
-        self.monotonic = monotonic
-        self._kept: OrderedDict[tuple[str, timedelta, datetime], tuple[Decimal | None, float]] = OrderedDict()
-        self.probed = 0  # pairs asked of PostgreSQL, for the benchmark
-
-    async def at(self, wanted: Sequence[tuple[str, datetime]], step: timedelta, now: datetime) -> Prices:
-        return (await self.kept_until(wanted, step, now))[0]
-
-    async def kept_until(
-        self, wanted: Sequence[tuple[str, datetime]], step: timedelta, now: datetime
-    ) -> tuple[Prices, dict[datetime, float]]:
-        """The closes, and per time the monotonic instant the first of its kept closes expires
-        (a value derived from them is as good as they are until then)."""
-        clock = self.monotonic()
-        prices: Prices = {}
-        probe: list[tuple[str, datetime]] = []
-        expiry: dict[datetime, float] = {}
-        for symbol, t in wanted:
-            kept = self._kept.get((symbol, step, t))
-            if kept is not None and kept[1] > clock:
-                if kept[0] is not None:
-                    prices[(symbol, t)] = kept[0]
-                expiry[t] = min(expiry.get(t, kept[1]), kept[1])
-            else:
-                probe.append((symbol, t))
-        fetched = await candle_closes(self.db, probe, step)
-        self.probed += len(probe)
-        settled = now - SETTLED_AFTER
-        until = clock + CLOSES_KEPT_FOR
-        for symbol, t in probe:
-            if t <= settled:
-                key = (symbol, step, t)
-                self._kept.pop(key, None)  # re-inserted last: the oldest entries are dropped first
-                self._kept[key] = (fetched.get((symbol, t)), until)
-                expiry[t] = min(expiry.get(t, until), until)
-        while len(self._kept) > MAX_KEPT_CLOSES:
-            self._kept.popitem(last=False)
-        prices.update(fetched)
-        return prices, expiry
-
-    def clear(self) -> None:
-        self._kept.clear()
+def wanted(times: Sequence[datetime], states: Sequence[Holdings]) -> list[tuple[str, datetime]]:
+    """(symbol, time) for every symbol held at each time, and the benchmark at each time."""
+    pairs = {(symbol, t) for t, state in zip(times, states, strict=True) for symbol in state.held}
+    pairs.update((BENCHMARK, t) for t in times)
+    return sorted(pairs)
 
 
-def held_at(timeline: Timeline, times: Sequence[datetime]) -> list[tuple[str, datetime]]:
-    """(symbol, time) for every symbol held at each time."""
-    held: dict[str, Decimal] = {}
-    pairs: list[tuple[str, datetime]] = []
-    index = 0
-    for t in times:
-        held, index = timeline.held(held, index, timeline.upto(t))
-        pairs.extend((symbol, t) for symbol in held)
-    return pairs
-
-
-def valued_at(timeline: Timeline, times: Sequence[datetime], prices: Prices) -> list[tuple[Point, tuple[str, ...]]]:
-    """Each time's point (the ledger's state after the transactions executed by then, from
-    the timeline; holdings at `prices`) and the held symbols `prices` has no close for."""
-    held: dict[str, Decimal] = {}
-    out: list[tuple[Point, tuple[str, ...]]] = []
-    index = 0
+def value(times: Sequence[datetime], states: Sequence[Holdings], prices: Prices) -> list[ValuedPoint]:
+    """Each time's point: its holdings at `prices`, the held symbols `prices` has no close for."""
+    out: list[ValuedPoint] = []
     with decimal.localcontext(prec=PRECISION):
-        for t in times:
-            held, index = timeline.held(held, index, timeline.upto(t))
-            value: Decimal | None = timeline.cash[index - 1] if index else ZERO
+        for t, state in zip(times, states, strict=True):
+            total: Decimal | None = state.cash
             missing: list[str] = []
-            for symbol, quantity in held.items():
+            for symbol, quantity in state.held.items():
                 price = prices.get((symbol, t))
                 if price is None:
-                    value = None
+                    total = None
                     missing.append(symbol)
-                elif value is not None:
-                    value += quantity * price
-            out.append((Point(t, value, timeline.net_deposits[index - 1] if index else ZERO, None), tuple(missing)))
+                elif total is not None:
+                    total += quantity * price
+            out.append(
+                ValuedPoint(Point(t, total, state.net_deposits, None), tuple(missing), prices.get((BENCHMARK, t)))
+            )
     return out
 
 
-def gaps_of(valued: Sequence[tuple[Point, tuple[str, ...]]]) -> list[Gap]:
+def gaps_of(valued: Sequence[ValuedPoint]) -> list[Gap]:
     """Runs of consecutive points where a held symbol had no close."""
     open_gaps: dict[str, Gap] = {}
     gaps: list[Gap] = []
-    for point, missing in valued:
-        for symbol in missing:
+    for v in valued:
+        for symbol in v.missing:
             gap = open_gaps.get(symbol)
-            open_gaps[symbol] = Gap(symbol, gap.start if gap else point.at, point.at)
-        for symbol in [s for s in open_gaps if s not in missing]:
+            open_gaps[symbol] = Gap(symbol, gap.start if gap else v.point.at, v.point.at)
+        for symbol in [s for s in open_gaps if s not in v.missing]:
             gaps.append(open_gaps.pop(symbol))
     gaps.extend(open_gaps.values())
     return gaps
-
-
-def values_at(timeline: Timeline, times: Sequence[datetime], prices: Prices) -> tuple[list[Point], list[Gap]]:
-    """The portfolio's value and net deposits at each time, and the gaps in its prices."""
-    valued = valued_at(timeline, times, prices)
-    return [point for point, _ in valued], gaps_of(valued)
 
 
 def time_weighted(points: Sequence[Point]) -> tuple[Decimal | None, Decimal | None]:
@@ -285,50 +240,21 @@ def with_benchmark(points: list[Point], prices: Prices, symbol: str = BENCHMARK)
     return out, ret
 
 
-async def performance(
-    closes: Closes,
-    timeline: Timeline,
-    *,
-    range_: str,
-    now: datetime,
-    created_at: datetime,
-    kept: dict[tuple[timedelta, datetime], KeptPoint] | None = None,
-) -> Performance:
-    """With `kept` (the ledger version's own, `LedgerState.points`), a settled point valued
-    before is reused while the closes it was valued at are: only the open steps and the
-    points not valued yet read the timeline and the closes."""
-    first = timeline.times[0] if timeline.times else created_at
-    start, step = window(range_, now, min(first, created_at))
-    times = grid(start, now, step)
-    kept = {} if kept is None else kept
-    clock = closes.monotonic()
-    fresh = [t for t in times if (hit := kept.get((step, t))) is None or hit.until <= clock]
-    wanted = set(held_at(timeline, fresh)) | {(BENCHMARK, t) for t in fresh}
-    prices, expiry = await closes.kept_until(list(wanted), step, now)
-    settled = now - SETTLED_AFTER
-    valued_now: dict[datetime, KeptPoint] = {}
-    for point, missing in valued_at(timeline, fresh, prices):
-        t = point.at
-        valued_now[t] = KeptPoint(point, missing, prices.get((BENCHMARK, t)), expiry.get(t, clock))
-        if t <= settled:
-            kept[(step, t)] = valued_now[t]
-    if len(kept) > MAX_KEPT_POINTS:
-        for key in [k for k, v in kept.items() if v.until <= clock]:
-            del kept[key]
-    chosen = [valued_now[t] if t in valued_now else kept[(step, t)] for t in times]
-    valued = [(c.point, c.missing) for c in chosen]
-    benchmark = {(BENCHMARK, c.point.at): c.benchmark for c in chosen if c.benchmark is not None}
-    points, gaps = [point for point, _ in valued], gaps_of(valued)
+def series(range_: str, start: datetime, end: datetime, step: timedelta, valued: Sequence[ValuedPoint]) -> Performance:
+    """The series of a range from its valued points (`grid` order): returns, drawdown, benchmark, gaps."""
+    gaps = gaps_of(valued)
+    points = [v.point for v in valued]
     twr, drawdown = time_weighted(points)
+    benchmark = {(BENCHMARK, v.point.at): v.benchmark for v in valued if v.benchmark is not None}
     points, benchmark_return = with_benchmark(points, benchmark)
-    bench_missing = [t for t in times if (BENCHMARK, t) not in benchmark]
+    bench_missing = [v.point.at for v in valued if v.benchmark is None]
     if bench_missing:
         gaps.append(Gap(f"{BENCHMARK} (benchmark)", bench_missing[0], bench_missing[-1]))
     return Performance(
         range=range_,
         resolution="1h" if step == HOUR else "1d",
         start=start,
-        end=now,
+        end=end,
         points=tuple(points),
         time_weighted_return_pct=twr,
         max_drawdown_pct=drawdown,

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sage.errors import Conflict, NotFound
 from sage.market.reader import MarketReader, PriceQuote, SymbolValidator
 from sage.market.symbols import split_symbol
-from sage.portfolio import checkpoints
+from sage.portfolio import checkpoints, points
 from sage.portfolio.book import (
     Booked,
     InvalidTransaction,
@@ -43,7 +43,6 @@ from sage.portfolio.book import (
     invalid_field,
     key_query,
     load_entries,
-    load_history,
     lock_portfolio,
     new_row,
 )
@@ -51,15 +50,20 @@ from sage.portfolio.daily import DayReturns, day_returns
 from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger
 from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
-from sage.portfolio.performance import RANGES, Closes, Performance, performance
+from sage.portfolio.performance import RANGES, Performance, candle_closes, grid, series, value, wanted, window
 from sage.portfolio.portfolios import PortfolioDirectory
-from sage.portfolio.state import LedgerState, StateCache, Tip, derive
+from sage.portfolio.state import LedgerState, StateCache, Tip
 from sage.portfolio.valuation import PortfolioSummary, summarize
 from sage.singleflight import SingleFlight
 from sage.store.db import Database
 from sage.store.portfolio_tables import Portfolio, PortfolioTransaction
 
 log = logging.getLogger(__name__)
+
+# a series' snapshot: the version and the time of the first transaction (the "all" range's start)
+_SERIES_HEAD_SQL = """SELECT p.ledger_version,
+       (SELECT min(t.executed_at) FROM portfolio_transactions t WHERE t.portfolio_id = p.id)
+FROM portfolios p WHERE p.id = $1"""
 
 __all__ = [
     "Booked",
@@ -92,9 +96,7 @@ class PortfolioService(PortfolioDirectory):
         self.starting_cash = starting_cash
         self.clock = clock
         self.states = StateCache()
-        self.closes = Closes(db)
         # concurrent identical reads compute once (keys name the ledger_version they read)
-        self.loads: SingleFlight[LedgerState] = SingleFlight()
         self.tips: SingleFlight[Tip] = SingleFlight()
         self.series: SingleFlight[Performance] = SingleFlight()
         self.summaries: SingleFlight[PortfolioSummary] = SingleFlight()
@@ -278,9 +280,8 @@ class PortfolioService(PortfolioDirectory):
         booked: dict[Entry, Entry] | None = None,
     ) -> LedgerState:
         """After a write that replayed the history (under the row lock, flushed, not committed):
-        its full state labelled with the version the write made, the performance points the
-        previous state valued before the first changed transaction, and its checkpoints stored
-        in the same transaction. So the first read after a back-dated write, a correction or a
+        its full state labelled with the version the write made, and its checkpoints stored in
+        the same transaction. So the first read after a back-dated write, a correction or a
         deletion is warm in this process, and a summary in any process reads a checkpoint
         (`booked`: the new transaction as it was checked -> as it was stored, with its seq)."""
         connection = await session.connection()
@@ -291,12 +292,6 @@ class PortfolioService(PortfolioDirectory):
         if booked:
             entries = tuple(booked.get(e, e) if e.seq == NEW_SEQ else e for e in entries)
         written = LedgerState(version, entries, replayed.ledger, replayed.timeline)
-        older = self.states.latest(portfolio_id)
-        if older is not None:
-            changed = _first_change(older.entries, entries)
-            written.points.update(
-                (key, kept) for key, kept in older.points.items() if changed is None or key[1] < changed
-            )
         await checkpoints.insert(raw, portfolio_id, version, checkpoints.of_snapshots(entries, snapshots, 0))
         return written
 
@@ -341,23 +336,51 @@ class PortfolioService(PortfolioDirectory):
         (1d, 1w, 1m, 3m, 1y, all); None when the user has no portfolio yet (and none was named)."""
         if range_ not in RANGES:
             raise invalid_field("range", f"range must be one of {', '.join(RANGES)}")
-        found = await self._read(user_id, portfolio_id)
-        if found is None:
+        portfolio = await self._portfolio(user_id, portfolio_id)
+        if portfolio is None:
             return None
-        portfolio, state = found
         # callers asking at once for the same version and range share one computation: the
         # series of the first of them (its `now` is at most one computation older)
         return await self.series.run(
-            (portfolio.id, state.version, range_),
-            lambda: performance(
-                self.closes,
-                state.timeline,
-                range_=range_,
-                now=self.clock(),
-                created_at=portfolio.created_at,
-                kept=state.points,
-            ),
+            (portfolio.id, portfolio.ledger_version, range_), lambda: self._series(portfolio, range_)
         )
+
+    async def _series(self, portfolio: Portfolio, range_: str) -> Performance:
+        """The points stored for the range (sage.portfolio.points) and, for the others, the
+        ledger's state at their times, read in one snapshot with the version; those valued at
+        closes probed now, and the settled ones stored for every later reader."""
+        now = self.clock()
+        async with self.db.session() as session:
+            connection = await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            raw = (await connection.get_raw_connection()).driver_connection
+            head = await raw.fetchrow(_SERIES_HEAD_SQL, portfolio.id)  # type: ignore[union-attr]
+            if head is None:
+                raise NotFound("No such portfolio")
+            version, first = int(head[0]), head[1]
+            start, step = window(
+                range_, now, portfolio.created_at if first is None else min(first, portfolio.created_at)
+            )
+            times = grid(start, now, step)
+            stored = await points.read(raw, portfolio.id, step, times)
+            fresh = [t for t in times if t not in stored]
+            kept: list[checkpoints.Checkpoint] = []
+            cached = self.states.get(portfolio.id, version)
+            if not fresh:
+                states = []
+            elif cached is not None:
+                states = cached.timeline.states_at(fresh)
+            else:
+                states, kept = await checkpoints.states_at(raw, portfolio.id, fresh)
+        closes = await candle_closes(self.db, wanted(fresh, states), step)
+        valued = dict(zip(fresh, value(fresh, states, closes.prices), strict=True))
+        boundaries = set(times[1:-1])  # the range's start and end move with the clock: never stored
+        settled = [v for t, v in valued.items() if t in boundaries]
+        if settled and closes.epoch is not None and closes.read_at is not None:
+            await points.store(
+                self.db, portfolio.id, step, settled, version=version, epoch=closes.epoch, read_at=closes.read_at
+            )
+        await checkpoints.store(self.db, portfolio.id, version, tuple(kept))
+        return series(range_, start, now, step, [stored[t] if t in stored else valued[t] for t in times])
 
     async def _portfolio(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> Portfolio | None:
         """The portfolio (named: 404 when not the user's; else the default, None when there is
@@ -372,54 +395,6 @@ class PortfolioService(PortfolioDirectory):
         if portfolio is None and portfolio_id is not None:
             raise NotFound("No such portfolio")
         return portfolio
-
-    async def _read(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, LedgerState] | None:
-        """The portfolio and its derived state in full (the timeline: what a performance series
-        needs): cached for the portfolio's current ledger_version, else read and replayed once
-        (concurrent readers of that version share the replay)."""
-        portfolio = await self._portfolio(user_id, portfolio_id)
-        if portfolio is None:
-            return None
-        state = self.states.get(portfolio.id, portfolio.ledger_version)
-        if state is None:
-            state = await self.loads.run((portfolio.id, portfolio.ledger_version), lambda: self._load(portfolio.id))
-        return portfolio, state
-
-    async def _load(self, portfolio_id: uuid.UUID) -> LedgerState:
-        """The full state of the current version. From the state of an older version kept
-        here (after a back-dated write, a correction, a deletion, another process's write):
-        the history up to the latest checkpoint that older version shares is reused (its
-        timeline, and the performance points valued before the first transaction that
-        differs), only what follows is read and replayed. Else everything is."""
-        older = self.states.latest(portfolio_id)
-        snapshots: list[tuple[int, Ledger]] = []
-        async with self.db.session() as session:
-            start = None
-            if older is not None:
-                start = await checkpoints.read_start(session, portfolio_id, derived_by=older.version)
-                if not _shares_prefix(older, start):
-                    start = None
-            if older is not None and start is not None:
-                entries = (*older.entries[: start.position], *start.tail)
-                state = derive(
-                    entries,
-                    start.version,
-                    resume=(older, start.position, start.ledger),
-                    snapshots=(checkpoints.PERSIST_EVERY, snapshots),
-                )
-                changed = _first_change(older.entries[start.position :], start.tail)
-                state.points.update(
-                    (key, kept) for key, kept in older.points.items() if changed is None or key[1] < changed
-                )
-                replayed_from = start.position
-            else:
-                version, history = await load_history(session, portfolio_id)
-                state = derive(history, version, snapshots=(checkpoints.PERSIST_EVERY, snapshots))
-                replayed_from = 0
-        self.states.put(portfolio_id, state)
-        kept = checkpoints.of_snapshots(state.entries, snapshots, replayed_from)
-        await checkpoints.store(self.db, portfolio_id, state.version, kept)
-        return state
 
     async def _read_ledger(self, user_id: uuid.UUID, portfolio_id: uuid.UUID | None) -> tuple[Portfolio, Ledger] | None:
         """The portfolio and its final ledger (what a summary needs): cached for the current
@@ -453,25 +428,6 @@ class PortfolioService(PortfolioDirectory):
         except Exception as exc:  # a market outage must not hide the holdings themselves
             log.warning("portfolio prices unavailable", extra={"error": type(exc).__name__})
             return {}
-
-
-def _shares_prefix(older: LedgerState, start: checkpoints.Start) -> bool:
-    """Whether `older`'s history has the checkpoint's transactions first (by construction it
-    does; checked because a wrong guess would be silent)."""
-    if start.position == 0:
-        return True
-    return start.position <= len(older.entries) and older.entries[start.position - 1].executed_at == start.last_at
-
-
-def _first_change(before: Sequence[Entry], after: Sequence[Entry]) -> datetime | None:
-    """The earliest time where two histories (in execution order) differ; None: the same."""
-    for old, new in zip(before, after, strict=False):
-        if old != new:
-            return min(old.executed_at, new.executed_at)
-    if len(before) == len(after):
-        return None
-    longer = before if len(before) > len(after) else after
-    return longer[min(len(before), len(after))].executed_at
 
 
 def _same_request(original: PortfolioTransaction, request: TradeRequest) -> PortfolioTransaction:

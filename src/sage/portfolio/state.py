@@ -3,8 +3,8 @@
 Replaying 10,000 transactions at 80 digits and reading them from PostgreSQL is most of what a
 summary or a performance series costs, and it gives the same answer until the ledger changes.
 So one replay produces both the final `Ledger` and a `Timeline` (cash, net deposits and the
-changed holding after every transaction: what the performance series values at each point),
-and `StateCache` keeps it keyed by the portfolio's `ledger_version`. That counter is bumped
+changed holding after every transaction: the ledger's state at any time, what a performance
+point values), and `StateCache` keeps it keyed by the portfolio's `ledger_version`. That counter is bumped
 by a trigger on every insert, update or delete of the portfolio's transactions (migration
 `0011_portfolio_rollups`), in the writer's own database transaction, so whatever path
 writes (booking, correction, deletion, CSV import, the deprecated positions API, a COPY) a
@@ -20,17 +20,12 @@ import decimal
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, TypeVar
 
 from sage.portfolio.ledger import PRECISION, ZERO, Entry, Ledger
-
-if TYPE_CHECKING:  # performance imports this module
-    from sage.portfolio.performance import KeptPoint
-
-T = TypeVar("T")
+from sage.portfolio.performance import Holdings
 
 CHECKPOINT_EVERY = 256
 CACHED_PORTFOLIOS = 256  # a 10,000-transaction ledger's state is ~5 MB of Python objects
@@ -71,6 +66,20 @@ class Timeline:
                 held.pop(symbol, None)
         return held, end
 
+    def states_at(self, times: Sequence[datetime]) -> list[Holdings]:
+        """The ledger's state after the transactions executed at or before each time (ascending)."""
+        held: dict[str, Decimal] = {}
+        index = 0
+        out: list[Holdings] = []
+        for t in times:
+            held, index = self.held(held, index, self.upto(t))
+            out.append(
+                Holdings(self.cash[index - 1], self.net_deposits[index - 1], dict(held))
+                if index
+                else Holdings(ZERO, ZERO, {})
+            )
+        return out
+
 
 @dataclass(frozen=True)
 class LedgerState:
@@ -78,8 +87,6 @@ class LedgerState:
     entries: tuple[Entry, ...]
     ledger: Ledger  # the final state; shared by readers: copy before applying anything to it
     timeline: Timeline
-    # performance points valued from this version (sage.portfolio.performance.performance)
-    points: dict[tuple[timedelta, datetime], KeptPoint] = field(default_factory=dict, compare=False, repr=False)
 
     def ledger_copy(self) -> Ledger:
         return replace(self.ledger, holdings=dict(self.ledger.holdings))
@@ -97,40 +104,26 @@ class LedgerState:
             self.timeline.checkpoints
             + ((_quantities(ledger),) if (len(self.entries) + 1) % CHECKPOINT_EVERY == 0 else ()),
         )
-        # a point before the new entry's time is valued from the entries before it: unchanged
-        points = {key: kept for key, kept in self.points.items() if key[1] < entry.executed_at}
-        return LedgerState(version, (*self.entries, entry), ledger, timeline, points)
+        return LedgerState(version, (*self.entries, entry), ledger, timeline)
 
 
 def derive(
     entries: Sequence[Entry],
     version: int = 0,
     *,
-    resume: tuple[LedgerState, int, Ledger] | None = None,
     snapshots: tuple[int, list[tuple[int, Ledger]]] | None = None,
 ) -> LedgerState:
     """Replay `entries` (valid, in execution order) once: the final ledger and the timeline.
     The same arithmetic as `ledger.replay` (raises LedgerError where it would).
-
-    `resume=(state, position, ledger)`: the first `position` entries are `state`'s first ones
-    (the same history up to there) and `ledger` the state after them; only the rest is
-    replayed, the timeline's beginning is `state`'s. `snapshots=(every, out)`: a copy of the
-    ledger after every `every`-th transaction and after the last one is appended to `out`."""
-    if resume is None:
-        ledger, position = Ledger(), 0
-        cash: list[Decimal] = []
-        net: list[Decimal] = []
-        changes: list[tuple[str, Decimal] | None] = []
-        checkpoints: list[dict[str, Decimal]] = [{}]
-    else:
-        before, position, at = resume
-        ledger = replace(at, holdings=dict(at.holdings))
-        cash = list(before.timeline.cash[:position])
-        net = list(before.timeline.net_deposits[:position])
-        changes = list(before.timeline.changes[:position])
-        checkpoints = list(before.timeline.checkpoints[: position // CHECKPOINT_EVERY + 1])
+    `snapshots=(every, out)`: a copy of the ledger after every `every`-th transaction and
+    after the last one is appended to `out`."""
+    ledger = Ledger()
+    cash: list[Decimal] = []
+    net: list[Decimal] = []
+    changes: list[tuple[str, Decimal] | None] = []
+    checkpoints: list[dict[str, Decimal]] = [{}]
     with decimal.localcontext(prec=PRECISION):
-        for entry in entries[position:]:
+        for entry in entries:
             ledger.apply_exact(entry)
             if len(cash) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
                 checkpoints.append(_quantities(ledger))
@@ -169,8 +162,10 @@ class Tip:
 
 class StateCache:
     """The latest derived state of the most recently read portfolios (LRU, in this process):
-    the full state (ledger, timeline, kept points) of those read in full, and the final ledger
-    alone of those only summarized (read from a persisted checkpoint, sage.portfolio.checkpoints)."""
+    the full state (ledger, timeline) of those this process wrote (a write that is not an
+    append replays the whole history anyway; an append extends the state it checked), and the
+    final ledger alone of those only summarized (read from a persisted checkpoint,
+    sage.portfolio.checkpoints)."""
 
     def __init__(self, size: int = CACHED_PORTFOLIOS) -> None:
         self.size = size
@@ -187,10 +182,6 @@ class StateCache:
         self._states.move_to_end(portfolio_id)
         self.hits += 1
         return state
-
-    def latest(self, portfolio_id: uuid.UUID) -> LedgerState | None:
-        """The full state kept of whichever version was read last (no hit or miss counted)."""
-        return self._states.get(portfolio_id)
 
     def tip(self, portfolio_id: uuid.UUID, version: int) -> Tip | None:
         """The final ledger of `version` and the time of its last transaction, from the full

@@ -6,7 +6,19 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, DateTime, Index, Integer, Numeric, SmallInteger, String, func
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    func,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sage.store.base import Base
@@ -33,6 +45,19 @@ class CandleRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
     __table_args__ = (Index("ix_market_candles_start", "start"),)
+
+
+class CandleEpoch(Base):
+    """One row, bumped by the triggers of migration 0016 whenever a statement writes a candle
+    into a past step: what a reader storing performance points checks it valued them under
+    (sage.portfolio.points)."""
+
+    __tablename__ = "market_candle_epoch"
+
+    id: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=true())
+    epoch: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+
+    __table_args__ = (CheckConstraint("id", name="one_row"),)
 
 
 class FearGreedRow(Base):

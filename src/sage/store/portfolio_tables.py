@@ -20,13 +20,15 @@ from sqlalchemy import (
     ForeignKey,
     Identity,
     Index,
+    Integer,
     Numeric,
     String,
+    Text,
     UniqueConstraint,
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from sage.store.base import Base
@@ -111,3 +113,23 @@ class PortfolioCheckpoint(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, nullable=False)  # transactions included
     state: Mapped[dict[str, object]] = mapped_column(JSONB, nullable=False)
+
+
+class PortfolioPoint(Base):
+    """A valued step boundary of a performance series (sage.portfolio.points): never truth,
+    only a shortcut. Deleted by the triggers of migration 0016 when a ledger write touches its
+    time or earlier, or a candle is written into its step after the fact."""
+
+    __tablename__ = "portfolio_points"
+
+    portfolio_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("portfolios.id", ondelete="CASCADE"), primary_key=True
+    )
+    step_seconds: Mapped[int] = mapped_column(Integer, primary_key=True)  # 3600 or 86400
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    value: Mapped[Decimal | None] = mapped_column(Numeric, nullable=True)  # None: a held symbol had no close
+    net_deposits: Mapped[Decimal] = mapped_column(Numeric, nullable=False)
+    benchmark: Mapped[Decimal | None] = mapped_column(Numeric, nullable=True)  # the benchmark's close
+    missing: Mapped[list[str]] = mapped_column(ARRAY(Text), nullable=False)  # held symbols without a close
+
+    __table_args__ = (Index("ix_portfolio_points_step_at", "step_seconds", "at"),)
