@@ -19,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
+from sage.portfolio import performance as performance_module
 from sage.portfolio import service as service_module
 from sage.portfolio import state as state_module
 from sage.portfolio.book import InvalidTransaction, TradeRequest, load_state
@@ -270,7 +271,7 @@ async def test_performance_from_stored_points_equals_a_cold_computation(db, user
             ),
         )
     first = await sage.performance(user_id, portfolio.id, "1d")
-    with mock.patch.object(service_module, "candle_closes", wraps=candle_closes) as probe:
+    with mock.patch.object(performance_module, "candle_closes", wraps=candle_closes) as probe:
         again = await service(db, now).performance(user_id, portfolio.id, "1d")  # a new process
     # every step boundary read from the stored points: only the range's start and end are
     # valued again, ETH and BTC at each

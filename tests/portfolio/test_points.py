@@ -108,6 +108,45 @@ async def test_a_candle_written_into_a_past_step_shows_at_once_and_drops_only_th
     assert after == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
 
 
+async def test_after_a_ledger_edit_a_process_probes_only_the_closes_it_has_not_seen(db, user_id):
+    sage, portfolio_id = await eth_portfolio(db, user_id)
+    first = await sage.performance(user_id, portfolio_id, "1d")
+    probed = sage.closes.probed
+    await execute(  # a write from outside Sage: the points from its time on are dropped
+        db,
+        "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
+        " VALUES (:id, :p, 'deposit', 7, 0, :at)",
+        id=uuid.uuid4(),
+        p=portfolio_id,
+        at=BOUNDARIES[2],
+    )
+    after = await sage.performance(user_id, portfolio_id, "1d")
+    assert sage.closes.probed - probed == 4  # ETH and BTC at the range's start and end; the rest kept
+    assert after == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
+    assert first is not None and after is not None
+    assert [b.value - a.value for a, b in zip(first.points, after.points, strict=True)][3:] == [7] * 22
+
+
+async def test_kept_closes_are_not_used_once_a_candle_is_written_into_the_past(db, user_id):
+    sage, portfolio_id = await eth_portfolio(db, user_id)
+    await sage.performance(user_id, portfolio_id, "1d")
+    moved = BOUNDARIES[5]
+    await add_closes(db, "ETH/USDT", {moved + timedelta(seconds=30): D(3000)})  # epoch + 1
+    after = await sage.performance(user_id, portfolio_id, "1d")  # the same process
+    assert after is not None and next(p for p in after.points if p.at == moved).value == D(11996)
+    assert after == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
+
+
+async def test_closes_of_steps_younger_than_ten_minutes_by_the_database_clock_are_not_kept(db, user_id):
+    now = datetime.now(UTC) + timedelta(hours=3)  # a clock ahead of the database's
+    sage, portfolio_id = await eth_portfolio(db, user_id, now)
+    await sage.performance(user_id, portfolio_id, "1d")
+    database_now = await scalar(db, "SELECT now()")
+    assert isinstance(database_now, datetime)
+    kept = {t for (_, _, t) in sage.closes._kept}
+    assert kept and all(t <= database_now - points.STORE_AFTER for t in kept)
+
+
 async def test_the_live_minutes_bars_drop_nothing_and_leave_the_epoch(db, user_id):
     sage, portfolio_id = await eth_portfolio(db, user_id)
     await sage.performance(user_id, portfolio_id, "1d")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import decimal
 import itertools
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,6 +160,61 @@ async def candle_closes(db: Database, wanted: Sequence[tuple[str, datetime]], st
         )
     prices = {(symbol, t): close for symbol, t, close, _, _ in rows if close is not None}
     return Closes(prices, int(rows[0][3]), rows[0][4]) if rows else Closes(prices, None, None)
+
+
+class KeptCloses:
+    """The closes of step boundaries this process probed, reused while the candle epoch is the
+    one they were probed under (a candle written into a past step bumps it: migration 0016),
+    so a series valued again after a ledger edit probes only what it has not seen. Only
+    boundaries at least `settled_after` older than the probe's database time are kept (a live
+    bar can still land in a younger step without bumping the epoch); the oldest go first
+    beyond `size` (~200 bytes each)."""
+
+    def __init__(self, settled_after: timedelta, size: int = 200_000) -> None:
+        self.settled_after = settled_after
+        self.size = size
+        self.epoch: int | None = None
+        self._kept: OrderedDict[tuple[str, timedelta, datetime], Decimal | None] = OrderedDict()
+        self.probed = 0  # pairs asked of PostgreSQL (the benchmark prints it)
+
+    async def closes(
+        self, db: Database, wanted: Sequence[tuple[str, datetime]], step: timedelta, boundaries: set[datetime]
+    ) -> Closes:
+        """The closes of `wanted`; `boundaries`: the times worth keeping."""
+        kept: Prices = {}
+        probe: list[tuple[str, datetime]] = []
+        kept_under = self.epoch  # read before awaiting: another series may move it meanwhile
+        for symbol, t in wanted:
+            key = (symbol, step, t)
+            if key in self._kept:
+                close = self._kept[key]
+                if close is not None:
+                    kept[(symbol, t)] = close
+            else:
+                probe.append((symbol, t))
+        fresh = await candle_closes(db, probe, step)
+        if len(probe) < len(wanted) and fresh.epoch != kept_under:
+            # the candles changed since the kept closes were probed (or nothing was probed to
+            # tell): none of them is used
+            kept, probe = {}, list(wanted)
+            fresh = await candle_closes(db, probe, step)
+        self.probed += len(probe)
+        if fresh.epoch is None or fresh.read_at is None or (self.epoch is not None and fresh.epoch < self.epoch):
+            return Closes({**kept, **fresh.prices}, fresh.epoch, fresh.read_at)  # an older snapshot: keep nothing
+        if fresh.epoch != self.epoch:
+            self._kept.clear()
+            self.epoch = fresh.epoch
+        settled = fresh.read_at - self.settled_after
+        for symbol, t in probe:
+            if t in boundaries and t <= settled:
+                self._kept[(symbol, step, t)] = fresh.prices.get((symbol, t))
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+        return Closes({**kept, **fresh.prices}, fresh.epoch, fresh.read_at)
+
+    def clear(self) -> None:
+        self._kept.clear()
+        self.epoch = None
 
 
 def wanted(times: Sequence[datetime], states: Sequence[Holdings]) -> list[tuple[str, datetime]]:

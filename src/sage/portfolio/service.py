@@ -50,7 +50,7 @@ from sage.portfolio.daily import DayReturns, day_returns
 from sage.portfolio.ledger import NEW_SEQ, Entry, Ledger
 from sage.portfolio.ledger_io import ImportResult, export_csv, import_csv
 from sage.portfolio.orders import prepare_order
-from sage.portfolio.performance import RANGES, Performance, candle_closes, grid, series, value, wanted, window
+from sage.portfolio.performance import RANGES, KeptCloses, Performance, grid, series, value, wanted, window
 from sage.portfolio.portfolios import PortfolioDirectory
 from sage.portfolio.state import LedgerState, StateCache, Tip
 from sage.portfolio.valuation import PortfolioSummary, summarize
@@ -96,6 +96,7 @@ class PortfolioService(PortfolioDirectory):
         self.starting_cash = starting_cash
         self.clock = clock
         self.states = StateCache()
+        self.closes = KeptCloses(points.STORE_AFTER)
         # concurrent identical reads compute once (keys name the ledger_version they read)
         self.tips: SingleFlight[Tip] = SingleFlight()
         self.series: SingleFlight[Performance] = SingleFlight()
@@ -371,9 +372,9 @@ class PortfolioService(PortfolioDirectory):
                 states = cached.timeline.states_at(fresh)
             else:
                 states, kept = await checkpoints.states_at(raw, portfolio.id, fresh)
-        closes = await candle_closes(self.db, wanted(fresh, states), step)
-        valued = dict(zip(fresh, value(fresh, states, closes.prices), strict=True))
         boundaries = set(times[1:-1])  # the range's start and end move with the clock: never stored
+        closes = await self.closes.closes(self.db, wanted(fresh, states), step, boundaries)
+        valued = dict(zip(fresh, value(fresh, states, closes.prices), strict=True))
         settled = [v for t, v in valued.items() if t in boundaries]
         if settled and closes.epoch is not None and closes.read_at is not None:
             await points.store(
