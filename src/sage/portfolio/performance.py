@@ -167,8 +167,9 @@ class KeptCloses:
     one they were probed under (a candle written into a past step bumps it: migration 0016),
     so a series valued again after a ledger edit probes only what it has not seen. Only
     boundaries at least `settled_after` older than the probe's database time are kept (a live
-    bar can still land in a younger step without bumping the epoch); the oldest go first
-    beyond `size` (~200 bytes each)."""
+    bar can still land in a younger step without bumping the epoch: the argument is the one
+    for stored points, sage.portfolio.points); the oldest go first beyond `size` (~200 bytes
+    each)."""
 
     def __init__(self, settled_after: timedelta, size: int = 200_000) -> None:
         self.settled_after = settled_after
