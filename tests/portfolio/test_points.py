@@ -285,3 +285,11 @@ async def test_a_candle_write_waits_for_a_reader_storing_points_and_then_drops_t
 async def waiting_for_lock(db: Database) -> bool:
     waiting = await scalar(db, "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
     return bool(waiting)
+
+
+async def test_without_the_epoch_row_series_are_valued_but_nothing_is_stored(db, user_id):
+    sage, portfolio_id = await eth_portfolio(db, user_id)
+    await execute(db, "DELETE FROM market_candle_epoch")
+    result = await sage.performance(user_id, portfolio_id, "1d")
+    assert result is not None and result.complete
+    assert await stored_times(db, portfolio_id) == []

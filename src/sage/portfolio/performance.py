@@ -61,7 +61,7 @@ CLOSES_SQL = (
     "SELECT p.symbol, p.t, COALESCE("
     + ", ".join(_PROBE.format(n=4 + i) for i in range(len(EXCHANGES)))
     + ") AS close, e.epoch, statement_timestamp() AS read_at"
-    " FROM unnest($1::text[], $2::timestamptz[]) AS p(symbol, t) CROSS JOIN market_candle_epoch e"
+    " FROM unnest($1::text[], $2::timestamptz[]) AS p(symbol, t) LEFT JOIN market_candle_epoch e ON true"
 )
 
 Prices = dict[tuple[str, datetime], Decimal]
@@ -159,7 +159,9 @@ async def candle_closes(db: Database, wanted: Sequence[tuple[str, datetime]], st
             CLOSES_SQL, [s for s, _ in wanted], [t for _, t in wanted], step, *EXCHANGES
         )
     prices = {(symbol, t): close for symbol, t, close, _, _ in rows if close is not None}
-    return Closes(prices, int(rows[0][3]), rows[0][4]) if rows else Closes(prices, None, None)
+    if not rows or rows[0][3] is None:  # no epoch row (deleted by hand): closes, but nothing to store
+        return Closes(prices, None, None)
+    return Closes(prices, int(rows[0][3]), rows[0][4])
 
 
 class KeptCloses:
