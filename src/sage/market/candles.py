@@ -45,13 +45,12 @@ class _Bar:
     low: Ticker
     low_text: str
     low_float: float
-    close: Ticker
+    close: Ticker  # the last update, also the rolling 24 h base volume at the last update ...
+    close_volume_text: str
+    close_volume_float: float
     traded: Decimal  # volume of the finished runs of growth summed so far (see `volume`)
     ticks: int
-    last_volume: Ticker  # the update with the rolling 24 h base volume at the last update ...
-    last_volume_text: str
-    last_volume_float: float
-    run_start: Ticker  # ... and the one where the current run of growth began
+    run_start: Ticker  # ... and the update where the current run of growth began
     runs: list[tuple[Ticker, Ticker]]  # finished runs (first, last update) not yet in `traded`
 
     @property
@@ -61,7 +60,7 @@ class _Bar:
         of growth started and ended, and subtracts when the volume is read (or when
         `MAX_RUNS` runs are waiting): one float comparison per update, no Decimal."""
         self.fold()
-        return self.traded + (self.last_volume.base_volume - self.run_start.base_volume)
+        return self.traded + (self.close.base_volume - self.run_start.base_volume)
 
     def fold(self) -> None:
         traded = self.traded
@@ -117,29 +116,29 @@ class CandleAggregator:
                 price_float == bar.low_float and price != bar.low_text and t.last < bar.low.last
             ):
                 bar.low, bar.low_text, bar.low_float = t, price, price_float
-            bar.close = t
-            if volume_float < bar.last_volume_float or (  # old trades left the 24 h window: a run ends
-                volume_float == bar.last_volume_float
-                and volume != bar.last_volume_text
-                and t.base_volume < bar.last_volume.base_volume
+            if volume_float < bar.close_volume_float or (  # old trades left the 24 h window: a run ends
+                volume_float == bar.close_volume_float
+                and volume != bar.close_volume_text
+                and t.base_volume < bar.close.base_volume
             ):
-                runs = bar.runs
-                runs.append((bar.run_start, bar.last_volume))
-                if len(runs) == MAX_RUNS:
-                    bar.fold()
+                if bar.run_start is not bar.close:  # a run of one update grew by nothing
+                    runs = bar.runs
+                    runs.append((bar.run_start, bar.close))
+                    if len(runs) == MAX_RUNS:
+                        bar.fold()
                 bar.run_start = t
-            bar.last_volume, bar.last_volume_text, bar.last_volume_float = t, volume, volume_float
+            bar.close, bar.close_volume_text, bar.close_volume_float = t, volume, volume_float
             bar.ticks += 1
             return
         traded = _ZERO
         if bar is not None:
             if minute < bar.minute:
                 return
-            if t.base_volume > bar.last_volume.base_volume:
-                traded = t.base_volume - bar.last_volume.base_volume
+            if t.base_volume > bar.close.base_volume:
+                traded = t.base_volume - bar.close.base_volume
             self._close(bar.candle(*key))
         self._open[key] = _Bar(
-            minute, t, t, price, price_float, t, price, price_float, t, traded, 1, t, volume, volume_float, t, []
+            minute, t, t, price, price_float, t, price, price_float, t, volume, volume_float, traded, 1, t, []
         )
 
     def _close(self, candle: Candle) -> None:
