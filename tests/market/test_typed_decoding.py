@@ -184,7 +184,7 @@ def test_texts_of_one_shape_all_match_the_regex_or_all_fail():
 
 def test_the_shape_set_is_bounded(monkeypatch):
     monkeypatch.setattr(base, "MAX_PLAIN_SHAPES", 3)
-    monkeypatch.setattr(base, "_plain_shapes", set())
+    monkeypatch.setattr(base, "_plain_shapes", {})
     for digits in range(1, 10):
         raw = ("1" * digits, "1", "1", "1", "1", "1", "1", "1")
         assert build_ticker(("binance", "BTC/USDT"), raw, 1, RX).wire_text == raw

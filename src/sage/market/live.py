@@ -38,6 +38,8 @@ class FeedFrameHandler:
         self.feed = feed
         self.exchange = feed.exchange
         self.pipeline = pipeline
+        self._parse = feed.parse  # bound once: this runs per frame
+        self._submit = pipeline.submit
         self.metrics = metrics
         self.retime = retime  # replay: stamp each update with the time it is replayed
         self.log_interval = log_interval
@@ -59,7 +61,7 @@ class FeedFrameHandler:
             self._rx_ms = rx_ms
             self._rx_datetime = datetime.fromtimestamp(rx_ms / 1000, UTC)
         try:
-            result = self.feed.parse(frame, self._rx_datetime)
+            result = self._parse(frame, self._rx_datetime)
         except MalformedMessage as exc:
             self.malformed += 1
             self.metrics.incr("FeedMalformed", exchange=self.exchange)
@@ -68,7 +70,7 @@ class FeedFrameHandler:
         if type(result) is Ticker:
             if self.retime:
                 result = self._retimed(result)
-            self.pipeline.submit(result)
+            self._submit(result)
             return None
         assert isinstance(result, Control)
         return self._control(result)
