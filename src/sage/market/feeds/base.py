@@ -136,9 +136,10 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
     plain_shape = _plain_shapes.get(shape) or _new_plain_shape(joined, shape)
     if plain_shape is not None:
         # The common case: every number parsed when read. A plain decimal is <= 0 exactly
-        # when it has a sign or no digit but zeros.
+        # when it has a sign or no digit but zeros (so it starts with "-" or "0").
         last = raw[0]
-        if last[0] == "-" or not last.strip("0."):
+        first = last[0]
+        if (first == "0" or first == "-") and (first == "-" or not last.strip("0.")):
             raise MalformedMessage("ticker with a non-positive last price")
         return exchange_ticker(key, raw, plain_shape, event_ms, received_at)
     # Anything else Decimal accepts (exponents, "+1", ".5", surrounding spaces...): parsed now,
