@@ -36,8 +36,9 @@ class Ticker:
 
     Exact and lazy (issue 19): a parser keeps the exchange's own decimal strings; `last` ...
     `quote_volume` become `Decimal` the first time something reads them, then stay cached
-    (ingestion itself reads none of them: candles compare floats and fall back to the
-    `Decimal`s only on a tie, the wire form carries the strings). The value is `Decimal(text)`
+    (ingestion reads few of them: candles compare the strings of tickers of one shape, floats
+    otherwise, the `Decimal`s only on a float tie and for exact volume sums; the wire form
+    carries the strings). The value is `Decimal(text)`
     either way, so a consumer cannot tell the difference (tests/market/test_lazy_ticker.py
     checks it property-based against eager parsing). Parsers only keep strings they checked
     are plain decimals (so the wire form can carry them as the exchange wrote them); anything
