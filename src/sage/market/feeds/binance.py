@@ -46,15 +46,16 @@ _ACK = Control(ControlKind.ACK)
 
 
 class _TickerEvent(msgspec.Struct, gc=False):
-    """The fields of a `24hrTicker` event Sage keeps; msgspec skips the others in C."""
+    """The fields of a `24hrTicker` event Sage keeps; msgspec skips the others in C. Declared in
+    the order Binance sends them: msgspec tries the field after the last one found first."""
 
     event: Literal["24hrTicker"] = msgspec.field(name="e")
     event_ms: int = msgspec.field(name="E")
     exchange_symbol: str = msgspec.field(name="s")
+    change_pct: str = msgspec.field(name="P")
     last: str = msgspec.field(name="c")
     bid: str = msgspec.field(name="b")
     ask: str = msgspec.field(name="a")
-    change_pct: str = msgspec.field(name="P")
     high: str = msgspec.field(name="h")
     low: str = msgspec.field(name="l")
     base_volume: str = msgspec.field(name="v")

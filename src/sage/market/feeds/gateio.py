@@ -47,17 +47,18 @@ _PONG = Control(ControlKind.PONG)
 
 
 class _TickerResult(msgspec.Struct, gc=False):
-    """The fields of a `spot.tickers` result Sage keeps; msgspec skips the others in C."""
+    """The fields of a `spot.tickers` result Sage keeps; msgspec skips the others in C. Declared
+    in the order Gate.io sends them: msgspec tries the field after the last one found first."""
 
     currency_pair: str
     last: str
-    highest_bid: str
     lowest_ask: str
+    highest_bid: str
     change_percentage: str
-    high_24h: str
-    low_24h: str
     base_volume: str
     quote_volume: str
+    high_24h: str
+    low_24h: str
 
 
 class _TickerUpdate(msgspec.Struct, gc=False):
