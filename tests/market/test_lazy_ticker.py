@@ -199,11 +199,15 @@ def reference_bars(ticks: list[tuple[str, str, int]]) -> list[tuple[object, ...]
 
 
 @RELAXED
-@given(ticks=st.lists(st.tuples(TICK_TEXT, TICK_TEXT, st.integers(0, 180_000)), min_size=1, max_size=30))
+@given(
+    ticks=st.lists(st.tuples(TICK_TEXT, st.one_of(TICK_TEXT, PLAIN), st.integers(0, 180_000)), min_size=1, max_size=30)
+)
 @example(ticks=[("1", "1", 0), ("1.0", "1.00000000000000000001", 1), ("1.00000000000000000001", "1", 2)])
+@example(ticks=[("1", "-1", 0), ("1", "-2", 1), ("1", "-3", 2), ("1", "-1", 3)])  # signed texts reverse text order
+@example(ticks=[("1", "1", 0), ("2", "-2", 1), ("2", "-3", 2), ("2", "-1", 3)])
 def test_candles_equal_eager_decimal_bars_also_where_floats_tie(ticks):
-    """Candles compare floats and look at the Decimals only on a tie: the bars are exactly the
-    Decimal definition's, digits and exponent of every price included."""
+    """Candles compare texts of one shape, floats otherwise, and the Decimals only on a float tie:
+    the bars are exactly the Decimal definition's, digits and exponent of every price included."""
     ticks.sort(key=lambda tick: tick[2])
     bars = CandleAggregator()
     for price, volume, at in ticks:

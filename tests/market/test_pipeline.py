@@ -127,7 +127,7 @@ async def test_a_flood_while_valkey_stalls_holds_one_update_per_key(valkey_url, 
     try:
         baseline = tracemalloc.get_traced_memory()[0]
         for frame in frames:
-            handler(frame, 1.0)
+            handler.handle(frame, 1.0)
         retained = tracemalloc.get_traced_memory()[0] - baseline
     finally:
         tracemalloc.stop()

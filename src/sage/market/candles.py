@@ -32,26 +32,29 @@ MAX_RUNS = 64  # finished runs of volume growth a bar keeps before summing them 
 
 @dataclass(slots=True)
 class _Bar:
-    """A bar in progress. Prices and the rolling volume are compared as floats, with the exact
+    """A bar in progress. Ingestion parses no number. While the high, the low and the close
+    share the new update's shape (sage.market.feeds.base: the same digits and places in every
+    field, no sign on the volume) their strings are compared directly, text order being number
+    order then. Otherwise prices and the rolling volume are compared as floats, with the exact
     `Decimal`s only on a float tie between different texts (a float rounds correctly and
-    monotonically, so a strict float order is the decimal order): ingestion parses no number.
-    The bar keeps the tickers whose `Decimal`s it reports, read when a candle is made."""
+    monotonically, so a strict float order is the decimal order). The bar keeps the tickers
+    whose `Decimal`s it reports, read when a candle is made."""
 
     minute: int  # epoch minutes
     open: Ticker
     high: Ticker
     high_text: str
-    high_float: float
+    high_float: float | None  # float(high_text) when known (the text comparisons keep none)
     low: Ticker
     low_text: str
-    low_float: float
-    close: Ticker
+    low_float: float | None
+    close: Ticker  # the last update, also the rolling 24 h base volume at the last update ...
+    close_volume_text: str
+    close_volume_float: float | None
+    shape: bytes | None  # the shape of high, low and close when they share one, else None
     traded: Decimal  # volume of the finished runs of growth summed so far (see `volume`)
     ticks: int
-    last_volume: Ticker  # the update with the rolling 24 h base volume at the last update ...
-    last_volume_text: str
-    last_volume_float: float
-    run_start: Ticker  # ... and the one where the current run of growth began
+    run_start: Ticker  # ... and the update where the current run of growth began
     runs: list[tuple[Ticker, Ticker]]  # finished runs (first, last update) not yet in `traded`
 
     @property
@@ -61,12 +64,17 @@ class _Bar:
         of growth started and ended, and subtracts when the volume is read (or when
         `MAX_RUNS` runs are waiting): one float comparison per update, no Decimal."""
         self.fold()
-        return self.traded + (self.last_volume.base_volume - self.run_start.base_volume)
+        return self.traded + (self.close.base_volume - self.run_start.base_volume)
 
     def fold(self) -> None:
+        # Straight from the strings: each update is read here once, so caching its Decimal on
+        # the ticker (`base_volume`) would only cost a list per ticker.
         traded = self.traded
         for first, last in self.runs:
-            traded += last.base_volume - first.base_volume
+            first_text, last_text = first._text, last._text
+            traded += (Decimal(last_text[6]) if last_text is not None else last.base_volume) - (
+                Decimal(first_text[6]) if first_text is not None else first.base_volume
+            )
         self.traded = traded
         self.runs.clear()
 
@@ -105,42 +113,75 @@ class CandleAggregator:
             price, volume = raw[0], raw[6]
         else:
             price, volume = str(t.last), str(t.base_volume)
-        price_float = float(price)
-        volume_float = float(volume)
         bar = self._open.get(key)
         if bar is not None and minute == bar.minute:
-            if price_float > bar.high_float or (
-                price_float == bar.high_float and price != bar.high_text and t.last > bar.high.last
-            ):
-                bar.high, bar.high_text, bar.high_float = t, price, price_float
-            elif price_float < bar.low_float or (
-                price_float == bar.low_float and price != bar.low_text and t.last < bar.low.last
-            ):
-                bar.low, bar.low_text, bar.low_float = t, price, price_float
-            bar.close = t
-            if volume_float < bar.last_volume_float or (  # old trades left the 24 h window: a run ends
-                volume_float == bar.last_volume_float
-                and volume != bar.last_volume_text
-                and t.base_volume < bar.last_volume.base_volume
-            ):
-                runs = bar.runs
-                runs.append((bar.run_start, bar.last_volume))
-                if len(runs) == MAX_RUNS:
-                    bar.fold()
-                bar.run_start = t
-            bar.last_volume, bar.last_volume_text, bar.last_volume_float = t, volume, volume_float
+            shape = t._shape
+            if shape is not None and shape is bar.shape:  # every comparison on the texts
+                if price > bar.high_text:
+                    bar.high, bar.high_text, bar.high_float = t, price, None
+                elif price < bar.low_text:
+                    bar.low, bar.low_text, bar.low_float = t, price, None
+                if volume < bar.close_volume_text:  # old trades left the 24 h window: a run ends
+                    self._end_run(bar, t)
+                bar.close_volume_float = None
+            else:
+                bar.close_volume_float = self._compare_numbers(bar, t, price, volume)
+                if shape is not None and bar.high._shape is shape and bar.low._shape is shape and volume[0] != "-":
+                    bar.shape = shape
+                else:
+                    bar.shape = None
+            bar.close, bar.close_volume_text = t, volume
             bar.ticks += 1
             return
         traded = _ZERO
         if bar is not None:
             if minute < bar.minute:
                 return
-            if t.base_volume > bar.last_volume.base_volume:
-                traded = t.base_volume - bar.last_volume.base_volume
+            if t.base_volume > bar.close.base_volume:
+                traded = t.base_volume - bar.close.base_volume
             self._close(bar.candle(*key))
-        self._open[key] = _Bar(
-            minute, t, t, price, price_float, t, price, price_float, t, traded, 1, t, volume, volume_float, t, []
-        )
+        shape = t._shape if volume[0] != "-" else None  # a sign would reverse the text order
+        self._open[key] = _Bar(minute, t, t, price, None, t, price, None, t, volume, None, shape, traded, 1, t, [])
+
+    @staticmethod
+    def _compare_numbers(bar: _Bar, t: Ticker, price: str, volume: str) -> float:
+        """High, low and the end of a run of volume growth, for an update whose texts do not line
+        up with the bar's: by floats, and by `Decimal`s where the floats tie. Returns the float
+        of `volume`, which the next update compares with."""
+        price_float = float(price)
+        high_float = bar.high_float
+        if high_float is None:
+            high_float = bar.high_float = float(bar.high_text)
+        if price_float > high_float or (
+            price_float == high_float and price != bar.high_text and t.last > bar.high.last
+        ):
+            bar.high, bar.high_text, bar.high_float = t, price, price_float
+        else:
+            low_float = bar.low_float
+            if low_float is None:
+                low_float = bar.low_float = float(bar.low_text)
+            if price_float < low_float or (
+                price_float == low_float and price != bar.low_text and t.last < bar.low.last
+            ):
+                bar.low, bar.low_text, bar.low_float = t, price, price_float
+        volume_float, close_float = float(volume), bar.close_volume_float
+        if close_float is None:
+            close_float = float(bar.close_volume_text)
+        if volume_float < close_float or (
+            volume_float == close_float and volume != bar.close_volume_text and t.base_volume < bar.close.base_volume
+        ):
+            CandleAggregator._end_run(bar, t)
+        return volume_float
+
+    @staticmethod
+    def _end_run(bar: _Bar, t: Ticker) -> None:
+        """The rolling volume shrank at `t`: the run of growth up to the previous update ends."""
+        if bar.run_start is not bar.close:  # a run of one update grew by nothing
+            runs = bar.runs
+            runs.append((bar.run_start, bar.close))
+            if len(runs) == MAX_RUNS:
+                bar.fold()
+        bar.run_start = t
 
     def _close(self, candle: Candle) -> None:
         if len(self._closed) == self._closed.maxlen:

@@ -36,8 +36,9 @@ class Ticker:
 
     Exact and lazy (issue 19): a parser keeps the exchange's own decimal strings; `last` ...
     `quote_volume` become `Decimal` the first time something reads them, then stay cached
-    (ingestion itself reads none of them: candles compare floats and fall back to the
-    `Decimal`s only on a tie, the wire form carries the strings). The value is `Decimal(text)`
+    (ingestion reads few of them: candles compare the strings of tickers of one shape, floats
+    otherwise, the `Decimal`s only on a float tie and for exact volume sums; the wire form
+    carries the strings). The value is `Decimal(text)`
     either way, so a consumer cannot tell the difference (tests/market/test_lazy_ticker.py
     checks it property-based against eager parsing). Parsers only keep strings they checked
     are plain decimals (so the wire form can carry them as the exchange wrote them); anything
@@ -47,7 +48,7 @@ class Ticker:
     A hand-written class rather than a dataclass: properties cannot share a name with a
     dataclass field, and construction is the ingestion hot path (see `exchange_ticker`)."""
 
-    __slots__ = ("_event_time", "_numbers", "_text", "event_ms", "exchange", "key", "received_at", "symbol")
+    __slots__ = ("_event_time", "_numbers", "_shape", "_text", "event_ms", "exchange", "key", "received_at", "symbol")
 
     exchange: str
     symbol: str  # "BASE/QUOTE"
@@ -57,6 +58,9 @@ class Ticker:
     # last, bid, ask, change_pct, high, low, base_volume, quote_volume: the exchange's strings
     # (plain decimals, also the wire form) or None, and their parsed values so far.
     _text: tuple[str, ...] | None
+    # With `_text`, its shape (sage.market.feeds.base): one bytes object per shape, so `is` tells
+    # two tickers whose strings line up digit for digit and compare as text as they do as numbers.
+    _shape: bytes | None
     _numbers: list[Decimal | None] | None
     _event_time: datetime | None
 
@@ -81,6 +85,7 @@ class Ticker:
         self.event_ms = datetime_to_ms(event_time)
         self.received_at = received_at
         self._text = None
+        self._shape = None
         self._numbers = [last, bid, ask, change_pct, high, low, base_volume, quote_volume]
         self._event_time = event_time
 
@@ -145,7 +150,7 @@ class Ticker:
         """A copy with another event time (replay stamps updates with the time they are replayed)."""
         copy = _new_ticker(Ticker)
         copy.exchange, copy.symbol, copy.key = self.exchange, self.symbol, self.key
-        copy.received_at, copy._text = self.received_at, self._text
+        copy.received_at, copy._text, copy._shape = self.received_at, self._text, self._shape
         copy._numbers = None if self._numbers is None else list(self._numbers)
         copy.event_ms = datetime_to_ms(event_time)
         copy._event_time = event_time
@@ -198,10 +203,12 @@ _TICKER_FIELDS = (
 _new_ticker = object.__new__
 
 
-def exchange_ticker(key: tuple[str, str], text: tuple[str, ...], event_ms: int, received_at: datetime) -> Ticker:
+def exchange_ticker(
+    key: tuple[str, str], text: tuple[str, ...], shape: bytes, event_ms: int, received_at: datetime
+) -> Ticker:
     """A parser's Ticker: `text` holds the eight decimal strings in constructor order, each
-    already checked to be a plain decimal (`-?digits(.digits)?`), parsed when read. Built
-    without `__init__`: this runs once per frame."""
+    already checked to be a plain decimal (`-?digits(.digits)?`), parsed when read; `shape` is
+    their canonical shape. Built without `__init__`: this runs once per frame."""
     t = _new_ticker(Ticker)
     t.exchange = key[0]
     t.symbol = key[1]
@@ -209,6 +216,7 @@ def exchange_ticker(key: tuple[str, str], text: tuple[str, ...], event_ms: int, 
     t.event_ms = event_ms
     t.received_at = received_at
     t._text = text
+    t._shape = shape
     t._numbers = None
     t._event_time = None
     return t

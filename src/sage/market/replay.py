@@ -102,7 +102,7 @@ class ReplaySource:
                     await asyncio.sleep(delay)
                 handler = self.handlers.get(exchange)
                 if handler is not None:
-                    handler(frame, time.time())  # a recorded shutdown notice means nothing here
+                    handler.handle(frame, time.time())  # a recorded shutdown notice means nothing here
                     self.frames_played += 1
             self.loops += 1
             if not self.loop:

@@ -105,6 +105,19 @@ class DynamicFeed(ExchangeFeed, Protocol):
 _FIELD = r"-?[0-9]++\.?+[0-9]*+(?<!\.)"
 _plain8 = re.compile(r"\|".join([_FIELD] * 8)).fullmatch
 
+# Whether the joined text matches depends only on its shape: which characters are ASCII digits
+# (the pattern treats all ten alike) and what the others are. A shape is the UTF-8 of the text
+# with every digit turned into "0"; two texts of one shape both match or both fail. An
+# exchange's tickers come in few shapes (the digits before the point change rarely, the places
+# after it never), so the shapes that matched answer most frames with one `translate` and one
+# hash (~0.15 us) instead of the regex (~0.45 us over ~100 characters). Each shape is kept as one
+# bytes object, which the Ticker carries: candles compare the texts of two tickers of the same
+# shape directly (same places, same length: text order is number order). Bounded: cleared when
+# full, which only costs regex runs (and a candle comparison by floats).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_plain_shapes: dict[bytes, bytes] = {}
+MAX_PLAIN_SHAPES = 50_000
+
 
 def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, received_at: datetime) -> Ticker:
     """A Ticker from the eight numeric strings every ticker format carries, in the order
@@ -116,12 +129,19 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
         joined = "|".join(raw)
     except TypeError:
         raise MalformedMessage("numeric field is not a string") from None
-    if _plain8(joined) is not None:  # the common case: every number parsed when read
+    try:
+        shape = joined.encode().translate(_DIGITS_AS_ZERO)
+    except UnicodeEncodeError:  # a lone surrogate: no decimal at all, and the regex says so
+        shape = b""
+    plain_shape = _plain_shapes.get(shape) or _new_plain_shape(joined, shape)
+    if plain_shape is not None:
+        # The common case: every number parsed when read. A plain decimal is <= 0 exactly
+        # when it has a sign or no digit but zeros (so it starts with "-" or "0").
         last = raw[0]
-        # A plain decimal is <= 0 exactly when it has a sign or no digit but zeros.
-        if last[0] == "-" or not last.strip("0."):
+        first = last[0]
+        if (first == "0" or first == "-") and (first == "-" or not last.strip("0.")):
             raise MalformedMessage("ticker with a non-positive last price")
-        return exchange_ticker(key, raw, event_ms, received_at)
+        return exchange_ticker(key, raw, plain_shape, event_ms, received_at)
     # Anything else Decimal accepts (exponents, "+1", ".5", surrounding spaces...): parsed now,
     # so a bad value is rejected here; the wire form then carries str(Decimal).
     try:
@@ -141,3 +161,13 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
     )
     ticker.event_ms = event_ms  # the exchange's milliseconds, not a float round trip through the datetime
     return ticker
+
+
+def _new_plain_shape(joined: str, shape: bytes) -> bytes | None:
+    """The regex for a shape not seen yet; a match keeps the shape."""
+    if _plain8(joined) is None:
+        return None
+    if len(_plain_shapes) >= MAX_PLAIN_SHAPES:
+        _plain_shapes.clear()
+    _plain_shapes[shape] = shape
+    return shape

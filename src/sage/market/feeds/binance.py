@@ -17,9 +17,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
+import msgspec
 import orjson
 
 from sage.market.feeds.base import (
@@ -42,6 +43,34 @@ MAX_CONNECTION_SECONDS = 23.5 * 3600  # Binance closes at 24 h; move before it d
 
 _RECONNECT_SHUTDOWN = Control(ControlKind.RECONNECT, "serverShutdown")
 _ACK = Control(ControlKind.ACK)
+
+
+class _TickerEvent(msgspec.Struct, gc=False):
+    """The fields of a `24hrTicker` event Sage keeps; msgspec skips the others in C. Declared in
+    the order Binance sends them: msgspec tries the field after the last one found first."""
+
+    event: Literal["24hrTicker"] = msgspec.field(name="e")
+    event_ms: int = msgspec.field(name="E")
+    exchange_symbol: str = msgspec.field(name="s")
+    change_pct: str = msgspec.field(name="P")
+    last: str = msgspec.field(name="c")
+    bid: str = msgspec.field(name="b")
+    ask: str = msgspec.field(name="a")
+    high: str = msgspec.field(name="h")
+    low: str = msgspec.field(name="l")
+    base_volume: str = msgspec.field(name="v")
+    quote_volume: str = msgspec.field(name="q")
+
+
+class _CombinedTicker(msgspec.Struct, gc=False):
+    data: _TickerEvent
+
+
+# Nearly every frame is a well-formed combined-stream ticker: decoded straight into the strings
+# Sage keeps (about half the time of `orjson.loads` into dicts). A frame of any other shape or
+# type fails this decoder and goes through the general parser, which gives it its control
+# message or rejects it with the reason, exactly as for every frame before.
+_decode_combined_ticker = msgspec.json.Decoder(_CombinedTicker).decode
 
 
 def exchange_symbol(symbol: str) -> str:
@@ -146,6 +175,30 @@ class BinanceFeed:
         return orjson.dumps({"method": "LIST_SUBSCRIPTIONS", "id": next(self._ids)}).decode()
 
     def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
+        try:
+            event = _decode_combined_ticker(frame).data
+        except msgspec.DecodeError:  # not JSON, or another shape (ValidationError is a subclass)
+            return self._parse_any(frame, received_at)
+        key = self._by_exchange_symbol.get(event.exchange_symbol)
+        if key is None or event.event_ms <= 0:
+            return self._parse_any(frame, received_at)  # raises, with the reason
+        return build_ticker(
+            key,
+            (
+                event.last,
+                event.bid,
+                event.ask,
+                event.change_pct,
+                event.high,
+                event.low,
+                event.base_volume,
+                event.quote_volume,
+            ),
+            event.event_ms,
+            received_at,
+        )
+
+    def _parse_any(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
         try:
             msg = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:

@@ -18,8 +18,9 @@ import itertools
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
+import msgspec
 import orjson
 
 from sage.market.feeds.base import (
@@ -43,6 +44,35 @@ PAIRS_PER_SUBSCRIBE = 1
 _RECONNECT_UPGRADE = Control(ControlKind.RECONNECT, "upgrade")
 _ACK = Control(ControlKind.ACK)
 _PONG = Control(ControlKind.PONG)
+
+
+class _TickerResult(msgspec.Struct, gc=False):
+    """The fields of a `spot.tickers` result Sage keeps; msgspec skips the others in C. Declared
+    in the order Gate.io sends them: msgspec tries the field after the last one found first."""
+
+    currency_pair: str
+    last: str
+    lowest_ask: str
+    highest_bid: str
+    change_percentage: str
+    base_volume: str
+    quote_volume: str
+    high_24h: str
+    low_24h: str
+
+
+class _TickerUpdate(msgspec.Struct, gc=False):
+    time_ms: int
+    channel: Literal["spot.tickers"]
+    event: Literal["update"]
+    result: _TickerResult
+
+
+# Nearly every frame is a well-formed ticker update: decoded straight into the strings Sage
+# keeps (about half the time of `orjson.loads` into dicts). A frame of any other shape or type
+# (an update with only `time`, too) fails this decoder and goes through the general parser,
+# which gives it its control message or rejects it with the reason, exactly as before.
+_decode_ticker_update = msgspec.json.Decoder(_TickerUpdate).decode
 
 
 def currency_pair(symbol: str) -> str:
@@ -122,6 +152,31 @@ class GateioFeed:
         ]
 
     def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
+        try:
+            update = _decode_ticker_update(frame)
+        except msgspec.DecodeError:  # not JSON, or another shape (ValidationError is a subclass)
+            return self._parse_any(frame, received_at)
+        r = update.result
+        key = self._by_pair.get(r.currency_pair)
+        if key is None or update.time_ms <= 0:
+            return self._parse_any(frame, received_at)  # raises, with the reason
+        return build_ticker(
+            key,
+            (
+                r.last,
+                r.highest_bid,
+                r.lowest_ask,
+                r.change_percentage,
+                r.high_24h,
+                r.low_24h,
+                r.base_volume,
+                r.quote_volume,
+            ),
+            update.time_ms,
+            received_at,
+        )
+
+    def _parse_any(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
         try:
             msg = orjson.loads(frame)
         except orjson.JSONDecodeError as exc:
