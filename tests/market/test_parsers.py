@@ -8,7 +8,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from sage.market.feeds.base import ControlKind, MalformedMessage, UnexpectedMessage
+from sage.market.feeds.base import MAX_EVENT_MS, ControlKind, MalformedMessage, UnexpectedMessage
 from sage.market.feeds.binance import BinanceFeed, combined_base_url
 from sage.market.feeds.fear_greed import parse_fng
 from sage.market.feeds.gateio import GateioFeed
@@ -79,12 +79,19 @@ def test_binance_server_shutdown_asks_for_a_new_connection(frame):
         combined(binance_ticker("BTCUSDT", "-5", 1)),
         combined(binance_ticker("BTCUSDT", 97000.5, 1)),  # a float would lose exactness
         combined(binance_ticker("BTCUSDT", "1", 1, E="soon")),
+        combined(binance_ticker("BTCUSDT", "1", 1, E=MAX_EVENT_MS + 1)),  # past year 9999 (microseconds?)
+        combined(binance_ticker("BTCUSDT", "1", 1, E=1_764_000_000_000_000)),  # 2025 in microseconds
         orjson.dumps({"stream": "x", "data": {k: v for k, v in binance_ticker("BTCUSDT", "1", 1).items() if k != "b"}}),
     ],
 )
 def test_binance_malformed_frames_are_rejected(frame):
     with pytest.raises(MalformedMessage):
         binance().parse(frame, RX)
+
+
+def test_the_last_event_time_a_datetime_holds_is_a_ticker_whose_time_reads():
+    ticker = binance().parse(combined(binance_ticker("BTCUSDT", "1", 1, E=MAX_EVENT_MS)), RX)
+    assert isinstance(ticker, Ticker) and ticker.event_time.year == 9999
 
 
 def test_binance_ticker_for_an_unsubscribed_symbol_is_unexpected():
@@ -207,6 +214,7 @@ def test_gate_subscription_and_ping_follow_the_documented_shape():
         orjson.dumps(gate_ticker("BTC_USDT", "1", 1_000, high_24h=None)),
         orjson.dumps({k: v for k, v in gate_ticker("BTC_USDT", "1", 1_000).items() if k not in ("time", "time_ms")}),
         b'{"channel":"spot.trades","event":"update","result":{}}',
+        orjson.dumps(gate_ticker("BTC_USDT", "1", MAX_EVENT_MS + 1)),
     ],
 )
 def test_gate_malformed_frames_are_rejected(frame):

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from sage.market.feeds.binance import BinanceFeed
-from sage.market.live import FeedFrameHandler
+from sage.market.live import MAX_AHEAD_MS, FeedFrameHandler
 from sage.market.models import ticker_from_json
 from sage.market.pipeline import MarketPipeline, ticker_key, ticks_channel
 from sage.store.cache import Cache, CacheUnavailable
@@ -203,3 +203,22 @@ async def test_updates_whose_publish_fails_are_counted_as_dropped_not_lost_from_
     assert (pipeline.accepted, pipeline.published, pipeline.dropped) == (3, 0, 3)
     await pipeline.flush()  # counters reach the metrics at the start of a flush
     assert metrics.value("FeedDropped", exchange="binance") == 3
+
+
+async def test_an_update_from_the_future_is_refused_and_does_not_hold_the_symbol(cache, metrics):
+    """An event time more than MAX_AHEAD_MS past the receive time would make the out-of-order
+    guard drop every real update until the clock caught up with it."""
+    pipeline = MarketPipeline(cache, metrics)
+    handler = FeedFrameHandler(BinanceFeed(["BTC/USDT"], base_url="ws://x"), pipeline, metrics)
+    rx = 1_800_000_000.0
+    rx_ms = int(rx * 1000)
+
+    def frame(last: str, event_ms: int) -> bytes:
+        return orjson.dumps({"stream": "x", "data": binance_ticker("BTCUSDT", last, event_ms)})
+
+    handler.handle(frame("1", rx_ms + MAX_AHEAD_MS + 1), rx)
+    assert (handler.malformed, pipeline.accepted) == (1, 0)
+    assert metrics.value("FeedMalformed", exchange="binance") == 1
+    handler.handle(frame("2", rx_ms - 5), rx)  # the real updates that follow are taken
+    handler.handle(frame("3", rx_ms + MAX_AHEAD_MS), rx)  # at the bound: within the allowed skew
+    assert (handler.malformed, pipeline.accepted) == (1, 2)

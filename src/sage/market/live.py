@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 _ONE_MS = timedelta(milliseconds=1)
 
 
+MAX_AHEAD_MS = 300_000  # an event time this far past the receive time is refused (5 minutes of clock skew)
+
+
 class FeedFrameHandler:
     """Frame -> parser -> pipeline. A malformed or unexpected frame is counted and
     logged (at most once per `log_interval` seconds per feed, with a count of the
@@ -65,17 +68,29 @@ class FeedFrameHandler:
         try:
             result = self._parse(frame, self._rx_datetime)
         except MalformedMessage as exc:
-            self.malformed += 1
-            self.metrics.incr("FeedMalformed", exchange=self.exchange)
-            self._log_malformed(exc, frame)
+            self._malformed(exc, frame)
             return None
         if type(result) is Ticker:
             if self.retime:
                 result = self._retimed(result)
+            elif result.event_ms > rx_ms + MAX_AHEAD_MS:
+                # a time from the future would hold the symbol's out-of-order guard (and its
+                # candles) until the clock caught up with it: refused, counted, logged
+                ahead = (result.event_ms - rx_ms) / 1000
+                self._malformed(
+                    MalformedMessage(f"event time {ahead:.0f} s ahead of this machine's clock (is the clock behind?)"),
+                    frame,
+                )
+                return None
             self._submit(result)
             return None
         assert isinstance(result, Control)
         return self._control(result)
+
+    def _malformed(self, exc: MalformedMessage, frame: str | bytes) -> None:
+        self.malformed += 1
+        self.metrics.incr("FeedMalformed", exchange=self.exchange)
+        self._log_malformed(exc, frame)
 
     def _retimed(self, ticker: Ticker) -> Ticker:
         """Replay: the update happens now. Strictly later than the symbol's previous replayed

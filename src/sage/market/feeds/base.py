@@ -119,6 +119,12 @@ _plain_shapes: dict[bytes, bytes] = {}
 MAX_PLAIN_SHAPES = 50_000
 
 
+# The latest event time a ticker can carry: 9999-12-31T23:59:59.999Z, the last millisecond a
+# datetime holds. A later one (an exchange sending microseconds, a corrupt frame) is malformed,
+# not a ticker whose `event_time` raises when read.
+MAX_EVENT_MS = 253_402_300_799_999
+
+
 def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, received_at: datetime) -> Ticker:
     """A Ticker from the eight numeric strings every ticker format carries, in the order
     last, bid, ask, 24h change %, high, low, base volume, quote volume. `key` is (exchange, symbol).

@@ -24,6 +24,7 @@ import msgspec
 import orjson
 
 from sage.market.feeds.base import (
+    MAX_EVENT_MS,
     ConnectionPlan,
     Control,
     ControlKind,
@@ -180,7 +181,7 @@ class BinanceFeed:
         except msgspec.DecodeError:  # not JSON, or another shape (ValidationError is a subclass)
             return self._parse_any(frame, received_at)
         key = self._by_exchange_symbol.get(event.exchange_symbol)
-        if key is None or event.event_ms <= 0:
+        if key is None or not 0 < event.event_ms <= MAX_EVENT_MS:
             return self._parse_any(frame, received_at)  # raises, with the reason
         return build_ticker(
             key,
@@ -230,7 +231,7 @@ class BinanceFeed:
         if key is None:
             raise UnexpectedMessage(f"ticker for unsubscribed symbol {p.get('s')!r}")
         event_ms = p.get("E")
-        if type(event_ms) is not int or event_ms <= 0:
+        if type(event_ms) is not int or not 0 < event_ms <= MAX_EVENT_MS:
             raise MalformedMessage("ticker without a valid event time E")
         try:
             raw = (p["c"], p["b"], p["a"], p["P"], p["h"], p["l"], p["v"], p["q"])

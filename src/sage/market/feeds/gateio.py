@@ -24,6 +24,7 @@ import msgspec
 import orjson
 
 from sage.market.feeds.base import (
+    MAX_EVENT_MS,
     ConnectionPlan,
     Control,
     ControlKind,
@@ -158,7 +159,7 @@ class GateioFeed:
             return self._parse_any(frame, received_at)
         r = update.result
         key = self._by_pair.get(r.currency_pair)
-        if key is None or update.time_ms <= 0:
+        if key is None or not 0 < update.time_ms <= MAX_EVENT_MS:
             return self._parse_any(frame, received_at)  # raises, with the reason
         return build_ticker(
             key,
@@ -215,6 +216,8 @@ class GateioFeed:
             event_ms = seconds * 1000
         if event_ms <= 0:
             raise MalformedMessage("ticker update with a non-positive time")
+        if event_ms > MAX_EVENT_MS:
+            raise MalformedMessage("ticker update with a time past the year 9999")
         try:
             raw = (
                 r["last"],
