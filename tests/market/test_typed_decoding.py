@@ -12,7 +12,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from sage.market.feeds import base
+from sage.market.feeds import base, binance, gateio
 from sage.market.feeds.base import MalformedMessage, build_ticker
 from sage.market.feeds.binance import BinanceFeed
 from sage.market.feeds.gateio import GateioFeed
@@ -37,17 +37,8 @@ VALUE = st.one_of(
 TIME = st.one_of(st.integers(-5, 4_000_000_000_000), st.integers(2**63, 2**64 - 1), VALUE)
 # Eight numbers: well-formed ones half the time, so the rest of the frame decides.
 NUMBERS = st.one_of(st.tuples(POSITIVE_PLAIN, *[PLAIN] * 7), st.tuples(*[st.one_of(PLAIN, VALUE)] * 8))
-BINANCE_NUMBERS = ("c", "b", "a", "P", "h", "l", "v", "q")
-GATE_NUMBERS = (
-    "last",
-    "highest_bid",
-    "lowest_ask",
-    "change_percentage",
-    "high_24h",
-    "low_24h",
-    "base_volume",
-    "quote_volume",
-)
+BINANCE_NUMBERS = binance.TICKER_FIELDS
+GATE_NUMBERS = gateio.TICKER_FIELDS
 
 
 def fill(payload: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:

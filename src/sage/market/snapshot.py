@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from sage.market.feeds import gateio
 from sage.market.feeds.base import MalformedMessage, build_ticker
 from sage.market.feeds.binance import exchange_symbol
 from sage.market.feeds.gateio import currency_pair
@@ -61,19 +62,7 @@ def parse_gateio_tickers(symbol: str, body: Any, received_at: datetime) -> Ticke
         raise MalformedMessage("spot/tickers is not a non-empty list")
     r = body[0]
     try:
-        raw = tuple(
-            r[k]
-            for k in (
-                "last",
-                "highest_bid",
-                "lowest_ask",
-                "change_percentage",
-                "high_24h",
-                "low_24h",
-                "base_volume",
-                "quote_volume",
-            )
-        )
+        raw = tuple(r[k] for k in gateio.TICKER_FIELDS)
     except KeyError as exc:
         raise MalformedMessage(f"spot/tickers entry without {exc.args[0]!r}") from None
     # Gate's REST ticker carries no time: it is as of when we received it.

@@ -37,6 +37,9 @@ from sage.market.models import Ticker
 from sage.market.symbols import split_symbol
 
 EXCHANGE = "binance"
+# The eight numbers of a `24hrTicker` event (last, bid, ask, change %, high, low, base and
+# quote volume), in the order `build_ticker` takes them
+TICKER_FIELDS = ("c", "b", "a", "P", "h", "l", "v", "q")
 MAX_STREAMS_PER_CONNECTION = 1024
 STREAMS_PER_SUBSCRIBE = 100
 CONTROL_MESSAGES_PER_SECOND = 4.0  # below Binance's 5/s so pongs to its pings still fit
@@ -234,7 +237,7 @@ class BinanceFeed:
         if type(event_ms) is not int or not 0 < event_ms <= MAX_EVENT_MS:
             raise MalformedMessage("ticker without a valid event time E")
         try:
-            raw = (p["c"], p["b"], p["a"], p["P"], p["h"], p["l"], p["v"], p["q"])
+            raw = tuple(p[name] for name in TICKER_FIELDS)
         except KeyError as exc:
             raise MalformedMessage(f"ticker without field {exc.args[0]!r}") from None
         return build_ticker(key, raw, event_ms, received_at)

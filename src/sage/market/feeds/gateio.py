@@ -37,6 +37,18 @@ from sage.market.models import Ticker
 from sage.market.symbols import split_symbol
 
 EXCHANGE = "gateio"
+# The eight numbers of a ticker (WebSocket `spot.tickers` and REST `spot/tickers` alike), in
+# the order `build_ticker` takes them
+TICKER_FIELDS = (
+    "last",
+    "highest_bid",
+    "lowest_ask",
+    "change_percentage",
+    "high_24h",
+    "low_24h",
+    "base_volume",
+    "quote_volume",
+)
 CHANNEL = "spot.tickers"
 # One pair per request: Gate answers a request with one error, so an unlisted pair in a
 # batch could cost the whole batch; alone it costs only itself.
@@ -219,16 +231,7 @@ class GateioFeed:
         if event_ms > MAX_EVENT_MS:
             raise MalformedMessage("ticker update with a time past the year 9999")
         try:
-            raw = (
-                r["last"],
-                r["highest_bid"],
-                r["lowest_ask"],
-                r["change_percentage"],
-                r["high_24h"],
-                r["low_24h"],
-                r["base_volume"],
-                r["quote_volume"],
-            )
+            raw = tuple(r[name] for name in TICKER_FIELDS)
         except KeyError as exc:
             raise MalformedMessage(f"ticker without field {exc.args[0]!r}") from None
         return build_ticker(key, raw, event_ms, received_at)
