@@ -215,7 +215,7 @@ async def test_points_valued_before_a_candle_write_into_the_past_are_not_stored(
     assert closes.epoch is not None and closes.read_at is not None
     await add_closes(db, BENCHMARK, {START - timedelta(days=3): D(1)})  # a backfill, anywhere in the past
     stored = await points.store(
-        db, portfolio_id, HOUR, one_point(), version=version, epoch=closes.epoch, read_at=closes.read_at
+        db, portfolio_id, HOUR, one_point(), version=version, epoch=closes.epoch, read_at=closes.read_at, now=NOW
     )
     assert stored == 0 and await stored_times(db, portfolio_id) == []
 
@@ -226,11 +226,11 @@ async def test_points_of_a_version_the_ledger_moved_past_are_not_stored(db, user
     closes = await candle_closes(db, [(BENCHMARK, BOUNDARIES[0])], HOUR)
     assert closes.epoch is not None and closes.read_at is not None
     stored = await points.store(
-        db, portfolio_id, HOUR, one_point(), version=version - 1, epoch=closes.epoch, read_at=closes.read_at
+        db, portfolio_id, HOUR, one_point(), version=version - 1, epoch=closes.epoch, read_at=closes.read_at, now=NOW
     )
     assert stored == 0
     stored = await points.store(
-        db, portfolio_id, HOUR, one_point(), version=version, epoch=closes.epoch, read_at=closes.read_at
+        db, portfolio_id, HOUR, one_point(), version=version, epoch=closes.epoch, read_at=closes.read_at, now=NOW
     )
     assert stored == 1
 
@@ -242,7 +242,10 @@ async def test_points_from_closes_read_over_a_minute_ago_are_not_stored(db, user
     assert closes.epoch is not None and closes.read_at is not None
     stale = closes.read_at - points.STORE_WITHIN - timedelta(seconds=1)
     assert (
-        await points.store(db, portfolio_id, HOUR, one_point(), version=version, epoch=closes.epoch, read_at=stale) == 0
+        await points.store(
+            db, portfolio_id, HOUR, one_point(), version=version, epoch=closes.epoch, read_at=stale, now=NOW
+        )
+        == 0
     )
 
 
@@ -293,3 +296,15 @@ async def test_without_the_epoch_row_series_are_valued_but_nothing_is_stored(db,
     result = await sage.performance(user_id, portfolio_id, "1d")
     assert result is not None and result.complete
     assert await stored_times(db, portfolio_id) == []
+
+
+async def test_storing_hourly_points_drops_those_no_range_reads_any_more(db, user_id):
+    sage, portfolio_id = await eth_portfolio(db, user_id)
+    await sage.performance(user_id, portfolio_id, "1d")
+    assert await stored_times(db, portfolio_id) == BOUNDARIES
+    now = NOW + timedelta(days=40)
+    recent = portfolio_service(db, now)
+    await add_closes(db, BENCHMARK, {t: D(1) for t in grid(now - timedelta(days=1), now, HOUR)})
+    await recent.performance(user_id, portfolio_id, "1d")
+    stored = await stored_times(db, portfolio_id)
+    assert stored and all(t > now - timedelta(days=31) for t in stored)  # the old hourly points are gone

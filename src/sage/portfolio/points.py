@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sage.portfolio.performance import Point, ValuedPoint
+from sage.portfolio.performance import DAY, HOUR, HOURLY_UP_TO, Point, ValuedPoint
 from sage.store.db import Database
 
 STORE_AFTER = timedelta(minutes=10)  # a point is stored this long after its time, not before
@@ -56,6 +56,12 @@ FROM unnest($3::timestamptz[], $4::numeric[], $5::numeric[], $6::numeric[], $7::
 WHERE p.at <= now() - interval '{int(STORE_AFTER.total_seconds())} seconds'
   AND clock_timestamp() - $8::timestamptz < interval '{int(STORE_WITHIN.total_seconds())} seconds'
 ON CONFLICT DO NOTHING"""
+# hourly points serve ranges of at most 30 days (sage.portfolio.performance.HOURLY_UP_TO): those
+# older than that (and a day) before the series' own time are never read again, so a store of
+# hourly points drops them
+_PRUNE_SQL = (
+    f"DELETE FROM portfolio_points WHERE portfolio_id = $1 AND step_seconds = {int(HOUR.total_seconds())} AND at < $2"
+)
 
 
 def step_seconds(step: timedelta) -> int:
@@ -84,10 +90,12 @@ async def store(
     version: int,
     epoch: int,
     read_at: datetime,
+    now: datetime,
 ) -> int:
     """Store `valued` (of the ledger at `version`, at closes read at `read_at` under `epoch`),
-    the settled ones only; nothing when the ledger or the candles moved on since. Returns how
-    many rows were inserted."""
+    the settled ones only; nothing when the ledger or the candles moved on since. `now`: the
+    series' time (hourly points too old for any range from it are dropped). Returns how many
+    rows were inserted."""
     if not valued:
         return 0
     async with db.session() as session:
@@ -110,5 +118,7 @@ async def store(
             [" ".join(v.missing) for v in valued],
             read_at,
         )
+        if step == HOUR:
+            await raw.execute(_PRUNE_SQL, portfolio_id, now - HOURLY_UP_TO - DAY)  # type: ignore[union-attr]
         await session.commit()
     return int(status.rsplit(" ", 1)[-1])

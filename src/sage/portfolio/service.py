@@ -378,7 +378,14 @@ class PortfolioService(PortfolioDirectory):
         settled = [v for t, v in valued.items() if t in boundaries]
         if settled and closes.epoch is not None and closes.read_at is not None:
             await points.store(
-                self.db, portfolio.id, step, settled, version=version, epoch=closes.epoch, read_at=closes.read_at
+                self.db,
+                portfolio.id,
+                step,
+                settled,
+                version=version,
+                epoch=closes.epoch,
+                read_at=closes.read_at,
+                now=now,
             )
         await checkpoints.store(self.db, portfolio.id, version, tuple(kept))
         return series(range_, start, now, step, [stored[t] if t in stored else valued[t] for t in times])
