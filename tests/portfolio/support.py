@@ -161,3 +161,22 @@ def valid_history(plan: list[tuple[str, str, Decimal, Decimal, Decimal, int]], s
             continue
         entries.append(entry)
     return entries
+
+
+async def deposit_from_outside(db: Database, portfolio_id: uuid.UUID, amount: int, at: datetime) -> None:
+    """A deposit inserted by SQL, as psql or a COPY would: no service sees it."""
+    async with db.session() as session:
+        await session.execute(
+            text(
+                "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
+                " VALUES (:id, :p, 'deposit', :amount, 0, :at)"
+            ),
+            {"id": uuid.uuid4(), "p": portfolio_id, "amount": amount, "at": at},
+        )
+        await session.commit()
+
+
+async def ledger_version(db: Database, portfolio_id: uuid.UUID) -> int:
+    async with db.session() as session:
+        found = await session.scalar(text("SELECT ledger_version FROM portfolios WHERE id = :p"), {"p": portfolio_id})
+        return int(found)

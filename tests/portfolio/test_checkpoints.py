@@ -27,7 +27,14 @@ from sage.portfolio.ledger import replay
 from sage.portfolio.performance import grid
 from sage.portfolio.service import PortfolioService
 from sage.store.db import Database
-from tests.portfolio.support import add_closes, cold_performance, portfolio_service, valid_history
+from tests.portfolio.support import (
+    add_closes,
+    cold_performance,
+    deposit_from_outside,
+    ledger_version,
+    portfolio_service,
+    valid_history,
+)
 
 D = Decimal
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
@@ -91,12 +98,6 @@ async def count(db: Database, portfolio_id: uuid.UUID) -> int:
         found = await session.scalar(
             text("SELECT count(*) FROM portfolio_transactions WHERE portfolio_id = :p"), {"p": portfolio_id}
         )
-        return int(found)
-
-
-async def version(db: Database, portfolio_id: uuid.UUID) -> int:
-    async with db.session() as session:
-        found = await session.scalar(text("SELECT ledger_version FROM portfolios WHERE id = :p"), {"p": portfolio_id})
         return int(found)
 
 
@@ -173,7 +174,7 @@ async def test_a_write_that_replays_stores_the_checkpoints_of_the_history_it_mad
     assert (await read(db, portfolio_id)).started_at == total  # nothing left to replay
     second = process(db)
     summary = await second.summary(user_id, portfolio_id)
-    tip = second.states.tip(portfolio_id, await version(db, portfolio_id))
+    tip = second.states.tip(portfolio_id, await ledger_version(db, portfolio_id))
     assert tip is not None and repr(tip.ledger) == await replayed(db, portfolio_id)
     assert summary == await process(db).summary(user_id, portfolio_id)
 
@@ -188,7 +189,7 @@ async def test_a_reader_without_a_checkpoint_replays_all_and_stores_them(db, use
     assert [position for _, position in await stored(db, portfolio_id)] == [*range(5, total, 5), total]
     second = process(db)
     assert await second.summary(user_id, portfolio_id) == summary
-    tip = second.states.tip(portfolio_id, await version(db, portfolio_id))
+    tip = second.states.tip(portfolio_id, await ledger_version(db, portfolio_id))
     assert tip is not None and repr(tip.ledger) == await replayed(db, portfolio_id)
 
 
@@ -209,15 +210,7 @@ async def test_a_write_from_outside_sage_drops_the_checkpoints_from_its_time_on(
     sage = process(db)
     portfolio_id = await history(sage, user_id, 22)
     at = NOW - timedelta(hours=11, minutes=30)
-    async with db.session() as session:  # a back-dated insert, as psql or a COPY would
-        await session.execute(
-            text(
-                "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
-                " VALUES (:id, :p, 'deposit', 7, 0, :at)"
-            ),
-            {"id": uuid.uuid4(), "p": portfolio_id, "at": at},
-        )
-        await session.commit()
+    await deposit_from_outside(db, portfolio_id, 7, at)
     kept = await stored(db, portfolio_id)
     assert kept and all(t < at for t, _ in kept)
     again = await read(db, portfolio_id)
@@ -266,15 +259,7 @@ async def test_a_checkpoint_of_a_version_the_ledger_has_moved_past_is_not_stored
         await session.commit()
     old = await read(db, portfolio_id)  # derived from this version; then a back-dated write
     assert old.checkpoints
-    async with db.session() as session:
-        await session.execute(
-            text(
-                "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
-                " VALUES (:id, :p, 'deposit', 1, 0, :at)"
-            ),
-            {"id": uuid.uuid4(), "p": portfolio_id, "at": NOW - timedelta(hours=30)},
-        )
-        await session.commit()
+    await deposit_from_outside(db, portfolio_id, 1, NOW - timedelta(hours=30))
     assert not await checkpoints.store(db, portfolio_id, old.version, old.checkpoints)
     assert await stored(db, portfolio_id) == []
     current = await read(db, portfolio_id)
@@ -323,15 +308,7 @@ async def test_after_a_write_from_outside_sage_only_the_later_points_are_valued_
     portfolio_id = await history(sage, user_id, 22)
     before = await sage.performance(user_id, portfolio_id, "1d")
     at = NOW - timedelta(hours=11, minutes=30)
-    async with db.session() as session:
-        await session.execute(
-            text(
-                "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
-                " VALUES (:id, :p, 'deposit', 7, 0, :at)"
-            ),
-            {"id": uuid.uuid4(), "p": portfolio_id, "at": at},
-        )
-        await session.commit()
+    await deposit_from_outside(db, portfolio_id, 7, at)
     with (
         mock.patch.object(checkpoints, "from_json", wraps=checkpoints.from_json) as resumed,
         mock.patch.object(service_module, "value", wraps=performance_module.value) as valued,
@@ -347,7 +324,7 @@ async def test_after_a_write_from_outside_sage_only_the_later_points_are_valued_
 
 async def same_state(sage: PortfolioService, db: Database, portfolio_id: uuid.UUID) -> None:
     fresh = await load_state_of(db, portfolio_id)
-    kept = sage.states.get(portfolio_id, await version(db, portfolio_id))
+    kept = sage.states.get(portfolio_id, await ledger_version(db, portfolio_id))
     assert kept is not None and kept.entries == fresh.entries and kept.timeline == fresh.timeline
     assert repr(kept.ledger) == repr(fresh.ledger)
 
@@ -385,14 +362,14 @@ async def test_every_read_after_random_writes_from_two_processes_equals_the_whol
         assert summaries[0] == summaries[1] == summaries[2]
         await checkpoints_hold(db, portfolio_id)
         for sage in (reader, writer):
-            tip = sage.states.tip(portfolio_id, await version(db, portfolio_id))
+            tip = sage.states.tip(portfolio_id, await ledger_version(db, portfolio_id))
             assert tip is not None and repr(tip.ledger) == whole
         # the series: from stored points, the writer's timeline or checkpoints, never different
         series = [await s.performance(user_id, portfolio_id, "1d") for s in (reader, process(db), writer)]
         assert series[0] == series[1] == series[2]
         assert series[0] == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
         fresh = await load_state_of(db, portfolio_id)
-        kept = writer.states.get(portfolio_id, await version(db, portfolio_id))  # a write that replayed keeps it
+        kept = writer.states.get(portfolio_id, await ledger_version(db, portfolio_id))  # a write that replayed keeps it
         if kept is not None:
             assert kept.entries == fresh.entries and kept.timeline == fresh.timeline
 

@@ -28,7 +28,14 @@ from sage.portfolio.performance import Gap, Point, candle_closes, grid
 from sage.portfolio.service import PortfolioService
 from sage.portfolio.state import StateCache, derive
 from sage.store.db import Database
-from tests.portfolio.support import add_closes, cold_performance, portfolio_service, valid_history, values_at
+from tests.portfolio.support import (
+    add_closes,
+    cold_performance,
+    ledger_version,
+    portfolio_service,
+    valid_history,
+    values_at,
+)
 
 D = Decimal
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -162,31 +169,24 @@ async def fresh_state(db: Database, portfolio_id: uuid.UUID):
         return await load_state(session, portfolio_id)
 
 
-async def version(db: Database, portfolio_id: uuid.UUID) -> int:
-    async with db.session() as session:
-        return int(
-            await session.scalar(text("SELECT ledger_version FROM portfolios WHERE id = :id"), {"id": portfolio_id})
-        )
-
-
 async def test_every_kind_of_write_bumps_the_version_once(db, user_id):
     sage = service(db)
     portfolio = await sage.default(user_id)
     assert portfolio is not None
-    v0 = await version(db, portfolio.id)
+    v0 = await ledger_version(db, portfolio.id)
     booked = await sage.book(user_id, portfolio.id, TradeRequest(kind="buy", symbol="ETH/USDT", quantity=D(1)))
-    assert await version(db, portfolio.id) == v0 + 1
+    assert await ledger_version(db, portfolio.id) == v0 + 1
     await sage.correct_transaction(user_id, portfolio.id, booked.transaction.id, {"note": "first"})
-    assert await version(db, portfolio.id) == v0 + 2
+    assert await ledger_version(db, portfolio.id) == v0 + 2
     result = await sage.import_csv(
         user_id,
         portfolio.id,
         "executed_at,kind,symbol,quantity,price,fee,note,id\n"
         + "".join(f"2026-01-0{d}T00:00:00Z,deposit,,{d},,0,,\n" for d in range(1, 8)),
     )
-    assert result.booked == 7 and await version(db, portfolio.id) == v0 + 3  # one statement, one bump
+    assert result.booked == 7 and await ledger_version(db, portfolio.id) == v0 + 3  # one statement, one bump
     await sage.delete_transaction(user_id, portfolio.id, booked.transaction.id)
-    assert await version(db, portfolio.id) == v0 + 4
+    assert await ledger_version(db, portfolio.id) == v0 + 4
     async with db.session() as session:  # a write outside the service (a COPY, a psql session) counts too
         await session.execute(
             text(
@@ -196,7 +196,7 @@ async def test_every_kind_of_write_bumps_the_version_once(db, user_id):
             {"id": uuid.uuid4(), "pid": portfolio.id},
         )
         await session.commit()
-    assert await version(db, portfolio.id) == v0 + 5
+    assert await ledger_version(db, portfolio.id) == v0 + 5
     summary = await sage.summary(user_id, portfolio.id)
     assert summary is not None and summary.cash == (await fresh_state(db, portfolio.id)).ledger.cash
 
@@ -210,7 +210,7 @@ async def test_reads_after_each_write_equal_a_cold_read(db, user_id):
     async def same_as_cold() -> None:
         cold = service(db, now)  # an empty cache: reads the checkpoint and replays what follows
         assert await sage.summary(user_id, portfolio.id) == await cold.summary(user_id, portfolio.id)
-        current = await version(db, portfolio.id)
+        current = await ledger_version(db, portfolio.id)
         fresh = await fresh_state(db, portfolio.id)  # the whole history replayed
         tip = sage.states.tip(portfolio.id, current)
         assert tip is not None and repr(tip.ledger) == repr(fresh.ledger)

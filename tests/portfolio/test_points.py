@@ -16,7 +16,13 @@ from sage.portfolio import points
 from sage.portfolio.performance import BENCHMARK, HOUR, Point, ValuedPoint, candle_closes, grid
 from sage.portfolio.service import PortfolioService, TradeRequest
 from sage.store.db import Database
-from tests.portfolio.support import add_closes, cold_performance, portfolio_service
+from tests.portfolio.support import (
+    add_closes,
+    cold_performance,
+    deposit_from_outside,
+    ledger_version,
+    portfolio_service,
+)
 
 D = Decimal
 NOW = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)  # in the past: every step boundary is settled
@@ -112,14 +118,8 @@ async def test_after_a_ledger_edit_a_process_probes_only_the_closes_it_has_not_s
     sage, portfolio_id = await eth_portfolio(db, user_id)
     first = await sage.performance(user_id, portfolio_id, "1d")
     probed = sage.closes.probed
-    await execute(  # a write from outside Sage: the points from its time on are dropped
-        db,
-        "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
-        " VALUES (:id, :p, 'deposit', 7, 0, :at)",
-        id=uuid.uuid4(),
-        p=portfolio_id,
-        at=BOUNDARIES[2],
-    )
+    # a write from outside Sage: the points from its time on are dropped
+    await deposit_from_outside(db, portfolio_id, 7, BOUNDARIES[2])
     after = await sage.performance(user_id, portfolio_id, "1d")
     assert sage.closes.probed - probed == 4  # ETH and BTC at the range's start and end; the rest kept
     assert after == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
@@ -191,14 +191,7 @@ async def test_a_ledger_write_from_outside_sage_drops_the_points_from_its_time_o
     sage, portfolio_id = await eth_portfolio(db, user_id)
     await sage.performance(user_id, portfolio_id, "1d")
     at = BOUNDARIES[10]
-    await execute(
-        db,
-        "INSERT INTO portfolio_transactions (id, portfolio_id, kind, quantity, fee, executed_at)"
-        " VALUES (:id, :p, 'deposit', 7, 0, :at)",
-        id=uuid.uuid4(),
-        p=portfolio_id,
-        at=at,
-    )
+    await deposit_from_outside(db, portfolio_id, 7, at)
     assert await stored_times(db, portfolio_id) == BOUNDARIES[:10]  # a point includes what executed at its time
     after = await portfolio_service(db, NOW).performance(user_id, portfolio_id, "1d")
     assert after == await cold_performance(db, user_id, portfolio_id, "1d", NOW)
@@ -210,7 +203,7 @@ def one_point() -> list[ValuedPoint]:
 
 async def test_points_valued_before_a_candle_write_into_the_past_are_not_stored(db, user_id):
     _, portfolio_id = await eth_portfolio(db, user_id)
-    version = int(await scalar(db, "SELECT ledger_version FROM portfolios WHERE id = :p", p=portfolio_id))  # type: ignore[arg-type]
+    version = await ledger_version(db, portfolio_id)
     closes = await candle_closes(db, [(BENCHMARK, BOUNDARIES[0])], HOUR)
     assert closes.epoch is not None and closes.read_at is not None
     await add_closes(db, BENCHMARK, {START - timedelta(days=3): D(1)})  # a backfill, anywhere in the past
@@ -222,7 +215,7 @@ async def test_points_valued_before_a_candle_write_into_the_past_are_not_stored(
 
 async def test_points_of_a_version_the_ledger_moved_past_are_not_stored(db, user_id):
     _, portfolio_id = await eth_portfolio(db, user_id)
-    version = int(await scalar(db, "SELECT ledger_version FROM portfolios WHERE id = :p", p=portfolio_id))  # type: ignore[arg-type]
+    version = await ledger_version(db, portfolio_id)
     closes = await candle_closes(db, [(BENCHMARK, BOUNDARIES[0])], HOUR)
     assert closes.epoch is not None and closes.read_at is not None
     stored = await points.store(
@@ -237,7 +230,7 @@ async def test_points_of_a_version_the_ledger_moved_past_are_not_stored(db, user
 
 async def test_points_from_closes_read_over_a_minute_ago_are_not_stored(db, user_id):
     _, portfolio_id = await eth_portfolio(db, user_id)
-    version = int(await scalar(db, "SELECT ledger_version FROM portfolios WHERE id = :p", p=portfolio_id))  # type: ignore[arg-type]
+    version = await ledger_version(db, portfolio_id)
     closes = await candle_closes(db, [(BENCHMARK, BOUNDARIES[0])], HOUR)
     assert closes.epoch is not None and closes.read_at is not None
     stale = closes.read_at - points.STORE_WITHIN - timedelta(seconds=1)

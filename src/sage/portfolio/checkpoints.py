@@ -201,7 +201,7 @@ async def states_at(
                 position += 1
                 if position % PERSIST_EVERY == 0:
                     keep.append(Checkpoint(entry, position, _copy(ledger)))
-            out.append(Holdings(ledger.cash, ledger.net_deposits, {s: h.quantity for s, h in ledger.holdings.items()}))
+            out.append(Holdings(ledger.cash, ledger.net_deposits, ledger.quantities()))
     return out, keep
 
 

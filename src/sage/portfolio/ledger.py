@@ -114,6 +114,10 @@ class Ledger:
     def net_deposits(self) -> Decimal:
         return self.deposits - self.withdrawals
 
+    def quantities(self) -> dict[str, Decimal]:
+        """The quantity of each holding, in the ledger's order (a new position last)."""
+        return {symbol: held.quantity for symbol, held in self.holdings.items()}
+
     def cost_basis(self) -> Decimal:
         return sum((h.cost for h in self.holdings.values()), ZERO)
 

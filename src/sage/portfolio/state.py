@@ -102,7 +102,7 @@ class LedgerState:
             (*self.timeline.net_deposits, ledger.net_deposits),
             (*self.timeline.changes, change),
             self.timeline.checkpoints
-            + ((_quantities(ledger),) if (len(self.entries) + 1) % CHECKPOINT_EVERY == 0 else ()),
+            + ((ledger.quantities(),) if (len(self.entries) + 1) % CHECKPOINT_EVERY == 0 else ()),
         )
         return LedgerState(version, (*self.entries, entry), ledger, timeline)
 
@@ -126,7 +126,7 @@ def derive(
         for entry in entries:
             ledger.apply_exact(entry)
             if len(cash) % CHECKPOINT_EVERY == CHECKPOINT_EVERY - 1:
-                checkpoints.append(_quantities(ledger))
+                checkpoints.append(ledger.quantities())
             cash.append(ledger.cash)
             net.append(ledger.net_deposits)
             if entry.symbol is None:
@@ -140,10 +140,6 @@ def derive(
         tuple(e.executed_at for e in entries), tuple(cash), tuple(net), tuple(changes), tuple(checkpoints)
     )
     return LedgerState(version, tuple(entries), ledger, timeline)
-
-
-def _quantities(ledger: Ledger) -> dict[str, Decimal]:
-    return {symbol: held.quantity for symbol, held in ledger.holdings.items()}
 
 
 @dataclass(frozen=True)
