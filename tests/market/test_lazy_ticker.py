@@ -205,8 +205,13 @@ def reference_bars(ticks: list[tuple[str, str, int]]) -> list[tuple[object, ...]
 @example(ticks=[("1", "1", 0), ("1.0", "1.00000000000000000001", 1), ("1.00000000000000000001", "1", 2)])
 @example(ticks=[("1", "-1", 0), ("1", "-2", 1), ("1", "-3", 2), ("1", "-1", 3)])  # signed texts reverse text order
 @example(ticks=[("1", "1", 0), ("2", "-2", 1), ("2", "-3", 2), ("2", "-1", 3)])
+# Equal values spelled with more or fewer zeros (one candle class: text order is number order
+# but for these): the high and low stay the first spelling seen.
+@example(ticks=[("1", "1", 0), ("1.0", "1", 1), ("1.00", "1", 2)])
+@example(ticks=[("2", "1", 0), ("1.00", "1", 1), ("1.0", "1", 2), ("1", "1", 3)])
+@example(ticks=[("2.319", "5.1", 0), ("2.3189", "5.10", 1), ("2.3190", "5.1", 2), ("2.31890", "5.2", 3)])
 def test_candles_equal_eager_decimal_bars_also_where_floats_tie(ticks):
-    """Candles compare texts of one shape, floats otherwise, and the Decimals only on a float tie:
+    """Candles compare texts of one candle class, floats otherwise, and the Decimals only on a float tie:
     the bars are exactly the Decimal definition's, digits and exponent of every price included."""
     ticks.sort(key=lambda tick: tick[2])
     bars = CandleAggregator()

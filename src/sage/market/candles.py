@@ -33,9 +33,10 @@ MAX_RUNS = 64  # finished runs of volume growth a bar keeps before summing them 
 @dataclass(slots=True)
 class _Bar:
     """A bar in progress. Ingestion parses no number. While the high, the low and the close
-    share the new update's shape (sage.market.feeds.base: the same digits and places in every
-    field, no sign on the volume) their strings are compared directly, text order being number
-    order then. Otherwise prices and the rolling volume are compared as floats, with the exact
+    share the new update's candle class (sage.market.feeds.base: as many digits before the point
+    in the price and in the volume, no sign on the volume) their strings are compared directly,
+    text order being number order then, but for an equal value spelled with more trailing zeros
+    (`_longer_spelling`), which replaces no high or low and ends no run of volume growth. Otherwise prices and the rolling volume are compared as floats, with the exact
     `Decimal`s only on a float tie between different texts (a float rounds correctly and
     monotonically, so a strict float order is the decimal order). The bar keeps the tickers
     whose `Decimal`s it reports, read when a candle is made."""
@@ -51,7 +52,7 @@ class _Bar:
     close: Ticker  # the last update, also the rolling 24 h base volume at the last update ...
     close_volume_text: str
     close_volume_float: float | None
-    shape: bytes | None  # the shape of high, low and close when they share one, else None
+    candle_class: bytes | None  # the class of high, low and close when they share one, else None
     traded: Decimal  # volume of the finished runs of growth summed so far (see `volume`)
     ticks: int
     run_start: Ticker  # ... and the update where the current run of growth began
@@ -92,6 +93,12 @@ class _Bar:
         )
 
 
+def _longer_spelling(longer: str, shorter: str) -> bool:
+    """Whether `longer`, which starts with `shorter`, is `shorter` with trailing zeros (and a
+    point) added: the same number, which text order puts after it."""
+    return not longer[len(shorter) :].strip(".0")
+
+
 class CandleAggregator:
     """Bars per (exchange, symbol). Updates arrive in event-time order (the pipeline's
     guard drops older ones), so a bar closes when the first update of a later minute
@@ -115,21 +122,34 @@ class CandleAggregator:
             price, volume = str(t.last), str(t.base_volume)
         bar = self._open.get(key)
         if bar is not None and minute == bar.minute:
-            shape = t._shape
-            if shape is not None and shape is bar.shape:  # every comparison on the texts
-                if price > bar.high_text:
-                    bar.high, bar.high_text, bar.high_float = t, price, None
-                elif price < bar.low_text:
-                    bar.low, bar.low_text, bar.low_float = t, price, None
-                if volume < bar.close_volume_text:  # old trades left the 24 h window: a run ends
-                    self._end_run(bar, t)
+            candle_class = t._candle_class
+            if candle_class is not None and candle_class is bar.candle_class:  # every comparison on the texts
+                # (`startswith` first: a text that merely sorts after another is seldom its longer spelling)
+                high_text = bar.high_text
+                if price > high_text:
+                    if not (price.startswith(high_text) and _longer_spelling(price, high_text)):
+                        bar.high, bar.high_text, bar.high_float = t, price, None
+                else:
+                    low_text = bar.low_text
+                    if price < low_text and not (low_text.startswith(price) and _longer_spelling(low_text, price)):
+                        bar.low, bar.low_text, bar.low_float = t, price, None
+                close_volume = bar.close_volume_text
+                if volume < close_volume and not (
+                    close_volume.startswith(volume) and _longer_spelling(close_volume, volume)
+                ):
+                    self._end_run(bar, t)  # old trades left the 24 h window: a run ends
                 bar.close_volume_float = None
             else:
                 bar.close_volume_float = self._compare_numbers(bar, t, price, volume)
-                if shape is not None and bar.high._shape is shape and bar.low._shape is shape and volume[0] != "-":
-                    bar.shape = shape
+                if (
+                    candle_class is not None
+                    and bar.high._candle_class is candle_class
+                    and bar.low._candle_class is candle_class
+                    and volume[0] != "-"
+                ):
+                    bar.candle_class = candle_class
                 else:
-                    bar.shape = None
+                    bar.candle_class = None
             bar.close, bar.close_volume_text = t, volume
             bar.ticks += 1
             return
@@ -140,8 +160,8 @@ class CandleAggregator:
             if t.base_volume > bar.close.base_volume:
                 traded = t.base_volume - bar.close.base_volume
             self._close(bar.candle(*key))
-        shape = t._shape if volume[0] != "-" else None  # a sign would reverse the text order
-        self._open[key] = _Bar(minute, t, t, price, None, t, price, None, t, volume, None, shape, traded, 1, t, [])
+        candle_class = t._candle_class if volume[0] != "-" else None  # a sign would reverse the text order
+        self._open[key] = _Bar(minute, t, t, price, None, t, price, None, t, volume, None, candle_class, traded, 1, t, [])
 
     @staticmethod
     def _compare_numbers(bar: _Bar, t: Ticker, price: str, volume: str) -> float:

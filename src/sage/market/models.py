@@ -36,7 +36,7 @@ class Ticker:
 
     Exact and lazy (issue 19): a parser keeps the exchange's own decimal strings; `last` ...
     `quote_volume` become `Decimal` the first time something reads them, then stay cached
-    (ingestion reads few of them: candles compare the strings of tickers of one shape, floats
+    (ingestion reads few of them: candles compare the strings of tickers of one candle class, floats
     otherwise, the `Decimal`s only on a float tie and for exact volume sums; the wire form
     carries the strings). The value is `Decimal(text)`
     either way, so a consumer cannot tell the difference (tests/market/test_lazy_ticker.py
@@ -48,7 +48,7 @@ class Ticker:
     A hand-written class rather than a dataclass: properties cannot share a name with a
     dataclass field, and construction is the ingestion hot path (see `exchange_ticker`)."""
 
-    __slots__ = ("_event_time", "_numbers", "_shape", "_text", "event_ms", "exchange", "key", "received_at", "symbol")
+    __slots__ = ("_candle_class", "_event_time", "_numbers", "_text", "event_ms", "exchange", "key", "received_at", "symbol")
 
     exchange: str
     symbol: str  # "BASE/QUOTE"
@@ -58,9 +58,10 @@ class Ticker:
     # last, bid, ask, change_pct, high, low, base_volume, quote_volume: the exchange's strings
     # (plain decimals, also the wire form) or None, and their parsed values so far.
     _text: tuple[str, ...] | None
-    # With `_text`, its shape (sage.market.feeds.base): one bytes object per shape, so `is` tells
-    # two tickers whose strings line up digit for digit and compare as text as they do as numbers.
-    _shape: bytes | None
+    # With `_text`, its candle class (sage.market.feeds.base): one bytes object per number of
+    # digits before the point of `last` and of `base_volume`, so `is` tells two tickers whose
+    # price and volume texts compare as text as they do as numbers (sage.market.candles).
+    _candle_class: bytes | None
     _numbers: list[Decimal | None] | None
     _event_time: datetime | None
 
@@ -85,7 +86,7 @@ class Ticker:
         self.event_ms = datetime_to_ms(event_time)
         self.received_at = received_at
         self._text = None
-        self._shape = None
+        self._candle_class = None
         self._numbers = [last, bid, ask, change_pct, high, low, base_volume, quote_volume]
         self._event_time = event_time
 
@@ -150,7 +151,7 @@ class Ticker:
         """A copy with another event time (replay stamps updates with the time they are replayed)."""
         copy = _new_ticker(Ticker)
         copy.exchange, copy.symbol, copy.key = self.exchange, self.symbol, self.key
-        copy.received_at, copy._text, copy._shape = self.received_at, self._text, self._shape
+        copy.received_at, copy._text, copy._candle_class = self.received_at, self._text, self._candle_class
         copy._numbers = None if self._numbers is None else list(self._numbers)
         copy.event_ms = datetime_to_ms(event_time)
         copy._event_time = event_time
@@ -204,11 +205,12 @@ _new_ticker = object.__new__
 
 
 def exchange_ticker(
-    key: tuple[str, str], text: tuple[str, ...], shape: bytes, event_ms: int, received_at: datetime
+    key: tuple[str, str], text: tuple[str, ...], candle_class: bytes, event_ms: int, received_at: datetime
 ) -> Ticker:
     """A parser's Ticker: `text` holds the eight decimal strings in constructor order, each
-    already checked to be a plain decimal (`-?digits(.digits)?`), parsed when read; `shape` is
-    their canonical shape. Built without `__init__`: this runs once per frame."""
+    already checked to be a plain decimal (`-?digits(.digits)?`), parsed when read;
+    `candle_class` is theirs (sage.market.feeds.base). Built without `__init__`: this runs once
+    per frame."""
     t = _new_ticker(Ticker)
     t.exchange = key[0]
     t.symbol = key[1]
@@ -216,7 +218,7 @@ def exchange_ticker(
     t.event_ms = event_ms
     t.received_at = received_at
     t._text = text
-    t._shape = shape
+    t._candle_class = candle_class
     t._numbers = None
     t._event_time = None
     return t

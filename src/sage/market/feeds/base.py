@@ -109,13 +109,21 @@ _plain8 = re.compile(r"\|".join([_FIELD] * 8)).fullmatch
 # (the pattern treats all ten alike) and what the others are. A shape is the UTF-8 of the text
 # with every digit turned into "0"; two texts of one shape both match or both fail. An
 # exchange's tickers come in few shapes (the digits before the point change rarely, the places
-# after it never), so the shapes that matched answer most frames with one `translate` and one
-# hash (~0.15 us) instead of the regex (~0.45 us over ~100 characters). Each shape is kept as one
-# bytes object, which the Ticker carries: candles compare the texts of two tickers of the same
-# shape directly (same places, same length: text order is number order). Bounded: cleared when
-# full, which only costs regex runs (and a candle comparison by floats).
+# after it seldom), so the shapes that matched answer most frames with one `translate` and one
+# hash (~0.15 us) instead of the regex (~0.45 us over ~100 characters). Bounded: cleared when
+# full, which only costs regex runs.
+#
+# A matched shape maps to the ticker's candle class, which the Ticker carries: one bytes object
+# per shape of the whole parts (sign and digits before the point) of the last price and the base
+# volume. Two unsigned plain
+# decimals with as many digits before the point compare as text as they do as numbers, except
+# that an equal value spelled with more trailing zeros sorts after (sage.market.candles checks
+# that case), so candles compare the texts of two tickers of one class directly. The class
+# looks only at the two fields candles read: a change in the places of another field (Gate.io
+# drops trailing zeros, so its change % and bid vary in length) keeps the comparison on text.
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _plain_shapes: dict[bytes, bytes] = {}
+_candle_classes: dict[bytes, bytes] = {}
 MAX_PLAIN_SHAPES = 50_000
 
 
@@ -139,15 +147,15 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
         shape = joined.encode().translate(_DIGITS_AS_ZERO)
     except UnicodeEncodeError:  # a lone surrogate: no decimal at all, and the regex says so
         shape = b""
-    plain_shape = _plain_shapes.get(shape) or _new_plain_shape(joined, shape)
-    if plain_shape is not None:
+    candle_class = _plain_shapes.get(shape) or _new_plain_shape(joined, shape)
+    if candle_class is not None:
         # The common case: every number parsed when read. A plain decimal is <= 0 exactly
         # when it has a sign or no digit but zeros (so it starts with "-" or "0").
         last = raw[0]
         first = last[0]
         if (first == "0" or first == "-") and (first == "-" or not last.strip("0.")):
             raise MalformedMessage("ticker with a non-positive last price")
-        return exchange_ticker(key, raw, plain_shape, event_ms, received_at)
+        return exchange_ticker(key, raw, candle_class, event_ms, received_at)
     # Anything else Decimal accepts (exponents, "+1", ".5", surrounding spaces...): parsed now,
     # so a bad value is rejected here; the wire form then carries str(Decimal).
     try:
@@ -170,10 +178,16 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
 
 
 def _new_plain_shape(joined: str, shape: bytes) -> bytes | None:
-    """The regex for a shape not seen yet; a match keeps the shape."""
+    """The regex for a shape not seen yet; a match keeps the shape with its candle class."""
     if _plain8(joined) is None:
         return None
     if len(_plain_shapes) >= MAX_PLAIN_SHAPES:
         _plain_shapes.clear()
-    _plain_shapes[shape] = shape
-    return shape
+    fields = shape.split(b"|")
+    name = _whole_part(fields[0]) + b"|" + _whole_part(fields[6])  # b"00000|000" (a sign stays in it)
+    candle_class = _plain_shapes[shape] = _candle_classes.setdefault(name, name)
+    return candle_class
+
+
+def _whole_part(field: bytes) -> bytes:
+    return field.partition(b".")[0]
