@@ -161,7 +161,9 @@ class CandleAggregator:
                 traded = t.base_volume - bar.close.base_volume
             self._close(bar.candle(*key))
         candle_class = t._candle_class if volume[0] != "-" else None  # a sign would reverse the text order
-        self._open[key] = _Bar(minute, t, t, price, None, t, price, None, t, volume, None, candle_class, traded, 1, t, [])
+        self._open[key] = _Bar(
+            minute, t, t, price, None, t, price, None, t, volume, None, candle_class, traded, 1, t, []
+        )
 
     @staticmethod
     def _compare_numbers(bar: _Bar, t: Ticker, price: str, volume: str) -> float:

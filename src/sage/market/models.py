@@ -48,7 +48,17 @@ class Ticker:
     A hand-written class rather than a dataclass: properties cannot share a name with a
     dataclass field, and construction is the ingestion hot path (see `exchange_ticker`)."""
 
-    __slots__ = ("_candle_class", "_event_time", "_numbers", "_text", "event_ms", "exchange", "key", "received_at", "symbol")
+    __slots__ = (
+        "_candle_class",
+        "_event_time",
+        "_numbers",
+        "_text",
+        "event_ms",
+        "exchange",
+        "key",
+        "received_at",
+        "symbol",
+    )
 
     exchange: str
     symbol: str  # "BASE/QUOTE"
