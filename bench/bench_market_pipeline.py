@@ -9,6 +9,9 @@
      with an in-memory callback (goal: Sage >= 1.5x cryptofeed, stretch 2x). The peers live
      in the benchmark's own environment `bench/.venv-peers` (`bench/peers.sh`, versions in
      `bench/peers-requirements.txt`), driven in a subprocess by `bench/feeds_peers.py`.
+   - the floor (bench/feeds_floor.py): Sage's per-frame work fused into one function, no calls
+     between layers, no metrics: the least this Python spends on it, so a goal the floor misses
+     is out of reach of any arrangement of Sage's Python modules.
    The frames are the replay session's recorded tickers (src/sage/market/replay_data), repeated
    with shifted event times to the requested count. Rounds interleave every contender so each
    sees the same machine load; the figures are medians, in messages per CPU-second (thread CPU
@@ -147,6 +150,22 @@ async def pipeline_seconds(exchange: str, frames: list[str], cache: Any) -> floa
     return elapsed
 
 
+def floor_seconds(exchange: str, frames: list[str]) -> float:
+    from bench.feeds_floor import handler
+
+    handle, waiting = handler(exchange, SYMBOLS6)
+    gc.collect()
+    started = CLOCK()
+    received = time.time()
+    for i, frame in enumerate(frames, 1):
+        handle(frame, received)
+        if i % 1000 == 0:  # what a flush must do at least: take the pending updates
+            for state in waiting:
+                state.pending, state.count = None, 0
+            waiting.clear()
+    return CLOCK() - started
+
+
 class Peers:
     """cryptofeed and ccxt.pro in `bench/.venv-peers`, one long-lived subprocess."""
 
@@ -208,6 +227,7 @@ async def throughput(n: int, valkey_url: str, rounds: int) -> tuple[dict[str, di
             times.setdefault("orjson", []).append(raw_seconds(frames[exchange]))
             times.setdefault("sage", []).append(await pipeline_seconds(exchange, frames[exchange], memory_cache))
             times.setdefault("sage_valkey", []).append(await pipeline_seconds(exchange, frames[exchange], valkey_cache))
+            times.setdefault("floor", []).append(floor_seconds(exchange, frames[exchange]))
             if peers is not None:
                 for peer in PEERS:
                     times.setdefault(peer, []).append(peers.seconds(peer, exchange, n))
@@ -222,7 +242,7 @@ async def throughput(n: int, valkey_url: str, rounds: int) -> tuple[dict[str, di
 
 
 def print_throughput(results: dict[str, dict[str, float]], versions: dict[str, str]) -> None:
-    names = [("orjson", "orjson.loads"), ("sage", "Sage (mem)"), ("sage_valkey", "Sage (Valkey)")]
+    names = [("orjson", "orjson.loads"), ("sage", "Sage (mem)"), ("sage_valkey", "Sage (Valkey)"), ("floor", "floor")]
     names += [(peer, peer) for peer in PEERS]
     print(f"{'exchange':<10}" + "".join(f"{label:>15}" for _, label in names) + f"{'Sage/cf':>9}{'Sage/orjson':>13}")
     for exchange, row in results.items():
@@ -244,6 +264,10 @@ def print_throughput(results: dict[str, dict[str, float]], versions: dict[str, s
         else:
             verdict += "; vs cryptofeed: not measured"
         print(verdict)
+        floor = f"   {exchange}: the floor (Sage's work fused, bench/feeds_floor.py) is {row['floor'] / row['orjson']:.0%} of orjson.loads"
+        if "cryptofeed" in row:
+            floor += f" and {row['floor'] / row['cryptofeed']:.2f}x cryptofeed"
+        print(floor + f"; Sage is at {row['sage'] / row['floor']:.0%} of the floor")
 
 
 # --- 2. latency ---------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""A measuring device, not Sage code: the least CPU this Python can spend on Sage's per-frame work.
+
+`bench.bench_market_pipeline` runs it on the same frames as Sage, beside the peers, to show
+what limits the feed throughput goals (issue 19). It does everything Sage's path does per ticker
+frame, in one function with no calls between layers, no metrics and no logging:
+- decode with Sage's own typed msgspec decoder (the same C work);
+- the symbol look-up, the event-time bounds (after 0, before year 10,000, at most 5 minutes past
+  the receive time) and the out-of-order guard;
+- the plain-decimal check through Sage's shape set, and a positive last price;
+- a `Ticker` with the eight strings, kept as the symbol's pending update (coalescing);
+- the one-minute candle: high, low, close and the end of a run of volume growth, compared as text
+  (the candle class; the rare cases Sage hands to floats or to the equal-spelling check, and the
+  flush, are left out, which only makes the floor lower).
+Whatever Sage's modules cost on top of this is the price of their boundaries (calls, the frame
+handler's and pipeline's bookkeeping); what this costs is the price of doing the work in Python
+at all. Frames it cannot take (another shape, an unknown symbol) raise: the benchmark's frames
+are all tickers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sage.market.feeds import base, binance, gateio
+from sage.market.models import Ticker
+
+MAX_AHEAD_MS = 300_000
+
+
+class _Key:
+    """One symbol: its key, guard, pending update and bar in progress."""
+
+    __slots__ = (
+        "candle_class",
+        "close",
+        "close_volume",
+        "count",
+        "high",
+        "high_text",
+        "key",
+        "last_ms",
+        "low",
+        "low_text",
+        "minute",
+        "open",
+        "pending",
+        "run_start",
+        "ticks",
+    )
+
+    def __init__(self, key: tuple[str, str]) -> None:
+        self.key = key
+        self.last_ms = 0
+        self.pending: Ticker | None = None
+        self.count = 0
+        self.minute = -1
+        self.candle_class: bytes | None = None
+        self.ticks = 0
+
+
+def handler(exchange: str, symbols: Sequence[str]) -> tuple[Callable[[str, float], None], list[_Key]]:
+    """The fused per-frame function for `exchange` and the list of symbols with a pending update
+    (what a flush would take)."""
+    native = binance.exchange_symbol if exchange == "binance" else gateio.currency_pair
+    keys = {native(s): _Key((exchange, s)) for s in symbols}
+    waiting: list[_Key] = []
+    shapes, digits_as_zero, new_shape = base._plain_shapes, base._DIGITS_AS_ZERO, base._new_plain_shape
+    new = object.__new__
+    received = {"ms": -1, "at": datetime.fromtimestamp(0, UTC)}
+    is_binance = exchange == "binance"
+    decode: Any = binance._decode_combined_ticker if is_binance else gateio._decode_ticker_update
+
+    def handle(frame: str, received_at: float) -> None:
+        rx_ms = int(received_at * 1000)
+        if rx_ms != received["ms"]:
+            received["ms"], received["at"] = rx_ms, datetime.fromtimestamp(rx_ms / 1000, UTC)
+        if is_binance:
+            e = decode(frame).data
+            state = keys.get(e.exchange_symbol)
+            ms = e.event_ms
+            raw = (e.last, e.bid, e.ask, e.change_pct, e.high, e.low, e.base_volume, e.quote_volume)
+        else:
+            u = decode(frame)
+            r = u.result
+            state = keys.get(r.currency_pair)
+            ms = u.time_ms
+            raw = (
+                r.last,
+                r.highest_bid,
+                r.lowest_ask,
+                r.change_percentage,
+                r.high_24h,
+                r.low_24h,
+                r.base_volume,
+                r.quote_volume,
+            )
+        if state is None or not 0 < ms <= base.MAX_EVENT_MS or ms > rx_ms + MAX_AHEAD_MS:
+            raise ValueError("not a ticker this floor takes")
+        joined = "|".join(raw)
+        shape = joined.encode().translate(digits_as_zero)
+        candle_class = shapes.get(shape) or new_shape(joined, shape)
+        last = raw[0]
+        first = last[0]
+        if candle_class is None or ((first == "0" or first == "-") and (first == "-" or not last.strip("0."))):
+            raise ValueError("not a plain positive ticker")
+        if ms <= state.last_ms:
+            return
+        state.last_ms = ms
+        t = new(Ticker)
+        t.exchange, t.symbol, t.key = state.key[0], state.key[1], state.key
+        t.event_ms, t.received_at = ms, received["at"]
+        t._text, t._candle_class, t._numbers, t._event_time = raw, candle_class, None, None
+        if state.pending is None:
+            waiting.append(state)
+        state.pending = t
+        state.count += 1
+        minute = ms // 60_000
+        volume = raw[6]
+        if minute == state.minute and candle_class is state.candle_class:
+            if last > state.high_text:
+                state.high, state.high_text = t, last
+            elif last < state.low_text:
+                state.low, state.low_text = t, last
+            if volume < state.close_volume:
+                state.run_start = t
+            state.close, state.close_volume = t, volume
+            state.ticks += 1
+        else:
+            state.minute, state.candle_class, state.ticks = minute, candle_class, 1
+            state.open = state.high = state.low = state.close = state.run_start = t
+            state.high_text = state.low_text = last
+            state.close_volume = volume
+
+    return handle, waiting
