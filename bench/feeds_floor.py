@@ -50,6 +50,15 @@ class _Key:
         "ticks",
     )
 
+    open: Ticker
+    high: Ticker
+    low: Ticker
+    close: Ticker
+    run_start: Ticker
+    high_text: str
+    low_text: str
+    close_volume: str
+
     def __init__(self, key: tuple[str, str]) -> None:
         self.key = key
         self.last_ms = 0
@@ -68,14 +77,14 @@ def handler(exchange: str, symbols: Sequence[str]) -> tuple[Callable[[str, float
     waiting: list[_Key] = []
     shapes, digits_as_zero, new_shape = base._plain_shapes, base._DIGITS_AS_ZERO, base._new_plain_shape
     new = object.__new__
-    received = {"ms": -1, "at": datetime.fromtimestamp(0, UTC)}
+    received: list[Any] = [-1, datetime.fromtimestamp(0, UTC)]  # the last receive time: ms, datetime
     is_binance = exchange == "binance"
     decode: Any = binance._decode_combined_ticker if is_binance else gateio._decode_ticker_update
 
     def handle(frame: str, received_at: float) -> None:
         rx_ms = int(received_at * 1000)
-        if rx_ms != received["ms"]:
-            received["ms"], received["at"] = rx_ms, datetime.fromtimestamp(rx_ms / 1000, UTC)
+        if rx_ms != received[0]:
+            received[0], received[1] = rx_ms, datetime.fromtimestamp(rx_ms / 1000, UTC)
         if is_binance:
             e = decode(frame).data
             state = keys.get(e.exchange_symbol)
@@ -110,7 +119,7 @@ def handler(exchange: str, symbols: Sequence[str]) -> tuple[Callable[[str, float
         state.last_ms = ms
         t = new(Ticker)
         t.exchange, t.symbol, t.key = state.key[0], state.key[1], state.key
-        t.event_ms, t.received_at = ms, received["at"]
+        t.event_ms, t.received_at = ms, received[1]
         t._text, t._candle_class, t._numbers, t._event_time = raw, candle_class, None, None
         if state.pending is None:
             waiting.append(state)
