@@ -24,9 +24,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sage.market.feeds import base, binance, gateio
+from sage.market.live import MAX_AHEAD_MS
 from sage.market.models import Ticker
-
-MAX_AHEAD_MS = 300_000
 
 
 class _Key:

@@ -33,10 +33,11 @@ MAX_RUNS = 64  # finished runs of volume growth a bar keeps before summing them 
 @dataclass(slots=True)
 class _Bar:
     """A bar in progress. Ingestion parses no number. While the high, the low and the close
-    share the new update's candle class (sage.market.feeds.base: as many digits before the point
-    in the price and in the volume, no sign on the volume) their strings are compared directly,
-    text order being number order then, but for an equal value spelled with more trailing zeros
-    (`_longer_spelling`), which replaces no high or low and ends no run of volume growth. Otherwise prices and the rolling volume are compared as floats, with the exact
+    share the new update's candle class (sage.market.feeds.base: as many digits before the
+    point in the price and in the volume, no sign on the volume) their strings are compared
+    directly, text order being number order then, but for an equal value spelled with more
+    trailing zeros (`_longer_spelling`), which replaces no high or low and ends no run of volume
+    growth. Otherwise prices and the rolling volume are compared as floats, with the exact
     `Decimal`s only on a float tie between different texts (a float rounds correctly and
     monotonically, so a strict float order is the decimal order). The bar keeps the tickers
     whose `Decimal`s it reports, read when a candle is made."""

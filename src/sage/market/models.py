@@ -36,13 +36,13 @@ class Ticker:
 
     Exact and lazy (issue 19): a parser keeps the exchange's own decimal strings; `last` ...
     `quote_volume` become `Decimal` the first time something reads them, then stay cached
-    (ingestion reads few of them: candles compare the strings of tickers of one candle class, floats
-    otherwise, the `Decimal`s only on a float tie and for exact volume sums; the wire form
-    carries the strings). The value is `Decimal(text)`
-    either way, so a consumer cannot tell the difference (tests/market/test_lazy_ticker.py
-    checks it property-based against eager parsing). Parsers only keep strings they checked
-    are plain decimals (so the wire form can carry them as the exchange wrote them); anything
-    else is parsed eagerly, and rejected there, exactly as before. Likewise the event time is
+    (ingestion reads few of them: candles compare the strings of tickers of one candle class,
+    floats otherwise, the `Decimal`s only on a float tie and for exact volume sums; the wire
+    form carries the strings). The value is `Decimal(text)` either way, so a consumer cannot
+    tell the difference (tests/market/test_lazy_ticker.py checks it property-based against
+    eager parsing). Parsers only keep strings they checked are plain decimals (so the wire form
+    can carry them as the exchange wrote them); anything else is parsed eagerly, and rejected
+    there, exactly as before. Likewise the event time is
     held in epoch milliseconds and becomes a `datetime` only when read.
 
     A hand-written class rather than a dataclass: properties cannot share a name with a
@@ -68,9 +68,9 @@ class Ticker:
     # last, bid, ask, change_pct, high, low, base_volume, quote_volume: the exchange's strings
     # (plain decimals, also the wire form) or None, and their parsed values so far.
     _text: tuple[str, ...] | None
-    # With `_text`, its candle class (sage.market.feeds.base): one bytes object per number of
-    # digits before the point of `last` and of `base_volume`, so `is` tells two tickers whose
-    # price and volume texts compare as text as they do as numbers (sage.market.candles).
+    # With `_text`, its candle class (sage.market.feeds.base): one bytes object per shape of the
+    # whole parts of `last` and `base_volume`, so `is` tells two tickers whose price and volume
+    # texts compare as text as they do as numbers (sage.market.candles).
     _candle_class: bytes | None
     _numbers: list[Decimal | None] | None
     _event_time: datetime | None

@@ -114,13 +114,13 @@ _plain8 = re.compile(r"\|".join([_FIELD] * 8)).fullmatch
 # full, which only costs regex runs.
 #
 # A matched shape maps to the ticker's candle class, which the Ticker carries: one bytes object
-# per shape of the whole parts (sign and digits before the point) of the last price and the base
-# volume. Two unsigned plain
-# decimals with as many digits before the point compare as text as they do as numbers, except
-# that an equal value spelled with more trailing zeros sorts after (sage.market.candles checks
-# that case), so candles compare the texts of two tickers of one class directly. The class
-# looks only at the two fields candles read: a change in the places of another field (Gate.io
-# drops trailing zeros, so its change % and bid vary in length) keeps the comparison on text.
+# per shape of the whole parts (sign and digits before the point) of the last price and the
+# base volume. Two unsigned plain decimals with as many digits before the point compare as text
+# as they do as numbers, except that an equal value spelled with more trailing zeros sorts
+# after (sage.market.candles checks that case), so candles compare the texts of two tickers of
+# one class directly. The class looks only at the two fields candles read: a change in the
+# places of another field (Gate.io drops trailing zeros, so its change % and bid vary in
+# length) keeps the comparison on text.
 _DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
 _plain_shapes: dict[bytes, bytes] = {}
 _candle_classes: dict[bytes, bytes] = {}
