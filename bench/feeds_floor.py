@@ -7,7 +7,7 @@ frame, in one function with no calls between layers, no metrics and no logging:
 - the symbol look-up, the event-time bounds (after 0, before year 10,000, at most 5 minutes past
   the receive time) and the out-of-order guard;
 - the plain-decimal check through Sage's shape set, and a positive last price;
-- a `Ticker` with the eight strings, kept as the symbol's pending update (coalescing);
+- the eight strings and the two times kept as the symbol's pending update (coalescing);
 - the one-minute candle: high, low, close and the end of a run of volume growth, compared as text
   (the candle class; the rare cases Sage hands to floats or to the equal-spelling check, and the
   flush, are left out, which only makes the floor lower).
@@ -20,12 +20,10 @@ are all tickers.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sage.market.feeds import base, binance, gateio
-from sage.market.live import MAX_AHEAD_MS
-from sage.market.models import Ticker
+from sage.market.hot_path import MAX_AHEAD_MS
 
 
 class _Key:
@@ -33,35 +31,35 @@ class _Key:
 
     __slots__ = (
         "candle_class",
-        "close",
+        "close_text",
         "close_volume",
         "count",
-        "high",
         "high_text",
         "key",
         "last_ms",
-        "low",
         "low_text",
         "minute",
-        "open",
+        "open_text",
         "pending",
+        "pending_ms",
+        "pending_rx_ms",
         "run_start",
         "ticks",
     )
 
-    open: Ticker
-    high: Ticker
-    low: Ticker
-    close: Ticker
-    run_start: Ticker
+    open_text: str
     high_text: str
     low_text: str
+    close_text: str
     close_volume: str
+    run_start: str
+    pending_ms: int
+    pending_rx_ms: int
 
     def __init__(self, key: tuple[str, str]) -> None:
         self.key = key
         self.last_ms = 0
-        self.pending: Ticker | None = None
+        self.pending: tuple[str, ...] | None = None
         self.count = 0
         self.minute = -1
         self.candle_class: bytes | None = None
@@ -75,35 +73,16 @@ def handler(exchange: str, symbols: Sequence[str]) -> tuple[Callable[[str, float
     keys = {native(s): _Key((exchange, s)) for s in symbols}
     waiting: list[_Key] = []
     shapes, digits_as_zero, new_shape = base._plain_shapes, base._DIGITS_AS_ZERO, base._new_plain_shape
-    new = object.__new__
-    received: list[Any] = [-1, datetime.fromtimestamp(0, UTC)]  # the last receive time: ms, datetime
     is_binance = exchange == "binance"
     decode: Any = binance._decode_combined_ticker if is_binance else gateio._decode_ticker_update
 
     def handle(frame: str, received_at: float) -> None:
         rx_ms = int(received_at * 1000)
-        if rx_ms != received[0]:
-            received[0], received[1] = rx_ms, datetime.fromtimestamp(rx_ms / 1000, UTC)
-        if is_binance:
-            e = decode(frame).data
-            state = keys.get(e.exchange_symbol)
-            ms = e.event_ms
-            raw = (e.last, e.bid, e.ask, e.change_pct, e.high, e.low, e.base_volume, e.quote_volume)
-        else:
-            u = decode(frame)
-            r = u.result
-            state = keys.get(r.currency_pair)
-            ms = u.time_ms
-            raw = (
-                r.last,
-                r.highest_bid,
-                r.lowest_ask,
-                r.change_percentage,
-                r.high_24h,
-                r.low_24h,
-                r.base_volume,
-                r.quote_volume,
-            )
+        message = decode(frame)
+        t = message.ticker
+        state = keys.get(t.symbol)
+        ms = t.event_ms if is_binance else message.event_ms
+        raw = (t.last, t.bid, t.ask, t.change_pct, t.high, t.low, t.base_volume, t.quote_volume)
         if state is None or not 0 < ms <= base.MAX_EVENT_MS or ms > rx_ms + MAX_AHEAD_MS:
             raise ValueError("not a ticker this floor takes")
         joined = "|".join(raw)
@@ -116,29 +95,24 @@ def handler(exchange: str, symbols: Sequence[str]) -> tuple[Callable[[str, float
         if ms <= state.last_ms:
             return
         state.last_ms = ms
-        t = new(Ticker)
-        t.exchange, t.symbol, t.key = state.key[0], state.key[1], state.key
-        t.event_ms, t.received_at = ms, received[1]
-        t._text, t._candle_class, t._numbers, t._event_time = raw, candle_class, None, None
         if state.pending is None:
             waiting.append(state)
-        state.pending = t
+        state.pending, state.pending_ms, state.pending_rx_ms = raw, ms, rx_ms
         state.count += 1
         minute = ms // 60_000
         volume = raw[6]
         if minute == state.minute and candle_class is state.candle_class:
             if last > state.high_text:
-                state.high, state.high_text = t, last
+                state.high_text = last
             elif last < state.low_text:
-                state.low, state.low_text = t, last
+                state.low_text = last
             if volume < state.close_volume:
-                state.run_start = t
-            state.close, state.close_volume = t, volume
+                state.run_start = volume
+            state.close_text, state.close_volume = last, volume
             state.ticks += 1
         else:
             state.minute, state.candle_class, state.ticks = minute, candle_class, 1
-            state.open = state.high = state.low = state.close = state.run_start = t
-            state.high_text = state.low_text = last
-            state.close_volume = volume
+            state.open_text = state.high_text = state.low_text = state.close_text = last
+            state.close_volume = state.run_start = volume
 
     return handle, waiting

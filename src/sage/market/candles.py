@@ -31,70 +31,73 @@ MAX_RUNS = 64  # finished runs of volume growth a bar keeps before summing them 
 
 
 @dataclass(slots=True)
-class _Bar:
-    """A bar in progress. Ingestion parses no number. While the high, the low and the close
-    share the new update's candle class (sage.market.feeds.base: as many digits before the
-    point in the price and in the volume, no sign on the volume) their strings are compared
-    directly, text order being number order then, but for an equal value spelled with more
-    trailing zeros (`_longer_spelling`), which replaces no high or low and ends no run of volume
-    growth. Otherwise prices and the rolling volume are compared as floats, with the exact
-    `Decimal`s only on a float tie between different texts (a float rounds correctly and
-    monotonically, so a strict float order is the decimal order). The bar keeps the tickers
-    whose `Decimal`s it reports, read when a candle is made."""
+class OpenBar:
+    """A bar in progress, kept as the exchange's texts: ingestion parses no number. Prices and
+    the rolling volume are compared as floats, with the exact `Decimal`s only on a float tie
+    between different texts (a float rounds correctly and monotonically, so a strict float order
+    is the decimal order). The frame hot path (sage.market.hot_path) compares the texts
+    themselves while high, low and close share the update's candle class (`candle_class`)."""
 
     minute: int  # epoch minutes
-    open: Ticker
-    high: Ticker
+    open_text: str
     high_text: str
     high_float: float | None  # float(high_text) when known (the text comparisons keep none)
-    low: Ticker
+    high_class: bytes | None  # the candle class of the update that set the high
     low_text: str
     low_float: float | None
-    close: Ticker  # the last update, also the rolling 24 h base volume at the last update ...
-    close_volume_text: str
+    low_class: bytes | None
+    close_text: str  # the last update's price ...
+    close_volume_text: str  # ... and its rolling 24 h base volume ...
     close_volume_float: float | None
     candle_class: bytes | None  # the class of high, low and close when they share one, else None
     traded: Decimal  # volume of the finished runs of growth summed so far (see `volume`)
     ticks: int
-    run_start: Ticker  # ... and the update where the current run of growth began
-    runs: list[tuple[Ticker, Ticker]]  # finished runs (first, last update) not yet in `traded`
+    run_start_volume: str  # ... and the volume where the current run of growth began
+    runs: list[str]  # volume texts of the finished runs not yet in `traded`: first, last, first, last...
 
     @property
     def volume(self) -> Decimal:
         """The sum of every growth of the rolling volume between consecutive updates. While the
         volume does not shrink that sum is simply last - first, so a bar only notes where a run
         of growth started and ended, and subtracts when the volume is read (or when
-        `MAX_RUNS` runs are waiting): one float comparison per update, no Decimal."""
+        `MAX_RUNS` runs are waiting): one comparison per update, no Decimal."""
         self.fold()
-        return self.traded + (self.close.base_volume - self.run_start.base_volume)
+        return self.traded + (Decimal(self.close_volume_text) - Decimal(self.run_start_volume))
+
+    def end_run(self, volume: str) -> None:
+        """The rolling volume shrank to `volume` (the new update's): the run of growth up to the
+        close ends, and a new one starts."""
+        first, last = self.run_start_volume, self.close_volume_text
+        if first is not last:  # a run of one update grew by nothing
+            runs = self.runs
+            runs.append(first)
+            runs.append(last)
+            if len(runs) >= 2 * MAX_RUNS:
+                self.fold()
+        self.run_start_volume = volume
 
     def fold(self) -> None:
-        # Straight from the strings: each update is read here once, so caching its Decimal on
-        # the ticker (`base_volume`) would only cost a list per ticker.
-        traded = self.traded
-        for first, last in self.runs:
-            first_text, last_text = first._text, last._text
-            traded += (Decimal(last_text[6]) if last_text is not None else last.base_volume) - (
-                Decimal(first_text[6]) if first_text is not None else first.base_volume
-            )
-        self.traded = traded
-        self.runs.clear()
+        # Each text becomes a Decimal here, once, summed in C (`sum(map(...))`).
+        runs = self.runs
+        if runs:
+            self.traded += sum(map(Decimal, runs[1::2])) - sum(map(Decimal, runs[::2]))
+            runs.clear()
 
     def candle(self, exchange: str, symbol: str) -> Candle:
         return Candle(
             exchange=exchange,
             symbol=symbol,
             start=datetime.fromtimestamp(self.minute * 60, UTC),
-            open=self.open.last,
-            high=self.high.last,
-            low=self.low.last,
-            close=self.close.last,
+            open=Decimal(self.open_text),
+            high=Decimal(self.high_text),
+            low=Decimal(self.low_text),
+            close=Decimal(self.close_text),
             volume=self.volume,
             ticks=self.ticks,
         )
 
 
-def _longer_spelling(longer: str, shorter: str) -> bool:
+def longer_spelling(longer: str, shorter: str) -> bool:
     """Whether `longer`, which starts with `shorter`, is `shorter` with trailing zeros (and a
     point) added: the same number, which text order puts after it."""
     return not longer[len(shorter) :].strip(".0")
@@ -109,102 +112,97 @@ class CandleAggregator:
     its growth between consecutive updates counts as traded volume."""
 
     def __init__(self, *, max_closed: int = 10_000) -> None:
-        self._open: dict[tuple[str, str], _Bar] = {}
+        self._open: dict[tuple[str, str], OpenBar] = {}
         self._closed: deque[Candle] = deque(maxlen=max_closed)
         self.dropped = 0
 
-    def add(self, t: Ticker) -> None:
-        key = t.key
-        minute = t.event_ms // 60_000
+    def add(self, t: Ticker) -> OpenBar:
+        """Takes `t` into its key's bar; returns the key's open bar."""
         raw = t._text
         if raw is not None:
-            price, volume = raw[0], raw[6]
-        else:
-            price, volume = str(t.last), str(t.base_volume)
+            return self.update(t.key, t.event_ms, raw[0], raw[6], t._candle_class)
+        return self.update(t.key, t.event_ms, str(t.last), str(t.base_volume), None)
+
+    def update(
+        self, key: tuple[str, str], event_ms: int, price: str, volume: str, candle_class: bytes | None
+    ) -> OpenBar:
+        """An update of `key` with this price and base volume (decimal texts, `Decimal` reads
+        them exactly) and candle class; returns the key's open bar."""
+        minute = event_ms // 60_000
         bar = self._open.get(key)
         if bar is not None and minute == bar.minute:
-            candle_class = t._candle_class
-            if candle_class is not None and candle_class is bar.candle_class:  # every comparison on the texts
-                # (`startswith` first: a text that merely sorts after another is seldom its longer spelling)
-                high_text = bar.high_text
-                if price > high_text:
-                    if not (price.startswith(high_text) and _longer_spelling(price, high_text)):
-                        bar.high, bar.high_text, bar.high_float = t, price, None
-                else:
-                    low_text = bar.low_text
-                    if price < low_text and not (low_text.startswith(price) and _longer_spelling(low_text, price)):
-                        bar.low, bar.low_text, bar.low_float = t, price, None
-                close_volume = bar.close_volume_text
-                if volume < close_volume and not (
-                    close_volume.startswith(volume) and _longer_spelling(close_volume, volume)
-                ):
-                    self._end_run(bar, t)  # old trades left the 24 h window: a run ends
-                bar.close_volume_float = None
+            bar.close_volume_float = self._compare_numbers(bar, price, volume, candle_class)
+            if (
+                candle_class is not None
+                and bar.high_class is candle_class
+                and bar.low_class is candle_class
+                and volume[0] != "-"  # a sign would reverse the text order
+            ):
+                bar.candle_class = candle_class
             else:
-                bar.close_volume_float = self._compare_numbers(bar, t, price, volume)
-                if (
-                    candle_class is not None
-                    and bar.high._candle_class is candle_class
-                    and bar.low._candle_class is candle_class
-                    and volume[0] != "-"
-                ):
-                    bar.candle_class = candle_class
-                else:
-                    bar.candle_class = None
-            bar.close, bar.close_volume_text = t, volume
+                bar.candle_class = None
+            bar.close_text, bar.close_volume_text = price, volume
             bar.ticks += 1
-            return
+            return bar
         traded = _ZERO
         if bar is not None:
             if minute < bar.minute:
-                return
-            if t.base_volume > bar.close.base_volume:
-                traded = t.base_volume - bar.close.base_volume
+                return bar
+            growth = Decimal(volume) - Decimal(bar.close_volume_text)
+            if growth > 0:
+                traded = growth
             self._close(bar.candle(*key))
-        candle_class = t._candle_class if volume[0] != "-" else None  # a sign would reverse the text order
-        self._open[key] = _Bar(
-            minute, t, t, price, None, t, price, None, t, volume, None, candle_class, traded, 1, t, []
+        bar_class = candle_class if volume[0] != "-" else None
+        bar = self._open[key] = OpenBar(
+            minute,
+            price,
+            price,
+            None,
+            candle_class,
+            price,
+            None,
+            candle_class,
+            price,
+            volume,
+            None,
+            bar_class,
+            traded,
+            1,
+            volume,
+            [],
         )
+        return bar
 
     @staticmethod
-    def _compare_numbers(bar: _Bar, t: Ticker, price: str, volume: str) -> float:
-        """High, low and the end of a run of volume growth, for an update whose texts do not line
-        up with the bar's: by floats, and by `Decimal`s where the floats tie. Returns the float
-        of `volume`, which the next update compares with."""
+    def _compare_numbers(bar: OpenBar, price: str, volume: str, candle_class: bytes | None) -> float:
+        """High, low and the end of a run of volume growth: by floats, and by `Decimal`s where
+        the floats tie. Returns the float of `volume`, which the next update compares with."""
         price_float = float(price)
         high_float = bar.high_float
         if high_float is None:
             high_float = bar.high_float = float(bar.high_text)
         if price_float > high_float or (
-            price_float == high_float and price != bar.high_text and t.last > bar.high.last
+            price_float == high_float and price != bar.high_text and Decimal(price) > Decimal(bar.high_text)
         ):
-            bar.high, bar.high_text, bar.high_float = t, price, price_float
+            bar.high_text, bar.high_float, bar.high_class = price, price_float, candle_class
         else:
             low_float = bar.low_float
             if low_float is None:
                 low_float = bar.low_float = float(bar.low_text)
             if price_float < low_float or (
-                price_float == low_float and price != bar.low_text and t.last < bar.low.last
+                price_float == low_float and price != bar.low_text and Decimal(price) < Decimal(bar.low_text)
             ):
-                bar.low, bar.low_text, bar.low_float = t, price, price_float
+                bar.low_text, bar.low_float, bar.low_class = price, price_float, candle_class
         volume_float, close_float = float(volume), bar.close_volume_float
         if close_float is None:
             close_float = float(bar.close_volume_text)
         if volume_float < close_float or (
-            volume_float == close_float and volume != bar.close_volume_text and t.base_volume < bar.close.base_volume
+            volume_float == close_float
+            and volume != bar.close_volume_text
+            and Decimal(volume) < Decimal(bar.close_volume_text)
         ):
-            CandleAggregator._end_run(bar, t)
+            bar.end_run(volume)
         return volume_float
-
-    @staticmethod
-    def _end_run(bar: _Bar, t: Ticker) -> None:
-        """The rolling volume shrank at `t`: the run of growth up to the previous update ends."""
-        if bar.run_start is not bar.close:  # a run of one update grew by nothing
-            runs = bar.runs
-            runs.append((bar.run_start, bar.close))
-            if len(runs) == MAX_RUNS:
-                bar.fold()
-        bar.run_start = t
 
     def _close(self, candle: Candle) -> None:
         if len(self._closed) == self._closed.maxlen:

@@ -284,33 +284,40 @@ def ticker_to_wire(t: Ticker) -> dict[str, Any]:
 
 def ticker_wire(t: Ticker, event_ms: int, received_ms: int) -> dict[str, Any]:
     """`ticker_to_wire` for callers that already hold the times in milliseconds."""
+    return texts_wire(t.exchange, t.symbol, ticker_texts(t), event_ms, received_ms)
+
+
+def ticker_texts(t: Ticker) -> tuple[str, ...]:
+    """The eight numbers as decimal texts: the exchange's own strings when a parser kept them
+    (exact, and no Decimal -> str per field), else each `Decimal`'s `str`, which reads back to it."""
     raw = t._text
-    if raw is not None:  # the exchange's own strings: exact, and no Decimal -> str per field
-        return {
-            "exchange": t.exchange,
-            "symbol": t.symbol,
-            "last": raw[0],
-            "bid": raw[1],
-            "ask": raw[2],
-            "change_pct": raw[3],
-            "high": raw[4],
-            "low": raw[5],
-            "base_volume": raw[6],
-            "quote_volume": raw[7],
-            "event_time": event_ms,
-            "received_at": received_ms,
-        }
+    if raw is not None:
+        return raw
+    return (
+        str(t.last),
+        str(t.bid),
+        str(t.ask),
+        str(t.change_pct),
+        str(t.high),
+        str(t.low),
+        str(t.base_volume),
+        str(t.quote_volume),
+    )
+
+
+def texts_wire(exchange: str, symbol: str, texts: tuple[str, ...], event_ms: int, received_ms: int) -> dict[str, Any]:
+    """The wire form of a ticker held as its eight decimal texts (`ticker_texts`)."""
     return {
-        "exchange": t.exchange,
-        "symbol": t.symbol,
-        "last": str(t.last),
-        "bid": str(t.bid),
-        "ask": str(t.ask),
-        "change_pct": str(t.change_pct),
-        "high": str(t.high),
-        "low": str(t.low),
-        "base_volume": str(t.base_volume),
-        "quote_volume": str(t.quote_volume),
+        "exchange": exchange,
+        "symbol": symbol,
+        "last": texts[0],
+        "bid": texts[1],
+        "ask": texts[2],
+        "change_pct": texts[3],
+        "high": texts[4],
+        "low": texts[5],
+        "base_volume": texts[6],
+        "quote_volume": texts[7],
         "event_time": event_ms,
         "received_at": received_ms,
     }

@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
-from sage.market.candles import CandleAggregator
-from sage.market.models import Ticker, datetime_to_ms, ms_to_datetime, ticker_to_wire, ticker_wire
+from sage.market.candles import CandleAggregator, OpenBar
+from sage.market.models import Ticker, datetime_to_ms, ms_to_datetime, texts_wire, ticker_texts
 from sage.observability.metrics import Metrics
 from sage.store.cache import Cache, CacheUnavailable
 
@@ -48,17 +48,25 @@ def ticks_channel(cache: Cache) -> str:
     return cache.key("market", "ticks")
 
 
-class _KeyState:
-    """One (exchange, symbol): the newest event time accepted, and the update waiting for
-    the next flush with the number of accepted updates it stands for."""
+class KeyState:
+    """One (exchange, symbol): the newest event time accepted, the update waiting for the next
+    flush with the number of accepted updates it stands for, and the symbol's candle bar in
+    progress. The frame hot path (sage.market.hot_path) holds these per exchange symbol, so one
+    look-up per frame reaches all three."""
 
-    __slots__ = ("count", "exchange", "last_ms", "pending")
+    __slots__ = ("bar", "count", "exchange", "key", "last_ms", "pending", "pending_ms", "pending_rx_ms")
 
-    def __init__(self, exchange: str, last_ms: int) -> None:
-        self.exchange = exchange
+    def __init__(self, key: tuple[str, str], last_ms: int) -> None:
+        self.key = key
+        self.exchange = key[0]
         self.last_ms = last_ms
-        self.pending: Ticker | None = None
+        # The pending update as what the flush encodes: its eight decimal texts (`ticker_texts`),
+        # event time and receive time in epoch milliseconds; no Ticker is built per update.
+        self.pending: tuple[str, ...] | None = None
+        self.pending_ms = 0
+        self.pending_rx_ms = 0
         self.count = 0
+        self.bar: OpenBar | None = None  # the candle aggregator's open bar of this key
 
 
 class MarketPipeline:
@@ -76,17 +84,17 @@ class MarketPipeline:
         self.channel = ticks_channel(cache)
         self.candles = candles
         self.queue_size = queue_size
-        self._keys: dict[tuple[str, str], _KeyState] = {}
-        self._waiting: deque[_KeyState] = deque()  # keys with a pending update, first come first
+        self._keys: dict[tuple[str, str], KeyState] = {}
+        self._waiting: deque[KeyState] = deque()  # keys with a pending update, first come first
         self._wake = asyncio.Event()
         self._woken = False  # mirrors _wake.is_set(), without a method call per update
-        self._retry: dict[tuple[str, str], Ticker] = {}  # values whose SET failed, stored by the next flush
+        self._retry: dict[tuple[str, str], bytes] = {}  # encoded values whose SET failed, stored by the next flush
         self._accepted: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
         self._rejected: Counter[str] = Counter()
         self._coalesced: Counter[str] = Counter()
         # Totals for tests, /metrics and the benchmark.
-        self.accepted = 0
+        self._counted = 0  # accepted updates no longer pending (see `accepted`)
         self.rejected_out_of_order = 0
         self.coalesced = 0
         self.dropped = 0
@@ -96,35 +104,60 @@ class MarketPipeline:
 
     # -- hot path ------------------------------------------------------------------------------
     def submit(self, ticker: Ticker) -> bool:
+        """Guard, coalesce, aggregate one update. The common ticker frame takes the same steps
+        inline (sage.market.hot_path), through `enqueue`, `reject` and `wake` below."""
         event_ms = ticker.event_ms
         state = self._keys.get(ticker.key)
         if state is None:
-            state = self._keys[ticker.key] = _KeyState(ticker.exchange, event_ms)
+            state = self._keys[ticker.key] = KeyState(ticker.key, event_ms)
         elif event_ms <= state.last_ms:
-            self.rejected_out_of_order += 1
-            self._rejected[ticker.exchange] += 1
+            self.reject(state)
             return False
         else:
             state.last_ms = event_ms
         if state.pending is None:
-            waiting = self._waiting
-            if len(waiting) == self.queue_size:
-                self._drop(waiting.popleft())
-            waiting.append(state)
-        state.pending = ticker
+            self.enqueue(state)
+        texts = state.pending = ticker_texts(ticker)
+        state.pending_ms = event_ms
+        state.pending_rx_ms = datetime_to_ms(ticker.received_at)
         state.count += 1
-        self.accepted += 1
         candles = self.candles
         if candles is not None:
-            candles.add(ticker)
+            state.bar = candles.update(ticker.key, event_ms, texts[0], texts[6], ticker._candle_class)
         if not self._woken:
-            self._woken = True
-            self._wake.set()
+            self.wake()
         return True
 
-    def _drop(self, state: _KeyState) -> None:
+    def key_state(self, key: tuple[str, str]) -> KeyState | None:
+        """The state of a key that has had an update accepted."""
+        return self._keys.get(key)
+
+    def enqueue(self, state: KeyState) -> None:
+        """`state` has an update pending now: it waits for the next flush (at most `queue_size`
+        keys wait; beyond that the one waiting longest is dropped)."""
+        waiting = self._waiting
+        if len(waiting) == self.queue_size:
+            self._drop(waiting.popleft())
+        waiting.append(state)
+
+    def reject(self, state: KeyState) -> None:
+        """An update not newer than the key's last one: dropped, counted."""
+        self.rejected_out_of_order += 1
+        self._rejected[state.exchange] += 1
+
+    def wake(self) -> None:
+        self._woken = True
+        self._wake.set()
+
+    @property
+    def accepted(self) -> int:
+        """Updates accepted so far: the flushed or dropped ones and those still pending."""
+        return self._counted + sum(state.count for state in self._waiting)
+
+    def _drop(self, state: KeyState) -> None:
         """The key waiting longest loses its pending update (more keys than `queue_size`)."""
         self._accepted[state.exchange] += state.count
+        self._counted += state.count
         self.dropped += 1
         self._dropped[state.exchange] += 1
         if state.count > 1:
@@ -153,20 +186,20 @@ class MarketPipeline:
             self._woken = False
             await self.flush()
 
-    def _take(self) -> tuple[list[Ticker], list[dict[str, Any]]]:
-        """The pending updates (one per key) and their wire forms; counts what they stand for."""
-        waiting, self._waiting = self._waiting, deque()
+    def _take(self) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+        """The pending updates (one per key) in wire form; counts what they stand for."""
+        # Emptied in place: the hot path holds this deque.
+        waiting = list(self._waiting)
+        self._waiting.clear()
         if len(waiting) > self._high_water:
             self._high_water = len(waiting)
-        tickers: list[Ticker] = []
-        wires: list[dict[str, Any]] = []
+        taken: list[tuple[tuple[str, str], dict[str, Any]]] = []
         accepted = self._accepted
-        received: datetime | None = None
-        received_ms = 0
         for state in waiting:
-            ticker = state.pending
-            assert ticker is not None
+            texts = state.pending
+            assert texts is not None
             count = state.count
+            self._counted += count
             if count != 1:
                 accepted[state.exchange] += count
                 if count > 1:
@@ -176,23 +209,20 @@ class MarketPipeline:
                 accepted[state.exchange] += 1
             state.pending = None
             state.count = 0
-            if ticker.received_at is not received:  # tickers of one frame batch share it
-                received = ticker.received_at
-                received_ms = datetime_to_ms(received)
-            tickers.append(ticker)
-            wires.append(ticker_wire(ticker, ticker.event_ms, received_ms))
-        return tickers, wires
+            key = state.key
+            taken.append((key, texts_wire(key[0], key[1], texts, state.pending_ms, state.pending_rx_ms)))
+        return taken
 
     async def flush(self) -> None:
         retry, self._retry = self._retry, {}
-        tickers, wires = self._take()
+        taken = self._take()
         self._emit_counts()
-        if not tickers and not retry:
+        if not taken and not retry:
             return
-        items = {ticker_key(self.cache, *key): orjson.dumps(ticker_to_wire(t)) for key, t in retry.items()}
-        for ticker, wire in zip(tickers, wires, strict=True):
-            retry[ticker.key] = ticker
-            items[ticker_key(self.cache, *ticker.key)] = orjson.dumps(wire)
+        for key, wire in taken:
+            retry[key] = orjson.dumps(wire)
+        items = {ticker_key(self.cache, *key): value for key, value in retry.items()}
+        wires = [wire for _, wire in taken]
         backend = self.cache.backend
         calls: list[Awaitable[object]] = [backend.set_many(items, self.ttl)]
         chunks = [wires[i : i + PUBLISH_CHUNK] for i in range(0, len(wires), PUBLISH_CHUNK)]
@@ -217,9 +247,8 @@ class MarketPipeline:
             # Keep the values for the next flush's SET (not published again) unless something
             # newer arrived meanwhile.
             keys = self._keys
-            self._retry = {key: t for key, t in retry.items() if keys[key].pending is None}
-            self._woken = True
-            self._wake.set()
+            self._retry = {key: value for key, value in retry.items() if keys[key].pending is None}
+            self.wake()
             await asyncio.sleep(0.5)  # Valkey is down: don't spin; the cache facade logs the outage
 
     def _emit_counts(self) -> None:

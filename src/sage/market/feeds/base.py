@@ -63,8 +63,22 @@ class ConnectionPlan:
     send_rate: float = 4.0  # outbound messages per second, at most
 
 
+@dataclass(frozen=True, slots=True)
+class TickerDecoder:
+    """A feed's typed decoder for its ticker update frame, for the frame hot path
+    (sage.market.hot_path). `decode` raises `msgspec.DecodeError` for any other frame and
+    returns an object whose `ticker` holds `symbol` (the exchange's spelling), `last`, `bid`,
+    `ask`, `change_pct`, `high`, `low`, `base_volume` and `quote_volume` as strings; the
+    event's epoch milliseconds are `event_ms` of the ticker when `time_on_ticker`, else of
+    the object itself."""
+
+    decode: Callable[[str | bytes], Any]
+    time_on_ticker: bool
+
+
 class ExchangeFeed(Protocol):
     exchange: str
+    ticker_decoder: TickerDecoder | None  # None: every frame takes `parse`
 
     @property
     def symbols(self) -> Sequence[str]: ...

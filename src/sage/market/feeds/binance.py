@@ -30,6 +30,7 @@ from sage.market.feeds.base import (
     ControlKind,
     HeartbeatPlan,
     MalformedMessage,
+    TickerDecoder,
     UnexpectedMessage,
     build_ticker,
 )
@@ -55,7 +56,7 @@ class _TickerEvent(msgspec.Struct, gc=False):
 
     event: Literal["24hrTicker"] = msgspec.field(name="e")
     event_ms: int = msgspec.field(name="E")
-    exchange_symbol: str = msgspec.field(name="s")
+    symbol: str = msgspec.field(name="s")
     change_pct: str = msgspec.field(name="P")
     last: str = msgspec.field(name="c")
     bid: str = msgspec.field(name="b")
@@ -67,7 +68,7 @@ class _TickerEvent(msgspec.Struct, gc=False):
 
 
 class _CombinedTicker(msgspec.Struct, gc=False):
-    data: _TickerEvent
+    ticker: _TickerEvent = msgspec.field(name="data")
 
 
 # Nearly every frame is a well-formed combined-stream ticker: decoded straight into the strings
@@ -109,6 +110,7 @@ def subscribe_messages(streams: Sequence[str], ids: itertools.count[int], method
 
 class BinanceFeed:
     exchange = EXCHANGE
+    ticker_decoder: TickerDecoder | None = TickerDecoder(_decode_combined_ticker, time_on_ticker=True)
 
     def __init__(
         self,
@@ -180,10 +182,10 @@ class BinanceFeed:
 
     def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
         try:
-            event = _decode_combined_ticker(frame).data
+            event = _decode_combined_ticker(frame).ticker
         except msgspec.DecodeError:  # not JSON, or another shape (ValidationError is a subclass)
             return self._parse_any(frame, received_at)
-        key = self._by_exchange_symbol.get(event.exchange_symbol)
+        key = self._by_exchange_symbol.get(event.symbol)
         if key is None or not 0 < event.event_ms <= MAX_EVENT_MS:
             return self._parse_any(frame, received_at)  # raises, with the reason
         return build_ticker(

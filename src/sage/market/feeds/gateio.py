@@ -30,6 +30,7 @@ from sage.market.feeds.base import (
     ControlKind,
     HeartbeatPlan,
     MalformedMessage,
+    TickerDecoder,
     UnexpectedMessage,
     build_ticker,
 )
@@ -63,22 +64,22 @@ class _TickerResult(msgspec.Struct, gc=False):
     """The fields of a `spot.tickers` result Sage keeps; msgspec skips the others in C. Declared
     in the order Gate.io sends them: msgspec tries the field after the last one found first."""
 
-    currency_pair: str
+    symbol: str = msgspec.field(name="currency_pair")
     last: str
-    lowest_ask: str
-    highest_bid: str
-    change_percentage: str
+    ask: str = msgspec.field(name="lowest_ask")
+    bid: str = msgspec.field(name="highest_bid")
+    change_pct: str = msgspec.field(name="change_percentage")
     base_volume: str
     quote_volume: str
-    high_24h: str
-    low_24h: str
+    high: str = msgspec.field(name="high_24h")
+    low: str = msgspec.field(name="low_24h")
 
 
 class _TickerUpdate(msgspec.Struct, gc=False):
-    time_ms: int
+    event_ms: int = msgspec.field(name="time_ms")
     channel: Literal["spot.tickers"]
     event: Literal["update"]
-    result: _TickerResult
+    ticker: _TickerResult = msgspec.field(name="result")
 
 
 # Nearly every frame is a well-formed ticker update: decoded straight into the strings Sage
@@ -106,6 +107,7 @@ def ping_message(now: float) -> str:
 
 class GateioFeed:
     exchange = EXCHANGE
+    ticker_decoder: TickerDecoder | None = TickerDecoder(_decode_ticker_update, time_on_ticker=False)
 
     def __init__(
         self,
@@ -169,23 +171,23 @@ class GateioFeed:
             update = _decode_ticker_update(frame)
         except msgspec.DecodeError:  # not JSON, or another shape (ValidationError is a subclass)
             return self._parse_any(frame, received_at)
-        r = update.result
-        key = self._by_pair.get(r.currency_pair)
-        if key is None or not 0 < update.time_ms <= MAX_EVENT_MS:
+        r = update.ticker
+        key = self._by_pair.get(r.symbol)
+        if key is None or not 0 < update.event_ms <= MAX_EVENT_MS:
             return self._parse_any(frame, received_at)  # raises, with the reason
         return build_ticker(
             key,
             (
                 r.last,
-                r.highest_bid,
-                r.lowest_ask,
-                r.change_percentage,
-                r.high_24h,
-                r.low_24h,
+                r.bid,
+                r.ask,
+                r.change_pct,
+                r.high,
+                r.low,
                 r.base_volume,
                 r.quote_volume,
             ),
-            update.time_ms,
+            update.event_ms,
             received_at,
         )
 
