@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import tracemalloc
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -42,6 +42,12 @@ class GatedBackend:
     async def publish(self, channel: str, message: bytes) -> int:
         await self.gate.wait()
         return int(await self.inner.publish(channel, message))
+
+    async def set_many_and_publish(
+        self, items: Mapping[str, bytes], ttl: float | None, channel: str, messages: Sequence[bytes]
+    ) -> list[BaseException | None]:
+        await self.gate.wait()
+        return list(await self.inner.set_many_and_publish(items, ttl, channel, messages))
 
 
 async def collect(cache: Cache, out: list[dict[str, Any]], ready: asyncio.Event) -> None:
@@ -188,10 +194,13 @@ async def _equals(value: Any, expected: Any) -> bool:
 
 
 class FailingPublish(GatedBackend):
-    """Valkey that stores values but refuses every publish (a timeout mid-flush)."""
+    """Valkey that stores values but refuses every publish (a server refusing the command)."""
 
-    async def publish(self, channel: str, message: bytes) -> int:
-        raise CacheUnavailable("publish timed out")
+    async def set_many_and_publish(
+        self, items: Mapping[str, bytes], ttl: float | None, channel: str, messages: Sequence[bytes]
+    ) -> list[BaseException | None]:
+        await self.inner.set_many(items, ttl)
+        return [None, *(CacheUnavailable("publish refused") for _ in messages)]
 
 
 async def test_updates_whose_publish_fails_are_counted_as_dropped_not_lost_from_the_counts(cache, metrics):

@@ -135,3 +135,16 @@ async def test_sorted_set_reports_new_members_and_ranks_by_score(backend: CacheB
     remaining = await backend.ttl("z")
     assert remaining is not None and 0 < remaining <= 60
     assert await backend.zrange_desc("missing", 0.0, 10) == []
+
+
+async def test_values_and_messages_go_together_and_each_part_reports_success(backend: CacheBackend) -> None:
+    async with backend.subscribe("ticks") as sub:
+        await asyncio.sleep(0.05)  # Valkey: let SUBSCRIBE register before publishing
+        outcome = await backend.set_many_and_publish({"p:BTC": b"1", "p:ETH": b"2"}, 10, "ticks", [b"m1", b"m2"])
+        iterator = sub.__aiter__()
+        received = [await asyncio.wait_for(iterator.__anext__(), 5) for _ in range(2)]
+    assert outcome == [None, None, None]
+    assert received == [("ticks", b"m1"), ("ticks", b"m2")]
+    assert await backend.get_many(["p:BTC", "p:ETH"]) == [b"1", b"2"]
+    remaining = await backend.ttl("p:BTC")
+    assert remaining is not None and 0 < remaining <= 10

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter, deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -223,11 +223,12 @@ class MarketPipeline:
             retry[key] = orjson.dumps(wire)
         items = {ticker_key(self.cache, *key): value for key, value in retry.items()}
         wires = [wire for _, wire in taken]
-        backend = self.cache.backend
-        calls: list[Awaitable[object]] = [backend.set_many(items, self.ttl)]
         chunks = [wires[i : i + PUBLISH_CHUNK] for i in range(0, len(wires), PUBLISH_CHUNK)]
-        calls.extend(backend.publish(self.channel, orjson.dumps({"tickers": chunk})) for chunk in chunks)
-        results = await asyncio.gather(*calls, return_exceptions=True)
+        messages = [orjson.dumps({"tickers": chunk}) for chunk in chunks]
+        try:  # one round trip for the values and the messages
+            results = await self.cache.backend.set_many_and_publish(items, self.ttl, self.channel, messages)
+        except Exception as exc:  # a backend bug: every part counts as failed, and is logged below
+            results = [exc] * (1 + len(messages))
         self.flushes += 1
         for result in results:
             if isinstance(result, CacheUnavailable):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
@@ -110,6 +110,14 @@ class CacheBackend(Protocol):
         ...
 
     async def publish(self, channel: str, message: bytes) -> int: ...
+
+    async def set_many_and_publish(
+        self, items: Mapping[str, bytes], ttl: float | None, channel: str, messages: Sequence[bytes]
+    ) -> list[BaseException | None]:
+        """`set_many(items, ttl)`, then `publish(channel, m)` for each message, in one round trip
+        where the backend can. The outcome of each part in that order: None, or what it failed
+        with (`CacheUnavailable` when the store could not be reached)."""
+        ...
 
     def subscribe(self, *channels: str) -> AbstractAsyncContextManager[Subscription]:
         """Exact channel names, or glob patterns when a name contains `*`."""

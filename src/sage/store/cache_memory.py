@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -179,6 +179,14 @@ class MemoryBackend:
                 sub.deliver(channel, message)
                 receivers += 1
         return receivers
+
+    async def set_many_and_publish(
+        self, items: Mapping[str, bytes], ttl: float | None, channel: str, messages: Sequence[bytes]
+    ) -> list[BaseException | None]:
+        await self.set_many(items, ttl)  # nothing here can fail but the process
+        for message in messages:
+            await self.publish(channel, message)
+        return [None] * (1 + len(messages))
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[_MemorySubscription]:

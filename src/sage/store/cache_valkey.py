@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -205,6 +205,25 @@ class ValkeyBackend:
 
     async def publish(self, channel: str, message: bytes) -> int:
         return int(await self._call(self.client.publish(channel, message)))
+
+    async def set_many_and_publish(
+        self, items: Mapping[str, bytes], ttl: float | None, channel: str, messages: Sequence[bytes]
+    ) -> list[BaseException | None]:
+        # One pipeline (not a transaction): one round trip and one pooled connection. A command
+        # the server refuses comes back as its error in place; a lost connection fails them all.
+        pipe = self.client.pipeline(transaction=False)
+        px = None if ttl is None else max(1, int(ttl * 1000))
+        for key, value in items.items():
+            pipe.set(key, value, px=px)
+        for message in messages:
+            pipe.publish(channel, message)
+        try:
+            results = await pipe.execute(raise_on_error=False)
+        except _UNAVAILABLE as exc:
+            return [CacheUnavailable(f"{type(exc).__name__}: {exc}")] * (1 + len(messages))
+        stored = results[: len(items)]
+        refused = next((r for r in stored if isinstance(r, BaseException)), None)
+        return [refused, *(r if isinstance(r, BaseException) else None for r in results[len(items) :])]
 
     @asynccontextmanager
     async def subscribe(self, *channels: str) -> AsyncIterator[_ValkeySubscription]:
