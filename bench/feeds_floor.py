@@ -41,7 +41,6 @@ class _Key:
         "minute",
         "open_text",
         "pending",
-        "pending_ms",
         "pending_rx_ms",
         "run_start",
         "ticks",
@@ -53,7 +52,6 @@ class _Key:
     close_text: str
     close_volume: str
     run_start: str
-    pending_ms: int
     pending_rx_ms: int
 
     def __init__(self, key: tuple[str, str]) -> None:
@@ -97,7 +95,7 @@ def handler(exchange: str, symbols: Sequence[str]) -> tuple[Callable[[str, float
         state.last_ms = ms
         if state.pending is None:
             waiting.append(state)
-        state.pending, state.pending_ms, state.pending_rx_ms = raw, ms, rx_ms
+        state.pending, state.pending_rx_ms = raw, rx_ms
         state.count += 1
         minute = ms // 60_000
         volume = raw[6]

@@ -41,14 +41,11 @@ class OpenBar:
     minute: int  # epoch minutes
     open_text: str
     high_text: str
-    high_float: float | None  # float(high_text) when known (the text comparisons keep none)
     high_class: bytes | None  # the candle class of the update that set the high
     low_text: str
-    low_float: float | None
     low_class: bytes | None
     close_text: str  # the last update's price ...
     close_volume_text: str  # ... and its rolling 24 h base volume ...
-    close_volume_float: float | None
     candle_class: bytes | None  # the class of high, low and close when they share one, else None
     traded: Decimal  # volume of the finished runs of growth summed so far (see `volume`)
     ticks: int
@@ -131,7 +128,7 @@ class CandleAggregator:
         minute = event_ms // 60_000
         bar = self._open.get(key)
         if bar is not None and minute == bar.minute:
-            bar.close_volume_float = self._compare_numbers(bar, price, volume, candle_class)
+            self._compare_numbers(bar, price, volume, candle_class)
             if (
                 candle_class is not None
                 and bar.high_class is candle_class
@@ -157,14 +154,11 @@ class CandleAggregator:
             minute,
             price,
             price,
-            None,
             candle_class,
             price,
-            None,
             candle_class,
             price,
             volume,
-            None,
             bar_class,
             traded,
             1,
@@ -174,35 +168,27 @@ class CandleAggregator:
         return bar
 
     @staticmethod
-    def _compare_numbers(bar: OpenBar, price: str, volume: str, candle_class: bytes | None) -> float:
+    def _compare_numbers(bar: OpenBar, price: str, volume: str, candle_class: bytes | None) -> None:
         """High, low and the end of a run of volume growth: by floats, and by `Decimal`s where
-        the floats tie. Returns the float of `volume`, which the next update compares with."""
-        price_float = float(price)
-        high_float = bar.high_float
-        if high_float is None:
-            high_float = bar.high_float = float(bar.high_text)
+        the floats tie."""
+        price_float, high_float = float(price), float(bar.high_text)
         if price_float > high_float or (
             price_float == high_float and price != bar.high_text and Decimal(price) > Decimal(bar.high_text)
         ):
-            bar.high_text, bar.high_float, bar.high_class = price, price_float, candle_class
+            bar.high_text, bar.high_class = price, candle_class
         else:
-            low_float = bar.low_float
-            if low_float is None:
-                low_float = bar.low_float = float(bar.low_text)
+            low_float = float(bar.low_text)
             if price_float < low_float or (
                 price_float == low_float and price != bar.low_text and Decimal(price) < Decimal(bar.low_text)
             ):
-                bar.low_text, bar.low_float, bar.low_class = price, price_float, candle_class
-        volume_float, close_float = float(volume), bar.close_volume_float
-        if close_float is None:
-            close_float = float(bar.close_volume_text)
+                bar.low_text, bar.low_class = price, candle_class
+        volume_float, close_float = float(volume), float(bar.close_volume_text)
         if volume_float < close_float or (
             volume_float == close_float
             and volume != bar.close_volume_text
             and Decimal(volume) < Decimal(bar.close_volume_text)
         ):
             bar.end_run(volume)
-        return volume_float
 
     def _close(self, candle: Candle) -> None:
         if len(self._closed) == self._closed.maxlen:

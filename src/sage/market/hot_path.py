@@ -21,11 +21,12 @@ from collections.abc import Callable
 
 import msgspec
 
-from sage.market.candles import longer_spelling
+from sage.market.candles import MAX_RUNS, longer_spelling
 from sage.market.feeds.base import _DIGITS_AS_ZERO, MAX_EVENT_MS, TickerDecoder, _plain_shapes
 from sage.market.models import Ticker
 from sage.market.pipeline import KeyState, MarketPipeline
 
+MAX_RUN_TEXTS = 2 * MAX_RUNS
 MAX_AHEAD_MS = 300_000  # an event time this far past the receive time is refused (5 minutes of clock skew)
 
 FrameHandler = Callable[[str | bytes, float], str | None]
@@ -40,7 +41,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
     time_on_ticker = decoder.time_on_ticker
     lanes: dict[str, KeyState] = {}  # exchange symbol -> its state, filled as the general path accepts one
     shapes, digits_as_zero = _plain_shapes, _DIGITS_AS_ZERO
-    enqueue, reject, wake = pipeline.enqueue, pipeline.reject, pipeline.wake
+    enqueue, reject = pipeline.enqueue, pipeline.reject
     candles = pipeline.candles
     decode_error = msgspec.DecodeError
 
@@ -79,7 +80,6 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
         if lane.pending is None:
             enqueue(lane)
         lane.pending = text
-        lane.pending_ms = event_ms
         lane.pending_rx_ms = rx_ms
         lane.count += 1
         if candles is not None:
@@ -93,23 +93,28 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
                 high_text = bar.high_text
                 if price > high_text:
                     if not (price.startswith(high_text) and longer_spelling(price, high_text)):
-                        bar.high_text, bar.high_float = price, None
+                        bar.high_text = price
                 else:
                     low_text = bar.low_text
                     if price < low_text and not (low_text.startswith(price) and longer_spelling(low_text, price)):
-                        bar.low_text, bar.low_float = price, None
+                        bar.low_text = price
                 close_volume = bar.close_volume_text
                 if volume < close_volume and not (
                     close_volume.startswith(volume) and longer_spelling(close_volume, volume)
                 ):
-                    bar.end_run(volume)  # old trades left the 24 h window: a run ends
-                bar.close_volume_float = None
+                    # Old trades left the 24 h window: a run of growth ends (OpenBar.end_run,
+                    # inline: this happens at about every other update).
+                    first_volume = bar.run_start_volume
+                    if first_volume is not close_volume:
+                        runs = bar.runs
+                        runs += (first_volume, close_volume)
+                        if len(runs) >= MAX_RUN_TEXTS:
+                            bar.fold()
+                    bar.run_start_volume = volume
                 bar.close_text, bar.close_volume_text = price, volume
                 bar.ticks += 1
             else:  # a new minute, or texts that do not line up: floats, Decimals on a tie
                 lane.bar = candles.update(lane.key, event_ms, price, volume, candle_class)
-        if not pipeline._woken:
-            wake()
         return None
 
     return handle

@@ -54,16 +54,16 @@ class KeyState:
     progress. The frame hot path (sage.market.hot_path) holds these per exchange symbol, so one
     look-up per frame reaches all three."""
 
-    __slots__ = ("bar", "count", "exchange", "key", "last_ms", "pending", "pending_ms", "pending_rx_ms")
+    __slots__ = ("bar", "count", "exchange", "key", "last_ms", "pending", "pending_rx_ms")
 
     def __init__(self, key: tuple[str, str], last_ms: int) -> None:
         self.key = key
         self.exchange = key[0]
         self.last_ms = last_ms
-        # The pending update as what the flush encodes: its eight decimal texts (`ticker_texts`),
-        # event time and receive time in epoch milliseconds; no Ticker is built per update.
+        # The pending update as what the flush encodes: its eight decimal texts (`ticker_texts`)
+        # and receive time in epoch milliseconds (its event time is `last_ms`: it is the newest
+        # accepted); no Ticker is built per update.
         self.pending: tuple[str, ...] | None = None
-        self.pending_ms = 0
         self.pending_rx_ms = 0
         self.count = 0
         self.bar: OpenBar | None = None  # the candle aggregator's open bar of this key
@@ -87,7 +87,7 @@ class MarketPipeline:
         self._keys: dict[tuple[str, str], KeyState] = {}
         self._waiting: deque[KeyState] = deque()  # keys with a pending update, first come first
         self._wake = asyncio.Event()
-        self._woken = False  # mirrors _wake.is_set(), without a method call per update
+        self._woken = False  # mirrors _wake.is_set(), without a method call per enqueue
         self._retry: dict[tuple[str, str], bytes] = {}  # encoded values whose SET failed, stored by the next flush
         self._accepted: Counter[str] = Counter()
         self._dropped: Counter[str] = Counter()
@@ -105,7 +105,7 @@ class MarketPipeline:
     # -- hot path ------------------------------------------------------------------------------
     def submit(self, ticker: Ticker) -> bool:
         """Guard, coalesce, aggregate one update. The common ticker frame takes the same steps
-        inline (sage.market.hot_path), through `enqueue`, `reject` and `wake` below."""
+        inline (sage.market.hot_path), through `enqueue` and `reject` below."""
         event_ms = ticker.event_ms
         state = self._keys.get(ticker.key)
         if state is None:
@@ -118,14 +118,11 @@ class MarketPipeline:
         if state.pending is None:
             self.enqueue(state)
         texts = state.pending = ticker_texts(ticker)
-        state.pending_ms = event_ms
         state.pending_rx_ms = datetime_to_ms(ticker.received_at)
         state.count += 1
         candles = self.candles
         if candles is not None:
             state.bar = candles.update(ticker.key, event_ms, texts[0], texts[6], ticker._candle_class)
-        if not self._woken:
-            self.wake()
         return True
 
     def key_state(self, key: tuple[str, str]) -> KeyState | None:
@@ -139,6 +136,10 @@ class MarketPipeline:
         if len(waiting) == self.queue_size:
             self._drop(waiting.popleft())
         waiting.append(state)
+        # Wakes the flush: a key with an update pending is always in `waiting`, and got there
+        # through here, so nothing else needs to check.
+        if not self._woken:
+            self.wake()
 
     def reject(self, state: KeyState) -> None:
         """An update not newer than the key's last one: dropped, counted."""
@@ -210,7 +211,7 @@ class MarketPipeline:
             state.pending = None
             state.count = 0
             key = state.key
-            taken.append((key, texts_wire(key[0], key[1], texts, state.pending_ms, state.pending_rx_ms)))
+            taken.append((key, texts_wire(key[0], key[1], texts, state.last_ms, state.pending_rx_ms)))
         return taken
 
     async def flush(self) -> None:
