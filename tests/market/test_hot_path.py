@@ -21,7 +21,7 @@ from sage.observability.metrics import Metrics
 from sage.store.cache import Cache
 from sage.store.cache_setup import create_backend
 from tests.market.fakes import binance_ticker, gate_ticker
-from tests.market.test_lazy_ticker import ANY_TEXT, PLAIN, RELAXED, TICK_TEXT, reference_bars
+from tests.market.test_lazy_ticker import ANY_TEXT, PLAIN, RELAXED, TICK_TEXT, WIDE_VOLUMES, reference_bars
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 RX = T0 / 1000 + 3600  # every frame is received an hour after T0: event times up to T0 + 65 min pass
@@ -153,6 +153,7 @@ def test_the_hot_path_leaves_what_the_general_path_leaves(exchange: str, events:
     exchange="binance", ticks=[("2.319", "5.1", 0), ("2.3189", "5.10", 1), ("2.3190", "5.1", 2), ("2.31890", "5.2", 3)]
 )
 @example(exchange="gateio", ticks=[("1", "2.0", 0), ("1", "2.00", 1), ("1", "2", 2), ("1", "3", 3)])
+@example(exchange="binance", ticks=WIDE_VOLUMES)
 def test_hot_path_candles_are_the_decimal_definition(exchange: str, ticks: list[tuple[str, str, int]]) -> None:
     ticks.sort(key=lambda tick: tick[2])
     side = Side(exchange, hot=True)

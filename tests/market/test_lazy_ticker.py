@@ -3,7 +3,7 @@ decimal strings and parses them when read, and every reading, comparison, hash a
 equals what eager `Decimal` parsing gives; frames the eager parser rejected are still rejected."""
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import MAX_PREC, Context, Decimal, InvalidOperation, localcontext
 
 import orjson
 import pytest
@@ -175,27 +175,32 @@ TICK_TEXT = st.one_of(FLOAT_TIES, POSITIVE_PLAIN)
 
 
 def reference_bars(ticks: list[tuple[str, str, int]]) -> list[tuple[object, ...]]:
-    """One-minute bars by definition, in Decimals: open, high, low and close as first seen
+    """One-minute bars by definition, in exact Decimals: open, high, low and close as first seen
     (a later equal value does not replace a high or low), volume the sum of every growth of
     the rolling volume since the previous update (across the minute boundary too)."""
     bars: dict[int, list[object]] = {}
     previous: Decimal | None = None
-    for price_text, volume_text, at in ticks:
-        price, volume = Decimal(price_text), Decimal(volume_text)
-        growth = max(Decimal(0), volume - previous) if previous is not None else Decimal(0)
-        previous = volume
-        bar = bars.get(at // 60_000)
-        if bar is None:
-            bars[at // 60_000] = [price, price, price, price, growth, 1]
-            continue
-        if price > bar[1]:  # type: ignore[operator]
-            bar[1] = price
-        if price < bar[2]:  # type: ignore[operator]
-            bar[2] = price
-        bar[3] = price
-        bar[4] += growth  # type: ignore[operator]
-        bar[5] += 1  # type: ignore[operator]
+    with localcontext(Context(prec=MAX_PREC)):  # no rounding at all (the default rounds at 28 digits)
+        for price_text, volume_text, at in ticks:
+            price, volume = Decimal(price_text), Decimal(volume_text)
+            growth = max(Decimal(0), volume - previous) if previous is not None else Decimal(0)
+            previous = volume
+            bar = bars.get(at // 60_000)
+            if bar is None:
+                bars[at // 60_000] = [price, price, price, price, growth, 1]
+                continue
+            if price > bar[1]:  # type: ignore[operator]
+                bar[1] = price
+            if price < bar[2]:  # type: ignore[operator]
+                bar[2] = price
+            bar[3] = price
+            bar[4] += growth  # type: ignore[operator]
+            bar[5] += 1  # type: ignore[operator]
     return [(minute, *values) for minute, values in sorted(bars.items())]
+
+
+# A volume whose growths sum to 29 significant digits: exact, where Decimal's default rounds.
+WIDE_VOLUMES = [("1", "1", 0), ("1", "10000000000000", 1), ("1", "5", 2), ("1", "5.0000000000000001", 3)]
 
 
 @RELAXED
@@ -210,6 +215,7 @@ def reference_bars(ticks: list[tuple[str, str, int]]) -> list[tuple[object, ...]
 @example(ticks=[("1", "1", 0), ("1.0", "1", 1), ("1.00", "1", 2)])
 @example(ticks=[("2", "1", 0), ("1.00", "1", 1), ("1.0", "1", 2), ("1", "1", 3)])
 @example(ticks=[("2.319", "5.1", 0), ("2.3189", "5.10", 1), ("2.3190", "5.1", 2), ("2.31890", "5.2", 3)])
+@example(ticks=WIDE_VOLUMES)
 def test_candles_equal_eager_decimal_bars_also_where_floats_tie(ticks):
     """Candles compare texts of one candle class, floats otherwise, and the Decimals only on a float tie:
     the bars are exactly the Decimal definition's, digits and exponent of every price included."""

@@ -13,7 +13,8 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import MAX_PREC, Context, Decimal
+from functools import reduce
 
 from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
@@ -27,6 +28,11 @@ from sage.store.market_tables import CandleRow
 log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
+# Volume arithmetic is exact: adding and subtracting in a context this precise never rounds (the
+# default's 28 digits round a 1e13 volume plus a growth of 1e-14), and plain decimals of
+# exchange-sized texts stay small.
+_EXACT = Context(prec=MAX_PREC)
+_add, _subtract = _EXACT.add, _EXACT.subtract
 MAX_RUNS = 64  # finished runs of volume growth a bar keeps before summing them (bounds its memory)
 
 
@@ -59,7 +65,7 @@ class OpenBar:
         of growth started and ended, and subtracts when the volume is read (or when
         `MAX_RUNS` runs are waiting): one comparison per update, no Decimal."""
         self.fold()
-        return self.traded + (Decimal(self.close_volume_text) - Decimal(self.run_start_volume))
+        return _add(self.traded, _subtract(Decimal(self.close_volume_text), Decimal(self.run_start_volume)))
 
     def end_run(self, volume: str) -> None:
         """The rolling volume shrank to `volume` (the new update's): the run of growth up to the
@@ -74,10 +80,10 @@ class OpenBar:
         self.run_start_volume = volume
 
     def fold(self) -> None:
-        # Each text becomes a Decimal here, once, summed in C (`sum(map(...))`).
+        # Each text becomes a Decimal here, once, and each run's last - first is added, in C.
         runs = self.runs
         if runs:
-            self.traded += sum(map(Decimal, runs[1::2])) - sum(map(Decimal, runs[::2]))
+            self.traded = reduce(_add, map(_subtract, map(Decimal, runs[1::2]), map(Decimal, runs[::2])), self.traded)
             runs.clear()
 
     def candle(self, exchange: str, symbol: str) -> Candle:
@@ -145,7 +151,7 @@ class CandleAggregator:
         if bar is not None:
             if minute < bar.minute:
                 return bar
-            growth = Decimal(volume) - Decimal(bar.close_volume_text)
+            growth = _subtract(Decimal(volume), Decimal(bar.close_volume_text))
             if growth > 0:
                 traded = growth
             self._close(bar.candle(*key))

@@ -68,8 +68,9 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
         joined = "|".join(text)
         candle_class = shapes.get(joined.encode().translate(digits_as_zero))
         price = text[0]
-        first = price[0]
-        if candle_class is None or ((first == "0" or first == "-") and (first == "-" or not price.strip("0."))):
+        # A plain decimal is <= 0 exactly when it has a sign or no digit but zeros, so it sorts
+        # before "1" ("-" and "0" do, every other digit does not).
+        if candle_class is None or (price < "1" and (price[0] == "-" or not price.strip("0."))):
             return fall_back(frame, received_at, t.symbol)  # an unseen shape, or a price <= 0
         if event_ms <= lane.last_ms:
             reject(lane)
