@@ -45,6 +45,7 @@ class OpenBar:
     themselves while high, low and close share the update's candle class (`candle_class`)."""
 
     minute: int  # epoch minutes
+    end_ms: int  # the bar's end, epoch milliseconds: updates arrive in order, so earlier is this bar's
     open_text: str
     high_text: str
     high_class: bytes | None  # the candle class of the update that set the high
@@ -158,6 +159,7 @@ class CandleAggregator:
         bar_class = candle_class if volume[0] != "-" else None
         bar = self._open[key] = OpenBar(
             minute,
+            (minute + 1) * 60_000,
             price,
             price,
             candle_class,

@@ -86,7 +86,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
         if candles is not None:
             bar = lane.bar
             volume = text[6]
-            if bar is not None and event_ms // 60_000 == bar.minute and candle_class is bar.candle_class:
+            if bar is not None and event_ms < bar.end_ms and candle_class is bar.candle_class:
                 # High, low and close share this update's candle class: the texts compare as the
                 # numbers do, but for an equal value spelled with more trailing zeros, which
                 # replaces no high or low and ends no run of volume growth (`startswith` first:
