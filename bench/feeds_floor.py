@@ -70,7 +70,7 @@ def handler(exchange: str, symbols: Sequence[str]) -> tuple[Callable[[str, float
     native = binance.exchange_symbol if exchange == "binance" else gateio.currency_pair
     keys = {native(s): _Key((exchange, s)) for s in symbols}
     waiting: list[_Key] = []
-    shapes, digits_as_zero, new_shape = base._plain_shapes, base._DIGITS_AS_ZERO, base._new_plain_shape
+    shapes, digits_as_zero, new_shape = base.plain_shapes, base.DIGITS_AS_ZERO, base.new_plain_shape
     is_binance = exchange == "binance"
     decode: Any = binance._decode_combined_ticker if is_binance else gateio._decode_ticker_update
 

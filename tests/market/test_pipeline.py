@@ -12,7 +12,8 @@ from typing import Any
 import orjson
 
 from sage.market.feeds.binance import BinanceFeed
-from sage.market.live import MAX_AHEAD_MS, FeedFrameHandler
+from sage.market.hot_path import MAX_AHEAD_MS
+from sage.market.live import FeedFrameHandler
 from sage.market.models import ticker_from_json
 from sage.market.pipeline import MarketPipeline, ticker_key, ticks_channel
 from sage.store.cache import Cache, CacheUnavailable

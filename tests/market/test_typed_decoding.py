@@ -137,8 +137,8 @@ CHARACTERS = "0123456789.-|+eE _x٣²"
 
 
 def same_shape(c: str) -> list[str]:
-    shape = c.encode().translate(base._DIGITS_AS_ZERO)
-    return [d for d in CHARACTERS if d.encode().translate(base._DIGITS_AS_ZERO) == shape]
+    shape = c.encode().translate(base.DIGITS_AS_ZERO)
+    return [d for d in CHARACTERS if d.encode().translate(base.DIGITS_AS_ZERO) == shape]
 
 
 @RELAXED
@@ -167,7 +167,7 @@ def test_texts_of_one_shape_all_match_the_regex_or_all_fail():
     verdicts: dict[bytes, set[bool]] = {}
     for text in map("".join, itertools.product(["", *CHARACTERS], repeat=3)):
         joined = "|".join((text, "1", "1", "1", "1", "1", "1", "1"))
-        shape = joined.encode().translate(base._DIGITS_AS_ZERO)
+        shape = joined.encode().translate(base.DIGITS_AS_ZERO)
         verdicts.setdefault(shape, set()).add(base._plain8(joined) is not None)
     assert all(len(v) == 1 for v in verdicts.values())
     assert {True, False} == set().union(*verdicts.values())
@@ -175,10 +175,10 @@ def test_texts_of_one_shape_all_match_the_regex_or_all_fail():
 
 def test_the_shape_set_is_bounded(monkeypatch):
     monkeypatch.setattr(base, "MAX_PLAIN_SHAPES", 3)
-    monkeypatch.setattr(base, "_plain_shapes", {})
+    monkeypatch.setattr(base, "plain_shapes", {})
     for digits in range(1, 10):
         raw = ("1" * digits, "1", "1", "1", "1", "1", "1", "1")
         assert build_ticker(("binance", "BTC/USDT"), raw, 1, RX).wire_text == raw
-        assert len(base._plain_shapes) <= 3
+        assert len(base.plain_shapes) <= 3
     with pytest.raises(MalformedMessage, match="not a decimal"):
         build_ticker(("binance", "BTC/USDT"), ("1", "1", "1", "1", "1", "1", "1", "\ud800"), 1, RX)

@@ -34,6 +34,7 @@ _ZERO = Decimal(0)
 _EXACT = Context(prec=MAX_PREC)
 _add, _subtract = _EXACT.add, _EXACT.subtract
 MAX_RUNS = 64  # finished runs of volume growth a bar keeps before summing them (bounds its memory)
+MAX_RUN_TEXTS = 2 * MAX_RUNS  # their first and last volume texts
 
 
 @dataclass(slots=True)
@@ -76,7 +77,7 @@ class OpenBar:
             runs = self.runs
             runs.append(first)
             runs.append(last)
-            if len(runs) >= 2 * MAX_RUNS:
+            if len(runs) >= MAX_RUN_TEXTS:
                 self.fold()
         self.run_start_volume = volume
 

@@ -21,12 +21,11 @@ from collections.abc import Callable
 
 import msgspec
 
-from sage.market.candles import MAX_RUNS, longer_spelling
-from sage.market.feeds.base import _DIGITS_AS_ZERO, MAX_EVENT_MS, TickerDecoder, _plain_shapes
+from sage.market.candles import MAX_RUN_TEXTS, longer_spelling
+from sage.market.feeds.base import DIGITS_AS_ZERO, MAX_EVENT_MS, TickerDecoder, plain_shapes
 from sage.market.models import Ticker
 from sage.market.pipeline import KeyState, MarketPipeline
 
-MAX_RUN_TEXTS = 2 * MAX_RUNS
 MAX_AHEAD_MS = 300_000  # an event time this far past the receive time is refused (5 minutes of clock skew)
 
 FrameHandler = Callable[[str | bytes, float], str | None]
@@ -40,7 +39,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
     decode = decoder.decode
     time_on_ticker = decoder.time_on_ticker
     lanes: dict[str, KeyState] = {}  # exchange symbol -> its state, filled as the general path accepts one
-    shapes, digits_as_zero = _plain_shapes, _DIGITS_AS_ZERO
+    shapes, digits_as_zero = plain_shapes, DIGITS_AS_ZERO
     enqueue, reject = pipeline.enqueue, pipeline.reject
     candles = pipeline.candles
     decode_error = msgspec.DecodeError

@@ -135,8 +135,8 @@ _plain8 = re.compile(r"\|".join([_FIELD] * 8)).fullmatch
 # one class directly. The class looks only at the two fields candles read: a change in the
 # places of another field (Gate.io drops trailing zeros, so its change % and bid vary in
 # length) keeps the comparison on text.
-_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
-_plain_shapes: dict[bytes, bytes] = {}
+DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+plain_shapes: dict[bytes, bytes] = {}
 _candle_classes: dict[bytes, bytes] = {}
 MAX_PLAIN_SHAPES = 50_000
 
@@ -158,10 +158,10 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
     except TypeError:
         raise MalformedMessage("numeric field is not a string") from None
     try:
-        shape = joined.encode().translate(_DIGITS_AS_ZERO)
+        shape = joined.encode().translate(DIGITS_AS_ZERO)
     except UnicodeEncodeError:  # a lone surrogate: no decimal at all, and the regex says so
         shape = b""
-    candle_class = _plain_shapes.get(shape) or _new_plain_shape(joined, shape)
+    candle_class = plain_shapes.get(shape) or new_plain_shape(joined, shape)
     if candle_class is not None:
         # The common case: every number parsed when read. A plain decimal is <= 0 exactly
         # when it has a sign or no digit but zeros (so it starts with "-" or "0").
@@ -191,15 +191,15 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
     return ticker
 
 
-def _new_plain_shape(joined: str, shape: bytes) -> bytes | None:
+def new_plain_shape(joined: str, shape: bytes) -> bytes | None:
     """The regex for a shape not seen yet; a match keeps the shape with its candle class."""
     if _plain8(joined) is None:
         return None
-    if len(_plain_shapes) >= MAX_PLAIN_SHAPES:
-        _plain_shapes.clear()
+    if len(plain_shapes) >= MAX_PLAIN_SHAPES:
+        plain_shapes.clear()
     fields = shape.split(b"|")
     name = _whole_part(fields[0]) + b"|" + _whole_part(fields[6])  # b"00000|000" (a sign stays in it)
-    candle_class = _plain_shapes[shape] = _candle_classes.setdefault(name, name)
+    candle_class = plain_shapes[shape] = _candle_classes.setdefault(name, name)
     return candle_class
 
 
