@@ -1,17 +1,20 @@
 """Market pipeline benchmarks; every figure printed beside a baseline measured in the same run.
 
 1. Throughput, per exchange (issue 19): recorded ticker frames per second through Sage's
-   parse -> normalize -> store path (the live frame handler, the parser, the pipeline's guard,
-   coalescing, candles, wire encoding and the batched cache write + publish of the latest
-   ticker per symbol, flushed every 1,000 frames), beside, on the same frames and in the same run:
+   parse -> normalize -> store path (the live frame handler: its hot path, sage.market.hot_path,
+   for ticker frames of known symbols and shapes, the general parser and pipeline for the rest;
+   the guard, coalescing, candles, wire encoding and the one-round-trip cache write + publish of
+   the latest ticker per symbol, flushed every 1,000 frames), beside, on the same frames and in
+   the same run:
    - `orjson.loads` alone (goal: Sage >= 50 % of it);
    - cryptofeed's own Binance / Gate.io ticker parsers and ccxt.pro's `handle_message`, each
      with an in-memory callback (goal: Sage >= 1.5x cryptofeed, stretch 2x). The peers live
      in the benchmark's own environment `bench/.venv-peers` (`bench/peers.sh`, versions in
      `bench/peers-requirements.txt`), driven in a subprocess by `bench/feeds_peers.py`.
-   - the floor (bench/feeds_floor.py): Sage's per-frame work fused into one function, no calls
-     between layers, no metrics: the least this Python spends on it, so a goal the floor misses
-     is out of reach of any arrangement of Sage's Python modules.
+   - the floor (bench/feeds_floor.py): the fewest Python operations that do Sage's per-frame
+     work, i.e. Sage's hot path without its exact volume runs, bar closes, equal-spelling checks
+     and flush encoding: a lower bound on what this Python spends, so a goal the floor misses
+     is out of reach of Sage's design in CPython.
    The frames are the replay session's recorded tickers (src/sage/market/replay_data), repeated
    with shifted event times to the requested count. Rounds interleave every contender so each
    sees the same machine load; the figures are medians, in messages per CPU-second (thread CPU

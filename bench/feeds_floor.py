@@ -1,20 +1,19 @@
 """A measuring device, not Sage code: the least CPU this Python can spend on Sage's per-frame work.
 
 `bench.bench_market_pipeline` runs it on the same frames as Sage, beside the peers, to show
-what limits the feed throughput goals (issue 19). It does everything Sage's path does per ticker
-frame, in one function with no calls between layers, no metrics and no logging:
+what limits the feed throughput goals (issue 19). It is Sage's hot path (sage.market.hot_path)
+stripped to what every ticker frame needs, in one function, with no metrics:
 - decode with Sage's own typed msgspec decoder (the same C work);
 - the symbol look-up, the event-time bounds (after 0, before year 10,000, at most 5 minutes past
   the receive time) and the out-of-order guard;
 - the plain-decimal check through Sage's shape set, and a positive last price;
-- the eight strings and the two times kept as the symbol's pending update (coalescing);
-- the one-minute candle: high, low, close and the end of a run of volume growth, compared as text
-  (the candle class; the rare cases Sage hands to floats or to the equal-spelling check, and the
-  flush, are left out, which only makes the floor lower).
-Whatever Sage's modules cost on top of this is the price of their boundaries (calls, the frame
-handler's and pipeline's bookkeeping); what this costs is the price of doing the work in Python
-at all. Frames it cannot take (another shape, an unknown symbol) raise: the benchmark's frames
-are all tickers.
+- the eight strings and the receive time kept as the symbol's pending update (coalescing);
+- the one-minute candle: high, low, close and where a run of volume growth starts, compared as
+  text.
+It leaves out what Sage also does: the exact volume runs (kept and summed at the bar's close),
+closing a bar into a `Candle`, the equal-spelling checks, the float path, the rare frames and the
+flush's encoding. So it is a lower bound on CPU, not an alternative implementation. Frames it
+cannot take (another shape, an unknown symbol) raise: the benchmark's frames are all tickers.
 """
 
 from __future__ import annotations
