@@ -179,3 +179,13 @@ def test_after_a_symbols_first_frame_its_tickers_skip_the_parser() -> None:
         side.handler.handle(frame("binance", "BTC/USDT", f"{100 + n}.5", "7", T0 + n), RX)
     assert len(parsed) == 1  # the first frame found the symbol's state through the general path
     assert side.pipeline.accepted == 5
+
+
+def test_a_frame_with_a_lone_surrogate_is_malformed_on_both_paths() -> None:
+    """Text that is not valid Unicode (websockets never hands one over; a replay file could)."""
+    text = frame("binance", "BTC/USDT", "100.5", "7", T0).replace("100.5", "100.5" + chr(0xD800), 1)
+    for hot in (True, False):
+        side = Side("binance", hot=hot)
+        side.handler.handle(frame("binance", "BTC/USDT", "100", "7", T0 - 1), RX)  # the symbol is known
+        assert side.handler.handle(text, RX) is None
+        assert (side.handler.malformed, side.pipeline.accepted) == (1, 1)

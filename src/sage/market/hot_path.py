@@ -42,7 +42,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
     shapes, digits_as_zero = plain_shapes, DIGITS_AS_ZERO
     enqueue, reject = pipeline.enqueue, pipeline.reject
     candles = pipeline.candles
-    decode_error = msgspec.DecodeError
+    decode_error = (msgspec.DecodeError, UnicodeEncodeError)
 
     def fall_back(frame: str | bytes, received_at: float, symbol: str | None) -> str | None:
         control, ticker = general(frame, received_at)
@@ -56,7 +56,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
         rx_ms = int(received_at * 1000)  # receive times are kept to the millisecond, as stored
         try:
             message = decode(frame)
-        except decode_error:  # not a ticker update (ValidationError is a subclass)
+        except decode_error:  # not a ticker update (ValidationError is a subclass), or a lone surrogate
             return fall_back(frame, received_at, None)
         t = message.ticker
         event_ms = t.event_ms if time_on_ticker else message.event_ms

@@ -169,7 +169,7 @@ class GateioFeed:
     def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
         try:
             update = _decode_ticker_update(frame)
-        except msgspec.DecodeError:  # not JSON, or another shape (ValidationError is a subclass)
+        except (msgspec.DecodeError, UnicodeEncodeError):  # not JSON (a lone surrogate too), or another shape
             return self._parse_any(frame, received_at)
         r = update.ticker
         key = self._by_pair.get(r.symbol)
