@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 _ZERO = Decimal(0)
 # Volume arithmetic is exact: adding and subtracting in a context this precise never rounds (the
-# default's 28 digits round a 1e13 volume plus a growth of 1e-14), and plain decimals of
+# default's 28 digits round a 1e13 volume plus a growth of 1e-16), and plain decimals of
 # exchange-sized texts stay small.
 _EXACT = Context(prec=MAX_PREC)
 _add, _subtract = _EXACT.add, _EXACT.subtract
