@@ -5,17 +5,20 @@ parser -> pipeline.submit -> candles), and its candles are the Decimal definitio
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, cast
 
 import orjson
 from hypothesis import example, given
 from hypothesis import strategies as st
 
 from sage.market.candles import CandleAggregator
+from sage.market.feeds.base import Control
 from sage.market.feeds.binance import BinanceFeed
 from sage.market.feeds.gateio import GateioFeed
 from sage.market.live import FeedFrameHandler
-from sage.market.models import ms_to_datetime
+from sage.market.models import Ticker, ms_to_datetime
 from sage.market.pipeline import MarketPipeline, ticker_key
 from sage.observability.metrics import Metrics
 from sage.store.cache import Cache
@@ -65,12 +68,8 @@ class Side:
     async def flush(self) -> None:
         async with self.cache.backend.subscribe(self.pipeline.channel) as sub:
             await self.pipeline.flush()
-            messages = sub.__aiter__()
-            while True:
-                try:
-                    _, payload = await asyncio.wait_for(messages.__anext__(), 0.01)
-                except TimeoutError:
-                    break
+            await sub.close()  # the in-process backend delivered during the flush; this ends the iteration
+            async for _, payload in sub:
                 self.published.append(orjson.loads(payload))
 
     async def state(self) -> tuple[object, ...]:
@@ -163,18 +162,24 @@ def test_hot_path_candles_are_the_decimal_definition(exchange: str, ticks: list[
     # (times made strictly increasing: the pipeline's guard drops a repeated event time)
     want = reference_bars([(price, volume, at + n) for n, (price, volume, at) in enumerate(ticks)])
     assert len(got) == len(want)
-    for candle, (minute, o, h, low, c, volume, count) in zip(got, want, strict=True):
+    for candle, bar in zip(got, want, strict=True):
+        minute, o, h, low, c, traded, count = cast(tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, int], bar)
         assert candle.start == ms_to_datetime(T0 + minute * 60_000)
         for value, expected in ((candle.open, o), (candle.high, h), (candle.low, low), (candle.close, c)):
-            assert value.as_tuple() == expected.as_tuple()  # type: ignore[attr-defined]
-        assert (candle.volume, candle.ticks) == (volume, count)
+            assert value.as_tuple() == expected.as_tuple()  # the digits and exponent too
+        assert (candle.volume, candle.ticks) == (traded, count)
 
 
 def test_after_a_symbols_first_frame_its_tickers_skip_the_parser() -> None:
     side = Side("binance", hot=True)
     parsed: list[object] = []
     parse = side.handler._parse
-    side.handler._parse = lambda frame, received_at: parsed.append(frame) or parse(frame, received_at)
+
+    def counting_parse(frame: str | bytes, received_at: datetime) -> Ticker | Control:
+        parsed.append(frame)
+        return parse(frame, received_at)
+
+    side.handler._parse = counting_parse
     for n in range(5):
         side.handler.handle(frame("binance", "BTC/USDT", f"{100 + n}.5", "7", T0 + n), RX)
     assert len(parsed) == 1  # the first frame found the symbol's state through the general path
