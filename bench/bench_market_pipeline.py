@@ -21,7 +21,8 @@
    messages per CPU-second (thread CPU time, see CLOCK): on this shared VM another tenant's
    load inflates a round's CPU time for seconds at a time (cache and memory contention), which
    moved medians of 7 rounds by up to 40 % between runs minutes apart, while the least time
-   of a contender stays its own cost (timeit's reasoning). The medians' ratios are printed too. Sage is measured twice: with the in-process cache (our CPU cost alone) and
+   of a contender stays its own cost (timeit's reasoning). The medians' ratios are printed too.
+   Sage is measured twice: with the in-process cache (our CPU cost alone) and
    with Valkey on 127.0.0.1 (this process's CPU only; Valkey's own work is not counted).
 2. Tick-to-Valkey latency at 5,000 messages/s: a local Binance-protocol server (its
    own process) sends combined-stream tickers at 5,000 msg/s; this process runs the

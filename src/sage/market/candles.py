@@ -20,7 +20,7 @@ from sqlalchemy import delete, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from sage.market.models import Candle, Ticker
+from sage.market.models import Candle, Ticker, ticker_texts
 from sage.observability.metrics import Metrics
 from sage.store.db import Database
 from sage.store.market_tables import CandleRow
@@ -123,10 +123,8 @@ class CandleAggregator:
 
     def add(self, t: Ticker) -> OpenBar:
         """Takes `t` into its key's bar; returns the key's open bar."""
-        raw = t._text
-        if raw is not None:
-            return self.update(t.key, t.event_ms, raw[0], raw[6], t._candle_class)
-        return self.update(t.key, t.event_ms, str(t.last), str(t.base_volume), None)
+        texts = ticker_texts(t)
+        return self.update(t.key, t.event_ms, texts[0], texts[6], t._candle_class)
 
     def update(
         self, key: tuple[str, str], event_ms: int, price: str, volume: str, candle_class: bytes | None

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import msgspec
-
 from sage.market.candles import MAX_RUN_TEXTS, longer_spelling
-from sage.market.feeds.base import DIGITS_AS_ZERO, MAX_EVENT_MS, TickerDecoder, plain_shapes
+from sage.market.feeds.base import DIGITS_AS_ZERO, MAX_EVENT_MS, TYPED_DECODE_ERRORS, TickerDecoder, plain_shapes
 from sage.market.models import Ticker
 from sage.market.pipeline import KeyState, MarketPipeline
 
@@ -42,7 +40,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
     shapes, digits_as_zero = plain_shapes, DIGITS_AS_ZERO
     enqueue, reject = pipeline.enqueue, pipeline.reject
     candles = pipeline.candles
-    decode_error = (msgspec.DecodeError, UnicodeEncodeError)
+    decode_error = TYPED_DECODE_ERRORS
 
     def fall_back(frame: str | bytes, received_at: float, symbol: str | None) -> str | None:
         control, ticker = general(frame, received_at)
@@ -56,7 +54,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
         rx_ms = int(received_at * 1000)  # receive times are kept to the millisecond, as stored
         try:
             message = decode(frame)
-        except decode_error:  # not a ticker update (ValidationError is a subclass), or a lone surrogate
+        except decode_error:  # not a ticker update
             return fall_back(frame, received_at, None)
         t = message.ticker
         event_ms = t.event_ms if time_on_ticker else message.event_ms
@@ -67,8 +65,7 @@ def hot_frame_handler(decoder: TickerDecoder, pipeline: MarketPipeline, general:
         joined = "|".join(text)
         candle_class = shapes.get(joined.encode().translate(digits_as_zero))
         price = text[0]
-        # A plain decimal is <= 0 exactly when it has a sign or no digit but zeros, so it sorts
-        # before "1" ("-" and "0" do, every other digit does not).
+        # A plain decimal <= 0, checked as `build_ticker` checks it
         if candle_class is None or (price < "1" and (price[0] == "-" or not price.strip("0."))):
             return fall_back(frame, received_at, t.symbol)  # an unseen shape, or a price <= 0
         if event_ms <= lane.last_ms:

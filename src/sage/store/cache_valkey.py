@@ -99,6 +99,15 @@ class _ValkeySubscription:
             pass
 
 
+def _px(ttl: float | None) -> int | None:
+    """A TTL in seconds as SET's PX (at least 1 ms), or None for no expiry."""
+    return None if ttl is None else max(1, int(ttl * 1000))
+
+
+def _unavailable(exc: BaseException) -> CacheUnavailable:
+    return CacheUnavailable(f"{type(exc).__name__}: {exc}")
+
+
 class ValkeyBackend:
     def __init__(self, url: str, *, timeout: float = 1.0) -> None:
         self.url = url
@@ -132,7 +141,15 @@ class ValkeyBackend:
         try:
             return await coro
         except _UNAVAILABLE as exc:
-            raise CacheUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            raise _unavailable(exc) from exc
+
+    def _sets(self, items: Mapping[str, bytes], ttl: float | None) -> Any:
+        """A pipeline (not a transaction) holding a SET of each item."""
+        pipe = self.client.pipeline(transaction=False)
+        px = _px(ttl)
+        for key, value in items.items():
+            pipe.set(key, value, px=px)
+        return pipe
 
     async def get(self, key: str) -> bytes | None:
         return await self._call(self.client.get(key))  # type: ignore[no-any-return]
@@ -143,17 +160,12 @@ class ValkeyBackend:
         return list(await self._call(self.client.mget(keys)))
 
     async def set(self, key: str, value: bytes, ttl: float | None = None, *, nx: bool = False) -> bool:
-        px = None if ttl is None else max(1, int(ttl * 1000))
-        return bool(await self._call(self.client.set(key, value, px=px, nx=nx)))
+        return bool(await self._call(self.client.set(key, value, px=_px(ttl), nx=nx)))
 
     async def set_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
         if not items:
             return
-        pipe = self.client.pipeline(transaction=False)
-        px = None if ttl is None else max(1, int(ttl * 1000))
-        for key, value in items.items():
-            pipe.set(key, value, px=px)
-        await self._call(pipe.execute())
+        await self._call(self._sets(items, ttl).execute())
 
     async def delete(self, *keys: str) -> int:
         if not keys:
@@ -209,18 +221,15 @@ class ValkeyBackend:
     async def set_many_and_publish(
         self, items: Mapping[str, bytes], ttl: float | None, channel: str, messages: Sequence[bytes]
     ) -> list[BaseException | None]:
-        # One pipeline (not a transaction): one round trip and one pooled connection. A command
-        # the server refuses comes back as its error in place; a lost connection fails them all.
-        pipe = self.client.pipeline(transaction=False)
-        px = None if ttl is None else max(1, int(ttl * 1000))
-        for key, value in items.items():
-            pipe.set(key, value, px=px)
+        # One pipeline: one round trip and one pooled connection. A command the server refuses
+        # comes back as its error in place; a lost connection fails them all.
+        pipe = self._sets(items, ttl)
         for message in messages:
             pipe.publish(channel, message)
         try:
             results = await pipe.execute(raise_on_error=False)
         except _UNAVAILABLE as exc:
-            return [CacheUnavailable(f"{type(exc).__name__}: {exc}")] * (1 + len(messages))
+            return [_unavailable(exc)] * (1 + len(messages))
         stored = results[: len(items)]
         refused = next((r for r in stored if isinstance(r, BaseException)), None)
         return [refused, *(r if isinstance(r, BaseException) else None for r in results[len(items) :])]

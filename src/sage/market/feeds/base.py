@@ -15,6 +15,8 @@ from decimal import Decimal, InvalidOperation
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
+import msgspec
+
 from sage.market.models import Ticker, exchange_ticker
 
 
@@ -63,10 +65,16 @@ class ConnectionPlan:
     send_rate: float = 4.0  # outbound messages per second, at most
 
 
+# What a feed's typed msgspec decoder raises for a frame it does not take: another shape or not
+# JSON (ValidationError is a DecodeError), or text with a lone surrogate, which msgspec cannot
+# encode. Such a frame goes to the general parser, which says what it is.
+TYPED_DECODE_ERRORS = (msgspec.DecodeError, UnicodeEncodeError)
+
+
 @dataclass(frozen=True, slots=True)
 class TickerDecoder:
     """A feed's typed decoder for its ticker update frame, for the frame hot path
-    (sage.market.hot_path). `decode` raises `msgspec.DecodeError` for any other frame and
+    (sage.market.hot_path). `decode` raises one of `TYPED_DECODE_ERRORS` for any other frame and
     returns an object whose `ticker` holds `symbol` (the exchange's spelling), `last`, `bid`,
     `ask`, `change_pct`, `high`, `low`, `base_volume` and `quote_volume` as strings; the
     event's epoch milliseconds are `event_ms` of the ticker when `time_on_ticker`, else of
@@ -163,11 +171,11 @@ def build_ticker(key: tuple[str, str], raw: tuple[Any, ...], event_ms: int, rece
         shape = b""
     candle_class = plain_shapes.get(shape) or new_plain_shape(joined, shape)
     if candle_class is not None:
-        # The common case: every number parsed when read. A plain decimal is <= 0 exactly
-        # when it has a sign or no digit but zeros (so it starts with "-" or "0").
+        # The common case: every number parsed when read. A plain decimal is <= 0 exactly when
+        # it has a sign or no digit but zeros, so it sorts before "1" ("-" and "0" do, every
+        # other digit does not); sage.market.hot_path checks the same.
         last = raw[0]
-        first = last[0]
-        if (first == "0" or first == "-") and (first == "-" or not last.strip("0.")):
+        if last < "1" and (last[0] == "-" or not last.strip("0.")):
             raise MalformedMessage("ticker with a non-positive last price")
         return exchange_ticker(key, raw, candle_class, event_ms, received_at)
     # Anything else Decimal accepts (exponents, "+1", ".5", surrounding spaces...): parsed now,

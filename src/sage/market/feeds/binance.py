@@ -25,6 +25,7 @@ import orjson
 
 from sage.market.feeds.base import (
     MAX_EVENT_MS,
+    TYPED_DECODE_ERRORS,
     ConnectionPlan,
     Control,
     ControlKind,
@@ -183,7 +184,7 @@ class BinanceFeed:
     def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
         try:
             event = _decode_combined_ticker(frame).ticker
-        except (msgspec.DecodeError, UnicodeEncodeError):  # not JSON (a lone surrogate too), or another shape
+        except TYPED_DECODE_ERRORS:
             return self._parse_any(frame, received_at)
         key = self._by_exchange_symbol.get(event.symbol)
         if key is None or not 0 < event.event_ms <= MAX_EVENT_MS:

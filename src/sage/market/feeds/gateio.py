@@ -25,6 +25,7 @@ import orjson
 
 from sage.market.feeds.base import (
     MAX_EVENT_MS,
+    TYPED_DECODE_ERRORS,
     ConnectionPlan,
     Control,
     ControlKind,
@@ -169,7 +170,7 @@ class GateioFeed:
     def parse(self, frame: str | bytes, received_at: datetime) -> Ticker | Control:
         try:
             update = _decode_ticker_update(frame)
-        except (msgspec.DecodeError, UnicodeEncodeError):  # not JSON (a lone surrogate too), or another shape
+        except TYPED_DECODE_ERRORS:
             return self._parse_any(frame, received_at)
         r = update.ticker
         key = self._by_pair.get(r.symbol)
